@@ -1,0 +1,6 @@
+// Bundles the library and the CLI into dist/ (run by `npm ci` through "prepare").
+import { build } from 'esbuild';
+
+const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', sourcemap: true, logLevel: 'warning' };
+await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
+await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } });

@@ -1,0 +1,29 @@
+/** MemTxResult bits, as in QEMU's include/exec/memattrs.h. */
+export const MEMTX_OK = 0;
+/** The device reported an error. */
+export const MEMTX_ERROR = 1;
+/** Nothing decodes the address, or the access was refused as invalid (memory.c:memory_region_access_valid). */
+export const MEMTX_DECODE_ERROR = 2;
+/** Access denied (e.g. the re-entrancy guard). */
+export const MEMTX_ACCESS_ERROR = 4;
+
+/** 2^64: the size of a region that spans the whole 64-bit space (QEMU stores it as Int128). */
+export const U64_SPAN = 1n << 64n;
+/** The largest address the number-based dispatch path handles exactly (2^53). */
+export const DISPATCH_LIMIT = 2 ** 53;
+/** Target page size used by the dispatch table, as TARGET_PAGE_BITS = 12 on every machine vdm models. */
+export const PAGE_BITS = 12;
+export const PAGE_SIZE = 1 << PAGE_BITS;
+
+/** Formats a value the way QEMU's HWADDR_FMT_plx does: 16 lowercase hex digits, modulo 2^64. */
+export function hex16(v: bigint): string {
+  return BigInt.asUintN(64, v).toString(16).padStart(16, '0');
+}
+
+/** Accepts a number or bigint address/size from API callers and checks it is a non-negative integer. */
+export function toBig(v: number | bigint, what: string): bigint {
+  if (typeof v === 'bigint') return v;
+  if (!Number.isInteger(v)) throw new RangeError(`${what} must be an integer, got ${v}`);
+  if (v > Number.MAX_SAFE_INTEGER) throw new RangeError(`${what} ${v} is past 2^53; pass a bigint`);
+  return BigInt(v);
+}

@@ -1,0 +1,237 @@
+import { MemoryRegion, type RamDeviceBacking, type TopologyHost } from './region.ts';
+import { RamBlock } from './ram-block.ts';
+import type { MemoryRegionOps } from './ops.ts';
+import { unassignedMemOps } from './ops.ts';
+import { AddressSpace } from './address-space.ts';
+import { FlatView, type MemoryRegionSection } from './flat-view.ts';
+import { renderFlatView } from './render.ts';
+import type { MemoryListener } from './listener.ts';
+import { toBig } from './constants.ts';
+
+export interface MemorySystemOptions {
+  /** Byte order of the target, used by devices declared 'native' (QEMU's DEVICE_NATIVE_ENDIAN). */
+  targetEndian?: 'little' | 'big';
+}
+
+/** Counters of the topology machinery, for reports and benchmarks. */
+export interface TopologyStats {
+  /** Outermost commits that rebuilt the views. */
+  rebuilds: number;
+  /** FlatViews rendered (one per distinct root per rebuild, plus address-space creation). */
+  renders: number;
+}
+
+/**
+ * One machine's memory: region factory, the transaction depth and pending flags, the address spaces
+ * and the global listener list. QEMU keeps these as globals in memory.c; vdm keeps one object per
+ * machine so several machines (and tests) can live side by side.
+ */
+export class MemorySystem implements TopologyHost {
+  readonly targetBigEndian: boolean;
+  readonly addressSpaces: AddressSpace[] = [];
+  /** Every registered listener, by priority: begin/commit go to all of them. */
+  readonly globalListeners: MemoryListener[] = [];
+  readonly stats: TopologyStats = { rebuilds: 0, renders: 0 };
+  private depth = 0;
+  private updatePending = false;
+  private seq = 0;
+  /** memory.c's flat_views hash: the current view of each flatview root. */
+  private views = new Map<MemoryRegion | null, FlatView>();
+  private readonly emptyView = new FlatView(null, []);
+
+  constructor(options: MemorySystemOptions = {}) {
+    this.targetBigEndian = options.targetEndian === 'big';
+    this.views.set(null, this.emptyView);
+  }
+
+  /** A pure container (memory_region_init). */
+  container(name: string, size: number | bigint): MemoryRegion {
+    return new MemoryRegion(this, name, 'container', toBig(size, `region ${name} size`));
+  }
+
+  /** An MMIO or I/O region with callbacks (memory_region_init_io). */
+  io(name: string, size: number | bigint, ops: MemoryRegionOps): MemoryRegion {
+    const mr = new MemoryRegion(this, name, 'io', toBig(size, `region ${name} size`));
+    mr.setOps(ops);
+    return mr;
+  }
+
+  /** A reservation: terminates, refuses every access (memory_region_init_io with NULL ops). */
+  reservation(name: string, size: number | bigint): MemoryRegion {
+    const mr = new MemoryRegion(this, name, 'reservation', toBig(size, `region ${name} size`));
+    mr.setOps(unassignedMemOps);
+    return mr;
+  }
+
+  /** Guest RAM (memory_region_init_ram). */
+  ram(name: string, size: number | bigint): MemoryRegion {
+    const s = toBig(size, `region ${name} size`);
+    return new MemoryRegion(this, name, 'ram', s, new RamBlock(Number(s)));
+  }
+
+  /** ROM: RAM that is readonly (memory_region_init_rom). */
+  rom(name: string, size: number | bigint): MemoryRegion {
+    const s = toBig(size, `region ${name} size`);
+    return new MemoryRegion(this, name, 'rom', s, new RamBlock(Number(s)));
+  }
+
+  /** A ROM device: reads from RAM in romd mode, writes to callbacks (memory_region_init_rom_device). */
+  romDevice(name: string, size: number | bigint, ops: MemoryRegionOps): MemoryRegion {
+    const s = toBig(size, `region ${name} size`);
+    const mr = new MemoryRegion(this, name, 'romd', s, new RamBlock(Number(s)));
+    mr.setOps(ops);
+    return mr;
+  }
+
+  /** Memory standing for an mmapped device range (memory_region_init_ram_device_ptr), shown as `ramd`. */
+  ramDevice(name: string, size: number | bigint, backing?: RamDeviceBacking): MemoryRegion {
+    const s = toBig(size, `region ${name} size`);
+    return new MemoryRegion(this, name, 'ramd', s, null, backing ?? new RamBlock(Number(s)));
+  }
+
+  /** An alias of `target` starting at `offset` (memory_region_init_alias). */
+  alias(name: string, target: MemoryRegion, offset: number | bigint, size: number | bigint): MemoryRegion {
+    if (target.host !== this) throw new Error(`alias ${name}: target ${target.name} belongs to another memory system`);
+    const mr = new MemoryRegion(this, name, 'alias', toBig(size, `alias ${name} size`), null, null, target);
+    mr.aliasOffset = toBig(offset, `alias ${name} offset`);
+    return mr;
+  }
+
+  /** address_space_init: renders its own view at once, sharing one with the same flatview root. */
+  addressSpace(name: string, root: MemoryRegion): AddressSpace {
+    if (root.host !== this) throw new Error(`address space ${name}: root ${root.name} belongs to another memory system`);
+    const as = new AddressSpace(this, name, root);
+    this.addressSpaces.push(as);
+    as.setFlatView(this.viewFor(root));
+    return as;
+  }
+
+  /** address_space_destroy. */
+  removeAddressSpace(as: AddressSpace): void {
+    const i = this.addressSpaces.indexOf(as);
+    if (i < 0) throw new Error(`address space ${as.name} is not registered`);
+    for (const l of [...as.listeners]) as.removeListener(l);
+    this.addressSpaces.splice(i, 1);
+  }
+
+  /** Runs fn inside one transaction: the views are rebuilt once, at the outermost commit. */
+  transaction<T>(fn: () => T): T {
+    this.begin();
+    try {
+      return fn();
+    } finally {
+      this.commit();
+    }
+  }
+
+  /** memory_region_transaction_begin. */
+  begin(): void {
+    this.depth++;
+  }
+
+  /** memory_region_transaction_commit: at depth 0 with an update pending, rebuild and notify. */
+  commit(): void {
+    if (this.depth === 0) throw new Error('memory transaction commit without a matching begin');
+    if (--this.depth > 0 || !this.updatePending) return;
+    this.stats.rebuilds++;
+    // flatviews_reset: one fresh view per distinct root, whether or not its subtree changed.
+    this.views = new Map([[null, this.emptyView]]);
+    const next = this.addressSpaces.map((as) => this.viewFor(as.root));
+    for (const l of this.globalListeners) l.emit('begin');
+    this.addressSpaces.forEach((as, i) => as.setFlatView(next[i]!));
+    this.updatePending = false;
+    for (const l of this.globalListeners) l.emit('commit');
+  }
+
+  /** True inside a transaction. */
+  get inTransaction(): boolean {
+    return this.depth > 0;
+  }
+
+  markUpdate(flag: boolean): void {
+    if (flag) this.updatePending = true;
+  }
+
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  /**
+   * memory_region_find: the first range of the root's view that overlaps [addr, addr+size), clipped
+   * to it. Returns null when no address space has mr's root as its root, or nothing is there.
+   */
+  find(mr: MemoryRegion, addr: number | bigint, size: number | bigint): (MemoryRegionSection & { as: AddressSpace }) | null {
+    // QEMU sums the addr of mr and of every ancestor, the root's own included.
+    let root = mr;
+    let base = mr.addr;
+    while (root.container) {
+      root = root.container;
+      base += root.addr;
+    }
+    const as = this.addressSpaces.find((a) => a.root === root);
+    if (!as) return null;
+    const start = base + BigInt(addr);
+    const end = start + BigInt(size);
+    const ranges = as.view.ranges;
+    const i = as.view.firstEndingAfter(start);
+    const fr = ranges[i];
+    if (!fr || fr.start >= end) return null;
+    const s = fr.start > start ? fr.start : start;
+    const e = fr.start + fr.size < end ? fr.start + fr.size : end;
+    return {
+      as,
+      mr: fr.mr,
+      offsetWithinRegion: fr.offsetInRegion + (s - fr.start),
+      size: e - s,
+      offsetWithinAddressSpace: s,
+      readonly: fr.readonly,
+      nonvolatile: fr.nonvolatile,
+      unmergeable: fr.unmergeable,
+    };
+  }
+
+  /** The current view of a root, rendering it if this rebuild has not yet. */
+  private viewFor(root: MemoryRegion): FlatView {
+    const physRoot = flatViewRoot(root);
+    let view = this.views.get(physRoot);
+    if (!view) {
+      view = renderFlatView(physRoot);
+      this.stats.renders++;
+      this.views.set(physRoot, view);
+    }
+    return view;
+  }
+}
+
+/**
+ * memory.c:memory_region_get_flatview_root — walk down whole-covering aliases and single enabled
+ * children so address spaces can share views; null (the shared empty view) when nothing is enabled.
+ */
+export function flatViewRoot(mr: MemoryRegion): MemoryRegion | null {
+  for (;;) {
+    if (!mr.enabled) return null;
+    if (mr.alias) {
+      if (mr.aliasOffset === 0n && mr.size >= mr.alias.size) {
+        mr = mr.alias;
+        continue;
+      }
+    } else if (!mr.terminates) {
+      let found = 0;
+      let next: MemoryRegion | null = null;
+      for (const child of mr.subregions) {
+        if (!child.enabled) continue;
+        if (++found > 1) {
+          next = null;
+          break;
+        }
+        if (child.addr === 0n && mr.size >= child.size) next = child;
+      }
+      if (found === 0) return null;
+      if (next) {
+        mr = next;
+        continue;
+      }
+    }
+    return mr;
+  }
+}

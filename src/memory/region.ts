@@ -1,0 +1,244 @@
+import type { MemoryRegionOps, DeviceEndian } from './ops.ts';
+import { unassignedMemOps } from './ops.ts';
+import type { RamBlock } from './ram-block.ts';
+import { U64_SPAN } from './constants.ts';
+
+/** What a region is; decides rendering (terminates or not) and the access path. */
+export type RegionKind = 'container' | 'io' | 'reservation' | 'ram' | 'rom' | 'romd' | 'ramd' | 'alias';
+
+/**
+ * The memory behind a RAM-device region: an mmapped device range (QEMU's ram_device regions over a
+ * VFIO mmap). Accesses are 1, 2 or 4 bytes, little-endian lanes; a host device may react to them.
+ */
+export interface RamDeviceBacking {
+  read(offset: number, size: number): number;
+  write(offset: number, value: number, size: number): void;
+}
+
+/** The transaction machinery a region reports its changes to (the MemorySystem). */
+export interface TopologyHost {
+  begin(): void;
+  commit(): void;
+  /** memory_region_update_pending |= flag. */
+  markUpdate(flag: boolean): void;
+  /** Global insertion counter, so that "newest first among equal priorities" is checkable. */
+  nextSeq(): number;
+  readonly targetBigEndian: boolean;
+}
+
+/** Owner text for `info mtree -o`: the part inside `owner:{...}` / `parent:{...}`. */
+export interface RegionOwner {
+  owner?: string;
+  parent?: string;
+}
+
+/**
+ * A node of the memory tree (QEMU's MemoryRegion). Mutators follow system/memory.c: each one runs in
+ * a transaction and marks the topology dirty under the same conditions as QEMU.
+ */
+export class MemoryRegion {
+  addr = 0n;
+  priority = 0;
+  enabled = true;
+  readonly = false;
+  nonvolatile = false;
+  unmergeable = false;
+  /** Only meaningful for ROM devices; QEMU's initial value is true. */
+  romdMode = true;
+  aliasOffset = 0n;
+  container: MemoryRegion | null = null;
+  /** Descending priority; among equal priorities the most recently added first. */
+  readonly subregions: MemoryRegion[] = [];
+  /** Sequence number of the last (re-)insertion into a container. */
+  insertSeq = 0;
+  owner: RegionOwner = {};
+
+  /** True for leaves: they fill the gaps their children leave (memory.c:render_memory_region). */
+  readonly terminates: boolean;
+  readonly isRam: boolean;
+  readonly isRomDevice: boolean;
+  readonly isRamDevice: boolean;
+
+  // Access rules compiled from the ops once, so the dispatch path reads plain fields.
+  ops: MemoryRegionOps = unassignedMemOps;
+  validMin = 0;
+  validMax = 0;
+  validUnaligned = false;
+  accepts: ((offset: number, size: number, isWrite: boolean) => boolean) | null = null;
+  implMin = 1;
+  implMax = 4;
+  implUnaligned = false;
+  bigEndian = false;
+  countsAsUnassigned = false;
+  readFn: ((offset: number, size: number) => number | bigint) | null = null;
+  writeFn: ((offset: number, value: number | bigint, size: number) => void) | null = null;
+
+  constructor(
+    readonly host: TopologyHost,
+    readonly name: string,
+    readonly kind: RegionKind,
+    public size: bigint,
+    readonly ramBlock: RamBlock | null = null,
+    readonly ramDeviceBacking: RamDeviceBacking | null = null,
+    public alias: MemoryRegion | null = null,
+  ) {
+    if (size < 0n || size > U64_SPAN) throw new RangeError(`region ${name}: size ${size} is outside 0..2^64`);
+    this.terminates = kind !== 'container' && kind !== 'alias';
+    this.isRam = kind === 'ram' || kind === 'rom' || kind === 'ramd';
+    this.isRomDevice = kind === 'romd';
+    this.isRamDevice = kind === 'ramd';
+    this.readonly = kind === 'rom';
+  }
+
+  /** Installs MMIO callbacks and compiles their access rules (memory_region_init_io). */
+  setOps(ops: MemoryRegionOps): void {
+    const valid = ops.valid ?? {};
+    const impl = ops.impl ?? {};
+    if (impl.unaligned && !valid.unaligned) {
+      throw new Error(`region ${this.name}: impl.unaligned requires valid.unaligned (memory.c:memory_region_init_io)`);
+    }
+    this.ops = ops;
+    this.validMin = valid.minAccessSize ?? 0;
+    this.validMax = valid.maxAccessSize ?? 0;
+    this.validUnaligned = valid.unaligned ?? false;
+    this.accepts = valid.accepts ?? null;
+    this.implMin = impl.minAccessSize || 1;
+    this.implMax = impl.maxAccessSize || 4;
+    this.implUnaligned = impl.unaligned ?? false;
+    const endian: DeviceEndian = ops.endianness ?? 'native';
+    this.bigEndian = endian === 'big' || (endian === 'native' && this.host.targetBigEndian);
+    this.countsAsUnassigned = ops.countsAsUnassigned ?? false;
+    this.readFn = ops.read ?? null;
+    this.writeFn = ops.write ?? null;
+  }
+
+  /** QEMU 7.2's memory_region_type(): the word `info mtree` prints. */
+  typeName(): string {
+    if (this.alias) return this.alias.typeName();
+    if (this.isRamDevice) return 'ramd';
+    if (this.isRomDevice && this.romdMode) return 'romd';
+    if (this.isRam && this.readonly) return 'rom';
+    if (this.isRam) return 'ram';
+    return 'i/o';
+  }
+
+  /** memory_region_add_subregion: priority 0. */
+  addSubregion(offset: number | bigint, sub: MemoryRegion): void {
+    this.addSubregionOverlap(offset, sub, 0);
+  }
+
+  /** memory_region_add_subregion_overlap: insert before the first sibling of lower-or-equal priority. */
+  addSubregionOverlap(offset: number | bigint, sub: MemoryRegion, priority: number): void {
+    if (sub.container) throw new Error(`region ${sub.name} is already a subregion of ${sub.container.name}`);
+    if (sub.host !== this.host) throw new Error(`region ${sub.name} belongs to another memory system`);
+    for (let p: MemoryRegion | null = this; p; p = p.container) {
+      if (p === sub) throw new Error(`adding ${sub.name} under ${this.name} would make a cycle`);
+    }
+    if (!Number.isInteger(priority)) throw new RangeError(`priority ${priority} must be an integer`);
+    sub.container = this;
+    sub.addr = BigInt(offset);
+    sub.priority = priority;
+    this.insertSubregion(sub);
+  }
+
+  /** memory_region_del_subregion. */
+  delSubregion(sub: MemoryRegion): void {
+    if (sub.container !== this) throw new Error(`region ${sub.name} is not a subregion of ${this.name}`);
+    this.host.begin();
+    sub.container = null;
+    this.subregions.splice(this.subregions.indexOf(sub), 1);
+    this.host.markUpdate(this.enabled && sub.enabled);
+    this.host.commit();
+  }
+
+  /** memory_region_set_address: a move re-inserts the region at the front of its priority group. */
+  setAddress(addr: number | bigint): void {
+    const a = BigInt(addr);
+    if (a === this.addr) return;
+    const container = this.container;
+    if (!container) {
+      this.addr = a;
+      return;
+    }
+    this.host.begin();
+    container.delSubregion(this);
+    this.container = container;
+    this.addr = a;
+    container.insertSubregion(this);
+    this.host.commit();
+  }
+
+  /** memory_region_set_enabled. */
+  setEnabled(enabled: boolean): void {
+    if (enabled === this.enabled) return;
+    this.host.begin();
+    this.enabled = enabled;
+    this.host.markUpdate(true);
+    this.host.commit();
+  }
+
+  /** memory_region_set_size. */
+  setSize(size: number | bigint): void {
+    const s = BigInt(size);
+    if (s === this.size) return;
+    if (s < 0n || s > U64_SPAN) throw new RangeError(`region ${this.name}: size ${s} is outside 0..2^64`);
+    this.host.begin();
+    this.size = s;
+    this.host.markUpdate(true);
+    this.host.commit();
+  }
+
+  /** memory_region_set_alias_offset. */
+  setAliasOffset(offset: number | bigint): void {
+    if (!this.alias) throw new Error(`region ${this.name} is not an alias`);
+    this.changeFlag(() => {
+      const o = BigInt(offset);
+      if (o === this.aliasOffset) return false;
+      this.aliasOffset = o;
+      return true;
+    });
+  }
+
+  /** memory_region_set_readonly. */
+  setReadonly(readonly: boolean): void {
+    this.changeFlag(() => this.readonly !== readonly && ((this.readonly = readonly), true));
+  }
+
+  /** memory_region_set_nonvolatile. */
+  setNonvolatile(nonvolatile: boolean): void {
+    this.changeFlag(() => this.nonvolatile !== nonvolatile && ((this.nonvolatile = nonvolatile), true));
+  }
+
+  /** memory_region_set_unmergeable. */
+  setUnmergeable(unmergeable: boolean): void {
+    this.changeFlag(() => this.unmergeable !== unmergeable && ((this.unmergeable = unmergeable), true));
+  }
+
+  /** memory_region_rom_device_set_romd: false routes reads to the read callback. */
+  setRomdMode(romd: boolean): void {
+    if (!this.isRomDevice) throw new Error(`region ${this.name} is not a ROM device`);
+    this.changeFlag(() => this.romdMode !== romd && ((this.romdMode = romd), true));
+  }
+
+  toString(): string {
+    return `MemoryRegion(${this.name})`;
+  }
+
+  private insertSubregion(sub: MemoryRegion): void {
+    this.host.begin();
+    sub.insertSeq = this.host.nextSeq();
+    const list = this.subregions;
+    let i = 0;
+    while (i < list.length && list[i]!.priority > sub.priority) i++;
+    list.splice(i, 0, sub);
+    this.host.markUpdate(this.enabled && sub.enabled);
+    this.host.commit();
+  }
+
+  /** Flag setters: a transaction that marks an update only while the region is enabled. */
+  private changeFlag(apply: () => boolean): void {
+    this.host.begin();
+    if (apply()) this.host.markUpdate(this.enabled);
+    this.host.commit();
+  }
+}
