@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = ['--import', 'tsx', join(root, 'node_modules/uvu/bin.js'), 'tests', '\\.test\\.ts$', ...process.argv.slice(2)];
-const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, FORCE_COLOR: '0' } });
+const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } });
 
 let out = '';
 child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });

@@ -148,3 +148,24 @@ function splitBig(v: number | bigint): number {
 export function joinBig(lo: number, hi: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
+
+/** Result of a direct region access through the convenience API. */
+export interface DispatchResult {
+  value: bigint;
+  result: number;
+}
+
+/**
+ * memory_region_dispatch_read with an explicit MemOp byte order: the convenience form (allocates;
+ * not for hot paths). `endian` is the access's byte order, as MO_LE / MO_BE.
+ */
+export function dispatchRead(mr: MemoryRegion, offset: number, size: number, endian: 'le' | 'be' = 'le'): DispatchResult {
+  const lo = regionRead(mr, offset, size, endian === 'be');
+  return { value: size === 8 ? joinBig(lo, lastAccess.hi) : BigInt(lo), result: lastAccess.result };
+}
+
+/** memory_region_dispatch_write with an explicit MemOp byte order; returns the MemTxResult. */
+export function dispatchWrite(mr: MemoryRegion, offset: number, value: number | bigint, size: number, endian: 'le' | 'be' = 'le'): number {
+  const v = BigInt.asUintN(64, BigInt(value));
+  return regionWrite(mr, offset, Number(v & 0xffffffffn), Number(v >> 32n), size, endian === 'be');
+}

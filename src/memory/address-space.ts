@@ -69,7 +69,7 @@ export class AddressSpace {
   read(addr: number, size: number): number {
     const d = this.d ?? this.compile();
     let s: number;
-    if (addr >= d.mruStart && addr < d.mruEnd) s = d.mru;
+    if (addr >= d.mruStart && addr < d.mruEnd && Math.floor(addr) === addr) s = d.mru;
     else if (addr >= 0 && addr < DISPATCH_LIMIT && Number.isInteger(addr)) s = d.find(addr);
     else return this.refuse(0);
     const kind = d.secKind[s]!;
@@ -105,7 +105,7 @@ export class AddressSpace {
   write(addr: number, value: number, size: number, hi = 0): number {
     const d = this.d ?? this.compile();
     let s: number;
-    if (addr >= d.mruStart && addr < d.mruEnd) s = d.mru;
+    if (addr >= d.mruStart && addr < d.mruEnd && Math.floor(addr) === addr) s = d.mru;
     else if (addr >= 0 && addr < DISPATCH_LIMIT && Number.isInteger(addr)) s = d.find(addr);
     else return this.refuse(MEMTX_DECODE_ERROR);
     const kind = d.secKind[s]!;

@@ -129,6 +129,26 @@ export class Dispatch {
     return s;
   }
 
+  /** How many tables lookup(addr) visits (0 when the entry it starts from is a leaf): at most 5. */
+  depth(addr: number): number {
+    let n = 0;
+    const low = addr < 4294967296;
+    let e = low ? this.lowEntry : this.rootEntry;
+    const hi = (addr / 4294967296) >>> 0;
+    const lo = addr >>> 0;
+    for (let level = low ? 2 : 0; e < 0; level++, n++) {
+      const t = ~e;
+      const index = level === 0 ? hi >>> 10 : level === 1 ? hi & 0x3ff : (lo >>> this.tShift[t]!) & this.tMask[t]!;
+      e = this.pool[this.tBase[t]! + index]!;
+    }
+    return n;
+  }
+
+  /** Size in entries of each table, for tests and reports. */
+  tableSizes(): number[] {
+    return Array.from(this.tMask, (m) => m + 1);
+  }
+
   /** Statistics for reports and benchmarks. */
   stats(): { sections: number; tables: number; tableEntries: number } {
     return { sections: this.count, tables: this.tBase.length, tableEntries: this.pool.length };

@@ -88,6 +88,7 @@ export class MemoryRegion {
     this.isRomDevice = kind === 'romd';
     this.isRamDevice = kind === 'ramd';
     this.readonly = kind === 'rom';
+    this.setOps(unassignedMemOps); // every region starts with unassigned_mem_ops (memory_region_initfn)
   }
 
   /** Installs MMIO callbacks and compiles their access rules (memory_region_init_io). */
