@@ -10,3 +10,5 @@ export * from './address-space.ts';
 export * from './listener.ts';
 export * from './memory-system.ts';
 export * from './mtree.ts';
+export * from './mtree-import.ts';
+export * from './explain.ts';
