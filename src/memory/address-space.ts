@@ -26,6 +26,10 @@ export interface AddressSpaceHost {
 }
 
 const scratch = new Uint8Array(8);
+/** Placeholder until a view's dispatch is compiled: its MRU never matches, so the fast path defers. */
+const UNCOMPILED = new Dispatch([]);
+/** Value masks by access size (index 1, 2, 4); 4 keeps the int32 form, made unsigned where returned. */
+const MASK = [0, 0xff, 0xffff, 0, -1];
 
 function validSize(size: number): boolean {
   return size === 1 || size === 2 || size === 4 || size === 8;
@@ -57,7 +61,8 @@ export class AddressSpace {
   /** High 32 bits of the last 8-byte read. */
   hi = 0;
   view!: FlatView;
-  private d: Dispatch | null = null;
+  /** The current view's dispatch, or UNCOMPILED until the first access after a new view. */
+  private d: Dispatch = UNCOMPILED;
 
   constructor(
     private readonly host: AddressSpaceHost,
@@ -65,9 +70,54 @@ export class AddressSpace {
     readonly root: MemoryRegion,
   ) {}
 
-  /** Loads `size` (1, 2, 4 or 8) bytes. The hot path: no allocation, no bigint. */
+  /**
+   * Loads `size` (1, 2, 4 or 8) bytes. The hot path: no allocation, no bigint. Kept small so
+   * callers inline it: an MRU hit on RAM or on a direct-callback MMIO region returns here.
+   */
   read(addr: number, size: number): number {
-    const d = this.d ?? this.compile();
+    const d = this.d;
+    if (addr >= d.mruStart && addr + size <= d.mruEnd && Math.floor(addr) === addr && (size === 4 || size === 1 || size === 2)) {
+      const kind = d.mruKind;
+      if (kind === SectionKind.Ram || kind === SectionKind.Rom || kind === SectionKind.Romd) {
+        this.counters.ram++;
+        this.result = MEMTX_OK;
+        return d.secBlock[d.mru]!.read(addr + d.mruDelta, size);
+      }
+      const mr = d.secRegion[d.mru]!;
+      const off = addr + d.mruDelta;
+      if (kind === SectionKind.Mmio && (mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
+        this.counters.mmio++;
+        this.result = MEMTX_OK;
+        return ((mr.readFn!(off, size) as number) & MASK[size]!) >>> 0;
+      }
+    }
+    return this.readGeneral(addr, size);
+  }
+
+  /** Stores `size` (1, 2, 4 or 8) bytes; `hi` is the upper half of an 8-byte value. Returns the MemTxResult. */
+  write(addr: number, value: number, size: number, hi = 0): number {
+    const d = this.d;
+    if (addr >= d.mruStart && addr + size <= d.mruEnd && Math.floor(addr) === addr && (size === 4 || size === 1 || size === 2)) {
+      const kind = d.mruKind;
+      if (kind === SectionKind.Ram) {
+        this.counters.ram++;
+        d.secBlock[d.mru]!.write(addr + d.mruDelta, value, size);
+        return (this.result = MEMTX_OK);
+      }
+      const mr = d.secRegion[d.mru]!;
+      const off = addr + d.mruDelta;
+      if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && (mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
+        this.counters.mmio++;
+        mr.writeFn!(off, (value & MASK[size]!) >>> 0, size);
+        return (this.result = MEMTX_OK);
+      }
+    }
+    return this.writeGeneral(addr, value, size, hi);
+  }
+
+  /** Every load the inlined fast path does not serve: lookups, splits, checks, other paths. */
+  private readGeneral(addr: number, size: number): number {
+    const d = this.d === UNCOMPILED ? this.compile() : this.d;
     let s: number;
     if (addr >= d.mruStart && addr < d.mruEnd && Math.floor(addr) === addr) s = d.mru;
     else if (addr >= 0 && addr < DISPATCH_LIMIT && Number.isInteger(addr)) s = d.find(addr);
@@ -86,6 +136,12 @@ export class AddressSpace {
         if (validSize(size)) return block.read(off, size);
       } else if (kind === SectionKind.Mmio && size <= 4) {
         const mr = d.secRegion[s]!;
+        if ((mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
+          // memory_region_dispatch_read with every check known to pass: one callback, no swap.
+          this.counters.mmio++;
+          this.result = MEMTX_OK;
+          return ((mr.readFn!(off, size) as number) & MASK[size]!) >>> 0;
+        }
         if (size <= (mr.validMax === 0 ? 4 : mr.validMax) && (mr.implUnaligned || (off & (size - 1)) === 0) && validSize(size)) {
           const v = regionRead(mr, off, size, false);
           this.count(mr);
@@ -101,9 +157,9 @@ export class AddressSpace {
     return this.readSlow(addr, size);
   }
 
-  /** Stores `size` (1, 2, 4 or 8) bytes; `hi` is the upper half of an 8-byte value. Returns the MemTxResult. */
-  write(addr: number, value: number, size: number, hi = 0): number {
-    const d = this.d ?? this.compile();
+  /** Every store the inlined fast path does not serve. */
+  private writeGeneral(addr: number, value: number, size: number, hi: number): number {
+    const d = this.d === UNCOMPILED ? this.compile() : this.d;
     let s: number;
     if (addr >= d.mruStart && addr < d.mruEnd && Math.floor(addr) === addr) s = d.mru;
     else if (addr >= 0 && addr < DISPATCH_LIMIT && Number.isInteger(addr)) s = d.find(addr);
@@ -125,6 +181,11 @@ export class AddressSpace {
         }
       } else if (kind >= SectionKind.Romd && kind <= SectionKind.Mmio && size <= 4) {
         const mr = d.secRegion[s]!;
+        if ((mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
+          this.counters.mmio++;
+          mr.writeFn!(off, (value & MASK[size]!) >>> 0, size);
+          return (this.result = MEMTX_OK);
+        }
         if (size <= (mr.validMax === 0 ? 4 : mr.validMax) && (mr.implUnaligned || (off & (size - 1)) === 0) && validSize(size)) {
           this.result = regionWrite(mr, off, value, 0, size, false);
           this.count(mr);
@@ -209,7 +270,7 @@ export class AddressSpace {
 
   /** The compiled dispatch of the current view. */
   get dispatch(): Dispatch {
-    return this.d ?? this.compile();
+    return this.d === UNCOMPILED ? this.compile() : this.d;
   }
 
   /** memory_listener_register: replay the current view as adds, in ascending address order. */
@@ -242,7 +303,7 @@ export class AddressSpace {
   setFlatView(view: FlatView): void {
     const old = this.view;
     this.view = view;
-    this.d = view.dispatch;
+    this.d = view.dispatch ?? UNCOMPILED;
     if (old === view || old === undefined || this.listeners.length === 0) return;
     this.diff(old, view, false);
     this.diff(old, view, true);
@@ -313,7 +374,7 @@ export class AddressSpace {
       if (!isWrite) buf.fill(0, 0, length);
       return this.refuse(MEMTX_DECODE_ERROR);
     }
-    const d = this.d ?? this.compile();
+    const d = this.d === UNCOMPILED ? this.compile() : this.d;
     let result = MEMTX_OK;
     let pos = 0;
     while (pos < length) {

@@ -43,18 +43,24 @@ export class Dispatch {
   /** Index into the FlatView's ranges, for reports. */
   readonly secRange: Int32Array;
 
+  /**
+   * Every table, each laid out as [shift, mask, entries...]. An entry >= 0 is a section; an entry
+   * < 0 is ~(pool offset of a table's first entry), so one level costs three loads from one array.
+   */
   private readonly pool: Int32Array;
-  private readonly tBase: Int32Array;
-  private readonly tShift: Uint8Array;
-  private readonly tMask: Int32Array;
-  /** Entry covering [0, 2^53): a section or ~table (L0). */
+  private readonly tables: number;
+  /** Entry covering [0, 2^53): a section or a table (L0). */
   private readonly rootEntry: number;
   /** Entry covering [0, 2^32), so low addresses skip the two hi-word levels. */
   private readonly lowEntry: number;
 
+  // The most-recently-used section, with what the inlined fast path needs to serve it.
   mru = 0;
-  mruStart = 0;
+  mruStart = Infinity;
   mruEnd = 0;
+  /** Region offset minus address for the MRU section. */
+  mruDelta = 0;
+  mruKind = SectionKind.Unassigned;
 
   constructor(ranges: readonly FlatRange[]) {
     const inRange = ranges.map((r, i) => [r, i] as const).filter(([r]) => r.start < BigInt(DISPATCH_LIMIT));
@@ -89,9 +95,7 @@ export class Dispatch {
     for (let s = 1; s < n; s++) builder.fill(this.secStart[s]!, this.secEnd[s]!, s);
     const compiled = builder.finish();
     this.pool = compiled.pool;
-    this.tBase = compiled.tBase;
-    this.tShift = compiled.tShift;
-    this.tMask = compiled.tMask;
+    this.tables = compiled.tables;
     this.rootEntry = compiled.rootEntry;
     this.lowEntry = compiled.lowEntry;
   }
@@ -104,14 +108,15 @@ export class Dispatch {
     } else {
       const hi = (addr / 4294967296) >>> 0;
       e = this.rootEntry;
-      if (e < 0) e = this.pool[this.tBase[~e]! + (hi >>> 10)]!;
-      if (e < 0) e = this.pool[this.tBase[~e]! + (hi & 0x3ff)]!;
+      if (e < 0) e = this.pool[~e + (hi >>> 10)]!;
+      if (e < 0) e = this.pool[~e + (hi & 0x3ff)]!;
     }
     if (e < 0) {
+      const pool = this.pool;
       const lo = addr >>> 0;
       do {
-        const t = ~e;
-        e = this.pool[this.tBase[t]! + ((lo >>> this.tShift[t]!) & this.tMask[t]!)]!;
+        const b = ~e;
+        e = pool[b + ((lo >>> pool[b - 2]!) & pool[b - 1]!)]!;
       } while (e < 0);
     }
     return e;
@@ -125,6 +130,8 @@ export class Dispatch {
       this.mru = s;
       this.mruStart = this.secStart[s]!;
       this.mruEnd = this.secEnd[s]!;
+      this.mruDelta = this.secOffset[s]! - this.secStart[s]!;
+      this.mruKind = this.secKind[s]!;
     }
     return s;
   }
@@ -137,21 +144,23 @@ export class Dispatch {
     const hi = (addr / 4294967296) >>> 0;
     const lo = addr >>> 0;
     for (let level = low ? 2 : 0; e < 0; level++, n++) {
-      const t = ~e;
-      const index = level === 0 ? hi >>> 10 : level === 1 ? hi & 0x3ff : (lo >>> this.tShift[t]!) & this.tMask[t]!;
-      e = this.pool[this.tBase[t]! + index]!;
+      const b = ~e;
+      const index = level === 0 ? hi >>> 10 : level === 1 ? hi & 0x3ff : (lo >>> this.pool[b - 2]!) & this.pool[b - 1]!;
+      e = this.pool[b + index]!;
     }
     return n;
   }
 
   /** Size in entries of each table, for tests and reports. */
   tableSizes(): number[] {
-    return Array.from(this.tMask, (m) => m + 1);
+    const sizes: number[] = [];
+    for (let b = 2; b < this.pool.length; b += sizes[sizes.length - 1]! + 2) sizes.push(this.pool[b - 1]! + 1);
+    return sizes;
   }
 
   /** Statistics for reports and benchmarks. */
   stats(): { sections: number; tables: number; tableEntries: number } {
-    return { sections: this.count, tables: this.tBase.length, tableEntries: this.pool.length };
+    return { sections: this.count, tables: this.tables, tableEntries: this.pool.length - 2 * this.tables };
   }
 }
 
@@ -191,21 +200,26 @@ class RadixBuilder {
     this.fillTable(~this.rootEntry, 0, 0, start, end, section);
   }
 
+  /** Lays the tables out in one pool and turns table ids into pool offsets. */
   finish() {
-    const tBase = new Int32Array(this.tables.length);
+    const base = new Int32Array(this.tables.length);
     let total = 0;
     this.tables.forEach((t, i) => {
-      tBase[i] = total;
-      total += t.length;
+      base[i] = total + 2;
+      total += t.length + 2;
     });
     const pool = new Int32Array(total);
-    this.tables.forEach((t, i) => pool.set(t, tBase[i]!));
-    const tShift = Uint8Array.from(this.shifts);
-    const tMask = Int32Array.from(this.tables.map((t) => t.length - 1));
+    const relink = (e: number) => (e < 0 ? ~base[~e]! : e);
+    this.tables.forEach((t, i) => {
+      pool[base[i]! - 2] = this.shifts[i]!;
+      pool[base[i]! - 1] = t.length - 1;
+      for (let k = 0; k < t.length; k++) pool[base[i]! + k] = relink(t[k]!);
+    });
+    const rootEntry = relink(this.rootEntry);
     // Walk hi = 0 down to the entry covering [0, 2^32).
-    let lowEntry = this.rootEntry;
-    for (let level = 0; level < 2 && lowEntry < 0; level++) lowEntry = pool[tBase[~lowEntry]!]!;
-    return { pool, tBase, tShift, tMask, rootEntry: this.rootEntry, lowEntry };
+    let lowEntry = rootEntry;
+    for (let level = 0; level < 2 && lowEntry < 0; level++) lowEntry = pool[~lowEntry]!;
+    return { pool, tables: this.tables.length, rootEntry, lowEntry };
   }
 
   private newTable(entries: number, shift: number, fillWith: number): number {

@@ -218,7 +218,7 @@ export function flatViewRoot(mr: MemoryRegion): MemoryRegion | null {
     } else if (!mr.terminates) {
       let found = 0;
       let next: MemoryRegion | null = null;
-      for (const child of mr.subregions) {
+      for (const child of mr.children) {
         if (!child.enabled) continue;
         if (++found > 1) {
           next = null;

@@ -47,8 +47,12 @@ export class MemoryRegion {
   romdMode = true;
   aliasOffset = 0n;
   container: MemoryRegion | null = null;
-  /** Descending priority; among equal priorities the most recently added first. */
-  readonly subregions: MemoryRegion[] = [];
+  /**
+   * QEMU's subregion list stored back to front: ascending priority, oldest first among equals.
+   * The common insertion (newest, at the front of its priority group) is then a push at the end
+   * rather than a memmove of every sibling, which keeps building 100k-region trees linear.
+   */
+  readonly children: MemoryRegion[] = [];
   /** Sequence number of the last (re-)insertion into a container. */
   insertSeq = 0;
   owner: RegionOwner = {};
@@ -70,6 +74,12 @@ export class MemoryRegion {
   implUnaligned = false;
   bigEndian = false;
   countsAsUnassigned = false;
+  /**
+   * Bit set of the sizes 1, 2 and 4 whose naturally aligned accesses need none of the general
+   * machinery: valid by size, no accepts hook, one callback (impl), no byte swap. The address-space
+   * fast path calls the callback directly for these.
+   */
+  directSizes = 0;
   readFn: ((offset: number, size: number) => number | bigint) | null = null;
   writeFn: ((offset: number, value: number | bigint, size: number) => void) | null = null;
 
@@ -111,6 +121,18 @@ export class MemoryRegion {
     this.countsAsUnassigned = ops.countsAsUnassigned ?? false;
     this.readFn = ops.read ?? null;
     this.writeFn = ops.write ?? null;
+    this.directSizes = 0;
+    for (const size of [1, 2, 4]) {
+      const validBySize = this.validMax === 0 || (size >= this.validMin && size <= this.validMax);
+      const oneCall = size >= this.implMin && size <= this.implMax;
+      const noSwap = size === 1 || !this.bigEndian;
+      if (validBySize && oneCall && noSwap && !this.accepts && this.readFn && this.writeFn && !this.countsAsUnassigned) this.directSizes |= size;
+    }
+  }
+
+  /** The subregion list in QEMU's order: descending priority, newest first among equals (a copy). */
+  get subregions(): MemoryRegion[] {
+    return [...this.children].reverse();
   }
 
   /** QEMU 7.2's memory_region_type(): the word `info mtree` prints. */
@@ -147,7 +169,7 @@ export class MemoryRegion {
     if (sub.container !== this) throw new Error(`region ${sub.name} is not a subregion of ${this.name}`);
     this.host.begin();
     sub.container = null;
-    this.subregions.splice(this.subregions.indexOf(sub), 1);
+    this.children.splice(this.children.lastIndexOf(sub), 1);
     this.host.markUpdate(this.enabled && sub.enabled);
     this.host.commit();
   }
@@ -228,10 +250,18 @@ export class MemoryRegion {
   private insertSubregion(sub: MemoryRegion): void {
     this.host.begin();
     sub.insertSeq = this.host.nextSeq();
-    const list = this.subregions;
-    let i = 0;
-    while (i < list.length && list[i]!.priority > sub.priority) i++;
-    list.splice(i, 0, sub);
+    // In QEMU's order: before the first sibling of lower-or-equal priority. Back to front: after
+    // the last sibling of lower-or-equal priority, found by binary search.
+    const list = this.children;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]!.priority <= sub.priority) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === list.length) list.push(sub);
+    else list.splice(lo, 0, sub);
     this.host.markUpdate(this.enabled && sub.enabled);
     this.host.commit();
   }

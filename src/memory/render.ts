@@ -52,7 +52,8 @@ function renderRegion(
     return;
   }
 
-  for (const sub of mr.subregions) renderRegion(view, sub, base, start, end, readonly, nonvolatile, unmergeable);
+  const children = mr.children; // back to front: render from the end for QEMU's order
+  for (let i = children.length - 1; i >= 0; i--) renderRegion(view, children[i]!, base, start, end, readonly, nonvolatile, unmergeable);
 
   if (!mr.terminates) return;
 

@@ -196,4 +196,17 @@ test('native-endian devices follow the target byte order (memory-internal.h:deve
   assert.equal(D.calls, ['write(0x0, 0x11223344, 4)'], 'byte 0 is the most significant for a BE device');
 });
 
+test('the direct-callback fast path returns unsigned values and masks to the access size', () => {
+  const { mem, root, as } = setup();
+  root.addSubregion(0, mem.io('D', 0x100, { read: () => 0xfedcba98, write: () => {} }));
+  assert.is(as.read(0, 4), 0xfedcba98);
+  assert.is(as.read(0, 2), 0xba98);
+  assert.is(as.read(0, 1), 0x98);
+  const calls: number[] = [];
+  root.addSubregion(0x100, mem.io('W', 0x100, { read: () => 0, write: (_o, v) => void calls.push(Number(v)) }));
+  as.write(0x100, 0x1ff, 1);
+  as.write(0x100, 0xffffffff, 4);
+  assert.equal(calls, [0xff, 0xffffffff]);
+});
+
 test.run();

@@ -37,7 +37,7 @@ function build(spec: TreeSpec): { as: AddressSpace; regions: MemoryRegion[] } {
   const root = mem.container('root', SPAN);
   const regions: MemoryRegion[] = [];
   const reaches = (from: MemoryRegion, to: MemoryRegion): boolean =>
-    from === to || (from.alias !== null && reaches(from.alias, to)) || from.subregions.some((c) => reaches(c, to));
+    from === to || (from.alias !== null && reaches(from.alias, to)) || from.children.some((c) => reaches(c, to));
   spec.regions.forEach((r, i) => {
     const name = `r${i}`;
     let mr: MemoryRegion;
