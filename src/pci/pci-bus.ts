@@ -1,0 +1,100 @@
+import type { MemorySystem, MemoryRegion } from '../memory/index.ts';
+import type { PciDevice } from './pci-device.ts';
+import type { PciBridge } from './pci-bridge.ts';
+import * as R from './constants.ts';
+
+/**
+ * Where a bus decodes: its memory and I/O spaces, and (for a root bus) the region its devices'
+ * DMA reaches. A bus behind a bridge DMAs to its parent's root: no IOMMU in between.
+ */
+export interface PciBusSpaces {
+  memSpace: MemoryRegion;
+  ioSpace: MemoryRegion;
+  dmaRoot?: MemoryRegion;
+}
+
+/** A device cannot be placed on the bus (QEMU's "PCI: slot %d function %d not available"). */
+export class PciBusError extends Error {
+  override name = 'PciBusError';
+}
+
+/**
+ * A PCI bus (QEMU's PCIBus): up to 256 functions by devfn, its memory and I/O spaces, and child
+ * buses behind bridges. The root bus is number 0; a secondary bus takes its bridge's
+ * SECONDARY_BUS register.
+ */
+export class PciBus {
+  readonly devices: (PciDevice | null)[] = new Array(256).fill(null);
+  readonly children: PciBus[] = [];
+  readonly memSpace: MemoryRegion;
+  readonly ioSpace: MemoryRegion;
+  private readonly ownDmaRoot: MemoryRegion | null;
+
+  constructor(
+    readonly mem: MemorySystem,
+    readonly name: string,
+    spaces: PciBusSpaces,
+    readonly parentBridge: PciBridge | null = null,
+  ) {
+    this.memSpace = spaces.memSpace;
+    this.ioSpace = spaces.ioSpace;
+    this.ownDmaRoot = spaces.dmaRoot ?? null;
+    if (!this.ownDmaRoot && !parentBridge) throw new PciBusError(`root bus ${name} needs a DMA root region`);
+  }
+
+  /** The region bus-master DMA of this bus's devices lands in (pci_device_iommu_address_space). */
+  get dmaRoot(): MemoryRegion {
+    if (this.ownDmaRoot) return this.ownDmaRoot;
+    const up = this.parentBridge!.bus;
+    if (!up) throw new PciBusError(`bus ${this.name}: its bridge ${this.parentBridge!.name} is not plugged into a bus yet`);
+    return up.dmaRoot;
+  }
+
+  /** pci_bus_num. */
+  number(): number {
+    return this.parentBridge ? this.parentBridge.cfg.byte(R.PCI_SECONDARY_BUS) : 0;
+  }
+
+  /** Plugs a function in at slot.function (do_pci_register_device); functions of a slot need function 0 multifunction. */
+  attach(dev: PciDevice, slot: number, fn = 0): PciDevice {
+    if (!Number.isInteger(slot) || slot < 0 || slot > 31 || !Number.isInteger(fn) || fn < 0 || fn > 7) {
+      throw new PciBusError(`${dev.name}: slot ${slot} function ${fn} is not a PCI address (slot 0-31, function 0-7)`);
+    }
+    const devfn = (slot << 3) | fn;
+    if (this.devices[devfn]) throw new PciBusError(`PCI: slot ${slot} function ${fn} not available for ${dev.name}, in use by ${this.devices[devfn]!.name}`);
+    if (dev.bus) throw new PciBusError(`${dev.name} is already on bus ${dev.bus.name}`);
+    this.devices[devfn] = dev;
+    dev.attached(this, devfn);
+    return dev;
+  }
+
+  /** pci_find_bus_nr: this bus or the child bus with that number, following bridge ranges. */
+  findBus(busNum: number): PciBus | null {
+    if (this.number() === busNum) return this;
+    for (let bus: PciBus | null = this; bus; ) {
+      let next: PciBus | null = null;
+      for (const sec of bus.children) {
+        if (sec.number() === busNum) return sec;
+        if (sec.parentBridge!.secondaryBusInRange(busNum)) {
+          next = sec;
+          break;
+        }
+      }
+      bus = next;
+    }
+    return null;
+  }
+
+  /** pci_find_device. */
+  findDevice(busNum: number, devfn: number): PciDevice | null {
+    return this.findBus(busNum)?.devices[devfn & 0xff] ?? null;
+  }
+
+  /** Every function on this bus and below, depth first. */
+  allDevices(): PciDevice[] {
+    const out: PciDevice[] = [];
+    for (const d of this.devices) if (d) out.push(d);
+    for (const c of this.children) out.push(...c.allDevices());
+    return out;
+  }
+}
