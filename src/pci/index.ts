@@ -7,3 +7,4 @@ export * from './msix.ts';
 export * from './pci-bus.ts';
 export * from './pci-bridge.ts';
 export * from './pci-host.ts';
+export * from './capabilities.ts';
