@@ -1,2 +1,3 @@
 export * from './memory/index.ts';
 export * from './pci/index.ts';
+export * from './host/index.ts';

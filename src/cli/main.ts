@@ -1,11 +1,14 @@
 import { mtreeCommand, MTREE_HELP } from './mtree-command.ts';
 import { demoCommand, DEMO_HELP } from './demo.ts';
+import { hostCommand, hostsCommand, HOST_HELP, HOSTS_HELP } from './host-command.ts';
 import { EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, UsageError } from './errors.ts';
 
 const HELP = `usage: vdm COMMAND [options]
 
 Commands:
   mtree    print or explain a memory tree imported from a QEMU "info mtree" dump
+  host     a host's PCI tree, IOMMU groups, viability and MSI-isolation facts
+  hosts    list the host descriptions shipped with vdm
   demo     drive guest accesses through a small PC-like map and show the access paths
   help     this text; "vdm COMMAND --help" for a command
 
@@ -15,6 +18,8 @@ Exit codes: 0 success, 1 guest/device failure, 2 bad input.
 const commands: Record<string, { run: (argv: string[]) => { out: string; err: string }; help: string }> = {
   mtree: { run: mtreeCommand, help: MTREE_HELP },
   demo: { run: () => demoCommand(), help: DEMO_HELP },
+  host: { run: hostCommand, help: HOST_HELP },
+  hosts: { run: () => hostsCommand(), help: HOSTS_HELP },
 };
 
 /** What one CLI invocation printed and its exit code. */

@@ -1,0 +1,401 @@
+import { HostFileError } from './errors.ts';
+import { kernelBehaviour } from './kernel.ts';
+
+export type Arch = 'x86_64' | 'aarch64' | 'ppc64' | 'e500';
+export type IommuKind = 'intel-vtd' | 'amd-vi' | 'arm-smmu-v3' | 'arm-smmu-v2' | 'spapr-tce' | 'fsl-pamu' | 'none';
+export type MsiControllerKind = 'x86-ir' | 'x86-noir' | 'gicv3-its' | 'gicv2m' | 'xics' | 'xive' | 'mpic-msi';
+export type ReservedType = 'direct' | 'direct-relaxable' | 'reserved' | 'msi' | 'sw-msi';
+/** The role a function plays in the topology; decides DMA aliasing and how ACS counts. */
+export type FunctionType =
+  | 'root-port'
+  | 'switch-upstream'
+  | 'switch-downstream'
+  | 'pcie-to-pci-bridge'
+  | 'pci-bridge'
+  | 'endpoint'
+  | 'rc-endpoint'
+  | 'legacy-endpoint';
+export type AcsFlag = 'SV' | 'TB' | 'RR' | 'CR' | 'UF' | 'EC' | 'DT';
+
+export interface BarSpec {
+  index: number;
+  size: bigint;
+  kind: 'mem32' | 'mem64' | 'io';
+  prefetchable: boolean;
+}
+
+export interface MsixSpec {
+  entries: number;
+  table: { bar: number; offset: number };
+  pba: { bar: number; offset: number };
+}
+
+export interface MsiSpec {
+  vectors: number;
+  is64: boolean;
+  perVectorMask: boolean;
+}
+
+/** One PCI function of the host. */
+export interface FunctionSpec {
+  address: string;
+  domain: number;
+  bus: number;
+  slot: number;
+  fn: number;
+  type: FunctionType;
+  vendor: number;
+  device: number;
+  classCode: number;
+  driver: string | null;
+  multifunction: boolean;
+  /** ACS capability bits and control bits, or null when the function has no ACS capability. */
+  acs: { cap: AcsFlag[]; ctrl: AcsFlag[] } | null;
+  bars: BarSpec[];
+  romSize: bigint;
+  msix: MsixSpec | null;
+  msi: MsiSpec | null;
+  intxPin: number;
+  /** Physical behaviour model in src/host/devices (e.g. "nic"), or null for a passive function. */
+  model: string | null;
+  children: FunctionSpec[];
+  /** Secondary bus of a bridge. */
+  secondaryBus: number | null;
+}
+
+export interface ReservedRegion {
+  start: bigint;
+  end: bigint;
+  type: ReservedType;
+}
+
+export interface HostSpec {
+  file: string;
+  name: string;
+  description: string;
+  arch: Arch;
+  pageSize: number;
+  kernel: string;
+  iommu: {
+    kind: IommuKind;
+    pageSizes: bigint[];
+    aperture: { start: bigint; end: bigint };
+    reserved: ReservedRegion[];
+    dmaEntryLimit: number;
+    spapr: { dma32WindowSize: bigint; pageSizes: bigint[]; maxWindows: number; levels: number; ddwStart: bigint; ownershipOps: boolean } | null;
+    pamu: { apertureSize: bigint; maxSubwindows: number } | null;
+  };
+  msi: { controller: MsiControllerKind; doorbell: bigint; banks: number };
+  allowUnsafeInterrupts: boolean;
+  eeh: boolean;
+  functions: FunctionSpec[];
+}
+
+const ARCHES: Arch[] = ['x86_64', 'aarch64', 'ppc64', 'e500'];
+const IOMMUS: IommuKind[] = ['intel-vtd', 'amd-vi', 'arm-smmu-v3', 'arm-smmu-v2', 'spapr-tce', 'fsl-pamu', 'none'];
+const MSIS: MsiControllerKind[] = ['x86-ir', 'x86-noir', 'gicv3-its', 'gicv2m', 'xics', 'xive', 'mpic-msi'];
+const RESERVED: ReservedType[] = ['direct', 'direct-relaxable', 'reserved', 'msi', 'sw-msi'];
+const TYPES: FunctionType[] = ['root-port', 'switch-upstream', 'switch-downstream', 'pcie-to-pci-bridge', 'pci-bridge', 'endpoint', 'rc-endpoint', 'legacy-endpoint'];
+const BRIDGES: FunctionType[] = ['root-port', 'switch-upstream', 'switch-downstream', 'pcie-to-pci-bridge', 'pci-bridge'];
+const ACS: AcsFlag[] = ['SV', 'TB', 'RR', 'CR', 'UF', 'EC', 'DT'];
+
+/** True for functions with a type 1 header (they forward to a secondary bus). */
+export function isBridge(t: FunctionType): boolean {
+  return BRIDGES.includes(t);
+}
+
+/** A cursor over untrusted JSON that names the field path in every error. */
+class Reader {
+  constructor(
+    readonly file: string,
+    readonly value: unknown,
+    readonly path: string,
+  ) {}
+
+  fail(expected: string): never {
+    throw new HostFileError(this.file, this.path, expected);
+  }
+
+  at(key: string): Reader {
+    const obj = this.object();
+    return new Reader(this.file, obj[key], this.path ? `${this.path}.${key}` : key);
+  }
+
+  has(key: string): boolean {
+    const v = this.object()[key];
+    return v !== undefined && v !== null;
+  }
+
+  object(): Record<string, unknown> {
+    if (typeof this.value !== 'object' || this.value === null || Array.isArray(this.value)) this.fail(`expected an object, got ${describe(this.value)}`);
+    return this.value as Record<string, unknown>;
+  }
+
+  onlyKeys(keys: string[]): void {
+    for (const k of Object.keys(this.object())) if (!keys.includes(k)) new Reader(this.file, undefined, `${this.path ? this.path + '.' : ''}${k}`).fail(`unknown field (expected one of: ${keys.join(', ')})`);
+  }
+
+  array(): Reader[] {
+    if (!Array.isArray(this.value)) this.fail(`expected an array, got ${describe(this.value)}`);
+    return (this.value as unknown[]).map((v, i) => new Reader(this.file, v, `${this.path}[${i}]`));
+  }
+
+  string(): string {
+    if (typeof this.value !== 'string') this.fail(`expected a string, got ${describe(this.value)}`);
+    return this.value as string;
+  }
+
+  oneOf<T extends string>(choices: readonly T[]): T {
+    const s = this.string();
+    if (!choices.includes(s as T)) this.fail(`expected one of ${choices.join(', ')}, got "${s}"`);
+    return s as T;
+  }
+
+  bool(): boolean {
+    if (typeof this.value !== 'boolean') this.fail(`expected true or false, got ${describe(this.value)}`);
+    return this.value as boolean;
+  }
+
+  /** A non-negative integer given as a number or a "0x..." string. */
+  big(): bigint {
+    const v = this.value;
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+    if (typeof v === 'string' && /^(0x[0-9a-fA-F]+|\d+)$/.test(v.replace(/_/g, ''))) return BigInt(v.replace(/_/g, ''));
+    this.fail(`expected a non-negative integer (number or "0x..." string), got ${describe(v)}`);
+  }
+
+  int(min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    const n = this.big();
+    if (n < BigInt(min) || n > BigInt(max)) this.fail(`expected an integer from ${min} to ${max}, got ${n}`);
+    return Number(n);
+  }
+
+  /** A size: a power of two. */
+  pow2(min = 1n): bigint {
+    const n = this.big();
+    if (n < min || (n & (n - 1n)) !== 0n) this.fail(`expected a power of two of at least ${min}, got 0x${n.toString(16)}`);
+    return n;
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing (the field is missing)';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? `"${v}"` : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Parses and validates a host description; every error names the file and field path. */
+export function parseHostFile(text: string, file = '<host>'): HostSpec {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new HostFileError(file, '(file)', `valid JSON (${(e as Error).message})`);
+  }
+  const r = new Reader(file, json, '');
+  r.onlyKeys(['name', 'description', 'arch', 'pageSize', 'kernel', 'iommu', 'msi', 'allowUnsafeInterrupts', 'eeh', 'pci']);
+  const arch = r.at('arch').oneOf(ARCHES);
+  const pageSize = r.at('pageSize').int(4096, 65536);
+  if (pageSize !== 4096 && pageSize !== 65536) r.at('pageSize').fail(`expected 4096 or 65536, got ${pageSize}`);
+  const kernel = r.at('kernel').string();
+  try {
+    kernelBehaviour(kernel);
+  } catch {
+    r.at('kernel').fail(`expected a kernel version like "6.8", got "${kernel}"`);
+  }
+  const spec: HostSpec = {
+    file,
+    name: r.at('name').string(),
+    description: r.has('description') ? r.at('description').string() : '',
+    arch,
+    pageSize,
+    kernel,
+    iommu: readIommu(r.at('iommu'), BigInt(pageSize)),
+    msi: readMsi(r.at('msi')),
+    allowUnsafeInterrupts: r.has('allowUnsafeInterrupts') ? r.at('allowUnsafeInterrupts').bool() : false,
+    eeh: r.has('eeh') ? r.at('eeh').bool() : false,
+    functions: [],
+  };
+  const seen = new Map<string, string>();
+  spec.functions = r.at('pci').array().map((f) => readFunction(f, 0, seen));
+  markMultifunction(spec.functions);
+  return spec;
+}
+
+function readIommu(r: Reader, pageSize: bigint): HostSpec['iommu'] {
+  r.onlyKeys(['kind', 'pageSizes', 'aperture', 'reserved', 'dmaEntryLimit', 'spapr', 'pamu']);
+  const kind = r.at('kind').oneOf(IOMMUS);
+  const pageSizes = r.has('pageSizes') ? r.at('pageSizes').array().map((p) => p.pow2(0x1000n)) : [pageSize];
+  const aperture = r.has('aperture') ? readRange(r.at('aperture')) : { start: 0n, end: (1n << 48n) - 1n };
+  const reserved = r.has('reserved')
+    ? r.at('reserved').array().map((x) => {
+        x.onlyKeys(['start', 'end', 'type']);
+        return { ...readRange(x), type: x.at('type').oneOf(RESERVED) };
+      })
+    : [];
+  let spapr: HostSpec['iommu']['spapr'] = null;
+  if (r.has('spapr')) {
+    const s = r.at('spapr');
+    s.onlyKeys(['dma32WindowSize', 'pageSizes', 'maxWindows', 'levels', 'ddwStart', 'ownershipOps']);
+    spapr = {
+      dma32WindowSize: s.at('dma32WindowSize').pow2(0x1000n),
+      pageSizes: s.at('pageSizes').array().map((p) => p.pow2(0x1000n)),
+      maxWindows: s.has('maxWindows') ? s.at('maxWindows').int(1, 2) : 2,
+      levels: s.has('levels') ? s.at('levels').int(1, 5) : 5,
+      ddwStart: s.has('ddwStart') ? s.at('ddwStart').big() : 1n << 59n,
+      ownershipOps: s.has('ownershipOps') ? s.at('ownershipOps').bool() : true,
+    };
+  } else if (kind === 'spapr-tce') r.at('spapr').fail('expected the sPAPR window facts (dma32WindowSize, pageSizes) for an spapr-tce IOMMU');
+  let pamu: HostSpec['iommu']['pamu'] = null;
+  if (r.has('pamu')) {
+    const p = r.at('pamu');
+    p.onlyKeys(['apertureSize', 'maxSubwindows']);
+    pamu = { apertureSize: p.at('apertureSize').pow2(0x1000n), maxSubwindows: Number(p.at('maxSubwindows').pow2(1n)) };
+  } else if (kind === 'fsl-pamu') r.at('pamu').fail('expected the PAMU geometry (apertureSize, maxSubwindows) for an fsl-pamu IOMMU');
+  return { kind, pageSizes, aperture, reserved, dmaEntryLimit: r.has('dmaEntryLimit') ? r.at('dmaEntryLimit').int(1, 65535) : 65535, spapr, pamu };
+}
+
+function readRange(r: Reader): { start: bigint; end: bigint } {
+  const start = r.at('start').big();
+  const end = r.at('end').big();
+  if (end < start) r.at('end').fail(`expected an inclusive end at or after start 0x${start.toString(16)}, got 0x${end.toString(16)}`);
+  return { start, end };
+}
+
+function readMsi(r: Reader): HostSpec['msi'] {
+  r.onlyKeys(['controller', 'doorbell', 'banks']);
+  const controller = r.at('controller').oneOf(MSIS);
+  const defaults: Record<MsiControllerKind, bigint> = {
+    'x86-ir': 0xfee00000n,
+    'x86-noir': 0xfee00000n,
+    'gicv3-its': 0x8090040n,
+    gicv2m: 0x8020040n,
+    xics: 0n,
+    xive: 0n,
+    'mpic-msi': 0xffe41740n,
+  };
+  return {
+    controller,
+    doorbell: r.has('doorbell') ? r.at('doorbell').big() : defaults[controller],
+    banks: r.has('banks') ? r.at('banks').int(1, 8) : controller === 'mpic-msi' ? 3 : 0,
+  };
+}
+
+const ADDRESS = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-1][0-9a-f])\.([0-7])$/;
+
+function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, string>): FunctionSpec {
+  r.onlyKeys(['address', 'type', 'vendor', 'device', 'class', 'driver', 'multifunction', 'acs', 'bars', 'rom', 'msix', 'msi', 'intxPin', 'model', 'children']);
+  const address = r.at('address').string().toLowerCase();
+  const m = ADDRESS.exec(address);
+  if (!m) return r.at("address").fail(`expected a PCI address like "0000:03:00.1", got "${address}"`);
+  const [domain, bus, slot, fn] = [parseInt(m[1]!, 16), parseInt(m[2]!, 16), parseInt(m[3]!, 16), Number(m[4])];
+  if (slot > 31) r.at('address').fail(`slot ${slot} is past 31`);
+  if (expectedBus !== null && bus !== expectedBus) r.at('address').fail(`expected bus ${hex2(expectedBus)} (the bus this function sits on), got ${hex2(bus)}`);
+  if (seen.has(address)) r.at('address').fail(`duplicate address ${address} (also at ${seen.get(address)})`);
+  seen.set(address, r.path);
+  const type = r.at('type').oneOf(TYPES);
+  const bars = r.has('bars') ? r.at('bars').array().map(readBar) : [];
+  bars.forEach((b, i) => {
+    if (bars.findIndex((o) => o.index === b.index || (o.kind === 'mem64' && o.index + 1 === b.index)) !== i) r.at('bars').at(String(i)).fail(`BAR ${b.index} overlaps another BAR (a 64-bit BAR takes two slots)`);
+    if (b.kind === 'mem64' && b.index === 5) r.at('bars').fail('a 64-bit BAR cannot start at BAR 5');
+    if (isBridge(type) && b.index > 1) r.at('bars').fail(`a bridge has only BAR 0 and 1, got BAR ${b.index}`);
+  });
+  const barSize = (n: number, what: Reader) => {
+    const b = bars.find((x) => x.index === n && x.kind !== 'io');
+    if (!b) what.fail(`BAR ${n} is not a memory BAR of this function`);
+    return b!.size;
+  };
+  let msix: MsixSpec | null = null;
+  if (r.has('msix')) {
+    const x = r.at('msix');
+    x.onlyKeys(['entries', 'table', 'pba']);
+    const entries = x.at('entries').int(1, 2048);
+    const place = (k: 'table' | 'pba') => {
+      const p = x.at(k);
+      p.onlyKeys(['bar', 'offset']);
+      const bar = p.at('bar').int(0, 5);
+      const offset = p.at('offset').int(0, 2 ** 40);
+      if (offset % 8) p.at('offset').fail(`expected an 8-byte aligned offset (the low 3 bits hold the BIR), got 0x${offset.toString(16)}`);
+      barSize(bar, p.at('bar'));
+      return { bar, offset };
+    };
+    msix = { entries, table: place('table'), pba: place('pba') };
+    if (BigInt(msix.table.offset + entries * 16) > barSize(msix.table.bar, x.at('table'))) x.at('table').fail(`a ${entries}-entry table does not fit in BAR ${msix.table.bar}`);
+  }
+  let msi: MsiSpec | null = null;
+  if (r.has('msi')) {
+    const x = r.at('msi');
+    x.onlyKeys(['vectors', 'is64', 'perVectorMask']);
+    const vectors = Number(x.at('vectors').pow2(1n));
+    if (vectors > 32) x.at('vectors').fail(`expected at most 32 MSI vectors, got ${vectors}`);
+    msi = { vectors, is64: x.has('is64') ? x.at('is64').bool() : true, perVectorMask: x.has('perVectorMask') ? x.at('perVectorMask').bool() : false };
+  }
+  let acs: FunctionSpec['acs'] = null;
+  if (r.has('acs')) {
+    const a = r.at('acs');
+    if (Array.isArray(a.value)) {
+      const flags = a.array().map((f) => f.oneOf(ACS));
+      acs = { cap: flags, ctrl: flags };
+    } else {
+      a.onlyKeys(['cap', 'ctrl']);
+      acs = { cap: a.at('cap').array().map((f) => f.oneOf(ACS)), ctrl: a.at('ctrl').array().map((f) => f.oneOf(ACS)) };
+    }
+  }
+  const children = r.has('children') ? r.at('children') : null;
+  if (children && !isBridge(type)) children.fail(`only bridges and ports have children; this is a ${type}`);
+  const kids = children?.array() ?? [];
+  let secondaryBus: number | null = null;
+  if (kids.length) {
+    const first = kids[0]!.at('address').string().toLowerCase();
+    const fm = ADDRESS.exec(first);
+    if (!fm) return kids[0]!.at("address").fail(`expected a PCI address like "0000:03:00.1", got "${first}"`);
+    secondaryBus = parseInt(fm[2]!, 16);
+    if (secondaryBus <= bus) kids[0]!.at('address').fail(`a child bus must be numbered after its parent bus ${hex2(bus)}, got ${hex2(secondaryBus)}`);
+  }
+  return {
+    address,
+    domain,
+    bus,
+    slot,
+    fn,
+    type,
+    vendor: r.at('vendor').int(0, 0xffff),
+    device: r.at('device').int(0, 0xffff),
+    classCode: r.has('class') ? r.at('class').int(0, 0xffffff) : isBridge(type) ? 0x060400 : 0x020000,
+    driver: r.has('driver') ? r.at('driver').string() : null,
+    multifunction: r.has('multifunction') ? r.at('multifunction').bool() : false,
+    acs,
+    bars,
+    romSize: r.has('rom') ? r.at('rom').pow2(0x800n) : 0n,
+    msix,
+    msi,
+    intxPin: r.has('intxPin') ? r.at('intxPin').int(0, 4) : 1,
+    model: r.has('model') ? r.at('model').oneOf(['nic']) : null,
+    children: kids.map((k) => readFunction(k, secondaryBus, seen)),
+    secondaryBus,
+  };
+}
+
+function readBar(r: Reader): BarSpec {
+  r.onlyKeys(['index', 'size', 'kind', 'prefetchable']);
+  const kind = r.at('kind').oneOf(['mem32', 'mem64', 'io'] as const);
+  const size = r.at('size').pow2(kind === 'io' ? 4n : 16n);
+  if (kind === 'mem32' && size > 1n << 31n) r.at('size').fail('a 32-bit BAR is at most 2 GiB');
+  return { index: r.at('index').int(0, 5), size, kind, prefetchable: r.has('prefetchable') ? r.at('prefetchable').bool() : false };
+}
+
+/** Linux sets pdev->multifunction for every function of a slot whose function 0 says so; a slot with several functions must. */
+function markMultifunction(fns: FunctionSpec[]): void {
+  const bySlot = new Map<string, FunctionSpec[]>();
+  for (const f of fns) bySlot.set(`${f.bus}:${f.slot}`, [...(bySlot.get(`${f.bus}:${f.slot}`) ?? []), f]);
+  for (const group of bySlot.values()) {
+    const multi = group.length > 1 || group.some((f) => f.multifunction);
+    for (const f of group) f.multifunction = multi;
+  }
+  for (const f of fns) markMultifunction(f.children);
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}

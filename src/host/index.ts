@@ -1,0 +1,5 @@
+export * from './errors.ts';
+export * from './kernel.ts';
+export * from './host-file.ts';
+export * from './iommu-groups.ts';
+export * from './sim-host.ts';
