@@ -3,3 +3,4 @@ export * from './kernel.ts';
 export * from './host-file.ts';
 export * from './iommu-groups.ts';
 export * from './sim-host.ts';
+export * from './vfio/index.ts';

@@ -75,6 +75,11 @@ export class RamBlock {
     for (let i = 0; i < length; i++) this.writeByte(offset + i, byte);
   }
 
+  /** Zeroes the whole block by dropping its chunks (a reset). */
+  clear(): void {
+    this.chunks.fill(undefined);
+  }
+
   /** Bytes actually allocated, for reports. */
   get allocatedBytes(): number {
     return this.chunks.reduce((n, c) => n + (c ? CHUNK_SIZE : 0), 0);

@@ -1,0 +1,352 @@
+import { VfioError } from '../errors.ts';
+import type { SimHost } from '../sim-host.ts';
+import type { HostFunction } from '../iommu-groups.ts';
+import type { BarSpec } from '../host-file.ts';
+import type { VfioContainer } from './kernel-vfio.ts';
+import { physicalOf, type PhysicalFunction } from './physical.ts';
+import type { EventFd } from './eventfd.ts';
+import * as U from './uapi.ts';
+
+/** What a user mmap of a BAR range gives: direct access to the hardware (a RAM-device backing). */
+export interface DeviceMapping {
+  read(offset: number, size: number): number;
+  write(offset: number, value: number, size: number): void;
+  readonly size: number;
+}
+
+export interface SetIrqsRequest {
+  index: number;
+  start: number;
+  count: number;
+  flags: number;
+  /** Eventfds (null = -1, unbind) for DATA_EVENTFD, booleans for DATA_BOOL. */
+  data?: (EventFd | null)[] | boolean[];
+}
+
+/** A device fd of vfio-pci (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_rdwr.c, vfio_pci_intrs.c). */
+export class VfioDevice {
+  readonly hw: PhysicalFunction;
+  /** Active interrupt type (only one of INTx, MSI, MSI-X at a time), or -1. */
+  irqType = -1;
+  /** Bound trigger eventfds of the active type, by vector. */
+  readonly triggers: (EventFd | null)[] = [];
+  /** Counters of what the user did, for reports. */
+  readonly stats = { regionReads: 0, regionWrites: 0, tableDrops: 0, sigbus: 0, interrupts: 0, lostInterrupts: 0 };
+  private closed = false;
+
+  constructor(
+    private readonly host: SimHost,
+    readonly fn: HostFunction,
+    readonly container: VfioContainer,
+    private readonly onClose: () => void,
+  ) {
+    this.hw = physicalOf(fn);
+  }
+
+  get name(): string {
+    return this.fn.spec.address;
+  }
+
+  private get page(): bigint {
+    return BigInt(this.host.spec.pageSize);
+  }
+
+  /** VFIO_DEVICE_GET_INFO. */
+  getInfo(): { flags: number; numRegions: number; numIrqs: number } {
+    this.check();
+    return { flags: U.VFIO_DEVICE_FLAGS_PCI | U.VFIO_DEVICE_FLAGS_RESET, numRegions: U.VFIO_PCI_NUM_REGIONS, numIrqs: U.VFIO_PCI_NUM_IRQS };
+  }
+
+  private bar(index: number): BarSpec | undefined {
+    return this.fn.spec.bars.find((b) => b.index === index);
+  }
+
+  /** bar_mmap_supported (vfio_pci_probe_mmaps): memory BARs of a page or more; sub-page ones alone in their page from 4.8. */
+  mmapSupported(index: number): boolean {
+    const b = this.bar(index);
+    if (!b || b.kind === 'io') return false;
+    return b.size >= this.page || this.host.kernel.subPageMmap;
+  }
+
+  /** The MSI-X table's byte range, if it lives in this BAR (vdev->msix_offset/msix_size). */
+  private tableRange(index: number): { offset: bigint; size: bigint } | null {
+    const m = this.fn.spec.msix;
+    if (!m || m.table.bar !== index) return null;
+    return { offset: BigInt(m.table.offset), size: BigInt(m.entries * 16) };
+  }
+
+  /** VFIO_DEVICE_GET_REGION_INFO, with the capability chain of the host kernel's era. */
+  getRegionInfo(index: number): U.RegionInfo {
+    this.check();
+    const offset = BigInt(index) << U.VFIO_PCI_OFFSET_SHIFT;
+    if (index < U.VFIO_PCI_ROM_REGION_INDEX) {
+      const b = this.bar(index);
+      if (!b) return { index, flags: 0, size: 0n, offset, caps: [] };
+      let flags = U.VFIO_REGION_INFO_FLAG_READ | U.VFIO_REGION_INFO_FLAG_WRITE;
+      const caps: U.RegionCapability[] = [];
+      if (this.mmapSupported(index)) {
+        flags |= U.VFIO_REGION_INFO_FLAG_MMAP;
+        const t = this.tableRange(index);
+        if (t && this.host.kernel.msixMappable) caps.push({ id: U.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE });
+        else if (t && this.host.kernel.capabilityChains) caps.push({ id: U.VFIO_REGION_INFO_CAP_SPARSE_MMAP, areas: this.sparseAreas(b.size, t) });
+      }
+      if (caps.length) flags |= U.VFIO_REGION_INFO_FLAG_CAPS;
+      return { index, flags, size: b.size, offset, caps };
+    }
+    if (index === U.VFIO_PCI_ROM_REGION_INDEX) {
+      const size = this.fn.spec.romSize;
+      return { index, flags: size ? U.VFIO_REGION_INFO_FLAG_READ : 0, size, offset, caps: [] };
+    }
+    if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) {
+      const size = this.fn.spec.type === 'legacy-endpoint' || this.fn.spec.type === 'pci-bridge' ? 256n : 4096n;
+      return { index, flags: U.VFIO_REGION_INFO_FLAG_READ | U.VFIO_REGION_INFO_FLAG_WRITE, size, offset, caps: [] };
+    }
+    if (index === U.VFIO_PCI_VGA_REGION_INDEX) throw new VfioError('EINVAL', `${this.name} is not a VGA device: no VGA region`);
+    throw new VfioError('EINVAL', `${this.name}: region index ${index} does not exist (0-${U.VFIO_PCI_NUM_REGIONS - 1})`);
+  }
+
+  /** msix_sparse_mmap_cap (4.6-4.15): the pages around the table's pages. */
+  private sparseAreas(len: bigint, t: { offset: bigint; size: bigint }): { offset: bigint; size: bigint }[] {
+    const page = this.page;
+    const s = t.offset & ~(page - 1n);
+    const e = (t.offset + t.size + page - 1n) & ~(page - 1n);
+    const areas: { offset: bigint; size: bigint }[] = [];
+    if (s > 0n) areas.push({ offset: 0n, size: s });
+    if (e < len) areas.push({ offset: e, size: len - e });
+    return areas.length ? areas : [{ offset: 0n, size: 0n }];
+  }
+
+  /** mmap() of a BAR range (vfio_pci_core_mmap). */
+  mmap(index: number, offset: bigint, size: bigint): DeviceMapping {
+    this.check();
+    const b = this.bar(index);
+    if (index >= U.VFIO_PCI_ROM_REGION_INDEX || !b) throw new VfioError('EINVAL', `mmap: region ${index} of ${this.name} is not a BAR that can be mapped`);
+    if (!this.mmapSupported(index)) throw new VfioError('EINVAL', `mmap: BAR ${index} of ${this.name} is not mmappable (${b.kind === 'io' ? 'I/O BAR' : 'smaller than a page'})`);
+    const page = this.page;
+    const limit = (b.size + page - 1n) & ~(page - 1n);
+    if ((offset & (page - 1n)) !== 0n || size === 0n || offset + size > limit) {
+      throw new VfioError('EINVAL', `mmap: 0x${offset.toString(16)}+0x${size.toString(16)} must be page aligned (0x${page.toString(16)}) and inside BAR ${index} (0x${limit.toString(16)})`);
+    }
+    const t = this.tableRange(index);
+    if (t && !this.host.kernel.msixMappable) {
+      const ts = t.offset & ~(page - 1n);
+      const te = (t.offset + t.size + page - 1n) & ~(page - 1n);
+      if (offset < te && ts < offset + size) {
+        throw new VfioError('EINVAL', `mmap: 0x${offset.toString(16)}+0x${size.toString(16)} covers the MSI-X table pages of BAR ${index}; kernel ${this.host.spec.kernel} allows it only from 4.16`);
+      }
+    }
+    const block = this.hw.bars.get(index)!;
+    const base = Number(offset);
+    const n = Number(size);
+    const dev = this;
+    return {
+      size: n,
+      read(off, sz) {
+        if (!dev.hw.memoryDecode && dev.host.kernel.memoryDecodeChecks) {
+          dev.stats.sigbus++;
+          return sz === 4 ? 0xffffffff : (1 << (sz * 8)) - 1;
+        }
+        return base + off + sz <= block.size ? block.read(base + off, sz) : 0;
+      },
+      write(off, v, sz) {
+        if (!dev.hw.memoryDecode && dev.host.kernel.memoryDecodeChecks) {
+          dev.stats.sigbus++;
+          return;
+        }
+        if (base + off + sz <= block.size) block.write(base + off, v, sz);
+      },
+    };
+  }
+
+  /** pread on a region (vfio_pci_bar_rw / config): the MSI-X table reads as 0xff bytes. */
+  read(index: number, offset: number, size: number): number {
+    this.check();
+    this.stats.regionReads++;
+    if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) return this.configRead(offset, size);
+    const block = this.barAccess(index, offset, size);
+    if (this.inTable(index, offset, size)) {
+      this.stats.tableDrops++;
+      return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+    }
+    return block.read(offset, size);
+  }
+
+  /** pwrite on a region: writes into the MSI-X table are dropped. */
+  write(index: number, offset: number, value: number, size: number): void {
+    this.check();
+    this.stats.regionWrites++;
+    if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) return this.configWrite(offset, value, size);
+    const block = this.barAccess(index, offset, size);
+    if (this.inTable(index, offset, size)) {
+      this.stats.tableDrops++;
+      return;
+    }
+    block.write(offset, value, size);
+  }
+
+  private barAccess(index: number, offset: number, size: number) {
+    const b = this.bar(index);
+    if (index >= U.VFIO_PCI_ROM_REGION_INDEX || !b) throw new VfioError('EINVAL', `${this.name}: region ${index} has no read/write path here`);
+    if (offset < 0 || size < 1 || BigInt(offset + size) > b.size) throw new VfioError('EINVAL', `${this.name}: 0x${offset.toString(16)}+${size} is outside BAR ${index}`);
+    if (b.kind !== 'io' && !this.hw.memoryDecode && this.host.kernel.memoryDecodeChecks) throw new VfioError('EIO', `${this.name}: BAR ${index} access with memory decode disabled`);
+    return this.hw.bars.get(index)!;
+  }
+
+  private inTable(index: number, offset: number, size: number): boolean {
+    const t = this.tableRange(index);
+    return !!t && BigInt(offset) < t.offset + t.size && t.offset < BigInt(offset + size);
+  }
+
+  /** The config region: COMMAND's memory decode reaches the hardware; the rest reads as stored. */
+  private readonly vconfig = new Map<number, number>();
+
+  private configRead(offset: number, size: number): number {
+    let v = 0;
+    for (let i = size - 1; i >= 0; i--) v = v * 256 + this.configByte(offset + i);
+    return v;
+  }
+
+  private configByte(off: number): number {
+    const s = this.fn.spec;
+    const fixed: Record<number, number> = { 0: s.vendor & 0xff, 1: s.vendor >> 8, 2: s.device & 0xff, 3: s.device >> 8, 9: s.classCode & 0xff, 10: (s.classCode >> 8) & 0xff, 11: s.classCode >> 16 };
+    if (off in fixed) return fixed[off]!;
+    if (off === 4) return (this.vconfig.get(4) ?? 0) | (this.hw.memoryDecode ? 2 : 0);
+    return this.vconfig.get(off) ?? 0;
+  }
+
+  private configWrite(offset: number, value: number, size: number): void {
+    for (let i = 0; i < size; i++) {
+      const b = Math.floor(value / 256 ** i) & 0xff;
+      const off = offset + i;
+      if (off < 4 || (off >= 8 && off < 12)) continue; // ids and class are read-only
+      if (off === 4) {
+        this.hw.memoryDecode = (b & 2) !== 0; // MEMORY and IO go to hardware
+        this.vconfig.set(4, b & ~2);
+        continue;
+      }
+      this.vconfig.set(off, b);
+    }
+  }
+
+  /** VFIO_DEVICE_GET_IRQ_INFO (vfio_pci_intrs.c counts and flags). */
+  getIrqInfo(index: number): U.IrqInfo {
+    this.check();
+    const s = this.fn.spec;
+    switch (index) {
+      case U.VFIO_PCI_INTX_IRQ_INDEX:
+        return { index, count: s.intxPin ? 1 : 0, flags: U.VFIO_IRQ_INFO_EVENTFD | U.VFIO_IRQ_INFO_MASKABLE | U.VFIO_IRQ_INFO_AUTOMASKED };
+      case U.VFIO_PCI_MSI_IRQ_INDEX:
+        return { index, count: s.msi?.vectors ?? 0, flags: U.VFIO_IRQ_INFO_EVENTFD | U.VFIO_IRQ_INFO_NORESIZE };
+      case U.VFIO_PCI_MSIX_IRQ_INDEX:
+        return { index, count: s.msix?.entries ?? 0, flags: U.VFIO_IRQ_INFO_EVENTFD | (this.host.kernel.dynamicMsix ? 0 : U.VFIO_IRQ_INFO_NORESIZE) };
+      case U.VFIO_PCI_ERR_IRQ_INDEX:
+        return { index, count: s.type === 'legacy-endpoint' ? 0 : 1, flags: U.VFIO_IRQ_INFO_EVENTFD };
+      case U.VFIO_PCI_REQ_IRQ_INDEX:
+        return { index, count: 1, flags: U.VFIO_IRQ_INFO_EVENTFD };
+      default:
+        throw new VfioError('EINVAL', `${this.name}: IRQ index ${index} does not exist (0-${U.VFIO_PCI_NUM_IRQS - 1})`);
+    }
+  }
+
+  /** VFIO_DEVICE_SET_IRQS (vfio_set_irqs_validate_and_prepare, vfio_pci_set_irqs_ioctl). */
+  setIrqs(req: SetIrqsRequest): void {
+    this.check();
+    const { index, start, count, flags } = req;
+    const info = this.getIrqInfo(index);
+    const dataFlags = flags & (U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_DATA_BOOL | U.VFIO_IRQ_SET_DATA_EVENTFD);
+    const action = flags & (U.VFIO_IRQ_SET_ACTION_MASK | U.VFIO_IRQ_SET_ACTION_UNMASK | U.VFIO_IRQ_SET_ACTION_TRIGGER);
+    const label = `SET_IRQS(${['INTX', 'MSI', 'MSIX', 'ERR', 'REQ'][index]}, ${dataFlags === 1 ? 'NONE' : dataFlags === 2 ? 'BOOL' : 'EVENTFD'}|${action === 8 ? 'MASK' : action === 16 ? 'UNMASK' : 'TRIGGER'}, ${start}, ${count})`;
+    this.container.kernel.log.push(label);
+    const one = (x: number) => x !== 0 && (x & (x - 1)) === 0;
+    if (!one(dataFlags) || !one(action) || flags & ~0x3f) throw new VfioError('EINVAL', `${label}: exactly one DATA_* and one ACTION_* flag are required`);
+    if (start < 0 || count < 0 || (count > 0 && start + count > info.count) || (count === 0 && !(dataFlags === U.VFIO_IRQ_SET_DATA_NONE && action === U.VFIO_IRQ_SET_ACTION_TRIGGER))) {
+      throw new VfioError('EINVAL', `${label}: vectors ${start}..${start + count - 1} are outside the ${info.count} this index has`);
+    }
+    if (dataFlags !== U.VFIO_IRQ_SET_DATA_NONE && (req.data?.length ?? 0) < count) throw new VfioError('EINVAL', `${label}: ${count} data elements expected`);
+    if (action !== U.VFIO_IRQ_SET_ACTION_TRIGGER) {
+      if (index === U.VFIO_PCI_MSI_IRQ_INDEX || index === U.VFIO_PCI_MSIX_IRQ_INDEX || (index === U.VFIO_PCI_INTX_IRQ_INDEX && action === U.VFIO_IRQ_SET_ACTION_MASK && dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD)) {
+        throw new VfioError('ENOTTY', `${label}: not implemented by vfio-pci`);
+      }
+      return; // INTx mask/unmask: the line state is not modelled further
+    }
+    if (dataFlags === U.VFIO_IRQ_SET_DATA_NONE && count === 0) {
+      if (this.irqType === index) this.disableIrqs();
+      return;
+    }
+    if (dataFlags !== U.VFIO_IRQ_SET_DATA_EVENTFD) {
+      // Loopback: the kernel signals the bound eventfds itself.
+      for (let v = start; v < start + count; v++) if (dataFlags === U.VFIO_IRQ_SET_DATA_NONE || (req.data as boolean[])[v - start]) this.triggers[v]?.signal();
+      return;
+    }
+    if (this.irqType !== -1 && this.irqType !== index) throw new VfioError('EINVAL', `${label}: ${['INTx', 'MSI', 'MSI-X'][this.irqType]} is active; disable it first (only one interrupt type at a time)`);
+    const msi = index === U.VFIO_PCI_MSI_IRQ_INDEX || index === U.VFIO_PCI_MSIX_IRQ_INDEX;
+    if (this.irqType === index && msi && start + count > this.triggers.length && info.flags & U.VFIO_IRQ_INFO_NORESIZE) {
+      throw new VfioError('EINVAL', `${label}: ${this.triggers.length} vectors are allocated and the index cannot grow (NORESIZE); disable and re-enable with ${start + count}`);
+    }
+    if (this.irqType !== index) {
+      this.irqType = index;
+      this.triggers.length = 0;
+      for (let v = 0; v < start + count; v++) this.triggers.push(null);
+    }
+    while (this.triggers.length < start + count) this.triggers.push(null);
+    const fds = req.data as (EventFd | null)[];
+    for (let v = start; v < start + count; v++) {
+      this.triggers[v] = fds[v - start] ?? null;
+      if (index === U.VFIO_PCI_MSIX_IRQ_INDEX && fds[v - start]) this.programHostVector(v);
+    }
+  }
+
+  /** The host kernel writes the physical MSI-X entry: doorbell (through the SW_MSI window) and its event id. */
+  private programHostVector(v: number): void {
+    const m = this.fn.spec.msix!;
+    const block = this.hw.bars.get(m.table.bar)!;
+    const address = this.container.iommu ? this.container.iommu.msiAddress(this.host.spec.msi.doorbell) : this.host.spec.msi.doorbell;
+    const base = m.table.offset + v * 16;
+    block.write(base, Number(address & 0xffffffffn), 4);
+    block.write(base + 4, Number(address >> 32n), 4);
+    block.write(base + 8, 0x4000 + v, 4);
+    block.write(base + 12, 0, 4);
+  }
+
+  /** The physical address a host vector's message targets, as programmed (for reports and tests). */
+  hostVectorAddress(v: number): bigint {
+    const m = this.fn.spec.msix!;
+    const block = this.hw.bars.get(m.table.bar)!;
+    return (BigInt(block.read(m.table.offset + v * 16 + 4, 4)) << 32n) | BigInt(block.read(m.table.offset + v * 16, 4));
+  }
+
+  /** The hardware raises `vector` of the active type: its eventfd is signalled, or the interrupt is lost. */
+  raise(vector: number): boolean {
+    const fd = this.triggers[vector];
+    if (!fd) {
+      this.stats.lostInterrupts++;
+      return false;
+    }
+    this.stats.interrupts++;
+    fd.signal();
+    return true;
+  }
+
+  private disableIrqs(): void {
+    this.irqType = -1;
+    this.triggers.length = 0;
+  }
+
+  /** VFIO_DEVICE_RESET (pci_try_reset_function): registers back to zero, interrupts off. */
+  reset(): void {
+    this.check();
+    for (const b of this.hw.bars.values()) b.clear();
+    this.disableIrqs();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.disableIrqs();
+    this.closed = true;
+    this.onClose();
+  }
+
+  private check(): void {
+    if (this.closed) throw new VfioError('EBADF', `${this.name}: the device fd is closed`);
+  }
+}

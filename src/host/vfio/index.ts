@@ -1,0 +1,6 @@
+export * from './uapi.ts';
+export * from './eventfd.ts';
+export * from './type1.ts';
+export * from './physical.ts';
+export * from './device.ts';
+export * from './kernel-vfio.ts';

@@ -1,0 +1,89 @@
+// include/uapi/linux/vfio.h, the parts the simulated kernel speaks.
+
+export const VFIO_API_VERSION = 0;
+
+/** Extensions; also the IOMMU types for SET_IOMMU. */
+export const VFIO_TYPE1_IOMMU = 1;
+export const VFIO_SPAPR_TCE_IOMMU = 2;
+export const VFIO_TYPE1v2_IOMMU = 3;
+export const VFIO_DMA_CC_IOMMU = 4;
+export const VFIO_EEH = 5;
+export const VFIO_SPAPR_TCE_v2_IOMMU = 7;
+export const VFIO_NOIOMMU_IOMMU = 8;
+export const VFIO_UNMAP_ALL = 9;
+export const VFIO_UPDATE_VADDR = 10;
+/** The Freescale vendor tree's windowed backend (vfio_iommu_fsl_pamu, never upstream). */
+export const VFIO_FSL_PAMU_IOMMU = 0x1000;
+
+export const VFIO_GROUP_FLAGS_VIABLE = 1;
+export const VFIO_GROUP_FLAGS_CONTAINER_SET = 2;
+
+export const VFIO_DEVICE_FLAGS_RESET = 1;
+export const VFIO_DEVICE_FLAGS_PCI = 2;
+
+export const VFIO_REGION_INFO_FLAG_READ = 1;
+export const VFIO_REGION_INFO_FLAG_WRITE = 2;
+export const VFIO_REGION_INFO_FLAG_MMAP = 4;
+export const VFIO_REGION_INFO_FLAG_CAPS = 8;
+
+export const VFIO_REGION_INFO_CAP_SPARSE_MMAP = 1;
+export const VFIO_REGION_INFO_CAP_TYPE = 2;
+export const VFIO_REGION_INFO_CAP_MSIX_MAPPABLE = 3;
+
+/** vfio-pci region indexes (fixed ABI). */
+export const VFIO_PCI_BAR0_REGION_INDEX = 0;
+export const VFIO_PCI_ROM_REGION_INDEX = 6;
+export const VFIO_PCI_CONFIG_REGION_INDEX = 7;
+export const VFIO_PCI_VGA_REGION_INDEX = 8;
+export const VFIO_PCI_NUM_REGIONS = 9;
+/** Region file offsets: index << 40 (VFIO_PCI_OFFSET_SHIFT). */
+export const VFIO_PCI_OFFSET_SHIFT = 40n;
+
+/** vfio-pci IRQ indexes. */
+export const VFIO_PCI_INTX_IRQ_INDEX = 0;
+export const VFIO_PCI_MSI_IRQ_INDEX = 1;
+export const VFIO_PCI_MSIX_IRQ_INDEX = 2;
+export const VFIO_PCI_ERR_IRQ_INDEX = 3;
+export const VFIO_PCI_REQ_IRQ_INDEX = 4;
+export const VFIO_PCI_NUM_IRQS = 5;
+
+export const VFIO_IRQ_INFO_EVENTFD = 1;
+export const VFIO_IRQ_INFO_MASKABLE = 2;
+export const VFIO_IRQ_INFO_AUTOMASKED = 4;
+export const VFIO_IRQ_INFO_NORESIZE = 8;
+
+export const VFIO_IRQ_SET_DATA_NONE = 1;
+export const VFIO_IRQ_SET_DATA_BOOL = 2;
+export const VFIO_IRQ_SET_DATA_EVENTFD = 4;
+export const VFIO_IRQ_SET_ACTION_MASK = 8;
+export const VFIO_IRQ_SET_ACTION_UNMASK = 0x10;
+export const VFIO_IRQ_SET_ACTION_TRIGGER = 0x20;
+
+export const VFIO_DMA_MAP_FLAG_READ = 1;
+export const VFIO_DMA_MAP_FLAG_WRITE = 2;
+export const VFIO_DMA_MAP_FLAG_VADDR = 4;
+export const VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP = 1;
+export const VFIO_DMA_UNMAP_FLAG_ALL = 2;
+export const VFIO_DMA_UNMAP_FLAG_VADDR = 4;
+
+/** A capability in an INFO reply's chain. */
+export type RegionCapability =
+  | { id: typeof VFIO_REGION_INFO_CAP_SPARSE_MMAP; areas: { offset: bigint; size: bigint }[] }
+  | { id: typeof VFIO_REGION_INFO_CAP_TYPE; type: number; subtype: number }
+  | { id: typeof VFIO_REGION_INFO_CAP_MSIX_MAPPABLE };
+
+/** VFIO_DEVICE_GET_REGION_INFO's reply. */
+export interface RegionInfo {
+  index: number;
+  flags: number;
+  size: bigint;
+  offset: bigint;
+  caps: RegionCapability[];
+}
+
+/** VFIO_DEVICE_GET_IRQ_INFO's reply. */
+export interface IrqInfo {
+  index: number;
+  flags: number;
+  count: number;
+}
