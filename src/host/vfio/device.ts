@@ -41,6 +41,7 @@ export class VfioDevice {
     private readonly onClose: () => void,
   ) {
     this.hw = physicalOf(fn);
+    this.hw.irqSink = (v) => this.raise(v);
   }
 
   get name(): string {
@@ -135,7 +136,8 @@ export class VfioDevice {
         throw new VfioError('EINVAL', `mmap: 0x${offset.toString(16)}+0x${size.toString(16)} covers the MSI-X table pages of BAR ${index}; kernel ${this.host.spec.kernel} allows it only from 4.16`);
       }
     }
-    const block = this.hw.bars.get(index)!;
+    const hw = this.hw;
+    const barSize = Number(b.size);
     const base = Number(offset);
     const n = Number(size);
     const dev = this;
@@ -146,14 +148,14 @@ export class VfioDevice {
           dev.stats.sigbus++;
           return sz === 4 ? 0xffffffff : (1 << (sz * 8)) - 1;
         }
-        return base + off + sz <= block.size ? block.read(base + off, sz) : 0;
+        return base + off + sz <= barSize ? hw.read(index, base + off, sz) : 0;
       },
       write(off, v, sz) {
         if (!dev.hw.memoryDecode && dev.host.kernel.memoryDecodeChecks) {
           dev.stats.sigbus++;
           return;
         }
-        if (base + off + sz <= block.size) block.write(base + off, v, sz);
+        if (base + off + sz <= barSize) hw.write(index, base + off, v, sz);
       },
     };
   }
@@ -163,12 +165,12 @@ export class VfioDevice {
     this.check();
     this.stats.regionReads++;
     if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) return this.configRead(offset, size);
-    const block = this.barAccess(index, offset, size);
+    this.barAccess(index, offset, size);
     if (this.inTable(index, offset, size)) {
       this.stats.tableDrops++;
       return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
     }
-    return block.read(offset, size);
+    return this.hw.read(index, offset, size);
   }
 
   /** pwrite on a region: writes into the MSI-X table are dropped. */
@@ -176,20 +178,19 @@ export class VfioDevice {
     this.check();
     this.stats.regionWrites++;
     if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) return this.configWrite(offset, value, size);
-    const block = this.barAccess(index, offset, size);
+    this.barAccess(index, offset, size);
     if (this.inTable(index, offset, size)) {
       this.stats.tableDrops++;
       return;
     }
-    block.write(offset, value, size);
+    this.hw.write(index, offset, value, size);
   }
 
-  private barAccess(index: number, offset: number, size: number) {
+  private barAccess(index: number, offset: number, size: number): void {
     const b = this.bar(index);
     if (index >= U.VFIO_PCI_ROM_REGION_INDEX || !b) throw new VfioError('EINVAL', `${this.name}: region ${index} has no read/write path here`);
     if (offset < 0 || size < 1 || BigInt(offset + size) > b.size) throw new VfioError('EINVAL', `${this.name}: 0x${offset.toString(16)}+${size} is outside BAR ${index}`);
     if (b.kind !== 'io' && !this.hw.memoryDecode && this.host.kernel.memoryDecodeChecks) throw new VfioError('EIO', `${this.name}: BAR ${index} access with memory decode disabled`);
-    return this.hw.bars.get(index)!;
   }
 
   private inTable(index: number, offset: number, size: number): boolean {
@@ -342,6 +343,7 @@ export class VfioDevice {
   close(): void {
     if (this.closed) return;
     this.disableIrqs();
+    this.hw.irqSink = null;
     this.closed = true;
     this.onClose();
   }

@@ -1,14 +1,26 @@
 import { RamBlock } from '../../memory/ram-block.ts';
 import type { HostFunction } from '../iommu-groups.ts';
 
+/** Behaviour of a device model behind its BARs (src/host/devices). */
+export interface DeviceModel {
+  /** Called after a store lands in BAR storage. */
+  onWrite?(bar: number, offset: number, value: number, size: number): void;
+  /** Called before a load; may return a value instead of the stored one. */
+  onRead?(bar: number, offset: number, size: number): number | undefined;
+}
+
 /**
  * The hardware behind a host function: its BAR contents (registers as plain storage, the MSI-X
- * table where the spec puts it) and the COMMAND register's memory decode. Shared by every open
- * of the device, as real hardware is.
+ * table where the spec puts it), the COMMAND register's memory decode, an optional behaviour
+ * model, and the line to the host kernel's interrupt handler. Shared by every open of the device,
+ * as real hardware is.
  */
 export class PhysicalFunction {
   readonly bars = new Map<number, RamBlock>();
   memoryDecode = true;
+  model: DeviceModel | null = null;
+  /** Set by the host kernel while a user has MSI-X vectors bound (vfio_msi_set_vector_signal). */
+  irqSink: ((vector: number) => boolean) | null = null;
 
   constructor(readonly fn: HostFunction) {
     for (const b of fn.spec.bars) {
@@ -16,6 +28,35 @@ export class PhysicalFunction {
       // their register pages, not gigabytes of device memory.
       this.bars.set(b.index, new RamBlock(Number(b.size > 1n << 32n ? 1n << 32n : b.size)));
     }
+  }
+
+  /** A load from BAR `bar` by anyone (mmap, read(), the device itself). */
+  read(bar: number, offset: number, size: number): number {
+    const v = this.model?.onRead?.(bar, offset, size);
+    return v ?? this.bars.get(bar)!.read(offset, size);
+  }
+
+  /** A store to BAR `bar`; the model reacts after it lands. */
+  write(bar: number, offset: number, value: number, size: number): void {
+    this.bars.get(bar)!.write(offset, value, size);
+    this.model?.onWrite?.(bar, offset, value, size);
+  }
+
+  /**
+   * The device signals MSI-X vector `v` as hardware does: a masked entry (per the physical table)
+   * sets its PBA bit; an unmasked one reaches the host's handler. Returns whether it was delivered.
+   */
+  signalMsix(v: number): boolean {
+    const m = this.fn.spec.msix;
+    if (!m || v >= m.entries) return false;
+    const table = this.bars.get(m.table.bar)!;
+    if (table.read(m.table.offset + v * 16 + 12, 4) & 1) {
+      const pba = this.bars.get(m.pba.bar)!;
+      const at = m.pba.offset + (v >> 3);
+      pba.writeByte(at, pba.readByte(at) | (1 << (v & 7)));
+      return false;
+    }
+    return this.irqSink?.(v) ?? false;
   }
 }
 
