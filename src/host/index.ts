@@ -4,3 +4,5 @@ export * from './host-file.ts';
 export * from './iommu-groups.ts';
 export * from './sim-host.ts';
 export * from './vfio/index.ts';
+export * from './user-memory.ts';
+export * from './devices/nic.ts';

@@ -42,6 +42,8 @@ export class VfioDevice {
   ) {
     this.hw = physicalOf(fn);
     this.hw.irqSink = (v) => this.raise(v);
+    const kernel = container.kernel;
+    this.hw.dma = { translate: (iova, w) => container.iommu?.translate(iova, w) ?? null, memory: kernel.userMemory };
   }
 
   get name(): string {

@@ -5,6 +5,7 @@ import type { IommuGroup } from '../iommu-groups.ts';
 import { Type1Iommu, type MapDmaRequest, type UnmapDmaRequest, type Type1Info } from './type1.ts';
 import { VfioDevice } from './device.ts';
 import * as U from './uapi.ts';
+import { UserMemory } from '../user-memory.ts';
 
 /** Per-group kernel state: one open at a time, its container, its open device fds. */
 interface GroupState {
@@ -21,6 +22,8 @@ export class VfioKernel {
   private readonly states = new Map<number, GroupState>();
   /** Every call made, for reports: "SET_IOMMU(TYPE1v2)" and the like. */
   readonly log: string[] = [];
+  /** The address space of the process using VFIO: where MAP_DMA's vaddrs point. */
+  readonly userMemory = new UserMemory();
 
   constructor(readonly host: SimHost) {
     for (const g of host.groups) this.states.set(g.id, { group: g, opened: null });

@@ -1,5 +1,12 @@
 import { RamBlock } from '../../memory/ram-block.ts';
 import type { HostFunction } from '../iommu-groups.ts';
+import type { UserMemory } from '../user-memory.ts';
+
+/** Translation and memory behind a device's DMA (the IOMMU domain and the user's memory). */
+export interface DmaPort {
+  translate(iova: bigint, isWrite: boolean): bigint | null;
+  memory: UserMemory;
+}
 
 /** Behaviour of a device model behind its BARs (src/host/devices). */
 export interface DeviceModel {
@@ -21,6 +28,10 @@ export class PhysicalFunction {
   model: DeviceModel | null = null;
   /** Set by the host kernel while a user has MSI-X vectors bound (vfio_msi_set_vector_signal). */
   irqSink: ((vector: number) => boolean) | null = null;
+  /** Where the device's DMA goes: the IOMMU domain of its group (null: blocked, every DMA faults). */
+  dma: DmaPort | null = null;
+  /** IOMMU faults: DMA to an address the domain does not map. The memory is never touched. */
+  readonly dmaFaults: { iova: bigint; write: boolean }[] = [];
 
   constructor(readonly fn: HostFunction) {
     for (const b of fn.spec.bars) {
@@ -40,6 +51,36 @@ export class PhysicalFunction {
   write(bar: number, offset: number, value: number, size: number): void {
     this.bars.get(bar)!.write(offset, value, size);
     this.model?.onWrite?.(bar, offset, value, size);
+  }
+
+  /** DMA read through the IOMMU; null (and a recorded fault) if any byte is unmapped. */
+  dmaRead(iova: bigint, length: number): Uint8Array | null {
+    const out = new Uint8Array(length);
+    for (let i = 0; i < length; i++) {
+      const va = this.dma?.translate(iova + BigInt(i), false) ?? null;
+      const b = va === null ? null : this.dma!.memory.readByte(va);
+      if (b === null) {
+        this.dmaFaults.push({ iova: iova + BigInt(i), write: false });
+        return null;
+      }
+      out[i] = b;
+    }
+    return out;
+  }
+
+  /** DMA write through the IOMMU; nothing is written unless every byte translates. */
+  dmaWrite(iova: bigint, bytes: ArrayLike<number>): boolean {
+    const targets: bigint[] = [];
+    for (let i = 0; i < bytes.length; i++) {
+      const va = this.dma?.translate(iova + BigInt(i), true) ?? null;
+      if (va === null) {
+        this.dmaFaults.push({ iova: iova + BigInt(i), write: true });
+        return false;
+      }
+      targets.push(va);
+    }
+    targets.forEach((va, i) => this.dma!.memory.writeByte(va, bytes[i]!));
+    return true;
   }
 
   /**
@@ -62,9 +103,15 @@ export class PhysicalFunction {
 
 const registry = new WeakMap<HostFunction, PhysicalFunction>();
 
-/** The one PhysicalFunction of a host function. */
+/** Device models by the host file's "model" name; registered by src/host/devices. */
+export const deviceModels = new Map<string, (hw: PhysicalFunction) => DeviceModel>();
+
+/** The one PhysicalFunction of a host function, with its behaviour model attached. */
 export function physicalOf(fn: HostFunction): PhysicalFunction {
   let p = registry.get(fn);
-  if (!p) registry.set(fn, (p = new PhysicalFunction(fn)));
+  if (!p) {
+    registry.set(fn, (p = new PhysicalFunction(fn)));
+    if (fn.spec.model) deviceModels.get(fn.spec.model)?.(p);
+  }
   return p;
 }

@@ -1,0 +1,96 @@
+import { deviceModels, type PhysicalFunction, type DeviceModel } from '../vfio/physical.ts';
+
+/** BAR0 register map of the synthetic NIC. The doorbell sits in its own 4 KiB page. */
+export const NIC_REGS = {
+  CTRL: 0x000, // bit 0: reset
+  STATUS: 0x008, // bit 0: link up (read-only)
+  PACKETS: 0x010, // descriptors completed (read-only)
+  ICR: 0x018, // interrupt cause, cleared by reading
+  RING_LO: 0x100,
+  RING_HI: 0x104,
+  RING_LEN: 0x108, // entries
+  RING_HEAD: 0x10c, // next descriptor the device will process (read-only)
+  DOORBELL: 0x1000, // the driver writes the new tail here
+} as const;
+
+/** Descriptor layout: u64 buffer IOVA, u32 length, u32 status (bit 0 = done). */
+export const NIC_DESC_SIZE = 16;
+export const NIC_DESC_DONE = 1;
+export const NIC_ICR_TX_DONE = 1;
+
+/**
+ * A NIC-like function: a transmit ring in guest memory read by DMA through the IOMMU, completions
+ * written back, MSI-X vector 0 on completion. DMA to an unmapped IOVA stops the ring and is counted
+ * as an IOMMU fault; memory is never touched.
+ */
+export class NicModel implements DeviceModel {
+  head = 0;
+  packets = 0;
+  bytes = 0;
+  icr = 0;
+  /** Checksum of every byte transmitted, so tests can see what the device read. */
+  checksum = 0;
+
+  constructor(private readonly hw: PhysicalFunction) {
+    hw.model = this;
+    hw.bars.get(0)!.write(NIC_REGS.STATUS, 1, 4);
+  }
+
+  onRead(bar: number, offset: number): number | undefined {
+    if (bar !== 0) return undefined;
+    if (offset === NIC_REGS.ICR) {
+      const v = this.icr;
+      this.icr = 0;
+      return v;
+    }
+    if (offset === NIC_REGS.PACKETS) return this.packets >>> 0;
+    if (offset === NIC_REGS.RING_HEAD) return this.head;
+    if (offset === NIC_REGS.STATUS) return 1;
+    return undefined;
+  }
+
+  onWrite(bar: number, offset: number, value: number): void {
+    if (bar !== 0) return;
+    if (offset === NIC_REGS.CTRL && value & 1) this.reset();
+    if (offset === NIC_REGS.DOORBELL) this.transmit(value);
+  }
+
+  private reg(offset: number): number {
+    return this.hw.bars.get(0)!.read(offset, 4);
+  }
+
+  private reset(): void {
+    this.head = 0;
+    this.icr = 0;
+  }
+
+  /** Processes descriptors from head up to (not including) tail. */
+  private transmit(tail: number): void {
+    const len = this.reg(NIC_REGS.RING_LEN);
+    if (len === 0 || tail >= len) return;
+    const ring = (BigInt(this.reg(NIC_REGS.RING_HI)) << 32n) | BigInt(this.reg(NIC_REGS.RING_LO));
+    let done = 0;
+    while (this.head !== tail) {
+      const at = ring + BigInt(this.head * NIC_DESC_SIZE);
+      const d = this.hw.dmaRead(at, NIC_DESC_SIZE);
+      if (!d) break;
+      const view = new DataView(d.buffer);
+      const buf = view.getBigUint64(0, true);
+      const length = view.getUint32(8, true);
+      const data = this.hw.dmaRead(buf, length);
+      if (!data) break;
+      for (const b of data) this.checksum = (this.checksum + b) >>> 0;
+      if (!this.hw.dmaWrite(at + 12n, [NIC_DESC_DONE, 0, 0, 0])) break;
+      this.head = (this.head + 1) % len;
+      this.packets++;
+      this.bytes += length;
+      done++;
+    }
+    if (done) {
+      this.icr |= NIC_ICR_TX_DONE;
+      this.hw.signalMsix(0);
+    }
+  }
+}
+
+deviceModels.set('nic', (hw) => new NicModel(hw));
