@@ -346,8 +346,8 @@ export class AddressSpace {
   }
 
   private count(mr: MemoryRegion): void {
-    if (lastAccess.rejected) this.counters.invalid++;
-    else if (mr.countsAsUnassigned) this.counters.unassigned++;
+    if (mr.countsAsUnassigned) this.counters.unassigned++;
+    else if (lastAccess.rejected) this.counters.invalid++;
     else this.counters.mmio++;
   }
 

@@ -48,7 +48,6 @@ export class Dispatch {
    * < 0 is ~(pool offset of a table's first entry), so one level costs three loads from one array.
    */
   private readonly pool: Int32Array;
-  private readonly tables: number;
   /** Entry covering [0, 2^53): a section or a table (L0). */
   private readonly rootEntry: number;
   /** Entry covering [0, 2^32), so low addresses skip the two hi-word levels. */
@@ -95,7 +94,6 @@ export class Dispatch {
     for (let s = 1; s < n; s++) builder.fill(this.secStart[s]!, this.secEnd[s]!, s);
     const compiled = builder.finish();
     this.pool = compiled.pool;
-    this.tables = compiled.tables;
     this.rootEntry = compiled.rootEntry;
     this.lowEntry = compiled.lowEntry;
   }
@@ -157,11 +155,6 @@ export class Dispatch {
     for (let b = 2; b < this.pool.length; b += sizes[sizes.length - 1]! + 2) sizes.push(this.pool[b - 1]! + 1);
     return sizes;
   }
-
-  /** Statistics for reports and benchmarks. */
-  stats(): { sections: number; tables: number; tableEntries: number } {
-    return { sections: this.count, tables: this.tables, tableEntries: this.pool.length - 2 * this.tables };
-  }
 }
 
 function sectionKind(r: FlatRange): SectionKind {
@@ -219,7 +212,7 @@ class RadixBuilder {
     // Walk hi = 0 down to the entry covering [0, 2^32).
     let lowEntry = rootEntry;
     for (let level = 0; level < 2 && lowEntry < 0; level++) lowEntry = pool[~lowEntry]!;
-    return { pool, tables: this.tables.length, rootEntry, lowEntry };
+    return { pool, rootEntry, lowEntry };
   }
 
   private newTable(entries: number, shift: number, fillWith: number): number {

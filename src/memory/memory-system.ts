@@ -143,11 +143,6 @@ export class MemorySystem implements TopologyHost {
     for (const l of this.globalListeners) l.emit('commit');
   }
 
-  /** True inside a transaction. */
-  get inTransaction(): boolean {
-    return this.depth > 0;
-  }
-
   markUpdate(flag: boolean): void {
     if (flag) this.updatePending = true;
   }

@@ -106,7 +106,8 @@ export function importQemuMtree(text: string, file = '<input>'): ImportedMtree {
   roots.forEach(create);
   const createAliases = (n: Node): void => {
     if (n.alias) {
-      const target = sectionRoot.get(n.alias.target) ?? uniqueByName(byName, n.alias.target);
+      // A memory-region section names the target exactly; otherwise the first region of that name.
+      const target = sectionRoot.get(n.alias.target) ?? byName.get(n.alias.target)?.[0];
       if (!target?.region) {
         throw new MtreeImportError(file, n.line, `alias ${n.name} targets "${n.alias.target}", but no region of that name is printed (no "memory-region: ${n.alias.target}" section)`);
       }
@@ -289,10 +290,6 @@ function parseRegionLine(text: string, no: number, file: string): { node: Node; 
 
 function hiddenNode(name: string, start: bigint, line: number): Node {
   return { name, start, size: U64_SPAN, priority: 0, type: 'i/o', nonvolatile: false, disabled: true, children: [], line, hidden: true };
-}
-
-function uniqueByName(byName: Map<string, Node[]>, name: string): Node | undefined {
-  return byName.get(name)?.[0];
 }
 
 /** Which `i/o` regions fill their holes: the -f evidence, else QEMU's usual shapes. */

@@ -80,11 +80,6 @@ export class RamBlock {
     this.chunks.fill(undefined);
   }
 
-  /** Bytes actually allocated, for reports. */
-  get allocatedBytes(): number {
-    return this.chunks.reduce((n, c) => n + (c ? CHUNK_SIZE : 0), 0);
-  }
-
   private allocate(idx: number): DataView {
     const view = new DataView(new ArrayBuffer(CHUNK_SIZE));
     this.chunks[idx] = view;

@@ -64,7 +64,6 @@ export class MemoryRegion {
   readonly isRamDevice: boolean;
 
   // Access rules compiled from the ops once, so the dispatch path reads plain fields.
-  ops: MemoryRegionOps = unassignedMemOps;
   validMin = 0;
   validMax = 0;
   validUnaligned = false;
@@ -108,7 +107,6 @@ export class MemoryRegion {
     if (impl.unaligned && !valid.unaligned) {
       throw new Error(`region ${this.name}: impl.unaligned requires valid.unaligned (memory.c:memory_region_init_io)`);
     }
-    this.ops = ops;
     this.validMin = valid.minAccessSize ?? 0;
     this.validMax = valid.maxAccessSize ?? 0;
     this.validUnaligned = valid.unaligned ?? false;
@@ -118,7 +116,8 @@ export class MemoryRegion {
     this.implUnaligned = impl.unaligned ?? false;
     const endian: DeviceEndian = ops.endianness ?? 'native';
     this.bigEndian = endian === 'big' || (endian === 'native' && this.host.targetBigEndian);
-    this.countsAsUnassigned = ops.countsAsUnassigned ?? false;
+    // Nothing is there (reservations, unassigned I/O); RAM and ROM refusing a store is "invalid".
+    this.countsAsUnassigned = (ops.countsAsUnassigned ?? false) && !this.isRam;
     this.readFn = ops.read ?? null;
     this.writeFn = ops.write ?? null;
     this.directSizes = 0;

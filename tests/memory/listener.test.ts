@@ -172,4 +172,17 @@ test('address spaces resolving to the same root share one FlatView; disabled bus
   assert.is.not(as2.view, memory.view);
 });
 
+test('address_space_destroy replays deletes to its listeners and leaves the commit loop', () => {
+  const { mem, root, as } = setup();
+  root.addSubregion(0, io(mem, 'A', 0x100));
+  const { log } = logListener(as);
+  mem.removeAddressSpace(as);
+  assert.equal(log, ['begin', 'region_del A[0x0-0xff]@0x0', 'commit']);
+  log.length = 0;
+  root.addSubregion(0x1000, io(mem, 'B', 0x100));
+  assert.equal(log, [], 'a destroyed address space gets no more events');
+  assert.not.ok(mem.addressSpaces.includes(as));
+  assert.throws(() => mem.removeAddressSpace(as), /not registered/);
+});
+
 test.run();

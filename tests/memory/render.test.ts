@@ -259,6 +259,32 @@ test('case 38: a region at the top of the 64-bit space renders', () => {
   assert.equal(flat(as), ['[0xfffffffffffff000-0xffffffffffffffff] T@0x0']);
 });
 
+test('set_size and set_alias_offset re-render; the same value does nothing (memory_region_set_size, _set_alias_offset)', () => {
+  const { mem, root, as } = setup();
+  const R = mem.ram('R', 0x4000);
+  const W = mem.alias('W', R, 0, 0x1000);
+  root.addSubregion(0x1000, W);
+  W.setAliasOffset(0x2000);
+  assert.equal(flat(as), ['[0x1000-0x1fff] R@0x2000']);
+  W.setSize(0x2000);
+  assert.equal(flat(as), ['[0x1000-0x2fff] R@0x2000']);
+  const rebuilds = mem.stats.rebuilds;
+  W.setSize(0x2000);
+  W.setAliasOffset(0x2000);
+  assert.is(mem.stats.rebuilds, rebuilds);
+  assert.throws(() => R.setAliasOffset(0), /R is not an alias/);
+});
+
+test('a reservation terminates and obscures, but refuses every access (NULL ops -> unassigned_mem_ops)', () => {
+  const { mem, root, as } = setup();
+  root.addSubregionOverlap(0, mem.ram('R', 0x4000), 0);
+  root.addSubregionOverlap(0x1000, mem.reservation('hole', 0x1000), 1);
+  assert.equal(flat(as), ['[0x0-0xfff] R@0x0', '[0x1000-0x1fff] hole@0x0', '[0x2000-0x3fff] R@0x2000']);
+  assert.is(as.read(0x1000, 4), 0);
+  assert.is(as.result, MEMTX_DECODE_ERROR);
+  assert.is(as.counters.unassigned, 1);
+});
+
 test('a region cannot have two containers, nor contain itself', () => {
   const { mem, root } = setup();
   const R = mem.ram('R', 0x1000);
