@@ -85,6 +85,20 @@ function hex4(n: number): string {
   return n.toString(16).padStart(4, '0');
 }
 
+/** The IOMMU line: type1 page sizes and aperture, sPAPR windows, or PAMU geometry. */
+function iommuFacts(host: SimHost): string {
+  const { iommu, eeh } = host.spec;
+  if (iommu.spapr) {
+    const sp = iommu.spapr;
+    return `spapr-tce (${sp.ownershipOps ? 'SPAPR_TCE_v2, DDW' : 'SPAPR_TCE v1 only'}), 32-bit window 0x0+${hex(sp.dma32WindowSize)}, TCE sizes ${sp.pageSizes.map(kib).join(' ')}, ${sp.maxWindows} windows (DDW at ${hex(sp.ddwStart)}), ${sp.levels} levels, EEH ${eeh ? 'on' : 'off'}`;
+  }
+  if (iommu.pamu) {
+    const removed = host.kernel.pamuWindowsRemoved ? ' (windows removed in 5.13: VFIO_FSL_PAMU unavailable)' : '';
+    return `fsl-pamu (windowed, vendor VFIO_FSL_PAMU), aperture up to ${kib(iommu.pamu.apertureSize)}, up to ${iommu.pamu.maxSubwindows} subwindows, ${host.spec.msi.banks} MSI banks${removed}`;
+  }
+  return `${iommu.kind}, page sizes ${iommu.pageSizes.map(kib).join(' ')}, aperture ${hex(iommu.aperture.start)}-${hex(iommu.aperture.end)}`;
+}
+
 /** lspci -tv style tree plus the facts that decide assignment. */
 export function formatHost(host: SimHost): string {
   const s = host.spec;
@@ -92,7 +106,7 @@ export function formatHost(host: SimHost): string {
   const out = [
     `host ${s.name}: ${s.arch}, ${s.pageSize / 1024} KiB pages, kernel ${s.kernel}`,
     s.description ? `  ${s.description}` : '',
-    `  IOMMU: ${s.iommu.kind}, page sizes ${s.iommu.pageSizes.map(kib).join(' ')}, aperture ${hex(s.iommu.aperture.start)}-${hex(s.iommu.aperture.end)}`,
+    `  IOMMU: ${iommuFacts(host)}`,
     `  reserved IOVA: ${host.reserved.map((r) => `${hex(r.start)}-${hex(r.end)} ${r.type}`).join(', ') || 'none'}`,
     `  MSI: ${policy.reason} -> assignment ${policy.allowed ? 'allowed' : 'REFUSED'}`,
     `  kernel: MSI-X BAR ${host.kernel.msixMappable ? 'mappable (4.16+)' : host.kernel.capabilityChains ? 'sparse-mmapped around the table (4.6-4.15)' : 'not mappable over the table (<4.6)'}, viability by ${host.kernel.dmaOwnership ? 'DMA ownership (5.19+)' : 'driver allow list (<5.19)'}`,

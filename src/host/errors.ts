@@ -50,3 +50,8 @@ export class HostFileError extends Error {
     super(`${file}: ${path}: ${expected}`);
   }
 }
+
+/** What the real kernel would do with a BUG_ON: the simulation stops and says where. */
+export class KernelBug extends Error {
+  override name = 'KernelBug';
+}

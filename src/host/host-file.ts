@@ -56,6 +56,8 @@ export interface FunctionSpec {
   msix: MsixSpec | null;
   msi: MsiSpec | null;
   intxPin: number;
+  /** Reserved IOVA ranges of this device (an RMRR or IORT RMR), on top of the IOMMU's own. */
+  reserved: ReservedRegion[];
   /** Physical behaviour model in src/host/devices (e.g. "nic"), or null for a passive function. */
   model: string | null;
   children: FunctionSpec[];
@@ -228,12 +230,7 @@ function readIommu(r: Reader, pageSize: bigint): HostSpec['iommu'] {
   const kind = r.at('kind').oneOf(IOMMUS);
   const pageSizes = r.has('pageSizes') ? r.at('pageSizes').array().map((p) => p.pow2(0x1000n)) : [pageSize];
   const aperture = r.has('aperture') ? readRange(r.at('aperture')) : { start: 0n, end: (1n << 48n) - 1n };
-  const reserved = r.has('reserved')
-    ? r.at('reserved').array().map((x) => {
-        x.onlyKeys(['start', 'end', 'type']);
-        return { ...readRange(x), type: x.at('type').oneOf(RESERVED) };
-      })
-    : [];
+  const reserved = readReserved(r);
   let spapr: HostSpec['iommu']['spapr'] = null;
   if (r.has('spapr')) {
     const s = r.at('spapr');
@@ -263,6 +260,15 @@ function readRange(r: Reader): { start: bigint; end: bigint } {
   return { start, end };
 }
 
+/** A "reserved" list of IOVA ranges (iommu_get_resv_regions), or [] when absent. */
+function readReserved(r: Reader): ReservedRegion[] {
+  if (!r.has('reserved')) return [];
+  return r.at('reserved').array().map((x) => {
+    x.onlyKeys(['start', 'end', 'type']);
+    return { ...readRange(x), type: x.at('type').oneOf(RESERVED) };
+  });
+}
+
 function readMsi(r: Reader): HostSpec['msi'] {
   r.onlyKeys(['controller', 'doorbell', 'banks']);
   const controller = r.at('controller').oneOf(MSIS);
@@ -285,7 +291,7 @@ function readMsi(r: Reader): HostSpec['msi'] {
 const ADDRESS = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-1][0-9a-f])\.([0-7])$/;
 
 function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, string>): FunctionSpec {
-  r.onlyKeys(['address', 'type', 'vendor', 'device', 'class', 'driver', 'multifunction', 'acs', 'bars', 'rom', 'msix', 'msi', 'intxPin', 'model', 'children']);
+  r.onlyKeys(['address', 'type', 'vendor', 'device', 'class', 'driver', 'multifunction', 'acs', 'bars', 'rom', 'msix', 'msi', 'intxPin', 'model', 'reserved', 'children']);
   const address = r.at('address').string().toLowerCase();
   const m = ADDRESS.exec(address);
   if (!m) return r.at("address").fail(`expected a PCI address like "0000:03:00.1", got "${address}"`);
@@ -369,6 +375,7 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
     bars,
     romSize: r.has('rom') ? r.at('rom').pow2(0x800n) : 0n,
     msix,
+    reserved: readReserved(r),
     msi,
     intxPin: r.has('intxPin') ? r.at('intxPin').int(0, 4) : 1,
     model: r.has('model') ? r.at('model').oneOf(['nic']) : null,

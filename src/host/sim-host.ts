@@ -14,7 +14,7 @@ export interface Viability {
 }
 
 /** vfio-pci and its variant drivers, pci-stub and pcieport set driver_managed_dma. */
-function driverManagedDma(driver: string): boolean {
+export function driverManagedDma(driver: string): boolean {
   return isVfioDriver(driver) || driver === 'pci-stub' || driver === 'pcieport';
 }
 

@@ -12,7 +12,7 @@ const HOSTS = fileURLToPath(new URL('../../machines/hosts/', import.meta.url));
 const VADDR = 0x7f0000000000n;
 const IOVA = 0x100000n;
 
-function setup() {
+function setup(busMaster = true) {
   const host = SimHost.load(HOSTS + 'x86-4k-ir.json');
   const k = new VfioKernel(host);
   const c = k.openContainer();
@@ -20,6 +20,8 @@ function setup() {
   g.setContainer(c);
   c.setIommu(U.VFIO_TYPE1v2_IOMMU);
   const dev = g.getDeviceFd('0000:01:00.0');
+  // COMMAND: MEMORY | MASTER through the config region (a device without MASTER cannot DMA).
+  dev.write(U.VFIO_PCI_CONFIG_REGION_INDEX, 4, busMaster ? 0x6 : 0x2, 2);
   const guestRam = new RamBlock(0x10000);
   k.userMemory.map(VADDR, guestRam);
   c.mapDma({ iova: IOVA, size: 0x10000n, vaddr: VADDR, flags: U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE });
@@ -77,3 +79,12 @@ test('a masked physical vector pends in the PBA instead of interrupting', () => 
 });
 
 test.run();
+
+test('without COMMAND.MASTER the device cannot DMA: nothing is read or written, no IOMMU fault', () => {
+  const { guestRam, bar0, desc, dev } = setup(false);
+  desc(0, IOVA + 0x1000n, 64);
+  bar0.write(NIC_REGS.DOORBELL, 1, 4);
+  assert.ok(dev.hw.dmaBlocked > 0);
+  assert.is(dev.hw.dmaFaults.length, 0);
+  assert.is(guestRam.read(12, 4), 0, 'no completion status was written back');
+});

@@ -3,34 +3,9 @@
 // vfio_pci_rdwr.c and vfio_pci_intrs.c.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
-import { SimHost, parseHostFile, VfioKernel, VfioError, EventFd } from '../../src/host/index.ts';
+import { SimHost, VfioKernel, EventFd } from '../../src/host/index.ts';
 import * as U from '../../src/host/vfio/uapi.ts';
-
-const HOSTS = fileURLToPath(new URL('../../machines/hosts/', import.meta.url));
-const hostJson = (name: string) => JSON.parse(readFileSync(`${HOSTS}${name}.json`, 'utf8'));
-const hostFrom = (j: object) => new SimHost(parseHostFile(JSON.stringify(j), 'variant.json'));
-
-function errno(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof VfioError) return e.code;
-    throw e;
-  }
-  return 'OK';
-}
-
-/** The QEMU order: open container, open group, SET_CONTAINER, SET_IOMMU, GET_DEVICE_FD. */
-function open(host: SimHost, address = '0000:01:00.0', type = U.VFIO_TYPE1v2_IOMMU) {
-  const k = new VfioKernel(host);
-  const c = k.openContainer();
-  const g = k.openGroup(k.groupOf(address));
-  g.setContainer(c);
-  c.setIommu(type);
-  return { k, c, g, dev: g.getDeviceFd(address) };
-}
+import { HOSTS, hostJson, hostFrom, errno, open } from './helpers.ts';
 
 test('scenario 12: API misuse gives the kernel\'s errnos', () => {
   const host = SimHost.load(HOSTS + 'x86-4k-ir.json');

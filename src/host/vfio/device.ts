@@ -6,6 +6,8 @@ import type { VfioContainer } from './kernel-vfio.ts';
 import { physicalOf, type PhysicalFunction } from './physical.ts';
 import type { EventFd } from './eventfd.ts';
 import * as U from './uapi.ts';
+import { VirtualConfig } from './virtual-config.ts';
+import { SpaprTceIommu } from './spapr-tce.ts';
 
 /** What a user mmap of a BAR range gives: direct access to the hardware (a RAM-device backing). */
 export interface DeviceMapping {
@@ -26,12 +28,18 @@ export interface SetIrqsRequest {
 /** A device fd of vfio-pci (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_rdwr.c, vfio_pci_intrs.c). */
 export class VfioDevice {
   readonly hw: PhysicalFunction;
+  /** The config region as the kernel virtualizes it. */
+  readonly config: VirtualConfig;
   /** Active interrupt type (only one of INTx, MSI, MSI-X at a time), or -1. */
   irqType = -1;
   /** Bound trigger eventfds of the active type, by vector. */
   readonly triggers: (EventFd | null)[] = [];
+  /** The ERR and REQ eventfds, by IRQ index. */
+  readonly notifiers: Record<number, EventFd | null> = { [U.VFIO_PCI_ERR_IRQ_INDEX]: null, [U.VFIO_PCI_REQ_IRQ_INDEX]: null };
   /** Counters of what the user did, for reports. */
-  readonly stats = { regionReads: 0, regionWrites: 0, tableDrops: 0, sigbus: 0, interrupts: 0, lostInterrupts: 0 };
+  readonly stats = { regionReads: 0, regionWrites: 0, tableDrops: 0, sigbus: 0, interrupts: 0, lostInterrupts: 0, msiFaults: 0 };
+  /** MSI-X vectors whose doorbell the IOMMU does not map (PAMU without an MSI bank window). */
+  private readonly unreachableVectors = new Set<number>();
   private closed = false;
 
   constructor(
@@ -41,6 +49,7 @@ export class VfioDevice {
     private readonly onClose: () => void,
   ) {
     this.hw = physicalOf(fn);
+    this.config = new VirtualConfig(fn.spec, this.hw.config, () => this.irqType === U.VFIO_PCI_MSI_IRQ_INDEX);
     this.hw.irqSink = (v) => this.raise(v);
     const kernel = container.kernel;
     this.hw.dma = { translate: (iova, w) => container.iommu?.translate(iova, w) ?? null, memory: kernel.userMemory };
@@ -101,7 +110,7 @@ export class VfioDevice {
       return { index, flags: size ? U.VFIO_REGION_INFO_FLAG_READ : 0, size, offset, caps: [] };
     }
     if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) {
-      const size = this.fn.spec.type === 'legacy-endpoint' || this.fn.spec.type === 'pci-bridge' ? 256n : 4096n;
+      const size = BigInt(this.config.size);
       return { index, flags: U.VFIO_REGION_INFO_FLAG_READ | U.VFIO_REGION_INFO_FLAG_WRITE, size, offset, caps: [] };
     }
     if (index === U.VFIO_PCI_VGA_REGION_INDEX) throw new VfioError('EINVAL', `${this.name} is not a VGA device: no VGA region`);
@@ -146,13 +155,15 @@ export class VfioDevice {
     return {
       size: n,
       read(off, sz) {
+        if (dev.eehFrozen()) return allOnes(sz);
         if (!dev.hw.memoryDecode && dev.host.kernel.memoryDecodeChecks) {
           dev.stats.sigbus++;
-          return sz === 4 ? 0xffffffff : (1 << (sz * 8)) - 1;
+          return allOnes(sz);
         }
         return base + off + sz <= barSize ? hw.read(index, base + off, sz) : 0;
       },
       write(off, v, sz) {
+        if (dev.eehFrozen()) return;
         if (!dev.hw.memoryDecode && dev.host.kernel.memoryDecodeChecks) {
           dev.stats.sigbus++;
           return;
@@ -166,12 +177,16 @@ export class VfioDevice {
   read(index: number, offset: number, size: number): number {
     this.check();
     this.stats.regionReads++;
-    if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) return this.configRead(offset, size);
+    if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) {
+      this.checkConfigAccess(offset, size);
+      return this.config.read(offset, size);
+    }
     this.barAccess(index, offset, size);
     if (this.inTable(index, offset, size)) {
       this.stats.tableDrops++;
-      return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+      return allOnes(size);
     }
+    if (this.eehFrozen()) return allOnes(size);
     return this.hw.read(index, offset, size);
   }
 
@@ -179,12 +194,17 @@ export class VfioDevice {
   write(index: number, offset: number, value: number, size: number): void {
     this.check();
     this.stats.regionWrites++;
-    if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) return this.configWrite(offset, value, size);
+    if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) {
+      this.checkConfigAccess(offset, size);
+      this.config.write(offset, value, size);
+      return;
+    }
     this.barAccess(index, offset, size);
     if (this.inTable(index, offset, size)) {
       this.stats.tableDrops++;
       return;
     }
+    if (this.eehFrozen()) return;
     this.hw.write(index, offset, value, size);
   }
 
@@ -195,40 +215,21 @@ export class VfioDevice {
     if (b.kind !== 'io' && !this.hw.memoryDecode && this.host.kernel.memoryDecodeChecks) throw new VfioError('EIO', `${this.name}: BAR ${index} access with memory decode disabled`);
   }
 
+  /** An EEH-frozen PE: MMIO loads return all ones and stores are dropped until UNFREEZE_IO. */
+  eehFrozen(): boolean {
+    const iommu = this.container.iommu;
+    return iommu instanceof SpaprTceIommu && iommu.mmioFrozen(this.fn.group!);
+  }
+
+  private checkConfigAccess(offset: number, size: number): void {
+    if (offset < 0 || size < 1 || size > 4 || offset + size > this.config.size) {
+      throw new VfioError('EINVAL', `${this.name}: config access 0x${offset.toString(16)}+${size} is outside the 0x${this.config.size.toString(16)}-byte config region`);
+    }
+  }
+
   private inTable(index: number, offset: number, size: number): boolean {
     const t = this.tableRange(index);
     return !!t && BigInt(offset) < t.offset + t.size && t.offset < BigInt(offset + size);
-  }
-
-  /** The config region: COMMAND's memory decode reaches the hardware; the rest reads as stored. */
-  private readonly vconfig = new Map<number, number>();
-
-  private configRead(offset: number, size: number): number {
-    let v = 0;
-    for (let i = size - 1; i >= 0; i--) v = v * 256 + this.configByte(offset + i);
-    return v;
-  }
-
-  private configByte(off: number): number {
-    const s = this.fn.spec;
-    const fixed: Record<number, number> = { 0: s.vendor & 0xff, 1: s.vendor >> 8, 2: s.device & 0xff, 3: s.device >> 8, 9: s.classCode & 0xff, 10: (s.classCode >> 8) & 0xff, 11: s.classCode >> 16 };
-    if (off in fixed) return fixed[off]!;
-    if (off === 4) return (this.vconfig.get(4) ?? 0) | (this.hw.memoryDecode ? 2 : 0);
-    return this.vconfig.get(off) ?? 0;
-  }
-
-  private configWrite(offset: number, value: number, size: number): void {
-    for (let i = 0; i < size; i++) {
-      const b = Math.floor(value / 256 ** i) & 0xff;
-      const off = offset + i;
-      if (off < 4 || (off >= 8 && off < 12)) continue; // ids and class are read-only
-      if (off === 4) {
-        this.hw.memoryDecode = (b & 2) !== 0; // MEMORY and IO go to hardware
-        this.vconfig.set(4, b & ~2);
-        continue;
-      }
-      this.vconfig.set(off, b);
-    }
   }
 
   /** VFIO_DEVICE_GET_IRQ_INFO (vfio_pci_intrs.c counts and flags). */
@@ -272,6 +273,13 @@ export class VfioDevice {
       }
       return; // INTx mask/unmask: the line state is not modelled further
     }
+    if (index === U.VFIO_PCI_ERR_IRQ_INDEX || index === U.VFIO_PCI_REQ_IRQ_INDEX) {
+      // One eventfd context each, independent of the active interrupt type (vfio_pci_set_ctx_trigger_single).
+      const fd = dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD && count === 1 ? ((req.data as (EventFd | null)[])[0] ?? null) : null;
+      if (dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD || count === 0) this.notifiers[index] = fd;
+      else this.notifiers[index]?.signal();
+      return;
+    }
     if (dataFlags === U.VFIO_IRQ_SET_DATA_NONE && count === 0) {
       if (this.irqType === index) this.disableIrqs();
       return;
@@ -304,9 +312,11 @@ export class VfioDevice {
     const m = this.fn.spec.msix!;
     const block = this.hw.bars.get(m.table.bar)!;
     const address = this.container.iommu ? this.container.iommu.msiAddress(this.host.spec.msi.doorbell) : this.host.spec.msi.doorbell;
+    if (address === null) this.unreachableVectors.add(v);
+    else this.unreachableVectors.delete(v);
     const base = m.table.offset + v * 16;
-    block.write(base, Number(address & 0xffffffffn), 4);
-    block.write(base + 4, Number(address >> 32n), 4);
+    block.write(base, Number((address ?? 0n) & 0xffffffffn), 4);
+    block.write(base + 4, Number((address ?? 0n) >> 32n), 4);
     block.write(base + 8, 0x4000 + v, 4);
     block.write(base + 12, 0, 4);
   }
@@ -320,6 +330,10 @@ export class VfioDevice {
 
   /** The hardware raises `vector` of the active type: its eventfd is signalled, or the interrupt is lost. */
   raise(vector: number): boolean {
+    if (this.irqType === U.VFIO_PCI_MSIX_IRQ_INDEX && this.unreachableVectors.has(vector)) {
+      this.stats.msiFaults++; // the doorbell has no IOVA: the device's MSI write faults in the IOMMU
+      return false;
+    }
     const fd = this.triggers[vector];
     if (!fd) {
       this.stats.lostInterrupts++;
@@ -353,4 +367,8 @@ export class VfioDevice {
   private check(): void {
     if (this.closed) throw new VfioError('EBADF', `${this.name}: the device fd is closed`);
   }
+}
+
+function allOnes(size: number): number {
+  return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
 }

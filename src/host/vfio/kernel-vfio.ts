@@ -1,8 +1,11 @@
-import { VfioError } from '../errors.ts';
+import { KernelBug, VfioError } from '../errors.ts';
 import type { SimHost } from '../sim-host.ts';
-import { isVfioDriver } from '../sim-host.ts';
+import { driverManagedDma, isVfioDriver } from '../sim-host.ts';
 import type { IommuGroup } from '../iommu-groups.ts';
 import { Type1Iommu, type MapDmaRequest, type UnmapDmaRequest, type Type1Info } from './type1.ts';
+import { SpaprTceIommu, type SpaprTceInfo, type TceCreateRequest } from './spapr-tce.ts';
+import { PamuIommu } from './pamu.ts';
+import type { IommuBackend } from './iommu-backend.ts';
 import { VfioDevice } from './device.ts';
 import * as U from './uapi.ts';
 import { UserMemory } from '../user-memory.ts';
@@ -25,7 +28,11 @@ export class VfioKernel {
   /** The address space of the process using VFIO: where MAP_DMA's vaddrs point. */
   readonly userMemory = new UserMemory();
 
-  constructor(readonly host: SimHost) {
+  /** `memlockLimit`: the process's RLIMIT_MEMLOCK in bytes (sPAPR accounts pinned memory against it). */
+  constructor(
+    readonly host: SimHost,
+    readonly memlockLimit: bigint = 1n << 62n,
+  ) {
     for (const g of host.groups) this.states.set(g.id, { group: g, opened: null });
   }
 
@@ -52,6 +59,40 @@ export class VfioKernel {
     return f.group!.id;
   }
 
+  /**
+   * echo ADDR > /sys/bus/pci/drivers/DRIVER/bind. While the group is used through VFIO, a driver
+   * that does its own DMA cannot take a device: from 5.19 its probe fails with EBUSY
+   * (iommu_device_use_default_domain); before, vfio_iommu_group_notifier hit a BUG_ON.
+   */
+  bindDriver(address: string, driver: string): void {
+    const f = this.host.function(address);
+    if (!f) throw new VfioError('ENODEV', `no PCI device ${address} on host ${this.host.spec.name}`);
+    if (f.spec.driver) throw new VfioError('EBUSY', `${address} is already bound to ${f.spec.driver}; unbind it first`);
+    const inUse = !!this.states.get(f.group!.id)?.opened?.container;
+    if (inUse && !driverManagedDma(driver)) {
+      if (this.host.kernel.dmaOwnership) throw new VfioError('EBUSY', `probe of ${address} by ${driver} failed: IOMMU group ${f.group!.id} is owned by a VFIO user (iommu_device_use_default_domain); stop the VM first`);
+      throw new KernelBug(`kernel BUG in vfio_iommu_group_notifier: ${address} was bound to ${driver} while IOMMU group ${f.group!.id} is in use (kernel ${this.host.spec.kernel}; fixed by the 5.19 DMA-ownership model)`);
+    }
+    f.spec.driver = driver;
+  }
+
+  /**
+   * echo ADDR > .../unbind. A vfio-pci device still open is not released: the kernel signals the
+   * user's REQ eventfd and waits (vfio_device_remove, again every 10 s); call again once closed.
+   */
+  unbindDriver(address: string): { done: boolean; requested: boolean } {
+    const f = this.host.function(address);
+    if (!f) throw new VfioError('ENODEV', `no PCI device ${address} on host ${this.host.spec.name}`);
+    const open = this.states.get(f.group!.id)?.opened?.devices.find((d) => d.name === address);
+    if (open) {
+      const req = open.notifiers[U.VFIO_PCI_REQ_IRQ_INDEX];
+      req?.signal();
+      return { done: false, requested: !!req };
+    }
+    f.spec.driver = null;
+    return { done: true, requested: false };
+  }
+
   /** @internal */
   closed(group: VfioGroup): void {
     this.states.get(group.id)!.opened = null;
@@ -61,8 +102,7 @@ export class VfioKernel {
 /** A container fd: IOMMU backend selection and DMA mapping. */
 export class VfioContainer {
   readonly groups: VfioGroup[] = [];
-  iommu: Type1Iommu | null = null;
-  iommuType = 0;
+  iommu: IommuBackend | null = null;
 
   constructor(readonly kernel: VfioKernel) {}
 
@@ -81,8 +121,12 @@ export class VfioContainer {
       if (ext === U.VFIO_EEH) return this.kernel.host.spec.eeh ? 1 : 0;
       return ext === U.VFIO_SPAPR_TCE_IOMMU || ext === U.VFIO_SPAPR_TCE_v2_IOMMU ? 1 : 0;
     }
-    if (kind === 'fsl-pamu') return ext === U.VFIO_FSL_PAMU_IOMMU ? 1 : 0;
+    if (kind === 'fsl-pamu') return ext === U.VFIO_FSL_PAMU_IOMMU && !this.kernel.host.kernel.pamuWindowsRemoved ? 1 : 0;
     return 0;
+  }
+
+  get iommuType(): number {
+    return this.iommu?.type ?? 0;
   }
 
   /** VFIO_SET_IOMMU: needs a group and no driver yet; the backend attaches every group. */
@@ -90,17 +134,80 @@ export class VfioContainer {
     this.kernel.log.push(`SET_IOMMU(${iommuTypeName(type)})`);
     if (this.groups.length === 0) throw new VfioError('EINVAL', 'SET_IOMMU on a container with no group: call GROUP_SET_CONTAINER first');
     if (this.iommu) throw new VfioError('EINVAL', 'SET_IOMMU: the container already has an IOMMU driver (there is no unset)');
-    if (this.checkExtension(type) <= 0 || (type !== U.VFIO_TYPE1_IOMMU && type !== U.VFIO_TYPE1v2_IOMMU)) {
-      throw new VfioError('ENODEV', `SET_IOMMU: no IOMMU driver on ${this.kernel.host.spec.name} (${this.kernel.host.spec.iommu.kind}) supports type ${iommuTypeName(type)}`);
+    if (this.checkExtension(type) <= 0 || type === U.VFIO_EEH || type === U.VFIO_UNMAP_ALL || type === U.VFIO_UPDATE_VADDR || type === U.VFIO_DMA_CC_IOMMU) {
+      const why = this.kernel.host.kernel.pamuWindowsRemoved && type === U.VFIO_FSL_PAMU_IOMMU ? ' (the windowed PAMU driver needs DOMAIN_ATTR_WINDOWS, removed in 5.13)' : '';
+      throw new VfioError('ENODEV', `SET_IOMMU: no IOMMU driver on ${this.kernel.host.spec.name} (${this.kernel.host.spec.iommu.kind}) supports type ${iommuTypeName(type)}${why}`);
     }
-    const iommu = new Type1Iommu(this.kernel.host, type === U.VFIO_TYPE1v2_IOMMU);
+    const iommu = this.newBackend(type);
     for (const g of this.groups) iommu.attachGroup(g.group);
     this.iommu = iommu;
-    this.iommuType = type;
   }
 
+  private newBackend(type: number): IommuBackend {
+    const { host, userMemory, memlockLimit } = this.kernel;
+    if (type === U.VFIO_SPAPR_TCE_IOMMU || type === U.VFIO_SPAPR_TCE_v2_IOMMU) return new SpaprTceIommu(host, type === U.VFIO_SPAPR_TCE_v2_IOMMU, userMemory, memlockLimit);
+    if (type === U.VFIO_FSL_PAMU_IOMMU) return new PamuIommu(host, userMemory);
+    return new Type1Iommu(host, type === U.VFIO_TYPE1v2_IOMMU);
+  }
+
+  /** VFIO_IOMMU_GET_INFO on a type1 container (struct vfio_iommu_type1_info). */
   iommuGetInfo(): Type1Info {
-    return this.backend('IOMMU_GET_INFO').info();
+    return this.typed('IOMMU_GET_INFO', Type1Iommu).info();
+  }
+
+  /** VFIO_IOMMU_GET_INFO on an sPAPR container (struct vfio_iommu_spapr_tce_info). */
+  spaprTceGetInfo(): SpaprTceInfo {
+    return this.typed('IOMMU_GET_INFO', SpaprTceIommu).info();
+  }
+
+  /** VFIO_IOMMU_ENABLE / DISABLE (sPAPR v1). */
+  iommuEnable(): void {
+    this.kernel.log.push('IOMMU_ENABLE');
+    this.typed('IOMMU_ENABLE', SpaprTceIommu).enable();
+  }
+
+  iommuDisable(): void {
+    this.kernel.log.push('IOMMU_DISABLE');
+    this.typed('IOMMU_DISABLE', SpaprTceIommu).disable();
+  }
+
+  spaprRegisterMemory(vaddr: bigint, size: bigint): void {
+    this.kernel.log.push(`SPAPR_REGISTER_MEMORY(vaddr=0x${vaddr.toString(16)}, size=0x${size.toString(16)})`);
+    this.typed('SPAPR_REGISTER_MEMORY', SpaprTceIommu).registerMemory(vaddr, size);
+  }
+
+  spaprUnregisterMemory(vaddr: bigint, size: bigint): void {
+    this.kernel.log.push(`SPAPR_UNREGISTER_MEMORY(vaddr=0x${vaddr.toString(16)}, size=0x${size.toString(16)})`);
+    this.typed('SPAPR_UNREGISTER_MEMORY', SpaprTceIommu).unregisterMemory(vaddr, size);
+  }
+
+  /** VFIO_IOMMU_SPAPR_TCE_CREATE: returns start_addr. */
+  spaprTceCreate(req: TceCreateRequest): bigint {
+    this.kernel.log.push(`SPAPR_TCE_CREATE(page_shift=${req.pageShift}, window_size=0x${req.windowSize.toString(16)}, levels=${req.levels})`);
+    return this.typed('SPAPR_TCE_CREATE', SpaprTceIommu).createWindow(req);
+  }
+
+  spaprTceRemove(start: bigint): void {
+    this.kernel.log.push(`SPAPR_TCE_REMOVE(start_addr=0x${start.toString(16)})`);
+    this.typed('SPAPR_TCE_REMOVE', SpaprTceIommu).removeWindow(start);
+  }
+
+  /** VFIO_EEH_PE_OP: returns the state for GET_STATE, else 0. */
+  eehPeOp(op: number): number {
+    this.kernel.log.push(`EEH_PE_OP(${op})`);
+    return this.typed('EEH_PE_OP', SpaprTceIommu).eehPeOp(op);
+  }
+
+  /** The PAMU backend, for its vendor ioctls (PAMU_SET_ATTR, MAP_MSI_BANK, ...). */
+  pamu(): PamuIommu {
+    return this.typed('PAMU ioctl', PamuIommu);
+  }
+
+  /** A backend-specific ioctl: ENOTTY unless the container's driver is of that kind. */
+  private typed<T extends IommuBackend>(call: string, kind: abstract new (...args: never[]) => T): T {
+    const b = this.backend(call);
+    if (!(b instanceof kind)) throw new VfioError('ENOTTY', `${call} is not an ioctl of the ${iommuTypeName(b.type)} IOMMU driver`);
+    return b;
   }
 
   mapDma(req: MapDmaRequest): void {
@@ -114,7 +221,7 @@ export class VfioContainer {
     return this.backend('UNMAP_DMA').unmap(req);
   }
 
-  private backend(call: string): Type1Iommu {
+  private backend(call: string): IommuBackend {
     if (!this.iommu) throw new VfioError('EINVAL', `${call}: the container has no IOMMU driver yet (call SET_IOMMU)`);
     return this.iommu;
   }

@@ -1,6 +1,8 @@
 import { RamBlock } from '../../memory/ram-block.ts';
 import type { HostFunction } from '../iommu-groups.ts';
 import type { UserMemory } from '../user-memory.ts';
+import { buildPhysicalConfig, type PhysicalConfig } from './physical-config.ts';
+import { PCI_COMMAND, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY } from '../../pci/constants.ts';
 
 /** Translation and memory behind a device's DMA (the IOMMU domain and the user's memory). */
 export interface DmaPort {
@@ -24,21 +26,39 @@ export interface DeviceModel {
  */
 export class PhysicalFunction {
   readonly bars = new Map<number, RamBlock>();
-  memoryDecode = true;
+  /** The function's real config space. */
+  readonly config: PhysicalConfig;
   model: DeviceModel | null = null;
   /** Set by the host kernel while a user has MSI-X vectors bound (vfio_msi_set_vector_signal). */
   irqSink: ((vector: number) => boolean) | null = null;
   /** Where the device's DMA goes: the IOMMU domain of its group (null: blocked, every DMA faults). */
   dma: DmaPort | null = null;
+  /** DMA the device could not issue because COMMAND.MASTER is clear (nothing reaches the bus). */
+  dmaBlocked = 0;
   /** IOMMU faults: DMA to an address the domain does not map. The memory is never touched. */
   readonly dmaFaults: { iova: bigint; write: boolean }[] = [];
 
   constructor(readonly fn: HostFunction) {
+    this.config = buildPhysicalConfig(fn.spec);
     for (const b of fn.spec.bars) {
       // Sparse storage: a 32 MiB BAR costs only what is touched. Huge BARs are capped: vdm models
       // their register pages, not gigabytes of device memory.
       this.bars.set(b.index, new RamBlock(Number(b.size > 1n << 32n ? 1n << 32n : b.size)));
     }
+  }
+
+  /** COMMAND.MEMORY of the real config space. */
+  get memoryDecode(): boolean {
+    return (this.config.bytes[PCI_COMMAND]! & PCI_COMMAND_MEMORY) !== 0;
+  }
+
+  set memoryDecode(on: boolean) {
+    this.config.bytes[PCI_COMMAND] = (this.config.bytes[PCI_COMMAND]! & ~PCI_COMMAND_MEMORY) | (on ? PCI_COMMAND_MEMORY : 0);
+  }
+
+  /** COMMAND.MASTER: without it the device cannot issue DMA (or MSI writes). */
+  get busMaster(): boolean {
+    return (this.config.bytes[PCI_COMMAND]! & PCI_COMMAND_MASTER) !== 0;
   }
 
   /** A load from BAR `bar` by anyone (mmap, read(), the device itself). */
@@ -55,6 +75,7 @@ export class PhysicalFunction {
 
   /** DMA read through the IOMMU; null (and a recorded fault) if any byte is unmapped. */
   dmaRead(iova: bigint, length: number): Uint8Array | null {
+    if (!this.busMaster) return this.blocked();
     const out = new Uint8Array(length);
     for (let i = 0; i < length; i++) {
       const va = this.dma?.translate(iova + BigInt(i), false) ?? null;
@@ -70,6 +91,7 @@ export class PhysicalFunction {
 
   /** DMA write through the IOMMU; nothing is written unless every byte translates. */
   dmaWrite(iova: bigint, bytes: ArrayLike<number>): boolean {
+    if (!this.busMaster) return this.blocked() ?? false;
     const targets: bigint[] = [];
     for (let i = 0; i < bytes.length; i++) {
       const va = this.dma?.translate(iova + BigInt(i), true) ?? null;
@@ -83,6 +105,11 @@ export class PhysicalFunction {
     return true;
   }
 
+  private blocked(): null {
+    this.dmaBlocked++;
+    return null;
+  }
+
   /**
    * The device signals MSI-X vector `v` as hardware does: a masked entry (per the physical table)
    * sets its PBA bit; an unmasked one reaches the host's handler. Returns whether it was delivered.
@@ -90,6 +117,7 @@ export class PhysicalFunction {
   signalMsix(v: number): boolean {
     const m = this.fn.spec.msix;
     if (!m || v >= m.entries) return false;
+    if (!this.busMaster) return this.blocked() ?? false; // an MSI is a memory write: it needs MASTER too
     const table = this.bars.get(m.table.bar)!;
     if (table.read(m.table.offset + v * 16 + 12, 4) & 1) {
       const pba = this.bars.get(m.pba.bar)!;

@@ -2,6 +2,7 @@ import { VfioError } from '../errors.ts';
 import type { SimHost } from '../sim-host.ts';
 import type { IommuGroup } from '../iommu-groups.ts';
 import * as U from './uapi.ts';
+import type { IommuBackend } from './iommu-backend.ts';
 
 /** One MAP_DMA (vfio_dma): never merged with neighbours in modern kernels. */
 export interface DmaMapping {
@@ -41,7 +42,7 @@ const U64 = (1n << 64n) - 1n;
  * entry-limit rules; the valid IOVA list (aperture minus reserved regions); the MSI isolation
  * check at attach; and the SW_MSI cookie that maps MSI doorbells for the host's vectors.
  */
-export class Type1Iommu {
+export class Type1Iommu implements IommuBackend {
   readonly mappings: DmaMapping[] = [];
   readonly groups: IommuGroup[] = [];
   dmaAvail: number;
@@ -60,6 +61,10 @@ export class Type1Iommu {
     this.pgsizeBitmap = pgsizeBitmap(host);
   }
 
+  get type(): number {
+    return this.v2 ? U.VFIO_TYPE1v2_IOMMU : U.VFIO_TYPE1_IOMMU;
+  }
+
   /** Smallest mapping granule: 1 << __ffs(pgsize_bitmap). */
   get pgsize(): bigint {
     return this.pgsizeBitmap & -this.pgsizeBitmap;
@@ -73,7 +78,8 @@ export class Type1Iommu {
     if (!current.some((r) => r.start <= ap.end && ap.start <= r.end) || this.mappings.some((m) => m.iova < ap.start || m.iova + m.size - 1n > ap.end)) {
       throw new VfioError('EINVAL', `group ${group.id}: the IOMMU aperture 0x${ap.start.toString(16)}-0x${ap.end.toString(16)} conflicts with existing mappings`);
     }
-    const resv = this.host.reserved.filter((r) => r.type !== 'direct-relaxable');
+    // The IOMMU's regions plus the group's devices' own (RMRR/RMR), as iommu_get_group_resv_regions.
+    const resv = [...this.host.reserved, ...group.functions.flatMap((f) => f.spec.reserved)].filter((r) => r.type !== 'direct-relaxable');
     const clash = resv.find((r) => this.mappings.some((m) => m.iova <= r.end && r.start <= m.iova + m.size - 1n));
     if (clash) throw new VfioError('EINVAL', `group ${group.id}: reserved region 0x${clash.start.toString(16)}-0x${clash.end.toString(16)} (${clash.type}) overlaps an existing DMA mapping; use a separate container`);
     let list = current.map((r) => ({ start: r.start > ap.start ? r.start : ap.start, end: r.end < ap.end ? r.end : ap.end })).filter((r) => r.start <= r.end);

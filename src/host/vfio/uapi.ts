@@ -87,3 +87,23 @@ export interface IrqInfo {
   flags: number;
   count: number;
 }
+
+/** sPAPR TCE (struct vfio_iommu_spapr_tce_info flags). */
+export const VFIO_IOMMU_SPAPR_INFO_DDW = 1;
+
+/** VFIO_EEH_PE_OP operations and GET_STATE results. */
+export const VFIO_EEH_PE_DISABLE = 0;
+export const VFIO_EEH_PE_ENABLE = 1;
+export const VFIO_EEH_PE_UNFREEZE_IO = 2;
+export const VFIO_EEH_PE_UNFREEZE_DMA = 3;
+export const VFIO_EEH_PE_GET_STATE = 4;
+export const VFIO_EEH_PE_STATE_NORMAL = 0;
+export const VFIO_EEH_PE_STATE_RESET = 1;
+export const VFIO_EEH_PE_STATE_STOPPED = 2;
+export const VFIO_EEH_PE_STATE_STOPPED_DMA = 4;
+export const VFIO_EEH_PE_STATE_UNAVAIL = 5;
+export const VFIO_EEH_PE_RESET_DEACTIVATE = 5;
+export const VFIO_EEH_PE_RESET_HOT = 6;
+export const VFIO_EEH_PE_RESET_FUNDAMENTAL = 7;
+export const VFIO_EEH_PE_CONFIGURE = 8;
+export const VFIO_EEH_PE_INJECT_ERR = 9;

@@ -1,0 +1,90 @@
+// Groups and containers over time (research/vfio.md §2.3-2.4, scenarios 10, 11, 13, 14):
+// drivers/iommu/iommu.c (iommu_device_use_default_domain), the pre-5.19 vfio_iommu_group_notifier,
+// drivers/vfio/vfio_main.c (vfio_device_remove and the REQ eventfd),
+// vfio_iommu_type1.c (vfio_iommu_type1_attach_group: domain reuse, reserved-region conflicts).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { VfioKernel, EventFd, KernelBug } from '../../src/host/index.ts';
+import { RamBlock } from '../../src/memory/index.ts';
+import * as U from '../../src/host/vfio/uapi.ts';
+import { errno, hostFrom, hostJson, loadHost } from './helpers.ts';
+
+const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
+
+/** x86-acs-topology with 00:1f.0 unbound, so the {1f.0, 1f.1} group is viable. */
+function multifunctionHost(kernel: string) {
+  const j = hostJson('x86-acs-topology');
+  j.kernel = kernel;
+  j.pci.find((f: { address: string }) => f.address === '0000:00:1f.0').driver = null;
+  return hostFrom(j);
+}
+
+function useGroup(k: VfioKernel, address: string) {
+  const c = k.openContainer();
+  const g = k.openGroup(k.groupOf(address));
+  g.setContainer(c);
+  c.setIommu(U.VFIO_TYPE1v2_IOMMU);
+  return { c, g, dev: g.getDeviceFd(address) };
+}
+
+test('scenario 10: binding a DMA driver to a sibling of an in-use group: EBUSY from 5.19, a kernel BUG before', () => {
+  const k = new VfioKernel(multifunctionHost('6.8'));
+  useGroup(k, '0000:00:1f.1');
+  assert.is(errno(() => k.bindDriver('0000:00:1f.0', 'e1000e')), 'EBUSY');
+  assert.is(k.host.function('0000:00:1f.0')!.spec.driver, null, 'the sibling stays unbound');
+  k.bindDriver('0000:00:1f.0', 'pci-stub'); // driver_managed_dma: allowed
+  const old = new VfioKernel(multifunctionHost('5.15'));
+  useGroup(old, '0000:00:1f.1');
+  assert.throws(() => old.bindDriver('0000:00:1f.0', 'e1000e'), (e: unknown) => e instanceof KernelBug && /vfio_iommu_group_notifier/.test(e.message));
+});
+
+test('scenario 11: unbinding vfio-pci from an open device signals REQ and waits until the user closes it', () => {
+  const k = new VfioKernel(loadHost('x86-4k-ir'));
+  const { g, dev } = useGroup(k, '0000:01:00.0');
+  const req = new EventFd('req');
+  dev.setIrqs({ index: U.VFIO_PCI_REQ_IRQ_INDEX, start: 0, count: 1, flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, data: [req] });
+  assert.equal(k.unbindDriver('0000:01:00.0'), { done: false, requested: true });
+  assert.equal(k.unbindDriver('0000:01:00.0'), { done: false, requested: true }, 'asked again (every 10 s)');
+  assert.is(req.count, 2);
+  dev.close(); // QEMU hot-unplugs the device and closes its fd
+  g.close();
+  assert.equal(k.unbindDriver('0000:01:00.0'), { done: true, requested: false });
+  assert.is(errno(() => k.openGroup(k.groupOf('0000:01:00.0'))), 'ENOENT', 'no vfio driver: no /dev/vfio node');
+});
+
+test('scenario 13: a second group joins an existing type1 container; existing mappings serve its device at once', () => {
+  const j = hostJson('x86-acs-topology');
+  j.kernel = '6.8';
+  const host = hostFrom(j);
+  const k = new VfioKernel(host);
+  const { c } = useGroup(k, '0000:07:00.0');
+  const ram = new RamBlock(0x10000);
+  k.userMemory.map(0x7f0000000000n, ram);
+  c.mapDma({ iova: 0x100000n, size: 0x10000n, vaddr: 0x7f0000000000n, flags: RW });
+  const g2 = k.openGroup(k.groupOf('0000:06:03.0'));
+  assert.is(errno(() => g2.setContainer(c)), 'EPERM', 'the PCIe-to-PCI group is not viable (snd_emu10k1 holds 06:01.0)');
+  host.function('0000:06:01.0')!.spec.driver = null;
+  g2.setContainer(c);
+  assert.is(c.groups.length, 2);
+  assert.is(c.iommu!.translate(0x100010n, false), 0x7f0000000010n, 'the same domain: no replay, pinned once');
+});
+
+test('scenario 14: a group whose device has an RMRR over an existing mapping cannot join (EINVAL): use a separate container', () => {
+  const j = hostJson('x86-acs-topology');
+  j.kernel = '6.8';
+  const dev = j.pci.find((f: { address: string }) => f.address === '0000:00:1c.0').children[0].children[2];
+  dev.reserved = [{ start: '0x100000', end: '0x1fffff', type: 'direct' }];
+  j.pci.find((f: { address: string }) => f.address === '0000:00:1c.0').children[0].children[0].driver = null;
+  const k = new VfioKernel(hostFrom(j));
+  const { c } = useGroup(k, '0000:07:00.0');
+  k.userMemory.map(0x7f0000000000n, new RamBlock(0x10000));
+  c.mapDma({ iova: 0x100000n, size: 0x10000n, vaddr: 0x7f0000000000n, flags: RW });
+  const g2 = k.openGroup(k.groupOf('0000:06:03.0'));
+  assert.is(errno(() => g2.setContainer(c)), 'EINVAL');
+  const c2 = k.openContainer();
+  g2.setContainer(c2);
+  c2.setIommu(U.VFIO_TYPE1v2_IOMMU);
+  assert.is(errno(() => c2.mapDma({ iova: 0x100000n, size: 0x10000n, vaddr: 0x7f0000000000n, flags: RW })), 'EINVAL', 'the RMRR is excluded from its IOVA ranges');
+});
+
+test.run();
