@@ -1,3 +1,5 @@
 export * from './memory/index.ts';
 export * from './pci/index.ts';
 export * from './host/index.ts';
+export * from './vfio/index.ts';
+export * from './machine/index.ts';

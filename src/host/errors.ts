@@ -1,3 +1,5 @@
+import { FileError } from '../util/json-reader.ts';
+
 /** Linux errno values the simulated kernel returns (include/uapi/asm-generic/errno-base.h). */
 export const ERRNO = {
   EPERM: 1,
@@ -39,16 +41,8 @@ export class VfioError extends Error {
 }
 
 /** A malformed host description: names the file, the field path and what was expected. */
-export class HostFileError extends Error {
+export class HostFileError extends FileError {
   override name = 'HostFileError';
-
-  constructor(
-    readonly file: string,
-    readonly path: string,
-    readonly expected: string,
-  ) {
-    super(`${file}: ${path}: ${expected}`);
-  }
 }
 
 /** What the real kernel would do with a BUG_ON: the simulation stops and says where. */

@@ -1,3 +1,4 @@
+import { Reader, parseJson } from '../util/json-reader.ts';
 import { HostFileError } from './errors.ts';
 import { kernelBehaviour } from './kernel.ts';
 
@@ -106,96 +107,10 @@ export function isBridge(t: FunctionType): boolean {
   return BRIDGES.includes(t);
 }
 
-/** A cursor over untrusted JSON that names the field path in every error. */
-class Reader {
-  constructor(
-    readonly file: string,
-    readonly value: unknown,
-    readonly path: string,
-  ) {}
-
-  fail(expected: string): never {
-    throw new HostFileError(this.file, this.path, expected);
-  }
-
-  at(key: string): Reader {
-    const obj = this.object();
-    return new Reader(this.file, obj[key], this.path ? `${this.path}.${key}` : key);
-  }
-
-  has(key: string): boolean {
-    const v = this.object()[key];
-    return v !== undefined && v !== null;
-  }
-
-  object(): Record<string, unknown> {
-    if (typeof this.value !== 'object' || this.value === null || Array.isArray(this.value)) this.fail(`expected an object, got ${describe(this.value)}`);
-    return this.value as Record<string, unknown>;
-  }
-
-  onlyKeys(keys: string[]): void {
-    for (const k of Object.keys(this.object())) if (!keys.includes(k)) new Reader(this.file, undefined, `${this.path ? this.path + '.' : ''}${k}`).fail(`unknown field (expected one of: ${keys.join(', ')})`);
-  }
-
-  array(): Reader[] {
-    if (!Array.isArray(this.value)) this.fail(`expected an array, got ${describe(this.value)}`);
-    return (this.value as unknown[]).map((v, i) => new Reader(this.file, v, `${this.path}[${i}]`));
-  }
-
-  string(): string {
-    if (typeof this.value !== 'string') this.fail(`expected a string, got ${describe(this.value)}`);
-    return this.value as string;
-  }
-
-  oneOf<T extends string>(choices: readonly T[]): T {
-    const s = this.string();
-    if (!choices.includes(s as T)) this.fail(`expected one of ${choices.join(', ')}, got "${s}"`);
-    return s as T;
-  }
-
-  bool(): boolean {
-    if (typeof this.value !== 'boolean') this.fail(`expected true or false, got ${describe(this.value)}`);
-    return this.value as boolean;
-  }
-
-  /** A non-negative integer given as a number or a "0x..." string. */
-  big(): bigint {
-    const v = this.value;
-    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
-    if (typeof v === 'string' && /^(0x[0-9a-fA-F]+|\d+)$/.test(v.replace(/_/g, ''))) return BigInt(v.replace(/_/g, ''));
-    this.fail(`expected a non-negative integer (number or "0x..." string), got ${describe(v)}`);
-  }
-
-  int(min = 0, max = Number.MAX_SAFE_INTEGER): number {
-    const n = this.big();
-    if (n < BigInt(min) || n > BigInt(max)) this.fail(`expected an integer from ${min} to ${max}, got ${n}`);
-    return Number(n);
-  }
-
-  /** A size: a power of two. */
-  pow2(min = 1n): bigint {
-    const n = this.big();
-    if (n < min || (n & (n - 1n)) !== 0n) this.fail(`expected a power of two of at least ${min}, got 0x${n.toString(16)}`);
-    return n;
-  }
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing (the field is missing)';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'string' ? `"${v}"` : `${typeof v} ${JSON.stringify(v)}`;
-}
-
 /** Parses and validates a host description; every error names the file and field path. */
 export function parseHostFile(text: string, file = '<host>'): HostSpec {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new HostFileError(file, '(file)', `valid JSON (${(e as Error).message})`);
-  }
-  const r = new Reader(file, json, '');
+  const json = parseJson(text, file, HostFileError);
+  const r = new Reader(file, json, '', HostFileError);
   r.onlyKeys(['name', 'description', 'arch', 'pageSize', 'kernel', 'iommu', 'msi', 'allowUnsafeInterrupts', 'eeh', 'pci']);
   const arch = r.at('arch').oneOf(ARCHES);
   const pageSize = r.at('pageSize').int(4096, 65536);

@@ -36,6 +36,8 @@ export class Msix {
   readonly used: Uint32Array;
   functionMasked = true;
   notifiers: MsixNotifiers = {};
+  /** Guest accesses the overlays served (each one a trap to the VMM). */
+  readonly accesses = { table: 0, pba: 0 };
 
   constructor(
     private readonly dev: PciDevice,
@@ -73,16 +75,25 @@ export class Msix {
     const sizes = { valid: { minAccessSize: 4, maxAccessSize: 8 }, impl: { maxAccessSize: 4 }, endianness: 'little' as const };
     this.tableRegion = mem.io('msix-table', tableSize, {
       ...sizes,
-      read: (off) => le32(this.table, off),
-      write: (off, v) => this.tableWrite(off, Number(v)),
+      read: (off) => {
+        this.accesses.table++;
+        return le32(this.table, off);
+      },
+      write: (off, v) => {
+        this.accesses.table++;
+        this.tableWrite(off, Number(v));
+      },
     });
     this.pbaRegion = mem.io('msix-pba', pbaSize, {
       ...sizes,
       read: (off, size) => {
+        this.accesses.pba++;
         this.notifiers.poll?.(off * 8, Math.min(off + size * 8, entries));
         return le32(this.pba, off);
       },
-      write: () => {}, // the PBA is read-only: writes are ignored
+      write: () => {
+        this.accesses.pba++; // the PBA is read-only: writes are ignored
+      },
     });
     this.tableRegion.owner = { owner: `dev id=${dev.name}` };
     this.pbaRegion.owner = { owner: `dev id=${dev.name}` };
@@ -139,6 +150,18 @@ export class Msix {
       address: (BigInt(le32(this.table, base + R.PCI_MSIX_ENTRY_UPPER_ADDR)) << 32n) | BigInt(le32(this.table, base)),
       data: le32(this.table, base + R.PCI_MSIX_ENTRY_DATA),
     };
+  }
+
+  /**
+   * msix_set_message (used by sPAPR's ibm,change-msi): writes the entry and clears its mask bit
+   * directly, with no mask-update processing; the guest never touches the table.
+   */
+  setMessage(vector: number, msg: MsiMessage): void {
+    const base = vector * 16;
+    setLe32(this.table, base, Number(msg.address & 0xffffffffn));
+    setLe32(this.table, base + R.PCI_MSIX_ENTRY_UPPER_ADDR, Number(msg.address >> 32n));
+    setLe32(this.table, base + R.PCI_MSIX_ENTRY_DATA, msg.data >>> 0);
+    this.table[base + R.PCI_MSIX_ENTRY_VECTOR_CTRL] = this.table[base + R.PCI_MSIX_ENTRY_VECTOR_CTRL]! & ~R.PCI_MSIX_ENTRY_CTRL_MASKBIT;
   }
 
   /** msix_vector_use. */

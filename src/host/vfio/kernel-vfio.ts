@@ -93,6 +93,13 @@ export class VfioKernel {
     return { done: true, requested: false };
   }
 
+  /** What sysfs tells about a group's devices and their drivers, as advice when it is not viable. */
+  viabilityAdvice(id: number): string {
+    const st = this.states.get(id);
+    if (!st) return `no IOMMU group ${id}`;
+    return this.host.viability(st.group).advice;
+  }
+
   /** @internal */
   closed(group: VfioGroup): void {
     this.states.get(group.id)!.opened = null;

@@ -1,0 +1,4 @@
+export * from './machine-file.ts';
+export * from './interrupt-controller.ts';
+export * from './rtas.ts';
+export * from './machine.ts';

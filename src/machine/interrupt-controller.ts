@@ -1,0 +1,111 @@
+import type { MemorySystem, MemoryRegion } from '../memory/index.ts';
+import type { MsiMessage } from '../pci/index.ts';
+import type { MachineSpec } from './machine-file.ts';
+
+/** GITS_TRANSLATER: in the ITS's second 64K frame (hw/intc/arm_gicv3_its.c). */
+const GITS_TRANSLATER = 0x10040;
+/** GICv2m MSI_SETSPI_NS (hw/intc/arm_gicv2m.c). */
+const V2M_MSI_SETSPI_NS = 0x40;
+const V2M_SPIS = 64;
+/** MPIC MSIIR offset in its MSI page (hw/intc/openpic.c, fsl MSI). */
+const MPIC_MSIIR = 0x740;
+
+const NAMES: Record<MachineSpec['interrupts']['controller'], string> = {
+  lapic: 'apic-msi',
+  'gicv3-its': 'gicv3_its',
+  gicv2m: 'gicv2m',
+  xics: 'msi',
+  xive: 'msi',
+  mpic: 'fsl-msi',
+};
+
+/**
+ * The machine's MSI receiver: an MMIO region at the doorbell that turns a 4-byte write into a
+ * guest interrupt number (LAPIC vector, ITS LPI, GICv2m SPI, XICS/XIVE IRQ, MPIC MSIR), and the
+ * handler the guest registered. Writes that decode to nothing are counted, never delivered.
+ */
+export class InterruptController {
+  readonly region: MemoryRegion;
+  /** Interrupts delivered to the guest, by number. */
+  readonly counts = new Map<number, number>();
+  delivered = 0;
+  /** Doorbell writes that named no interrupt (a wrong offset or data). */
+  bogus = 0;
+  /** The guest's interrupt entry point. */
+  handler: ((irq: number) => void) | null = null;
+
+  constructor(
+    mem: MemorySystem,
+    private readonly spec: MachineSpec['interrupts'],
+  ) {
+    this.region = mem.io(NAMES[spec.controller], spec.doorbell.size, {
+      valid: { minAccessSize: 1, maxAccessSize: 4 },
+      read: () => 0,
+      write: (offset, value) => {
+        const irq = this.decode(offset, Number(value));
+        if (irq === null) this.bogus++;
+        else this.raise(irq);
+      },
+    });
+  }
+
+  get kind(): MachineSpec['interrupts']['controller'] {
+    return this.spec.controller;
+  }
+
+  /** The message a guest programs for its n-th MSI (what ACPI or the device tree tells it). */
+  message(n: number): MsiMessage {
+    const base = this.spec.doorbell.base;
+    switch (this.spec.controller) {
+      case 'lapic':
+        return { address: base, data: this.spec.msiBase + n };
+      case 'gicv3-its':
+        return { address: base + BigInt(GITS_TRANSLATER), data: n };
+      case 'gicv2m':
+        return { address: base + BigInt(V2M_MSI_SETSPI_NS), data: this.spec.msiBase + n };
+      case 'mpic':
+        return { address: base + BigInt(MPIC_MSIIR), data: (((n >> 5) << 29) | ((n & 31) << 24)) >>> 0 };
+      default:
+        return { address: base, data: this.spec.msiBase + n };
+    }
+  }
+
+  private decode(offset: number, data: number): number | null {
+    switch (this.spec.controller) {
+      case 'lapic': {
+        const vector = data & 0xff;
+        return vector >= 16 ? vector : null;
+      }
+      case 'gicv3-its':
+        return offset === GITS_TRANSLATER ? this.spec.msiBase + data : null;
+      case 'gicv2m':
+        return offset === V2M_MSI_SETSPI_NS && data >= this.spec.msiBase && data < this.spec.msiBase + V2M_SPIS ? data : null;
+      case 'mpic':
+        return offset === MPIC_MSIIR ? this.spec.msiBase + (((data >>> 29) << 5) | ((data >>> 24) & 0x1f)) : null;
+      default:
+        return data >= this.spec.msiBase ? data : null;
+    }
+  }
+
+  /**
+   * A message injected by KVM (an irqfd route): decoded as the doorbell would decode the write,
+   * without a trip through guest memory. Returns whether it named an interrupt.
+   */
+  deliver(msg: MsiMessage): boolean {
+    const off = msg.address - this.spec.doorbell.base;
+    const irq = off >= 0n && off < this.spec.doorbell.size ? this.decode(Number(off), msg.data >>> 0) : null;
+    if (irq === null) {
+      this.bogus++;
+      return false;
+    }
+    this.raise(irq);
+    return true;
+  }
+
+  /** Delivers `irq` to the guest. */
+  raise(irq: number): void {
+    this.delivered++;
+    this.counts.set(irq, (this.counts.get(irq) ?? 0) + 1);
+    this.handler?.(irq);
+  }
+}

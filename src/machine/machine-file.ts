@@ -1,0 +1,158 @@
+import { readFileSync } from 'node:fs';
+import { FileError, Reader, parseJson } from '../util/json-reader.ts';
+
+/** A malformed machine file: names the file, the field path and what was expected. */
+export class MachineFileError extends FileError {
+  override name = 'MachineFileError';
+}
+
+export type MachineArch = 'x86_64' | 'aarch64' | 'ppc64' | 'e500';
+export type ConfigMechanism = 'cf8' | 'ecam' | 'rtas';
+export type InterruptControllerKind = 'lapic' | 'gicv3-its' | 'gicv2m' | 'xics' | 'xive' | 'mpic';
+export type MachineIommu = 'type1' | 'spapr-tce' | 'fsl-pamu';
+
+export interface Window {
+  base: bigint;
+  size: bigint;
+}
+
+/** Per-path costs of the cost model, in nanoseconds per access (issue 6's estimate). */
+export interface AccessCosts {
+  ram: number;
+  mmap: number;
+  vmmTrap: number;
+  kernelTrap: number;
+  interrupt: number;
+}
+
+/** A machine type (machines/*.json): everything that differs between pc, q35, virt, pseries, ppce500. */
+export interface MachineSpec {
+  file: string;
+  name: string;
+  description: string;
+  arch: MachineArch;
+  /** The host page size this machine type normally runs on (a mismatch is a warning, not an error). */
+  hostPageSize: number;
+  ram: { name: string; base: bigint; size: bigint }[];
+  pci: {
+    host: string;
+    config: ConfigMechanism;
+    /** cf8 on a non-x86 machine: the MMIO address of CONFIG_ADDRESS (CONFIG_DATA follows at +4). */
+    configAddress: bigint | null;
+    ecam: Window | null;
+    mmio32: Window;
+    mmio64: Window | null;
+    io: Window | null;
+    express: boolean;
+    /** The slot the first assigned device gets. */
+    firstSlot: number;
+  };
+  interrupts: {
+    controller: InterruptControllerKind;
+    /** The MMIO range MSI writes land in (LAPIC window, ITS frame, GICv2m frame, MSI window, MSIIR page). */
+    doorbell: Window;
+    /** First interrupt number MSIs are allocated from (SPI base, LPI base, XICS/XIVE IRQ base, MSIR base). */
+    msiBase: number;
+  };
+  iommu: MachineIommu;
+  /** false = QEMU's vfio-no-msix-emulation machine property (pseries). */
+  msixEmulation: boolean;
+  spapr: { dma32WindowSize: bigint; pageShift: number; dma64WindowAddr: bigint } | null;
+  pamu: { windows: number; msiBankIova: bigint } | null;
+  costs: AccessCosts;
+}
+
+const ARCHES: MachineArch[] = ['x86_64', 'aarch64', 'ppc64', 'e500'];
+const CONFIGS: ConfigMechanism[] = ['cf8', 'ecam', 'rtas'];
+const CONTROLLERS: InterruptControllerKind[] = ['lapic', 'gicv3-its', 'gicv2m', 'xics', 'xive', 'mpic'];
+const IOMMUS: MachineIommu[] = ['type1', 'spapr-tce', 'fsl-pamu'];
+
+function window(r: Reader): Window {
+  r.onlyKeys(['base', 'size']);
+  const w = { base: r.at('base').big(), size: r.at('size').big() };
+  if (w.size === 0n) r.at('size').fail('expected a non-zero size');
+  return w;
+}
+
+function ns(r: Reader): number {
+  const v = r.value;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) r.fail(`expected a non-negative number of nanoseconds, got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+/** Parses and validates a machine description; every error names the file and the field path. */
+export function parseMachineFile(text: string, file = '<machine>'): MachineSpec {
+  const r = new Reader(file, parseJson(text, file, MachineFileError), '', MachineFileError);
+  r.onlyKeys(['name', 'description', 'arch', 'hostPageSize', 'ram', 'pci', 'interrupts', 'iommu', 'msixEmulation', 'spapr', 'pamu', 'costs']);
+  const arch = r.at('arch').oneOf(ARCHES);
+  const hostPageSize = r.at('hostPageSize').int(4096, 65536);
+  if (hostPageSize !== 4096 && hostPageSize !== 65536) r.at('hostPageSize').fail(`expected 4096 or 65536, got ${hostPageSize}`);
+  const ram = r.at('ram').array().map((x) => {
+    x.onlyKeys(['name', 'base', 'size']);
+    const size = x.at('size').big();
+    if (size === 0n || size % 0x1000n) x.at('size').fail('expected a non-zero multiple of 4 KiB');
+    return { name: x.at('name').string(), base: x.at('base').big(), size };
+  });
+  if (!ram.length) r.at('ram').fail('expected at least one RAM range');
+  const p = r.at('pci');
+  p.onlyKeys(['host', 'config', 'configAddress', 'ecam', 'mmio32', 'mmio64', 'io', 'express', 'firstSlot']);
+  const config = p.at('config').oneOf(CONFIGS);
+  const pci = {
+    host: p.at('host').string(),
+    config,
+    configAddress: p.has('configAddress') ? p.at('configAddress').big() : null,
+    ecam: p.has('ecam') ? window(p.at('ecam')) : null,
+    mmio32: window(p.at('mmio32')),
+    mmio64: p.has('mmio64') ? window(p.at('mmio64')) : null,
+    io: p.has('io') ? window(p.at('io')) : null,
+    express: p.has('express') ? p.at('express').bool() : false,
+    firstSlot: p.has('firstSlot') ? p.at('firstSlot').int(0, 31) : 1,
+  };
+  if (config === 'cf8' && arch !== 'x86_64' && pci.configAddress === null) p.at('configAddress').fail('expected the MMIO address of CONFIG_ADDRESS (config "cf8" outside x86 has no I/O ports)');
+  if (config === 'ecam' && !pci.ecam) p.at('ecam').fail('expected the ECAM window {base, size} for config "ecam"');
+  const i = r.at('interrupts');
+  i.onlyKeys(['controller', 'doorbell', 'msiBase']);
+  const interrupts = { controller: i.at('controller').oneOf(CONTROLLERS), doorbell: window(i.at('doorbell')), msiBase: i.at('msiBase').int(0, 1 << 24) };
+  const iommu = r.at('iommu').oneOf(IOMMUS);
+  let spapr: MachineSpec['spapr'] = null;
+  if (r.has('spapr')) {
+    const s = r.at('spapr');
+    s.onlyKeys(['dma32WindowSize', 'pageShift', 'dma64WindowAddr']);
+    spapr = { dma32WindowSize: s.at('dma32WindowSize').pow2(0x1000n), pageShift: s.at('pageShift').int(12, 24), dma64WindowAddr: s.at('dma64WindowAddr').big() };
+  } else if (iommu === 'spapr-tce') r.at('spapr').fail('expected the guest DMA window facts {dma32WindowSize, pageShift, dma64WindowAddr} for an spapr-tce machine');
+  let pamu: MachineSpec['pamu'] = null;
+  if (r.has('pamu')) {
+    const s = r.at('pamu');
+    s.onlyKeys(['windows', 'msiBankIova']);
+    pamu = { windows: Number(s.at('windows').pow2(1n)), msiBankIova: s.at('msiBankIova').big() };
+  } else if (iommu === 'fsl-pamu') r.at('pamu').fail('expected {windows, msiBankIova} for an fsl-pamu machine');
+  const c = r.at('costs');
+  c.onlyKeys(['ram', 'mmap', 'vmmTrap', 'kernelTrap', 'interrupt']);
+  const costs = { ram: ns(c.at('ram')), mmap: ns(c.at('mmap')), vmmTrap: ns(c.at('vmmTrap')), kernelTrap: ns(c.at('kernelTrap')), interrupt: ns(c.at('interrupt')) };
+  return {
+    file,
+    name: r.at('name').string(),
+    description: r.has('description') ? r.at('description').string() : '',
+    arch,
+    hostPageSize,
+    ram,
+    pci,
+    interrupts,
+    iommu,
+    msixEmulation: r.at('msixEmulation').bool(),
+    spapr,
+    pamu,
+    costs,
+  };
+}
+
+/** Reads a machine file from disk. */
+export function loadMachineFile(path: string): MachineSpec {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new MachineFileError(path, '(file)', `a readable machine file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return parseMachineFile(text, path);
+}

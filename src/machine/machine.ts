@@ -1,0 +1,140 @@
+import { MemorySystem, U64_SPAN, type AddressSpace, type MemoryRegion } from '../memory/index.ts';
+import { PciHost } from '../pci/index.ts';
+import { VfioKernel, type SimHost, type VfioGroup } from '../host/index.ts';
+import { VfioPciDevice, type VfioPciOptions, type VfioPciContext } from '../vfio/vfio-pci.ts';
+import type { VmmContainer, DmaPolicy } from '../vfio/container.ts';
+import { InterruptController } from './interrupt-controller.ts';
+import { Rtas } from './rtas.ts';
+import type { MachineSpec } from './machine-file.ts';
+
+/** A machine cannot be built with this host or these devices; the message says why. */
+export class MachineError extends Error {
+  override name = 'MachineError';
+}
+
+const HOST_IOMMU_FOR: Record<MachineSpec['iommu'], string[]> = {
+  type1: ['intel-vtd', 'amd-vi', 'arm-smmu-v3', 'arm-smmu-v2'],
+  'spapr-tce': ['spapr-tce'],
+  'fsl-pamu': ['fsl-pamu'],
+};
+
+/**
+ * A machine type built from its file: RAM, the PCI host bridge with its config mechanism and
+ * windows, the MSI receiver, RTAS on pseries, and assigned vfio-pci devices on the VFIO API of a
+ * simulated host. Everything is built in one memory transaction.
+ */
+export class Machine {
+  readonly mem = new MemorySystem();
+  readonly system: MemoryRegion;
+  readonly io: MemoryRegion;
+  readonly memory: AddressSpace;
+  readonly ioSpace: AddressSpace | null;
+  readonly pciHost: PciHost;
+  readonly irq: InterruptController;
+  readonly kernel: VfioKernel;
+  readonly devices: VfioPciDevice[] = [];
+  readonly containers: VmmContainer[] = [];
+  readonly warnings: string[] = [];
+  readonly rtas: Rtas | null;
+  private readonly groups = new Map<number, VfioGroup>();
+
+  constructor(
+    readonly spec: MachineSpec,
+    readonly host: SimHost,
+    devices: VfioPciOptions[],
+  ) {
+    if (!HOST_IOMMU_FOR[spec.iommu].includes(host.spec.iommu.kind)) {
+      throw new MachineError(`machine ${spec.name} needs a host IOMMU of kind ${HOST_IOMMU_FOR[spec.iommu].join(' or ')} (${spec.iommu}); host ${host.spec.name} has ${host.spec.iommu.kind}`);
+    }
+    if (host.spec.pageSize !== spec.hostPageSize) {
+      this.warnings.push(`host ${host.spec.name} uses ${host.spec.pageSize / 1024} KiB pages; machine ${spec.name} is usually run on ${spec.hostPageSize / 1024} KiB`);
+    }
+    const mem = this.mem;
+    this.kernel = new VfioKernel(host);
+    this.system = mem.container('system', U64_SPAN);
+    this.io = mem.container('io', 0x10000);
+    this.memory = mem.addressSpace('memory', this.system);
+    this.ioSpace = spec.arch === 'x86_64' ? mem.addressSpace('I/O', this.io) : null;
+    this.irq = new InterruptController(mem, spec.interrupts);
+    const pciMem = mem.container(spec.arch === 'x86_64' ? 'pci' : `${spec.pci.host}-mmio`, U64_SPAN);
+    const pciIo = spec.arch === 'x86_64' ? this.io : mem.container(`${spec.pci.host}-io`, spec.pci.io?.size ?? 0x10000n);
+    this.pciHost = new PciHost(mem, { memSpace: pciMem, ioSpace: pciIo, dmaRoot: this.system });
+    this.rtas = spec.pci.config === 'rtas' ? new Rtas(this) : null;
+    mem.transaction(() => {
+      for (const r of spec.ram) this.system.addSubregion(r.base, mem.ram(r.name, r.size));
+      this.wirePci(pciMem, pciIo);
+      this.system.addSubregion(spec.interrupts.doorbell.base, this.irq.region);
+      const ctx = this.vfioContext();
+      devices.forEach((opts, i) => {
+        const dev = VfioPciDevice.realize(ctx, opts);
+        this.pciHost.bus.attach(dev, spec.pci.firstSlot + i);
+        this.devices.push(dev);
+      });
+    });
+    const failed = this.containers.flatMap((c) => c.errors);
+    if (failed.length) throw new MachineError(`vfio: DMA mapping of guest RAM failed: ${failed.join('; ')}`);
+  }
+
+  /** The PCI windows, the I/O window and the config mechanism. */
+  private wirePci(pciMem: MemoryRegion, pciIo: MemoryRegion): void {
+    const { spec, mem, system } = this;
+    const p = spec.pci;
+    if (spec.arch === 'x86_64') {
+      system.addSubregionOverlap(0, pciMem, -1); // pc_pci_as_mapping_init
+    } else {
+      system.addSubregion(p.mmio32.base, mem.alias(`${p.host}-mmio-window`, pciMem, p.mmio32.base, p.mmio32.size));
+      if (p.mmio64) system.addSubregion(p.mmio64.base, mem.alias(`${p.host}-mmio-high`, pciMem, p.mmio64.base, p.mmio64.size));
+      if (p.io) system.addSubregion(p.io.base, mem.alias(`${p.host}-pio-window`, pciIo, 0, p.io.size));
+    }
+    if (p.config === 'cf8') {
+      const { index, data } = this.pciHost.portRegions();
+      const at = p.configAddress;
+      if (at === null) {
+        this.io.addSubregion(0xcf8, index);
+        this.io.addSubregion(0xcfc, data);
+      } else {
+        system.addSubregion(at, index);
+        system.addSubregion(at + 4n, data);
+      }
+    } else if (p.config === 'ecam') {
+      system.addSubregion(p.ecam!.base, this.pciHost.ecamRegion(Number(p.ecam!.size)));
+    }
+  }
+
+  private dmaPolicy(): DmaPolicy {
+    const s = this.spec;
+    if (s.iommu === 'spapr-tce') return { kind: 'spapr-tce', dma32WindowSize: s.spapr!.dma32WindowSize, pageShift: s.spapr!.pageShift };
+    if (s.iommu === 'fsl-pamu') return { kind: 'fsl-pamu', windows: s.pamu!.windows, msiBankIova: s.pamu!.msiBankIova };
+    return { kind: 'type1' };
+  }
+
+  private vfioContext(): VfioPciContext {
+    return {
+      mem: this.mem,
+      kernel: this.kernel,
+      dmaAs: this.memory,
+      containers: this.containers,
+      groups: this.groups,
+      policy: this.dmaPolicy(),
+      noMsixEmulation: !this.spec.msixEmulation,
+      msiSupported: true,
+      express: this.spec.pci.express,
+      injectMsi: (msg) => this.irq.deliver(msg),
+      warn: (m) => this.warnings.push(m),
+    };
+  }
+
+  /** A device by qdev id or host address. */
+  device(idOrHost: string): VfioPciDevice | undefined {
+    return this.devices.find((d) => d.name === idOrHost || d.hostName === idOrHost);
+  }
+
+  /** pseries hypercalls the guest makes (H_PUT_TCE maps one TCE of the default DMA window). */
+  hcall(name: 'H_PUT_TCE', ioba: bigint, tce: bigint): string {
+    if (name !== 'H_PUT_TCE' || this.spec.iommu !== 'spapr-tce') return 'H_FUNCTION';
+    const c = this.containers[0];
+    if (!c) return 'H_PARAMETER';
+    const perms = tce & 3n;
+    return c.putTce(ioba, perms ? tce & ~0xfffn : null, (perms & 2n) !== 0n);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './msix-layout.ts';
+export * from './container.ts';
+export * from './vfio-pci.ts';

@@ -1,0 +1,531 @@
+import type { AddressSpace, MemoryRegion, MemorySystem } from '../memory/index.ts';
+import { Msi, Msix, MsiSetupError, PciDevice, type MsiMessage } from '../pci/index.ts';
+import * as R from '../pci/constants.ts';
+import { EventFd, VfioError, type DeviceMapping, type VfioDevice, type VfioGroup, type VfioKernel } from '../host/index.ts';
+import * as U from '../host/vfio/uapi.ts';
+import { VmmContainer, type DmaPolicy } from './container.ts';
+import { fixPbaOffset, fixupMsixMmaps, relocateMsix, VfioRealizeError, type BarInfo, type MsixLayout, type Relocation } from './msix-layout.ts';
+
+/** vfio-pci device options, named as QEMU names them. */
+export interface VfioPciOptions {
+  /** host=0000:01:00.0 */
+  host: string;
+  /** id= (the qdev id); defaults to hostdevN. */
+  id?: string;
+  /** x-msix-relocation=off|auto|bar0..bar5 */
+  msixRelocation?: Relocation;
+  /** x-no-mmap=on: every BAR access traps. */
+  noMmap?: boolean;
+}
+
+/** What the machine gives vfio-pci: the VFIO API, the DMA address space and the machine's policies. */
+export interface VfioPciContext {
+  mem: MemorySystem;
+  kernel: VfioKernel;
+  dmaAs: AddressSpace;
+  containers: VmmContainer[];
+  groups: Map<number, VfioGroup>;
+  policy: DmaPolicy;
+  /** QEMU's vfio-no-msix-emulation machine property (pseries). */
+  noMsixEmulation: boolean;
+  msiSupported: boolean;
+  express: boolean;
+  /** KVM's irqfd: an MSI injected into the interrupt controller without going through the VMM. */
+  injectMsi(msg: MsiMessage): void;
+  warn(message: string): void;
+}
+
+/** A BAR as vfio_bar_register builds it. */
+export interface VfioBar {
+  index: number;
+  info: BarInfo;
+  /** "<host> base BAR n": the container registered as the PCI BAR. */
+  base: MemoryRegion;
+  /** "<host> BAR n": the trapped region (pread/pwrite on the device fd), absent for a relocation-only BAR. */
+  trapped: MemoryRegion | null;
+  mmaps: { offset: bigint; size: bigint; region: MemoryRegion; mapping: DeviceMapping }[];
+  /** Size of the host's region (the guest BAR may be larger after relocation). */
+  regionSize: bigint;
+}
+
+/** How guest BAR accesses were served. */
+export interface BarPathCounts {
+  /** Through a KVM memslot over an mmap: no exit. */
+  mmap: number;
+  /** Through an mmap, but its host page is shared with an overlay: a VMM exit served by pointer. */
+  mmapExit: number;
+  /** Trapped to the VMM and forwarded to the kernel with pread/pwrite. */
+  trapped: number;
+  /** MSI-X table or PBA overlay, emulated by the VMM. */
+  table: number;
+  pba: number;
+}
+
+let nextId = 0;
+
+/**
+ * QEMU's vfio-pci (hw/vfio/pci.c) on vdm's VFIO API: realize in QEMU's order, the BAR tree of
+ * mmapped, trapped and overlay regions, config-space virtualization on top of the kernel's, MSI and
+ * MSI-X enable and vector use/release as SET_IRQS, and host interrupts delivered to the guest.
+ */
+export class VfioPciDevice extends PciDevice {
+  readonly hostName: string;
+  readonly vbar: (VfioBar | null)[] = new Array(6).fill(null);
+  msixLayout: MsixLayout | null = null;
+  readonly counts: BarPathCounts = { mmap: 0, mmapExit: 0, trapped: 0, table: 0, pba: 0 };
+  readonly interrupts = { kvm: 0, vmm: 0, pended: 0 };
+  /** VFIO calls this device made, in order (from the kernel's log). */
+  readonly calls: string[] = [];
+  /** MSI-X vectors QEMU asked the kernel for (vdev->nr_vectors). */
+  nrVectors = 0;
+  private readonly kvmFds: (EventFd | null)[] = [];
+  private readonly vmmFds: (EventFd | null)[] = [];
+  private readonly vectorUsed: boolean[] = [];
+  private batching = false;
+  private msiFds: EventFd[] = [];
+  private readonly physCaps: { id: number; pos: number; len: number }[];
+  private readonly emulated: Uint8Array;
+  /** Host-page indexes, per BAR, that share a page with an enabled overlay (no memslot possible). */
+  private readonly exitPages: Set<number>[] = Array.from({ length: 6 }, () => new Set());
+  private readonly pageShift: number;
+
+  private constructor(
+    private readonly ctx: VfioPciContext,
+    readonly options: VfioPciOptions,
+    readonly vdev: VfioDevice,
+    readonly group: VfioGroup,
+    readonly container: VmmContainer,
+    phys: Uint8Array,
+  ) {
+    const word = (o: number) => phys[o]! | (phys[o + 1]! << 8);
+    super({
+      mem: ctx.mem,
+      name: options.id ?? `hostdev${nextId++}`,
+      vendorId: word(R.PCI_VENDOR_ID),
+      deviceId: word(R.PCI_DEVICE_ID),
+      classCode: phys[9]! | (word(10) << 8),
+      revision: phys[8]!,
+      subsystemVendorId: word(R.PCI_SUBSYSTEM_VENDOR_ID),
+      subsystemId: word(R.PCI_SUBSYSTEM_ID),
+      express: ctx.express && phys.length > 256,
+      interruptPin: phys[R.PCI_INTERRUPT_PIN]!,
+      msiSupported: ctx.msiSupported,
+    });
+    this.hostName = options.host;
+    this.pageShift = Math.log2(ctx.kernel.host.spec.pageSize);
+    this.physCaps = capabilityList(phys);
+    this.emulated = new Uint8Array(this.cfg.size);
+    this.emulated.fill(1, 0, R.PCI_CONFIG_HEADER_SIZE);
+  }
+
+  /** vfio_realize: group, container, device fd, config, BARs, MSI-X placement, capabilities. */
+  static realize(ctx: VfioPciContext, options: VfioPciOptions): VfioPciDevice {
+    const { kernel } = ctx;
+    const mark = kernel.log.length;
+    const host = options.host;
+    let gid: number;
+    try {
+      gid = kernel.groupOf(host);
+    } catch (e) {
+      throw new VfioRealizeError(`vfio ${host}: no such host device (${(e as Error).message})`);
+    }
+    let group = ctx.groups.get(gid);
+    if (!group) {
+      group = kernel.openGroup(gid);
+      ctx.groups.set(gid, group);
+    }
+    if (!(group.getStatus().flags & U.VFIO_GROUP_FLAGS_VIABLE)) {
+      throw new VfioRealizeError(`vfio ${host}: error group ${gid} is not viable. Please ensure all devices within the iommu_group are bound to their vfio bus driver. (${kernel.viabilityAdvice(gid)})`);
+    }
+    const container = ctx.containers.find((c) => c.groups.includes(group)) ?? VmmContainer.connect(kernel, group, ctx.dmaAs, ctx.containers, ctx.policy);
+    const vdev = group.getDeviceFd(host);
+    vdev.getInfo();
+    const cfgInfo = vdev.getRegionInfo(U.VFIO_PCI_CONFIG_REGION_INDEX);
+    const phys = new Uint8Array(Number(cfgInfo.size));
+    for (let o = 0; o < phys.length; o += 4) {
+      const v = vdev.read(U.VFIO_PCI_CONFIG_REGION_INDEX, o, 4);
+      for (let i = 0; i < 4; i++) phys[o + i] = (v >>> (8 * i)) & 0xff;
+    }
+    const dev = new VfioPciDevice(ctx, options, vdev, group, container, phys);
+    ctx.mem.transaction(() => dev.setUp(phys));
+    dev.calls.push(...kernel.log.slice(mark));
+    return dev;
+  }
+
+  /** vfio_bars_prepare, vfio_msix_early_setup, fixup, relocation, vfio_bars_register, capabilities. */
+  private setUp(phys: Uint8Array): void {
+    const infos: (BarInfo | null)[] = [];
+    const regions = [0, 1, 2, 3, 4, 5].map((i) => this.vdev.getRegionInfo(i));
+    for (let i = 0; i < 6; i++) {
+      const r = regions[i]!;
+      if (r.size === 0n) {
+        infos.push(null);
+        continue;
+      }
+      const low = this.vdev.read(U.VFIO_PCI_CONFIG_REGION_INDEX, R.PCI_BASE_ADDRESS_0 + 4 * i, 4);
+      const ioport = (low & R.PCI_BASE_ADDRESS_SPACE_IO) !== 0;
+      infos.push({ index: i, size: r.size, ioport, mem64: !ioport && (low & R.PCI_BASE_ADDRESS_MEM_TYPE_64) !== 0, prefetch: !ioport && (low & R.PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0 });
+    }
+    const relocation = this.options.msixRelocation ?? 'off';
+    const msixCap = this.physCaps.find((c) => c.id === R.PCI_CAP_ID_MSIX);
+    const areas = regions.map((r) => this.mmapAreas(r));
+    let bars = infos;
+    if (msixCap) {
+      const rd = (o: number) => (phys[o]! | (phys[o + 1]! << 8) | (phys[o + 2]! << 16) | (phys[o + 3]! << 24)) >>> 0;
+      const table = rd(msixCap.pos + R.PCI_MSIX_TABLE);
+      const pba = rd(msixCap.pos + R.PCI_MSIX_PBA);
+      let layout: MsixLayout = {
+        entries: ((phys[msixCap.pos + 2]! | (phys[msixCap.pos + 3]! << 8)) & R.PCI_MSIX_FLAGS_QSIZE) + 1,
+        tableBar: table & 7,
+        tableOffset: table & ~7,
+        pbaBar: pba & 7,
+        pbaOffset: pba & ~7,
+        noresize: (this.vdev.getIrqInfo(U.VFIO_PCI_MSIX_IRQ_INDEX).flags & U.VFIO_IRQ_INFO_NORESIZE) !== 0,
+      };
+      layout = fixPbaOffset(layout, regions[layout.pbaBar]!.size, this.vendorId, this.deviceId, relocation);
+      const t = regions[layout.tableBar]!;
+      if (!t.caps.some((c) => c.id === U.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)) {
+        areas[layout.tableBar] = fixupMsixMmaps(areas[layout.tableBar]!, t.size, layout, BigInt(this.ctx.kernel.host.spec.pageSize));
+      }
+      const moved = relocateMsix(layout, infos, relocation, BigInt(this.ctx.kernel.host.spec.pageSize), this.vendorId, this.deviceId);
+      layout = moved.layout;
+      bars = moved.bars;
+      this.msixLayout = layout;
+    }
+    bars.forEach((b, i) => {
+      if (b) this.registerVfioBar(b, regions[i]!.size, areas[i]!);
+    });
+    this.addCapabilities(phys);
+    this.updateExitPages();
+  }
+
+  /** The mmappable areas QEMU sets up for a region (vfio_setup_region_sparse_mmaps or one whole mmap). */
+  private mmapAreas(r: U.RegionInfo): { offset: bigint; size: bigint }[] {
+    if (!(r.flags & U.VFIO_REGION_INFO_FLAG_MMAP) || this.options.noMmap) return [];
+    const sparse = r.caps.find((c) => c.id === U.VFIO_REGION_INFO_CAP_SPARSE_MMAP);
+    if (sparse && sparse.id === U.VFIO_REGION_INFO_CAP_SPARSE_MMAP) return sparse.areas.filter((a) => a.size > 0n);
+    return [{ offset: 0n, size: r.size }];
+  }
+
+  /** vfio_bar_register: base container, trapped region, mmaps laid on it at priority 0. */
+  private registerVfioBar(info: BarInfo, regionSize: bigint, areas: { offset: bigint; size: bigint }[]): void {
+    const n = info.index;
+    const mem = this.ctx.mem;
+    const base = mem.container(`${this.hostName} base BAR ${n}`, info.size);
+    let trapped: MemoryRegion | null = null;
+    const mmaps: VfioBar['mmaps'] = [];
+    if (regionSize > 0n) {
+      const vdev = this.vdev;
+      const counts = this.counts;
+      trapped = mem.io(`${this.hostName} BAR ${n}`, regionSize, {
+        valid: { minAccessSize: 1, maxAccessSize: 4 },
+        impl: { minAccessSize: 1, maxAccessSize: 4 },
+        endianness: 'little',
+        read: (off, size) => {
+          counts.trapped++;
+          return vdev.read(n, off, size);
+        },
+        write: (off, v, size) => {
+          counts.trapped++;
+          vdev.write(n, off, Number(v), size);
+        },
+      });
+      base.addSubregion(0, trapped);
+      const page = BigInt(this.ctx.kernel.host.spec.pageSize);
+      areas.forEach((a, i) => {
+        let mapping: DeviceMapping;
+        try {
+          // A sub-page BAR is mapped as a whole host page; the region starts at the BAR's size.
+          mapping = vdev.mmap(n, a.offset, a.size < page ? page : a.size);
+        } catch (e) {
+          if (!(e instanceof VfioError)) throw e;
+          this.ctx.warn(`Failed to mmap ${this.hostName} BAR ${n}. Performance may be slow`);
+          return;
+        }
+        const exits = this.exitPages[n]!;
+        const shift = this.pageShift;
+        const first = Number(a.offset >> BigInt(shift));
+        const region = mem.ramDevice(`${this.hostName} BAR ${n} mmaps[${i}]`, a.size, {
+          read: (off, size) => {
+            if (exits.has(first + (off >>> shift))) counts.mmapExit++;
+            else counts.mmap++;
+            return mapping.read(off, size);
+          },
+          write: (off, v, size) => {
+            if (exits.has(first + (off >>> shift))) counts.mmapExit++;
+            else counts.mmap++;
+            mapping.write(off, v, size);
+          },
+        });
+        trapped!.addSubregion(a.offset, region);
+        mmaps.push({ offset: a.offset, size: a.size, region, mapping });
+      });
+    }
+    this.vbar[n] = { index: n, info, base, trapped, mmaps, regionSize };
+    const type = info.ioport ? R.PCI_BASE_ADDRESS_SPACE_IO : (info.mem64 ? R.PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) | (info.prefetch ? R.PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
+    this.registerBar(n, type, base);
+  }
+
+  /** vfio_add_capabilities: the physical chain, MSI and MSI-X emulated by vdm, the rest copied. */
+  private addCapabilities(phys: Uint8Array): void {
+    for (const c of [...this.physCaps].reverse()) {
+      if (c.pos + c.len > R.PCI_CONFIG_SPACE_SIZE) continue;
+      if (c.id === R.PCI_CAP_ID_MSIX && this.msixLayout) this.msixSetup(c.pos);
+      else if (c.id === R.PCI_CAP_ID_MSI) this.msiSetup(c.pos, phys);
+      else {
+        this.cfg.addCapability(c.id, c.pos, c.len);
+        for (let i = 2; i < c.len; i++) this.cfg.config[c.pos + i] = phys[c.pos + i]!;
+      }
+      this.emulated.fill(1, c.pos, c.pos + 2);
+    }
+  }
+
+  /** vfio_msix_setup → msix_init: overlays on the BAR containers; the PBA starts disabled. */
+  private msixSetup(pos: number): void {
+    const l = this.msixLayout!;
+    try {
+      const msix = new Msix(this, l.entries, { bar: this.vbar[l.tableBar]!.base, barNr: l.tableBar, offset: l.tableOffset }, { bar: this.vbar[l.pbaBar]!.base, barNr: l.pbaBar, offset: l.pbaOffset }, pos);
+      msix.pbaRegion.setEnabled(false);
+      if (this.ctx.noMsixEmulation) msix.tableRegion.setEnabled(false);
+      this.emulated.fill(1, pos, pos + 12);
+    } catch (e) {
+      if (!(e instanceof MsiSetupError)) throw e;
+      if (/overlap|fit|align/.test(e.message)) throw new VfioRealizeError(`vfio ${this.hostName}: msix_init failed: ${e.message}`);
+      this.ctx.warn(`vfio ${this.hostName}: ${e.message}`); // msi_nonbroken is false: QEMU only warns
+    }
+  }
+
+  private msiSetup(pos: number, phys: Uint8Array): void {
+    const flags = phys[pos + 2]! | (phys[pos + 3]! << 8);
+    try {
+      const msi = new Msi(this, pos, 1 << ((flags & R.PCI_MSI_FLAGS_QMASK) >> 1), (flags & R.PCI_MSI_FLAGS_64BIT) !== 0, (flags & R.PCI_MSI_FLAGS_MASKBIT) !== 0);
+      this.emulated.fill(1, pos, pos + (msi.is64 ? 14 : 10) + (msi.perVectorMask ? 10 : 0));
+    } catch (e) {
+      if (!(e instanceof MsiSetupError)) throw e;
+      this.ctx.warn(`vfio ${this.hostName}: msi_init failed: ${e.message}`);
+    }
+  }
+
+  /** vfio_pci_read_config: emulated bits from vdm's copy, the rest from the device. */
+  protected override readConfig(offset: number, len: number): number {
+    let v = 0;
+    const physical = () => this.vdev.read(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, len);
+    let phys: number | null = null;
+    for (let i = len - 1; i >= 0; i--) {
+      let b: number;
+      if (this.emulated[offset + i]) b = this.cfg.config[offset + i]!;
+      else b = ((phys ??= physical()) >>> (8 * i)) & 0xff;
+      v = v * 256 + b;
+    }
+    return v;
+  }
+
+  /** vfio_pci_write_config: the kernel sees every write first; then the emulation and its side effects. */
+  protected override writeConfig(offset: number, value: number, len: number): void {
+    this.vdev.write(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, value, len);
+    const msixWas = this.msix?.enabled() ?? false;
+    const msiWas = this.msi?.enabled() ?? false;
+    super.writeConfig(offset, value, len);
+    const msixIs = this.msix?.enabled() ?? false;
+    const msiIs = this.msi?.enabled() ?? false;
+    if (!msixWas && msixIs) this.msixEnable();
+    else if (msixWas && !msixIs) this.msixDisable();
+    if (!msiWas && msiIs) this.msiEnable();
+    else if (msiWas && !msiIs) this.msiDisable();
+    const touches = (start: number, size: number) => offset < start + size && start < offset + len;
+    if (touches(R.PCI_BASE_ADDRESS_0, 24) || touches(R.PCI_COMMAND, 2)) this.subPageBarUpdate();
+  }
+
+  private setIrqs(index: number, start: number, count: number, fds?: (EventFd | null)[]): void {
+    const mark = this.ctx.kernel.log.length;
+    try {
+      this.vdev.setIrqs(
+        fds
+          ? { index, start, count, flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, data: fds }
+          : { index, start, count, flags: U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_TRIGGER },
+      );
+    } finally {
+      this.calls.push(...this.ctx.kernel.log.slice(mark));
+    }
+  }
+
+  /** vfio_msix_enable: notifiers set; unmasked vectors used in one batch; else enable with no vector. */
+  private msixEnable(): void {
+    const msix = this.msix!;
+    this.batching = true;
+    msix.notifiers = { use: (v, m) => this.vectorUse(v, m), release: (v) => this.vectorRelease(v) };
+    for (let v = 0; v < msix.entries; v++) if (!msix.isMasked(v)) this.vectorUse(v, msix.message(v));
+    this.batching = false;
+    if (this.nrVectors) this.enableVectors();
+    else this.setIrqs(U.VFIO_PCI_MSIX_IRQ_INDEX, 0, 1, [null]); // vfio_enable_msix_no_vec
+  }
+
+  /** vfio_msix_disable: release every used vector, disable the index. */
+  private msixDisable(): void {
+    const msix = this.msix!;
+    for (let v = 0; v < msix.entries; v++) if (this.vectorUsed[v]) msix.vectorUnuse(v);
+    msix.notifiers = {};
+    this.setIrqs(U.VFIO_PCI_MSIX_IRQ_INDEX, 0, 0);
+    this.vectorUsed.length = 0;
+    this.nrVectors = 0;
+  }
+
+  /** SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, nr_vectors): unused vectors -1, masked ones the VMM's fd. */
+  private enableVectors(): void {
+    const fds: (EventFd | null)[] = [];
+    for (let v = 0; v < this.nrVectors; v++) fds.push(!this.vectorUsed[v] ? null : this.msix!.isMasked(v) ? this.vmmFd(v) : this.kvmFd(v));
+    this.setIrqs(U.VFIO_PCI_MSIX_IRQ_INDEX, 0, this.nrVectors, fds);
+  }
+
+  /** vfio_msix_vector_use: the guest unmasked vector v (or RTAS set its message). */
+  private vectorUse(v: number, msg: MsiMessage): void {
+    const msix = this.msix!;
+    if (!this.vectorUsed[v]) msix.vectorUse(v);
+    this.vectorUsed[v] = true;
+    this.routes[v] = msg;
+    const resizing = this.nrVectors < v + 1;
+    if (resizing) this.nrVectors = v + 1;
+    if (this.batching) return;
+    if (this.msixLayout!.noresize && resizing) {
+      this.setIrqs(U.VFIO_PCI_MSIX_IRQ_INDEX, 0, 0);
+      this.enableVectors();
+    } else {
+      this.setIrqs(U.VFIO_PCI_MSIX_IRQ_INDEX, v, 1, [this.kvmFd(v)]);
+    }
+    msix.clearPending(v);
+    this.updatePbaOverlay();
+  }
+
+  /** vfio_msix_vector_release: the KVM route stays; the kernel now signals the VMM's eventfd. */
+  private vectorRelease(v: number): void {
+    if (!this.vectorUsed[v] || v >= this.nrVectors) return;
+    this.setIrqs(U.VFIO_PCI_MSIX_IRQ_INDEX, v, 1, [this.vmmFd(v)]);
+  }
+
+  /** KVM MSI routes by vector, built from the message at use time. */
+  private readonly routes: MsiMessage[] = [];
+
+  private kvmFd(v: number): EventFd {
+    let fd = this.kvmFds[v];
+    if (!fd) {
+      fd = this.kvmFds[v] = new EventFd(`${this.name} kvm msix ${v}`);
+      fd.on('signal', () => {
+        this.interrupts.kvm++;
+        this.ctx.injectMsi(this.routes[v]!);
+      });
+    }
+    return fd;
+  }
+
+  /** vfio_msi_interrupt: a masked vector becomes pending and the PBA overlay goes live. */
+  private vmmFd(v: number): EventFd {
+    let fd = this.vmmFds[v];
+    if (!fd) {
+      fd = this.vmmFds[v] = new EventFd(`${this.name} vmm msix ${v}`);
+      fd.on('signal', () => {
+        this.interrupts.vmm++;
+        const msix = this.msix!;
+        if (msix.isMasked(v)) {
+          this.interrupts.pended++;
+          msix.setPending(v);
+          this.updatePbaOverlay();
+        } else msix.notify(v);
+      });
+    }
+    return fd;
+  }
+
+  /** The PBA overlay is enabled only while some vector is pending. */
+  private updatePbaOverlay(): void {
+    const msix = this.msix!;
+    let any = false;
+    for (let v = 0; v < msix.entries && !any; v++) any = msix.isPending(v);
+    if (msix.pbaRegion.enabled !== any) {
+      msix.pbaRegion.setEnabled(any);
+      this.updateExitPages();
+    }
+  }
+
+  /** vfio_msi_enable: one eventfd per vector the guest enabled. */
+  private msiEnable(): void {
+    const msi = this.msi!;
+    const n = msi.enabledVectors();
+    this.msiFds = [];
+    for (let v = 0; v < n; v++) {
+      const fd = new EventFd(`${this.name} msi ${v}`);
+      fd.on('signal', () => {
+        this.interrupts.kvm++;
+        msi.notify(v);
+      });
+      this.msiFds.push(fd);
+    }
+    this.setIrqs(U.VFIO_PCI_MSI_IRQ_INDEX, 0, n, this.msiFds);
+  }
+
+  private msiDisable(): void {
+    this.setIrqs(U.VFIO_PCI_MSI_IRQ_INDEX, 0, 0);
+    this.msiFds = [];
+  }
+
+  /** Pages of each BAR shared with an enabled overlay: KVM cannot make them memslots (kvm_align_section). */
+  private updateExitPages(): void {
+    for (const s of this.exitPages) s.clear();
+    const msix = this.msix;
+    const l = this.msixLayout;
+    if (!msix || !l) return;
+    const mark = (bar: number, offset: number, size: number, on: boolean) => {
+      if (!on) return;
+      for (let p = offset >>> this.pageShift; p <= (offset + size - 1) >>> this.pageShift; p++) this.exitPages[bar]!.add(p);
+    };
+    mark(l.tableBar, l.tableOffset, msix.table.length, msix.tableRegion.enabled);
+    mark(l.pbaBar, l.pbaOffset, msix.pba.length, msix.pbaRegion.enabled);
+  }
+
+  /**
+   * vfio_sub_page_bar_update_mapping: a BAR smaller than a host page is mapped as a whole page
+   * while its guest address is page aligned, and shrinks back (trapped) when it is not.
+   */
+  private subPageBarUpdate(): void {
+    const page = BigInt(this.ctx.kernel.host.spec.pageSize);
+    this.mem.transaction(() => {
+      for (const vb of this.vbar) {
+        if (!vb || !vb.trapped || vb.info.size >= page || vb.mmaps.length !== 1) continue;
+        const addr = this.bars[vb.index]!.addr;
+        if (addr === R.PCI_BAR_UNMAPPED) continue;
+        const size = addr & (page - 1n) ? vb.info.size : page;
+        if (vb.base.size === size) continue;
+        vb.base.setSize(size);
+        vb.trapped.setSize(size);
+        vb.mmaps[0]!.region.setSize(size);
+        const space = this.bus!.memSpace;
+        space.delSubregion(vb.base);
+        space.addSubregionOverlap(addr, vb.base, 0);
+      }
+    });
+  }
+}
+
+/** The physical capability list: id, position, length. */
+function capabilityList(phys: Uint8Array): { id: number; pos: number; len: number }[] {
+  const out: { id: number; pos: number; len: number }[] = [];
+  if (!(phys[R.PCI_STATUS]! & R.PCI_STATUS_CAP_LIST)) return out;
+  const seen = new Set<number>();
+  for (let p = phys[R.PCI_CAPABILITY_LIST]! & ~3; p && !seen.has(p); p = phys[p + 1]! & ~3) {
+    seen.add(p);
+    out.push({ id: phys[p]!, pos: p, len: 0 });
+  }
+  for (const c of out) c.len = capabilityLength(c.id, c.pos, phys, out);
+  return out;
+}
+
+function capabilityLength(id: number, pos: number, phys: Uint8Array, all: { pos: number }[]): number {
+  if (id === R.PCI_CAP_ID_PM) return 8;
+  if (id === R.PCI_CAP_ID_MSIX) return 12;
+  if (id === R.PCI_CAP_ID_EXP) return 0x3c;
+  if (id === R.PCI_CAP_ID_MSI) {
+    const flags = phys[pos + 2]! | (phys[pos + 3]! << 8);
+    return (flags & R.PCI_MSI_FLAGS_64BIT ? 14 : 10) + (flags & R.PCI_MSI_FLAGS_MASKBIT ? 10 : 0);
+  }
+  const next = all.map((c) => c.pos).filter((p) => p > pos).sort((a, b) => a - b)[0] ?? R.PCI_CONFIG_SPACE_SIZE;
+  return Math.min(next - pos, 0x40);
+}
