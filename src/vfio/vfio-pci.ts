@@ -56,9 +56,6 @@ export interface BarPathCounts {
   mmapExit: number;
   /** Trapped to the VMM and forwarded to the kernel with pread/pwrite. */
   trapped: number;
-  /** MSI-X table or PBA overlay, emulated by the VMM. */
-  table: number;
-  pba: number;
 }
 
 let nextId = 0;
@@ -72,7 +69,7 @@ export class VfioPciDevice extends PciDevice {
   readonly hostName: string;
   readonly vbar: (VfioBar | null)[] = new Array(6).fill(null);
   msixLayout: MsixLayout | null = null;
-  readonly counts: BarPathCounts = { mmap: 0, mmapExit: 0, trapped: 0, table: 0, pba: 0 };
+  readonly counts: BarPathCounts = { mmap: 0, mmapExit: 0, trapped: 0 };
   readonly interrupts = { kvm: 0, vmm: 0, pended: 0 };
   /** VFIO calls this device made, in order (from the kernel's log). */
   readonly calls: string[] = [];
@@ -470,6 +467,8 @@ export class VfioPciDevice extends PciDevice {
   /** Pages of each BAR shared with an enabled overlay: KVM cannot make them memslots (kvm_align_section). */
   private updateExitPages(): void {
     for (const s of this.exitPages) s.clear();
+    // A sub-page BAR at an unaligned guest address cannot be a memslot either (kvm_align_section).
+    for (const vb of this.vbar) if (vb?.mmaps.length && vb.base.size < BigInt(1 << this.pageShift)) this.exitPages[vb.index]!.add(0);
     const msix = this.msix;
     const l = this.msixLayout;
     if (!msix || !l) return;
@@ -502,6 +501,7 @@ export class VfioPciDevice extends PciDevice {
         space.addSubregionOverlap(addr, vb.base, 0);
       }
     });
+    this.updateExitPages();
   }
 }
 

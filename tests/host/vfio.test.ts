@@ -184,4 +184,21 @@ test('IRQs: counts and flags by kernel; one type at a time; NORESIZE; MSI-X mask
   assert.is(errno(() => old.setIrqs({ index: 2, start: 5, count: 1, flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, data: [fd] })), 'EINVAL', 'NORESIZE: disable and re-enable to grow');
 });
 
+
+test('scenario 28: a user rewrites a table entry through the mmap (4.16+, x86 IR): delivery is refused until SET_IRQS rewrites it', () => {
+  const { dev } = open(SimHost.load(HOSTS + 'x86-4k-ir.json'));
+  dev.write(U.VFIO_PCI_CONFIG_REGION_INDEX, 4, 0x6, 2);
+  const fd = new EventFd();
+  const set = () => dev.setIrqs({ index: U.VFIO_PCI_MSIX_IRQ_INDEX, start: 0, count: 1, flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, data: [fd] });
+  set();
+  const map = dev.mmap(0, 0n, 0x4000n);
+  map.write(0x2000, 0xdead0000, 4); // the hardware entry changes
+  assert.is(dev.hw.signalMsix(0), false);
+  assert.is(dev.stats.remapBlocked, 1, 'the IRTE no longer matches: blocked');
+  assert.is(dev.read(0, 0x2000, 4), 0xffffffff, 'read() of the table still returns 0xff');
+  set(); // vfio_msi_set_vector_signal re-writes the cached message
+  assert.is(dev.hw.signalMsix(0), true);
+  assert.is(fd.count, 1);
+});
+
 test.run();

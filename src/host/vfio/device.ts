@@ -37,7 +37,9 @@ export class VfioDevice {
   /** The ERR and REQ eventfds, by IRQ index. */
   readonly notifiers: Record<number, EventFd | null> = { [U.VFIO_PCI_ERR_IRQ_INDEX]: null, [U.VFIO_PCI_REQ_IRQ_INDEX]: null };
   /** Counters of what the user did, for reports. */
-  readonly stats = { regionReads: 0, regionWrites: 0, tableDrops: 0, sigbus: 0, interrupts: 0, lostInterrupts: 0, msiFaults: 0 };
+  readonly stats = { regionReads: 0, regionWrites: 0, tableDrops: 0, sigbus: 0, interrupts: 0, lostInterrupts: 0, msiFaults: 0, remapBlocked: 0 };
+  /** The message the kernel wrote in each physical MSI-X entry (vfio_msi_set_vector_signal's cache). */
+  private readonly programmed = new Map<number, { address: bigint; data: number }>();
   /** MSI-X vectors whose doorbell the IOMMU does not map (PAMU without an MSI bank window). */
   private readonly unreachableVectors = new Set<number>();
   private closed = false;
@@ -319,6 +321,14 @@ export class VfioDevice {
     block.write(base + 4, Number((address ?? 0n) >> 32n), 4);
     block.write(base + 8, 0x4000 + v, 4);
     block.write(base + 12, 0, 4);
+    this.programmed.set(v, { address: address ?? 0n, data: 0x4000 + v });
+  }
+
+  /** Whether the physical table entry still holds the message the kernel programmed. */
+  private entryMatches(v: number): boolean {
+    const want = this.programmed.get(v);
+    if (!want) return true;
+    return this.hostVectorAddress(v) === want.address && this.hw.bars.get(this.fn.spec.msix!.table.bar)!.read(this.fn.spec.msix!.table.offset + v * 16 + 8, 4) === want.data;
   }
 
   /** The physical address a host vector's message targets, as programmed (for reports and tests). */
@@ -332,6 +342,10 @@ export class VfioDevice {
   raise(vector: number): boolean {
     if (this.irqType === U.VFIO_PCI_MSIX_IRQ_INDEX && this.unreachableVectors.has(vector)) {
       this.stats.msiFaults++; // the doorbell has no IOVA: the device's MSI write faults in the IOMMU
+      return false;
+    }
+    if (this.irqType === U.VFIO_PCI_MSIX_IRQ_INDEX && !this.entryMatches(vector) && this.host.msiIsolated()) {
+      this.stats.remapBlocked++; // a user rewrote the entry through an mmap: the IRTE/ITS check refuses it
       return false;
     }
     const fd = this.triggers[vector];
