@@ -3,3 +3,4 @@ export * from './pci/index.ts';
 export * from './host/index.ts';
 export * from './vfio/index.ts';
 export * from './machine/index.ts';
+export * from './guest/index.ts';

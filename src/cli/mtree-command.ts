@@ -2,8 +2,13 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { importQemuMtree, infoMtree, explainAddress, formatExplanation, MtreeImportError } from '../memory/index.ts';
 import { UsageError } from './errors.ts';
+import { machineMtree } from './boot-command.ts';
 
-export const MTREE_HELP = `usage: vdm mtree --import-qemu FILE [-f] [-D] [-o] [--explain ADDR [--as NAME]]
+export const MTREE_HELP = `usage: vdm mtree --machine NAME [--host NAME|FILE] [--guest NAME] [--device ...] [-f] [-D] [-o]
+       vdm mtree --import-qemu FILE [-f] [-D] [-o] [--explain ADDR [--as NAME]]
+
+With --machine: boots the machine with its device(s) assigned (as "vdm boot" does) and prints
+its memory tree after the guest ran, in QEMU 7.2's "info mtree" format.
 
 Rebuilds the memory tree from a QEMU monitor dump (the text of "info mtree", "info mtree -D",
 optionally with "info mtree -f" in the same file; "(qemu)" prompts and other output are skipped)
@@ -29,12 +34,17 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
       o: { type: 'boolean', short: 'o' },
       explain: { type: 'string' },
       as: { type: 'string' },
+      machine: { type: 'string' },
+      host: { type: 'string' },
+      guest: { type: 'string' },
+      device: { type: 'string', multiple: true },
     },
     strict: true,
     allowPositionals: false,
   });
+  if (values.machine !== undefined) return { out: machineMtree(values), err: '' };
   const file = values['import-qemu'];
-  if (!file) throw new UsageError('vdm mtree: --import-qemu FILE is required (machine trees arrive with the machine types)');
+  if (!file) throw new UsageError('vdm mtree: --machine NAME or --import-qemu FILE is required');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

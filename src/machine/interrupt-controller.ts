@@ -70,6 +70,12 @@ export class InterruptController {
     }
   }
 
+  /** The interrupt number the guest will see for its n-th MSI (what the firmware tables say). */
+  irqFor(n: number): number {
+    const m = this.message(n);
+    return this.decode(Number(m.address - this.spec.doorbell.base), m.data) ?? -1;
+  }
+
   private decode(offset: number, data: number): number | null {
     switch (this.spec.controller) {
       case 'lapic': {

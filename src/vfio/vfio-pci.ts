@@ -341,6 +341,10 @@ export class VfioPciDevice extends PciDevice {
           ? { index, start, count, flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, data: fds }
           : { index, start, count, flags: U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_TRIGGER },
       );
+    } catch (e) {
+      // QEMU reports a failed SET_IRQS ("vfio: Error: Failed to setup MSI fds") and carries on.
+      if (!(e instanceof VfioError)) throw e;
+      this.ctx.warn(`vfio ${this.hostName}: ${e.message}`);
     } finally {
       this.calls.push(...this.ctx.kernel.log.slice(mark));
     }
@@ -349,6 +353,7 @@ export class VfioPciDevice extends PciDevice {
   /** vfio_msix_enable: notifiers set; unmasked vectors used in one batch; else enable with no vector. */
   private msixEnable(): void {
     const msix = this.msix!;
+    if (this.msiFds.length) this.msiDisable(); // vfio_disable_interrupts: one type at a time
     this.batching = true;
     msix.notifiers = { use: (v, m) => this.vectorUse(v, m), release: (v) => this.vectorRelease(v) };
     for (let v = 0; v < msix.entries; v++) if (!msix.isMasked(v)) this.vectorUse(v, msix.message(v));
@@ -389,7 +394,7 @@ export class VfioPciDevice extends PciDevice {
     } else {
       this.setIrqs(U.VFIO_PCI_MSIX_IRQ_INDEX, v, 1, [this.kvmFd(v)]);
     }
-    msix.clearPending(v);
+    this.pending.delete(v);
     this.updatePbaOverlay();
   }
 
@@ -424,19 +429,22 @@ export class VfioPciDevice extends PciDevice {
         const msix = this.msix!;
         if (msix.isMasked(v)) {
           this.interrupts.pended++;
-          msix.setPending(v);
+          this.pending.add(v);
           this.updatePbaOverlay();
-        } else msix.notify(v);
+        }
+        msix.notify(v); // masked: sets the PBA bit, delivered on unmask
       });
     }
     return fd;
   }
 
-  /** The PBA overlay is enabled only while some vector is pending. */
+  /** vdev->msix->pending: vectors that fired while masked since their last use. */
+  private readonly pending = new Set<number>();
+
+  /** The PBA overlay is enabled only while some vector fired masked (vfio_msi_interrupt / vector_do_use). */
   private updatePbaOverlay(): void {
     const msix = this.msix!;
-    let any = false;
-    for (let v = 0; v < msix.entries && !any; v++) any = msix.isPending(v);
+    const any = this.pending.size > 0;
     if (msix.pbaRegion.enabled !== any) {
       msix.pbaRegion.setEnabled(any);
       this.updateExitPages();
@@ -446,6 +454,7 @@ export class VfioPciDevice extends PciDevice {
   /** vfio_msi_enable: one eventfd per vector the guest enabled. */
   private msiEnable(): void {
     const msi = this.msi!;
+    if (this.msix?.notifiers.use) this.msixDisable(); // vfio_disable_interrupts: one type at a time
     const n = msi.enabledVectors();
     this.msiFds = [];
     for (let v = 0; v < n; v++) {

@@ -1,0 +1,209 @@
+import { Machine, SPAPR_PHB0_BUID, type MachineSpec } from '../machine/index.ts';
+import type { SimHost } from '../host/index.ts';
+import type { VfioPciDevice, VfioPciOptions } from '../vfio/index.ts';
+import { ConfigAccess, enumerateAndAssign } from './firmware.ts';
+import { NicDriver, type DriverStats } from './nic-driver.ts';
+import type { GuestPlatform } from './platform.ts';
+import type { GuestProgram } from './guest-file.ts';
+
+const NETWORK_CLASS = 0x02;
+
+/** One BAR of an assigned device, as the boot report shows it. */
+export interface BarReport {
+  index: number;
+  guestAddress: string;
+  size: string;
+  mmapped: string[];
+  trapped: string[];
+  overlays: { name: string; range: string; enabled: boolean }[];
+  relocatedMsix: boolean;
+}
+
+/** What booting produced: the machine (for mtree and explain) and everything the report shows. */
+export interface BootResult {
+  machine: Machine;
+  driver: DriverStats | null;
+  configCycles: { reads: number; writes: number };
+  report: BootReport;
+}
+
+/** The boot report's data; `vdm boot --json` prints exactly this. */
+export interface BootReport {
+  machine: { name: string; description: string; iommu: string; interruptController: string; msixEmulation: boolean };
+  host: { name: string; arch: string; pageSize: number; kernel: string; iommu: string; msi: string; interruptPolicy: string };
+  guest: { name: string; iterations: number };
+  devices: {
+    id: string;
+    host: string;
+    group: number;
+    iommuType: string;
+    bars: BarReport[];
+    msix: { entries: number; table: string; pba: string; programmedBy: string; vectors: { vector: number; irq: number; handled: number }[]; relocation: string } | null;
+    interrupts: { raised: number; viaKvm: number; viaVmm: number; pended: number; lost: number; delivered: number };
+    dma: { mappings: { iova: string; size: string; region: string }[]; faults: number; blocked: number };
+    vfioCalls: string[];
+  }[];
+  accesses: {
+    fast: { ram: number; mmap: number };
+    slow: { mmapExit: number; msixOverlay: number; trappedToKernel: number; config: number };
+    unassigned: number;
+    invalid: number;
+  };
+  estimate: { costsNs: MachineSpec['costs']; totalUs: number; byPathUs: Record<string, number> };
+  driver: DriverStats | null;
+  warnings: string[];
+}
+
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+
+/** The guest's view of a machine: address spaces, RTAS, hypercalls, interrupts, firmware tables. */
+export function platformOf(m: Machine): GuestPlatform {
+  const s = m.spec;
+  return {
+    memory: m.memory,
+    io: m.ioSpace,
+    firmware: {
+      arch: s.arch,
+      config: s.pci.config,
+      configAddress: s.pci.configAddress,
+      ecamBase: s.pci.ecam?.base ?? null,
+      mmio32: s.pci.mmio32,
+      mmio64: s.pci.mmio64,
+      ram: { base: s.ram[0]!.base, size: s.ram[0]!.size },
+      msiMessage: (n) => m.irq.message(n),
+      msiIrq: (n) => m.irq.irqFor(n),
+      dmaWindow: s.spapr ? { pageShift: s.spapr.pageShift, size: s.spapr.dma32WindowSize } : null,
+      buid: s.pci.config === 'rtas' ? SPAPR_PHB0_BUID : null,
+    },
+    rtas: (name, args) => m.rtas?.call(name, args) ?? [-3],
+    hcall: (name, ioba, tce) => m.hcall(name, ioba, tce),
+    onInterrupt: (h) => {
+      m.irq.handler = h;
+    },
+  };
+}
+
+/**
+ * Boots a machine with assigned devices and runs the guest program: firmware enumerates and
+ * places BARs, the driver probes the first network function and runs its workload.
+ */
+export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, devices: VfioPciOptions[]): BootResult {
+  const m = new Machine(spec, host, devices);
+  m.memory.resetCounters();
+  const p = platformOf(m);
+  const cfg = new ConfigAccess(p);
+  const found = enumerateAndAssign(p, cfg);
+  const nic = found.find((f) => f.classCode >> 16 === NETWORK_CLASS);
+  let driver: NicDriver | null = null;
+  if (nic) {
+    driver = new NicDriver(p, cfg, nic, program);
+    driver.probe();
+    driver.run();
+    if (program.misbehave) driver.misbehave();
+  }
+  return { machine: m, driver: driver?.stats ?? null, configCycles: cfg.cycles, report: buildReport(m, program, driver?.stats ?? null, cfg.cycles) };
+}
+
+function barReport(d: VfioPciDevice, n: number): BarReport | null {
+  const vb = d.vbar[n];
+  const bar = d.bars[n];
+  if (!vb || !bar) return null;
+  const range = (o: bigint, s: bigint) => `${hex(o)}-${hex(o + s - 1n)}`;
+  const mapped = vb.mmaps.map((x) => ({ o: x.offset, s: x.region.size }));
+  const trapped: string[] = [];
+  let at = 0n;
+  for (const x of [...mapped].sort((a, b) => (a.o < b.o ? -1 : 1))) {
+    if (x.o > at) trapped.push(range(at, x.o - at));
+    at = x.o + x.s;
+  }
+  if (vb.trapped && at < vb.trapped.size) trapped.push(range(at, vb.trapped.size - at));
+  const overlays: BarReport['overlays'] = [];
+  const l = d.msixLayout;
+  if (d.msix && l) {
+    if (l.tableBar === n) overlays.push({ name: 'msix-table', range: range(BigInt(l.tableOffset), BigInt(d.msix.table.length)), enabled: d.msix.tableRegion.enabled });
+    if (l.pbaBar === n) overlays.push({ name: 'msix-pba', range: range(BigInt(l.pbaOffset), BigInt(d.msix.pba.length)), enabled: d.msix.pbaRegion.enabled });
+  }
+  return {
+    index: n,
+    guestAddress: bar.addr === 0xffffffffffffffffn ? 'unmapped' : hex(bar.addr),
+    size: hex(bar.size),
+    mmapped: mapped.map((x) => range(x.o, x.s)),
+    trapped,
+    overlays,
+    relocatedMsix: !!l && (d.options.msixRelocation ?? 'off') === n,
+  };
+}
+
+function buildReport(m: Machine, program: GuestProgram, driver: DriverStats | null, cycles: { reads: number; writes: number }): BootReport {
+  const s = m.spec;
+  const h = m.host.spec;
+  const c = m.memory.counters;
+  let mmap = 0;
+  let mmapExit = 0;
+  let trapped = 0;
+  let overlay = 0;
+  let interrupts = 0;
+  const devices = m.devices.map((d) => {
+    mmap += d.counts.mmap;
+    mmapExit += d.counts.mmapExit;
+    trapped += d.counts.trapped;
+    overlay += (d.msix?.accesses.table ?? 0) + (d.msix?.accesses.pba ?? 0);
+    const st = d.vdev.stats;
+    interrupts += d.interrupts.kvm + d.interrupts.vmm;
+    const container = m.containers.find((x) => x.groups.includes(d.group))!;
+    const l = d.msixLayout;
+    return {
+      id: d.name,
+      host: d.hostName,
+      group: d.group.id,
+      iommuType: ['', 'TYPE1', 'SPAPR_TCE', 'TYPE1v2', '', '', '', 'SPAPR_TCE_v2'][container.fd.iommuType] || 'FSL_PAMU',
+      bars: [0, 1, 2, 3, 4, 5].map((n) => barReport(d, n)).filter((b): b is BarReport => b !== null),
+      msix:
+        d.msix && l
+          ? {
+              entries: l.entries,
+              table: `BAR${l.tableBar}+${hex(BigInt(l.tableOffset))}`,
+              pba: `BAR${l.pbaBar}+${hex(BigInt(l.pbaOffset))}`,
+              programmedBy: driver?.msixProgrammedBy ?? 'none',
+              vectors: (driver?.vectorIrqs ?? []).map((irq, vector) => ({ vector, irq, handled: driver!.handled[vector] ?? 0 })),
+              relocation: String(d.options.msixRelocation ?? 'off'),
+            }
+          : null,
+      interrupts: { raised: st.interrupts + st.lostInterrupts, viaKvm: d.interrupts.kvm, viaVmm: d.interrupts.vmm, pended: d.interrupts.pended, lost: st.lostInterrupts + st.msiFaults + st.remapBlocked, delivered: m.irq.delivered },
+      dma: { mappings: container.mappings.map((x) => ({ iova: hex(x.iova), size: hex(x.size), region: x.region })), faults: d.vdev.hw.dmaFaults.length, blocked: d.vdev.hw.dmaBlocked },
+      vfioCalls: d.calls,
+    };
+  });
+  const config = cycles.reads + cycles.writes;
+  const k = s.costs;
+  const byPathUs: Record<string, number> = {
+    ram: (c.ram * k.ram) / 1000,
+    mmap: (mmap * k.mmap) / 1000,
+    mmapExit: (mmapExit * k.vmmTrap) / 1000,
+    msixOverlay: (overlay * k.vmmTrap) / 1000,
+    trappedToKernel: (trapped * (k.vmmTrap + k.kernelTrap)) / 1000,
+    config: (config * k.vmmTrap) / 1000,
+    interrupts: (interrupts * k.interrupt) / 1000,
+  };
+  const warnings = [...m.warnings];
+  const policy = m.host.interruptPolicy();
+  if (/allow_unsafe_interrupts=1/.test(policy.reason)) warnings.push(`unsafe interrupts allowed: ${policy.reason}`);
+  for (const d of m.devices) {
+    if (d.counts.mmapExit) warnings.push(`${d.hostName}: ${d.counts.mmapExit} accesses hit BAR pages shared with the MSI-X table/PBA overlay (${h.pageSize / 1024} KiB host pages) and exited to the VMM; x-msix-relocation=barN would move the table`);
+    if (d.counts.trapped) warnings.push(`${d.hostName}: ${d.counts.trapped} BAR accesses were trapped and forwarded to the kernel (pread/pwrite)`);
+    if (d.vdev.hw.dmaFaults.length) warnings.push(`${d.hostName}: ${d.vdev.hw.dmaFaults.length} IOMMU faults (DMA to unmapped IOVAs, first at ${hex(d.vdev.hw.dmaFaults[0]!.iova)}); nothing was written`);
+    if (d.dropped.length) warnings.push(`${d.hostName}: ${d.dropped.length} malformed config accesses dropped`);
+  }
+  if (m.irq.bogus) warnings.push(`${m.irq.bogus} MSI writes named no interrupt`);
+  if (c.unassigned) warnings.push(`${c.unassigned} guest accesses hit unassigned addresses`);
+  return {
+    machine: { name: s.name, description: s.description, iommu: s.iommu, interruptController: s.interrupts.controller, msixEmulation: s.msixEmulation },
+    host: { name: h.name, arch: h.arch, pageSize: h.pageSize, kernel: h.kernel, iommu: h.iommu.kind, msi: h.msi.controller, interruptPolicy: policy.reason },
+    guest: { name: program.name, iterations: program.iterations },
+    devices,
+    accesses: { fast: { ram: c.ram, mmap }, slow: { mmapExit, msixOverlay: overlay, trappedToKernel: trapped, config }, unassigned: c.unassigned, invalid: c.invalid },
+    estimate: { costsNs: k, totalUs: Object.values(byPathUs).reduce((a, b) => a + b, 0), byPathUs },
+    driver,
+    warnings,
+  };
+}

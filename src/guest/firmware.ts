@@ -1,0 +1,130 @@
+import type { GuestPlatform } from './platform.ts';
+
+/** One BAR as firmware assigned it. */
+export interface AssignedBar {
+  index: number;
+  address: bigint;
+  size: bigint;
+  kind: 'mem32' | 'mem64' | 'io';
+  prefetchable: boolean;
+}
+
+/** A function firmware found on bus 0. */
+export interface FoundFunction {
+  bus: number;
+  devfn: number;
+  vendor: number;
+  device: number;
+  classCode: number;
+  bars: AssignedBar[];
+}
+
+/** Config cycles through the machine's mechanism: CF8/CFC, ECAM loads and stores, or RTAS. */
+export class ConfigAccess {
+  readonly cycles = { reads: 0, writes: 0 };
+
+  constructor(private readonly p: GuestPlatform) {}
+
+  private cfgAddr(bus: number, devfn: number, reg: number): number {
+    return (bus << 16) | (devfn << 8) | (reg & 0xff) | ((reg >> 8) << 24);
+  }
+
+  read(bus: number, devfn: number, reg: number, size: number): number {
+    this.cycles.reads++;
+    const f = this.p.firmware;
+    if (f.config === 'ecam') return this.p.memory.read(Number(f.ecamBase!) + ((bus << 20) | (devfn << 12) | reg), size);
+    if (f.config === 'rtas') {
+      const r = this.p.rtas('read-pci-config', [this.cfgAddr(bus, devfn, reg), size]);
+      return r[0] === 0 ? r[1]! >>> 0 : size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+    }
+    this.selectCf8(bus, devfn, reg);
+    return f.configAddress === null ? this.p.io!.read(0xcfc + (reg & 3), size) : this.p.memory.read(Number(f.configAddress) + 4 + (reg & 3), size);
+  }
+
+  write(bus: number, devfn: number, reg: number, value: number, size: number): void {
+    this.cycles.writes++;
+    const f = this.p.firmware;
+    if (f.config === 'ecam') return void this.p.memory.write(Number(f.ecamBase!) + ((bus << 20) | (devfn << 12) | reg), value >>> 0, size);
+    if (f.config === 'rtas') return void this.p.rtas('write-pci-config', [this.cfgAddr(bus, devfn, reg), size, value >>> 0]);
+    this.selectCf8(bus, devfn, reg);
+    if (f.configAddress === null) this.p.io!.write(0xcfc + (reg & 3), value >>> 0, size);
+    else this.p.memory.write(Number(f.configAddress) + 4 + (reg & 3), value >>> 0, size);
+  }
+
+  private selectCf8(bus: number, devfn: number, reg: number): void {
+    const v = (0x80000000 | (bus << 16) | (devfn << 8) | (reg & 0xfc)) >>> 0;
+    const f = this.p.firmware;
+    if (f.configAddress === null) this.p.io!.write(0xcf8, v, 4);
+    else this.p.memory.write(Number(f.configAddress), v, 4);
+  }
+
+  /** pci_find_capability by walking the list. */
+  findCapability(bus: number, devfn: number, id: number): number {
+    if (!(this.read(bus, devfn, 6, 2) & 0x10)) return 0;
+    const seen = new Set<number>();
+    for (let p = this.read(bus, devfn, 0x34, 1) & ~3; p && !seen.has(p); p = this.read(bus, devfn, p + 1, 1) & ~3) {
+      seen.add(p);
+      if (this.read(bus, devfn, p, 1) === id) return p;
+    }
+    return 0;
+  }
+}
+
+/**
+ * The firmware stage (SeaBIOS / EDK2 / SLOF in miniature): enumerate bus 0, size every BAR with
+ * all-ones writes, place them naturally aligned in the machine's 32- and 64-bit windows (largest
+ * first), and enable memory decode and bus mastering.
+ */
+export function enumerateAndAssign(p: GuestPlatform, cfg: ConfigAccess): FoundFunction[] {
+  const found: FoundFunction[] = [];
+  for (let devfn = 0; devfn < 256; devfn++) {
+    const id = cfg.read(0, devfn, 0, 4);
+    if (id === 0xffffffff || id === 0) {
+      if ((devfn & 7) === 0) devfn += 7; // no function 0: skip the slot
+      continue;
+    }
+    found.push({ bus: 0, devfn, vendor: id & 0xffff, device: id >>> 16, classCode: cfg.read(0, devfn, 8, 4) >>> 8, bars: sizeBars(cfg, devfn) });
+    if ((devfn & 7) === 0 && !(cfg.read(0, devfn, 0x0e, 1) & 0x80)) devfn += 7;
+  }
+  const f = p.firmware;
+  const cursor = { low: f.mmio32.base, high: f.mmio64?.base ?? f.mmio32.base };
+  const all = found.flatMap((fn) => fn.bars.map((b) => ({ fn, b }))).sort((a, b) => (a.b.size > b.b.size ? -1 : a.b.size < b.b.size ? 1 : 0));
+  for (const { fn, b } of all) {
+    if (b.kind === 'io') continue;
+    const high = b.kind === 'mem64' && f.mmio64 !== null;
+    const at = ((high ? cursor.high : cursor.low) + b.size - 1n) & ~(b.size - 1n);
+    if (high) cursor.high = at + b.size;
+    else cursor.low = at + b.size;
+    b.address = at;
+    const reg = 0x10 + 4 * b.index;
+    cfg.write(fn.bus, fn.devfn, reg, Number(at & 0xffffffffn), 4);
+    if (b.kind === 'mem64') cfg.write(fn.bus, fn.devfn, reg + 4, Number(at >> 32n), 4);
+  }
+  for (const fn of found) cfg.write(fn.bus, fn.devfn, 4, 0x6, 2); // MEMORY | MASTER
+  return found;
+}
+
+function sizeBars(cfg: ConfigAccess, devfn: number): AssignedBar[] {
+  const bars: AssignedBar[] = [];
+  for (let n = 0; n < 6; n++) {
+    const reg = 0x10 + 4 * n;
+    const orig = cfg.read(0, devfn, reg, 4);
+    cfg.write(0, devfn, reg, 0xffffffff, 4);
+    const low = cfg.read(0, devfn, reg, 4);
+    cfg.write(0, devfn, reg, orig, 4);
+    if (low === 0) continue;
+    if (low & 1) {
+      bars.push({ index: n, address: 0n, size: BigInt((~(low & ~3) + 1) & 0xffff), kind: 'io', prefetchable: false });
+      continue;
+    }
+    const is64 = (low & 6) === 4;
+    let mask = BigInt((low & ~0xf) >>> 0);
+    if (is64) {
+      cfg.write(0, devfn, reg + 4, 0xffffffff, 4);
+      mask |= BigInt(cfg.read(0, devfn, reg + 4, 4)) << 32n;
+    } else mask |= 0xffffffff00000000n;
+    bars.push({ index: n, address: 0n, size: (~mask & 0xffffffffffffffffn) + 1n, kind: is64 ? 'mem64' : 'mem32', prefetchable: (low & 8) !== 0 });
+    if (is64) n++;
+  }
+  return bars;
+}

@@ -1,0 +1,6 @@
+export * from './guest-file.ts';
+export * from './platform.ts';
+export * from './firmware.ts';
+export * from './nic-driver.ts';
+export * from './boot.ts';
+export * from './report.ts';

@@ -1,0 +1,33 @@
+import type { AddressSpace } from '../memory/index.ts';
+import type { MsiMessage } from '../pci/index.ts';
+
+/**
+ * Everything a guest can see: loads and stores (memory and, on x86, I/O ports), RTAS and
+ * hypercalls on pseries, interrupts arriving, and what firmware tables (ACPI, device tree) tell
+ * it about the platform. No device object is reachable from here.
+ */
+export interface GuestPlatform {
+  memory: AddressSpace;
+  io: AddressSpace | null;
+  firmware: {
+    arch: string;
+    config: 'cf8' | 'ecam' | 'rtas';
+    /** CONFIG_ADDRESS when it is memory-mapped (cf8 outside x86). */
+    configAddress: bigint | null;
+    ecamBase: bigint | null;
+    mmio32: { base: bigint; size: bigint };
+    mmio64: { base: bigint; size: bigint } | null;
+    ram: { base: bigint; size: bigint };
+    /** The MSI message for the guest's n-th interrupt (from ACPI MADT / the device tree). */
+    msiMessage(n: number): MsiMessage;
+    /** The interrupt number that message arrives as. */
+    msiIrq(n: number): number;
+    /** pseries: the default DMA window (TCE page shift, size); null when DMA is identity-mapped. */
+    dmaWindow: { pageShift: number; size: bigint } | null;
+    /** pseries: the PHB's BUID, for RTAS calls. */
+    buid: bigint | null;
+  };
+  rtas(name: string, args: number[]): number[];
+  hcall(name: 'H_PUT_TCE', ioba: bigint, tce: bigint): string;
+  onInterrupt(handler: (irq: number) => void): void;
+}

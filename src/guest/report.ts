@@ -1,0 +1,48 @@
+import type { BootReport } from './boot.ts';
+
+const n = (v: number) => v.toLocaleString('en-US');
+
+/** The boot report for a terminal: one screen, sections in the order a VMM developer asks. */
+export function formatBootReport(r: BootReport): string {
+  const out: string[] = [];
+  out.push(`vdm boot: machine ${r.machine.name} (${r.machine.interruptController}, ${r.machine.iommu}, MSI-X table ${r.machine.msixEmulation ? 'emulated' : 'NOT emulated: vfio-no-msix-emulation'})`);
+  out.push(`  host ${r.host.name}: ${r.host.arch}, ${r.host.pageSize / 1024} KiB pages, kernel ${r.host.kernel}, ${r.host.iommu}, ${r.host.msi}`);
+  out.push(`  guest ${r.guest.name}: ${n(r.guest.iterations)} iterations`);
+  for (const d of r.devices) {
+    out.push('');
+    out.push(`device ${d.id} = host ${d.host}  (IOMMU group ${d.group}, container ${d.iommuType})`);
+    for (const b of d.bars) {
+      out.push(`  BAR${b.index} @ ${b.guestAddress} size ${b.size}${b.relocatedMsix ? '  (MSI-X relocated here)' : ''}`);
+      out.push(`    mmapped (fast): ${b.mmapped.join(', ') || 'none'}`);
+      out.push(`    trapped (slow): ${b.trapped.join(', ') || 'none'}`);
+      for (const o of b.overlays) out.push(`    overlay ${o.name} ${o.range} ${o.enabled ? 'enabled' : 'disabled'}`);
+    }
+    if (d.msix) {
+      out.push(`  MSI-X: ${d.msix.entries} entries, table ${d.msix.table}, PBA ${d.msix.pba}, relocation ${d.msix.relocation}, programmed by ${d.msix.programmedBy === 'rtas' ? 'RTAS ibm,change-msi' : d.msix.programmedBy === 'table' ? 'table writes' : 'nobody'}`);
+      out.push(`    vectors: ${d.msix.vectors.map((v) => `${v.vector}->irq ${v.irq} (${n(v.handled)} handled)`).join(', ') || 'none'}`);
+    }
+    const i = d.interrupts;
+    out.push(`  interrupts: ${n(i.raised)} raised by the device, ${n(i.viaKvm)} via KVM irqfd, ${n(i.viaVmm)} via the VMM, ${n(i.pended)} pended (masked), ${n(i.lost)} lost`);
+    out.push(`  DMA: ${d.dma.mappings.length} mapping(s) ${d.dma.mappings.slice(0, 3).map((m) => `${m.iova}+${m.size}`).join(', ')}${d.dma.mappings.length > 3 ? ', ...' : ''}; ${n(d.dma.faults)} IOMMU faults, ${n(d.dma.blocked)} blocked (no bus master)`);
+  }
+  const a = r.accesses;
+  const e = r.estimate;
+  const c = e.costsNs;
+  out.push('');
+  out.push('accesses                              count      cost/access   est. time');
+  const row = (label: string, count: number, ns: number, us: number) => out.push(`  ${label.padEnd(34)}${n(count).padStart(9)}  ${`${n(ns)} ns`.padStart(13)}  ${`${us.toFixed(1)} us`.padStart(11)}`);
+  row('fast: guest RAM', a.fast.ram, c.ram, e.byPathUs.ram!);
+  row('fast: mmapped BAR (memslot)', a.fast.mmap, c.mmap, e.byPathUs.mmap!);
+  row('slow: mmapped, exits (shared page)', a.slow.mmapExit, c.vmmTrap, e.byPathUs.mmapExit!);
+  row('slow: MSI-X table/PBA (VMM)', a.slow.msixOverlay, c.vmmTrap, e.byPathUs.msixOverlay!);
+  row('slow: trapped to kernel (pread/pwrite)', a.slow.trappedToKernel, c.vmmTrap + c.kernelTrap, e.byPathUs.trappedToKernel!);
+  row('slow: config cycles', a.slow.config, c.vmmTrap, e.byPathUs.config!);
+  out.push(`  unassigned ${n(a.unassigned)}, invalid ${n(a.invalid)}; interrupts ${e.byPathUs.interrupts!.toFixed(1)} us at ${n(c.interrupt)} ns each`);
+  out.push(`  estimated guest-visible time: ${e.totalUs.toFixed(1)} us (per-path costs from machines/${r.machine.name}.json)`);
+  if (r.driver) out.push(`driver: ${n(r.driver.transmits)} transmits, ${n(r.driver.completions)} completions, ${n(r.driver.statusReads)} status reads, ${n(r.driver.masks)} mask rounds, ${n(r.driver.tces)} TCEs, ${n(r.driver.spurious)} spurious`);
+  if (r.warnings.length) {
+    out.push('warnings:');
+    for (const w of r.warnings) out.push(`  - ${w}`);
+  }
+  return out.join('\n') + '\n';
+}
