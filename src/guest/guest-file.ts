@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { FileError, Reader, parseJson } from '../util/json-reader.ts';
+import { FileError, Reader, parseJson, readInputFile } from '../util/json-reader.ts';
 
 /** A malformed guest program: names the file, the field path and what was expected. */
 export class GuestFileError extends FileError {
@@ -46,12 +45,6 @@ export function parseGuestFile(text: string, file = '<guest>'): GuestProgram {
   };
 }
 
-export function loadGuestFile(path: string): GuestProgram {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new GuestFileError(path, '(file)', `a readable guest program (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parseGuestFile(text, path);
+export function loadGuestFile(path: string) {
+  return parseGuestFile(readInputFile(path, 'guest program', GuestFileError), path);
 }

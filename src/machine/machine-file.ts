@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { FileError, Reader, parseJson } from '../util/json-reader.ts';
+import { FileError, Reader, parseJson, readInputFile } from '../util/json-reader.ts';
 
 /** A malformed machine file: names the file, the field path and what was expected. */
 export class MachineFileError extends FileError {
@@ -147,12 +146,6 @@ export function parseMachineFile(text: string, file = '<machine>'): MachineSpec 
 }
 
 /** Reads a machine file from disk. */
-export function loadMachineFile(path: string): MachineSpec {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new MachineFileError(path, '(file)', `a readable machine file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parseMachineFile(text, path);
+export function loadMachineFile(path: string) {
+  return parseMachineFile(readInputFile(path, 'machine file', MachineFileError), path);
 }

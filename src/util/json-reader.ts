@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /**
  * A malformed input file (host, machine or guest): names the file, the field path and what was
  * expected, so the user can fix it without reading vdm's source.
@@ -15,6 +17,15 @@ export class FileError extends Error {
 }
 
 export type FileErrorClass = new (file: string, path: string, expected: string) => FileError;
+
+/** Reads an input file; a missing or unreadable file is a FileError naming it and what it should be. */
+export function readInputFile(path: string, what: string, ErrorClass: FileErrorClass = FileError): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ErrorClass(path, '(file)', `a readable ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
 
 /** Parses JSON text, turning a syntax error into a FileError. */
 export function parseJson(text: string, file: string, ErrorClass: FileErrorClass = FileError): unknown {
