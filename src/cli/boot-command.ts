@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadMachineFile, type MachineSpec } from '../machine/index.ts';
 import { boot, formatBootReport, loadGuestFile, type BootResult } from '../guest/index.ts';
-import { infoMtree } from '../memory/index.ts';
+import { infoMtree, explainAddress, formatExplanation } from '../memory/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { isVfioDriver } from '../host/index.ts';
 import { loadHost } from './host-command.ts';
@@ -85,9 +85,10 @@ export function bootCommand(argv: string[]): { out: string; err: string; code?: 
   return { out: formatBootReport(r.report), err: '' };
 }
 
-/** `vdm mtree --machine`: the memory tree after the guest booted. */
-export function machineMtree(values: { machine?: string; host?: string; guest?: string; device?: string[]; f?: boolean; D?: boolean; o?: boolean }): string {
+/** `vdm mtree --machine`: the memory tree after the guest booted, or (with `explain`) who answers an address. */
+export function machineMtree(values: { machine?: string; host?: string; guest?: string; device?: string[]; f?: boolean; D?: boolean; o?: boolean }, explain?: bigint): string {
   const { machine } = bootFromArgs(values);
+  if (explain !== undefined) return formatExplanation(explainAddress(machine.memory, explain));
   return infoMtree(machine.ioSpace ? [machine.ioSpace, machine.memory] : [machine.memory], { flat: values.f, disabled: values.D, owner: values.o });
 }
 
@@ -102,4 +103,32 @@ export function machinesCommand(): { out: string; err: string } {
       return `${s.name.padEnd(12)} ${s.arch.padEnd(8)} ${s.interrupts.controller.padEnd(10)} ${s.iommu.padEnd(10)} MSI-X table ${s.msixEmulation ? 'emulated' : 'not emulated (RTAS)'}; default host ${DEFAULT_HOST[s.name] ?? '-'}`;
     });
   return { out: lines.join('\n') + '\n', err: '' };
+}
+
+export const PCI_HELP = `usage: vdm pci [--machine NAME] [--host NAME|FILE] [--guest NAME] [--device ...]
+
+Boots like "vdm boot" and prints the PCI devices as QEMU's "info pci" does: bus, slot, ids, IRQ
+pin, and each BAR where the guest's firmware put it.
+`;
+
+/** \`vdm pci\`: QEMU's "info pci" for the booted machine. */
+export function pciCommand(argv: string[]): { out: string; err: string } {
+  const { values } = parseArgs({ args: argv, options: { machine: { type: 'string' }, host: { type: 'string' }, guest: { type: 'string' }, device: { type: 'string', multiple: true } }, strict: true });
+  const { machine } = bootFromArgs(values);
+  const out: string[] = [];
+  for (const d of machine.pciHost.devices()) {
+    out.push(`  Bus  ${d.bus!.number()}, device ${(d.devfn >> 3).toString().padStart(3)}, function ${d.devfn & 7}:`);
+    out.push(`    Class ${(d.cfg.word(0x0a)).toString(16).padStart(4, '0')}: PCI device ${d.vendorId.toString(16).padStart(4, '0')}:${d.deviceId.toString(16).padStart(4, '0')}`);
+    const pin = d.cfg.byte(0x3d);
+    if (pin) out.push(`      IRQ ${d.cfg.byte(0x3c)}, pin ${String.fromCharCode(64 + pin)}.`);
+    d.bars.forEach((b, n) => {
+      if (!b) return;
+      const io = (b.type & 1) !== 0;
+      const kind = io ? 'I/O' : `${b.type & 4 ? '64' : '32'} bit${b.type & 8 ? ' prefetchable' : ''} memory`;
+      const at = b.addr === 0xffffffffffffffffn ? 'unmapped' : `at 0x${b.addr.toString(16).padStart(io ? 4 : 8, '0')} [0x${(b.addr + b.size - 1n).toString(16).padStart(io ? 4 : 8, '0')}]`;
+      out.push(`      BAR${n}: ${kind} ${at}.`);
+    });
+    out.push(`      id "${d.name}"`);
+  }
+  return { out: out.join('\n') + '\n', err: '' };
 }

@@ -1,7 +1,7 @@
 import { mtreeCommand, MTREE_HELP } from './mtree-command.ts';
 import { demoCommand, DEMO_HELP } from './demo.ts';
 import { hostCommand, hostsCommand, HOST_HELP, HOSTS_HELP } from './host-command.ts';
-import { bootCommand, machinesCommand, BOOT_HELP, MACHINES_HELP } from './boot-command.ts';
+import { bootCommand, machinesCommand, pciCommand, BOOT_HELP, MACHINES_HELP, PCI_HELP } from './boot-command.ts';
 import { EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, UsageError } from './errors.ts';
 import { FileError } from '../util/json-reader.ts';
 import { VfioError, KernelBug } from '../host/index.ts';
@@ -13,6 +13,7 @@ const HELP = `usage: vdm COMMAND [options]
 Commands:
   boot     boot a machine with a host device assigned and print the boot report (npm start)
   machines list the machine types with their interrupt controller, IOMMU and MSI-X policy
+  pci      the booted machine's PCI devices and BARs, like QEMU's "info pci"
   mtree    the memory tree of a booted machine, or of an imported QEMU "info mtree" dump
   host     a host's PCI tree, IOMMU groups, viability and MSI-isolation facts
   hosts    list the host descriptions shipped with vdm
@@ -25,6 +26,7 @@ Exit codes: 0 success, 1 guest/device failure, 2 bad input.
 const commands: Record<string, { run: (argv: string[]) => { out: string; err: string }; help: string }> = {
   boot: { run: bootCommand, help: BOOT_HELP },
   machines: { run: () => machinesCommand(), help: MACHINES_HELP },
+  pci: { run: pciCommand, help: PCI_HELP },
   mtree: { run: mtreeCommand, help: MTREE_HELP },
   demo: { run: () => demoCommand(), help: DEMO_HELP },
   host: { run: hostCommand, help: HOST_HELP },

@@ -8,7 +8,8 @@ export const MTREE_HELP = `usage: vdm mtree --machine NAME [--host NAME|FILE] [-
        vdm mtree --import-qemu FILE [-f] [-D] [-o] [--explain ADDR [--as NAME]]
 
 With --machine: boots the machine with its device(s) assigned (as "vdm boot" does) and prints
-its memory tree after the guest ran, in QEMU 7.2's "info mtree" format.
+its memory tree after the guest ran, in QEMU 7.2's "info mtree" format; with --explain ADDR, which
+region of the booted machine answers ADDR (a BAR's mmap, its trapped region, an MSI-X overlay, ...).
 
 Rebuilds the memory tree from a QEMU monitor dump (the text of "info mtree", "info mtree -D",
 optionally with "info mtree -f" in the same file; "(qemu)" prompts and other output are skipped)
@@ -42,7 +43,7 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
     strict: true,
     allowPositionals: false,
   });
-  if (values.machine !== undefined) return { out: machineMtree(values), err: '' };
+  if (values.machine !== undefined) return { out: machineMtree(values, values.explain === undefined ? undefined : parseAddress(values.explain)), err: '' };
   const file = values['import-qemu'];
   if (!file) throw new UsageError('vdm mtree: --machine NAME or --import-qemu FILE is required');
   let text: string;

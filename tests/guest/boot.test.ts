@@ -81,4 +81,14 @@ test('vdm mtree --machine prints the booted tree with the device\'s BAR regions'
   assert.match(runCli(['machines']).out, /pseries .*not emulated \(RTAS\)/);
 });
 
+test('vdm pci lists the assigned function with the BARs firmware placed; mtree --machine --explain names the mmap', () => {
+  const pci = runCli(['pci', '--machine', 'q35']);
+  assert.is(pci.code, 0, pci.err);
+  assert.match(pci.out, /PCI device 8086:10fb/);
+  assert.match(pci.out, /BAR0: 64 bit memory at 0x100000000 \[0x100003fff\]\./);
+  const ex = runCli(['mtree', '--machine', 'q35', '--explain', '0x100002010']);
+  assert.is(ex.code, 0, ex.err);
+  assert.match(ex.out, /served by: msix-table/);
+});
+
 test.run();
