@@ -10,9 +10,6 @@ import { loadHost } from './host-command.ts';
 import { UsageError } from './errors.ts';
 import { packageRoot } from './package-root.ts';
 
-/** The host each shipped machine type boots on by default. */
-const DEFAULT_HOST: Record<string, string> = { pc: 'x86-4k-ir', q35: 'x86-4k-ir', virt: 'arm64-64k-its', 'virt-gicv2m': 'arm64-gicv2m', pseries: 'power9-64k', ppce500: 'e500-pamu' };
-
 export const BOOT_HELP = `usage: vdm boot [--machine NAME|FILE] [--host NAME|FILE] [--guest NAME|FILE]
                 [--device host=ADDR[,x-msix-relocation=barN|auto|off][,x-no-mmap=on][,id=ID]]... [--json]
 
@@ -22,7 +19,7 @@ takes interrupts) and prints the boot report: BAR layout (mmapped, trapped, over
 interrupts, DMA mappings, per-path access counts with a cost estimate, and warnings.
 
   --machine  machine type (machines/*.json), default q35
-  --host     host description (machines/hosts/*.json), default: the machine's usual host
+  --host     host description (machines/hosts/*.json), default: the machine file's defaultHost
   --guest    guest program (machines/guests/*.json), default nic
   --device   vfio-pci options as QEMU spells them; repeatable; default: the host's first vfio-pci function
   --json     the report as JSON (documented in the README)
@@ -62,7 +59,9 @@ export function parseDevice(text: string): VfioPciOptions {
 export function bootFromArgs(values: { machine?: string; host?: string; guest?: string; device?: string[] }): BootResult {
   const machineName = values.machine ?? 'q35';
   const spec: MachineSpec = loadMachineFile(/[/\\.]/.test(machineName) ? machineName : join(packageRoot(), 'machines', `${machineName}.json`));
-  const host = loadHost(values.host ?? DEFAULT_HOST[spec.name] ?? 'x86-4k-ir');
+  const hostName = values.host ?? spec.defaultHost;
+  if (!hostName) throw new UsageError(`machine ${spec.name} names no defaultHost: pass --host NAME|FILE`);
+  const host = loadHost(hostName);
   const guest = loadGuestFile(resolve('guests', values.guest ?? 'nic'));
   let devices = (values.device ?? []).map(parseDevice);
   if (!devices.length) {
@@ -100,7 +99,7 @@ export function machinesCommand(): { out: string; err: string } {
     .sort()
     .map((f) => {
       const s = loadMachineFile(join(dir, f));
-      return `${s.name.padEnd(12)} ${s.arch.padEnd(8)} ${s.interrupts.controller.padEnd(10)} ${s.iommu.padEnd(10)} MSI-X table ${s.msixEmulation ? 'emulated' : 'not emulated (RTAS)'}; default host ${DEFAULT_HOST[s.name] ?? '-'}`;
+      return `${s.name.padEnd(12)} ${s.arch.padEnd(8)} ${s.interrupts.controller.padEnd(10)} ${s.iommu.padEnd(10)} MSI-X table ${s.msixEmulation ? 'emulated' : 'not emulated (RTAS)'}; default host ${s.defaultHost ?? '-'}`;
     });
   return { out: lines.join('\n') + '\n', err: '' };
 }

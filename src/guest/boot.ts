@@ -1,5 +1,5 @@
 import { Machine, SPAPR_PHB0_BUID, type MachineSpec } from '../machine/index.ts';
-import type { SimHost } from '../host/index.ts';
+import { iommuTypeName, type SimHost } from '../host/index.ts';
 import type { VfioPciDevice, VfioPciOptions } from '../vfio/index.ts';
 import { ConfigAccess, enumerateAndAssign } from './firmware.ts';
 import { NicDriver, type DriverStats } from './nic-driver.ts';
@@ -39,10 +39,12 @@ export interface BootReport {
     iommuType: string;
     bars: BarReport[];
     msix: { entries: number; table: string; pba: string; programmedBy: string; vectors: { vector: number; irq: number; handled: number }[]; relocation: string } | null;
-    interrupts: { raised: number; viaKvm: number; viaVmm: number; pended: number; lost: number; delivered: number };
+    interrupts: { raised: number; viaKvm: number; viaVmm: number; pended: number; lost: number };
     dma: { mappings: { iova: string; size: string; region: string }[]; faults: number; blocked: number };
     vfioCalls: string[];
   }[];
+  /** Interrupts the machine's controller delivered to the guest, from every source. */
+  interruptsDelivered: number;
   accesses: {
     fast: { ram: number; mmap: number };
     slow: { mmapExit: number; msixOverlay: number; trappedToKernel: number; config: number };
@@ -156,7 +158,7 @@ function buildReport(m: Machine, program: GuestProgram, driver: DriverStats | nu
       id: d.name,
       host: d.hostName,
       group: d.group.id,
-      iommuType: ['', 'TYPE1', 'SPAPR_TCE', 'TYPE1v2', '', '', '', 'SPAPR_TCE_v2'][container.fd.iommuType] || 'FSL_PAMU',
+      iommuType: iommuTypeName(container.fd.iommuType),
       bars: [0, 1, 2, 3, 4, 5].map((n) => barReport(d, n)).filter((b): b is BarReport => b !== null),
       msix:
         d.msix && l
@@ -169,7 +171,7 @@ function buildReport(m: Machine, program: GuestProgram, driver: DriverStats | nu
               relocation: String(d.options.msixRelocation ?? 'off'),
             }
           : null,
-      interrupts: { raised: st.interrupts + st.lostInterrupts, viaKvm: d.interrupts.kvm, viaVmm: d.interrupts.vmm, pended: d.interrupts.pended, lost: st.lostInterrupts + st.msiFaults + st.remapBlocked, delivered: m.irq.delivered },
+      interrupts: { raised: st.interrupts + st.lostInterrupts, viaKvm: d.interrupts.kvm, viaVmm: d.interrupts.vmm, pended: d.interrupts.pended, lost: st.lostInterrupts + st.msiFaults + st.remapBlocked },
       dma: { mappings: container.mappings.map((x) => ({ iova: hex(x.iova), size: hex(x.size), region: x.region })), faults: d.vdev.hw.dmaFaults.length, blocked: d.vdev.hw.dmaBlocked },
       vfioCalls: d.calls,
     };
@@ -201,6 +203,7 @@ function buildReport(m: Machine, program: GuestProgram, driver: DriverStats | nu
     host: { name: h.name, arch: h.arch, pageSize: h.pageSize, kernel: h.kernel, iommu: h.iommu.kind, msi: h.msi.controller, interruptPolicy: policy.reason },
     guest: { name: program.name, iterations: program.iterations },
     devices,
+    interruptsDelivered: m.irq.delivered,
     accesses: { fast: { ram: c.ram, mmap }, slow: { mmapExit, msixOverlay: overlay, trappedToKernel: trapped, config }, unassigned: c.unassigned, invalid: c.invalid },
     estimate: { costsNs: k, totalUs: Object.values(byPathUs).reduce((a, b) => a + b, 0), byPathUs },
     driver,

@@ -5,10 +5,8 @@ import type { GuestPlatform } from './platform.ts';
 import type { ConfigAccess, FoundFunction } from './firmware.ts';
 import type { GuestProgram } from './guest-file.ts';
 
-const PCI_CAP_ID_MSIX = 0x11;
-const MSIX_ENABLE = 0x8000;
-const MSIX_MASKALL = 0x4000;
-const RTAS_CHANGE_MSIX_FN = 4;
+import { PCI_CAP_ID_MSIX, PCI_MSIX_FLAGS_ENABLE as MSIX_ENABLE, PCI_MSIX_FLAGS_MASKALL as MSIX_MASKALL } from '../pci/constants.ts';
+import { RTAS_CHANGE_MSIX_FN } from '../machine/rtas.ts';
 
 /** What the driver saw and did. */
 export interface DriverStats {

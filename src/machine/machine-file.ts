@@ -32,6 +32,8 @@ export interface MachineSpec {
   arch: MachineArch;
   /** The host page size this machine type normally runs on (a mismatch is a warning, not an error). */
   hostPageSize: number;
+  /** The host file `vdm boot` uses when none is given (a name in machines/hosts/ or a path). */
+  defaultHost: string | null;
   ram: { name: string; base: bigint; size: bigint }[];
   pci: {
     host: string;
@@ -82,7 +84,7 @@ function ns(r: Reader): number {
 /** Parses and validates a machine description; every error names the file and the field path. */
 export function parseMachineFile(text: string, file = '<machine>'): MachineSpec {
   const r = new Reader(file, parseJson(text, file, MachineFileError), '', MachineFileError);
-  r.onlyKeys(['name', 'description', 'arch', 'hostPageSize', 'ram', 'pci', 'interrupts', 'iommu', 'msixEmulation', 'spapr', 'pamu', 'costs']);
+  r.onlyKeys(['name', 'description', 'arch', 'hostPageSize', 'defaultHost', 'ram', 'pci', 'interrupts', 'iommu', 'msixEmulation', 'spapr', 'pamu', 'costs']);
   const arch = r.at('arch').oneOf(ARCHES);
   const hostPageSize = r.at('hostPageSize').int(4096, 65536);
   if (hostPageSize !== 4096 && hostPageSize !== 65536) r.at('hostPageSize').fail(`expected 4096 or 65536, got ${hostPageSize}`);
@@ -134,6 +136,7 @@ export function parseMachineFile(text: string, file = '<machine>'): MachineSpec 
     description: r.has('description') ? r.at('description').string() : '',
     arch,
     hostPageSize,
+    defaultHost: r.has('defaultHost') ? r.at('defaultHost').string() : null,
     ram,
     pci,
     interrupts,

@@ -31,7 +31,6 @@ export class Rtas {
   /** phb->msi: allocated blocks by config address. */
   readonly msi = new Map<number, MsiBlock>();
   private nextIrq: number;
-  readonly calls: string[] = [];
 
   constructor(private readonly machine: Machine) {
     this.nextIrq = machine.spec.interrupts.msiBase;
@@ -52,7 +51,6 @@ export class Rtas {
 
   /** Makes an RTAS call; returns rets[] (rets[0] is the status). */
   call(name: string, args: number[]): number[] {
-    this.calls.push(`${name}(${args.map((a) => `0x${(a >>> 0).toString(16)}`).join(', ')})`);
     switch (name) {
       case 'read-pci-config':
         return this.readConfig(args[0]!, args[1]!);

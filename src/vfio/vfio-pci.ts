@@ -75,15 +75,17 @@ export class VfioPciDevice extends PciDevice {
   readonly calls: string[] = [];
   /** MSI-X vectors QEMU asked the kernel for (vdev->nr_vectors). */
   nrVectors = 0;
-  private readonly kvmFds: (EventFd | null)[] = [];
-  private readonly vmmFds: (EventFd | null)[] = [];
+  private readonly kvmFds: EventFd[] = [];
+  private readonly vmmFds: EventFd[] = [];
+  /** KVM MSI routes by vector, built from the message at use time. */
+  private readonly routes: MsiMessage[] = [];
   private readonly vectorUsed: boolean[] = [];
   private batching = false;
   private msiFds: EventFd[] = [];
   private readonly physCaps: { id: number; pos: number; len: number }[];
   private readonly emulated: Uint8Array;
-  /** Host-page indexes, per BAR, that share a page with an enabled overlay (no memslot possible). */
-  private readonly exitPages: Set<number>[] = Array.from({ length: 6 }, () => new Set());
+  /** Per BAR, one byte per host page: 1 where KVM cannot make a memslot (shared with an enabled overlay). */
+  private readonly exitPages: Uint8Array[] = [];
   private readonly pageShift: number;
 
   private constructor(
@@ -239,17 +241,17 @@ export class VfioPciDevice extends PciDevice {
           this.ctx.warn(`Failed to mmap ${this.hostName} BAR ${n}. Performance may be slow`);
           return;
         }
-        const exits = this.exitPages[n]!;
+        const exits = (this.exitPages[n] ??= new Uint8Array(Number((regionSize + page - 1n) / page)));
         const shift = this.pageShift;
         const first = Number(a.offset >> BigInt(shift));
         const region = mem.ramDevice(`${this.hostName} BAR ${n} mmaps[${i}]`, a.size, {
           read: (off, size) => {
-            if (exits.has(first + (off >>> shift))) counts.mmapExit++;
+            if (exits[first + (off >>> shift)]) counts.mmapExit++;
             else counts.mmap++;
             return mapping.read(off, size);
           },
           write: (off, v, size) => {
-            if (exits.has(first + (off >>> shift))) counts.mmapExit++;
+            if (exits[first + (off >>> shift)]) counts.mmapExit++;
             else counts.mmap++;
             mapping.write(off, v, size);
           },
@@ -404,38 +406,26 @@ export class VfioPciDevice extends PciDevice {
     this.setIrqs(U.VFIO_PCI_MSIX_IRQ_INDEX, v, 1, [this.vmmFd(v)]);
   }
 
-  /** KVM MSI routes by vector, built from the message at use time. */
-  private readonly routes: MsiMessage[] = [];
-
+  /** The eventfd KVM's irqfd listens on: the route's message goes straight to the interrupt controller. */
   private kvmFd(v: number): EventFd {
-    let fd = this.kvmFds[v];
-    if (!fd) {
-      fd = this.kvmFds[v] = new EventFd(`${this.name} kvm msix ${v}`);
-      fd.on('signal', () => {
-        this.interrupts.kvm++;
-        this.ctx.injectMsi(this.routes[v]!);
-      });
-    }
-    return fd;
+    return (this.kvmFds[v] ??= eventFd(`${this.name} kvm msix ${v}`, () => {
+      this.interrupts.kvm++;
+      this.ctx.injectMsi(this.routes[v]!);
+    }));
   }
 
   /** vfio_msi_interrupt: a masked vector becomes pending and the PBA overlay goes live. */
   private vmmFd(v: number): EventFd {
-    let fd = this.vmmFds[v];
-    if (!fd) {
-      fd = this.vmmFds[v] = new EventFd(`${this.name} vmm msix ${v}`);
-      fd.on('signal', () => {
-        this.interrupts.vmm++;
-        const msix = this.msix!;
-        if (msix.isMasked(v)) {
-          this.interrupts.pended++;
-          this.pending.add(v);
-          this.updatePbaOverlay();
-        }
-        msix.notify(v); // masked: sets the PBA bit, delivered on unmask
-      });
-    }
-    return fd;
+    return (this.vmmFds[v] ??= eventFd(`${this.name} vmm msix ${v}`, () => {
+      this.interrupts.vmm++;
+      const msix = this.msix!;
+      if (msix.isMasked(v)) {
+        this.interrupts.pended++;
+        this.pending.add(v);
+        this.updatePbaOverlay();
+      }
+      msix.notify(v); // masked: sets the PBA bit, delivered on unmask
+    }));
   }
 
   /** vdev->msix->pending: vectors that fired while masked since their last use. */
@@ -458,12 +448,12 @@ export class VfioPciDevice extends PciDevice {
     const n = msi.enabledVectors();
     this.msiFds = [];
     for (let v = 0; v < n; v++) {
-      const fd = new EventFd(`${this.name} msi ${v}`);
-      fd.on('signal', () => {
-        this.interrupts.kvm++;
-        msi.notify(v);
-      });
-      this.msiFds.push(fd);
+      this.msiFds.push(
+        eventFd(`${this.name} msi ${v}`, () => {
+          this.interrupts.kvm++;
+          msi.notify(v);
+        }),
+      );
     }
     this.setIrqs(U.VFIO_PCI_MSI_IRQ_INDEX, 0, n, this.msiFds);
   }
@@ -475,15 +465,16 @@ export class VfioPciDevice extends PciDevice {
 
   /** Pages of each BAR shared with an enabled overlay: KVM cannot make them memslots (kvm_align_section). */
   private updateExitPages(): void {
-    for (const s of this.exitPages) s.clear();
+    for (const s of this.exitPages) s?.fill(0);
     // A sub-page BAR at an unaligned guest address cannot be a memslot either (kvm_align_section).
-    for (const vb of this.vbar) if (vb?.mmaps.length && vb.base.size < BigInt(1 << this.pageShift)) this.exitPages[vb.index]!.add(0);
+    for (const vb of this.vbar) if (vb?.mmaps.length && vb.base.size < BigInt(1 << this.pageShift)) this.exitPages[vb.index]![0] = 1;
     const msix = this.msix;
     const l = this.msixLayout;
     if (!msix || !l) return;
     const mark = (bar: number, offset: number, size: number, on: boolean) => {
-      if (!on) return;
-      for (let p = offset >>> this.pageShift; p <= (offset + size - 1) >>> this.pageShift; p++) this.exitPages[bar]!.add(p);
+      const pages = this.exitPages[bar];
+      if (!on || !pages) return; // no mmaps in that BAR: nothing to exit from
+      for (let p = offset >>> this.pageShift; p <= (offset + size - 1) >>> this.pageShift && p < pages.length; p++) pages[p] = 1;
     };
     mark(l.tableBar, l.tableOffset, msix.table.length, msix.tableRegion.enabled);
     mark(l.pbaBar, l.pbaOffset, msix.pba.length, msix.pbaRegion.enabled);
@@ -512,6 +503,13 @@ export class VfioPciDevice extends PciDevice {
     });
     this.updateExitPages();
   }
+}
+
+/** An eventfd whose signal runs `onSignal` (a KVM irqfd or a VMM handler). */
+function eventFd(label: string, onSignal: () => void): EventFd {
+  const fd = new EventFd(label);
+  fd.on('signal', onSignal);
+  return fd;
 }
 
 /** The physical capability list: id, position, length. */

@@ -40,7 +40,7 @@ test('bad input exits 2 with a message naming the file and line', () => {
 });
 
 test('--help on every command; demo runs and reports access paths', () => {
-  for (const c of ['mtree', 'demo']) {
+  for (const c of ['mtree', 'demo', 'host', 'hosts', 'boot', 'machines', 'pci']) {
     const r = runCli([c, '--help']);
     assert.is(r.code, 0);
     assert.match(r.out, `usage: vdm ${c}`);

@@ -3,6 +3,9 @@
 // misbehaving guest, and malformed files giving exit code 2.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.ts';
 import { parseGuestFile } from '../../src/index.ts';
 import type { BootReport } from '../../src/index.ts';
@@ -69,6 +72,14 @@ test('bad input is exit 2 with the file and field named', () => {
   assert.match(missing.err, /\/nonexistent\/m.json: \(file\)/);
   assert.is(runCli(['boot', '--device', 'host=0000:01:00.0,x-msix-relocation=bar9']).code, 2);
   assert.is(runCli(['boot', '--bogus']).code, 2);
+  const dir = mkdtempSync(join(tmpdir(), 'vdm-'));
+  const spec = JSON.parse(readFileSync(new URL('../../machines/q35.json', import.meta.url), 'utf8'));
+  delete spec.defaultHost;
+  writeFileSync(join(dir, 'm.json'), JSON.stringify(spec));
+  const noHost = runCli(['boot', '--machine', join(dir, 'm.json')]);
+  assert.is(noHost.code, 2);
+  assert.match(noHost.err, /names no defaultHost: pass --host/);
+  assert.is(runCli(['boot', '--machine', join(dir, 'm.json'), '--host', 'x86-4k-ir']).code, 0);
   assert.throws(() => parseGuestFile('{"name":"g","vectors":0,"ringSize":8,"bufferSize":64,"iterations":1}', 'g.json'), /g.json: vectors: expected an integer from 1 to 2048, got 0/);
   assert.throws(() => parseGuestFile('{"name":"g","vectors":1,"ringSize":8,"bufferSize":64}', 'g.json'), /g.json: iterations: expected a non-negative integer/);
 });

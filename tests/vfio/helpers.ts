@@ -1,9 +1,8 @@
-// Shared by the vfio-pci and machine tests: build a machine on a (possibly edited) host, and play
-// the firmware's part in the simplest way (BARs assigned in order, decode and bus mastering on).
+// Shared by the vfio-pci and machine tests: build a machine on a (possibly edited) host, and run
+// the guest firmware's enumeration so BARs sit where a booted guest would put them.
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
-import { loadMachineFile, Machine, SimHost, parseHostFile, infoMtree, type VfioPciOptions, type VfioPciDevice } from '../../src/index.ts';
-import * as R from '../../src/pci/constants.ts';
+import { loadMachineFile, Machine, SimHost, parseHostFile, infoMtree, platformOf, enumerateAndAssign, ConfigAccess, type VfioPciOptions, type VfioPciDevice } from '../../src/index.ts';
 
 const ROOT = fileURLToPath(new URL('../../machines/', import.meta.url));
 
@@ -28,38 +27,12 @@ export function makeMachine(machine: string, host: string | object, devices: Vfi
   return new Machine(loadMachineFile(`${ROOT}${machine}.json`), h, devices);
 }
 
-/** Firmware in miniature: size each BAR, place it in the machine's windows, enable MEM and MASTER. */
+/** The guest firmware's own pass (sizing, natural alignment, MEM | MASTER); BAR addresses by index. */
 export function assignBars(m: Machine, dev: VfioPciDevice): bigint[] {
-  const host = m.pciHost;
-  const bus = dev.bus!.number();
-  const cfgw = (off: number, v: number, len = 4) => host.configWrite(bus, dev.devfn, off, v, len);
-  const cfgr = (off: number, len = 4) => host.configRead(bus, dev.devfn, off, len);
-  let next32 = m.spec.pci.mmio32.base;
-  let next64 = m.spec.pci.mmio64?.base ?? next32;
+  const p = platformOf(m);
+  const fn = enumerateAndAssign(p, new ConfigAccess(p)).find((f) => f.devfn === dev.devfn)!;
   const addrs: bigint[] = [];
-  for (let n = 0; n < 6; n++) {
-    const off = R.PCI_BASE_ADDRESS_0 + 4 * n;
-    cfgw(off, 0xffffffff);
-    const low = cfgr(off);
-    if (low === 0) continue;
-    const is64 = (low & 6) === 4;
-    let mask = BigInt(low & ~0xf);
-    if (is64) {
-      cfgw(off + 4, 0xffffffff);
-      mask |= BigInt(cfgr(off + 4)) << 32n;
-    } else mask |= 0xffffffff00000000n;
-    const size = (~mask & 0xffffffffffffffffn) + 1n;
-    const useHigh = is64 && m.spec.pci.mmio64 !== null;
-    let at = useHigh ? next64 : next32;
-    at = (at + size - 1n) & ~(size - 1n);
-    if (useHigh) next64 = at + size;
-    else next32 = at + size;
-    cfgw(off, Number(at & 0xffffffffn));
-    if (is64) cfgw(off + 4, Number(at >> 32n));
-    addrs[n] = at;
-    if (is64) n++;
-  }
-  cfgw(R.PCI_COMMAND, R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_MASTER, 2);
+  for (const b of fn.bars) addrs[b.index] = b.address;
   return addrs;
 }
 

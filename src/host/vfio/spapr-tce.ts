@@ -33,7 +33,6 @@ interface TceWindow {
 
 /** A PE's EEH state: MMIO and DMA freeze separately; a reset is held until deactivated. */
 interface PeState {
-  enabled: boolean;
   mmioFrozen: boolean;
   dmaFrozen: boolean;
   inReset: boolean;
@@ -90,7 +89,7 @@ export class SpaprTceIommu implements IommuBackend {
     if (!this.v2 && this.groups.length) throw new VfioError('EBUSY', `group ${group.id}: a SPAPR_TCE (v1) container takes one group; open another container`);
     if (this.v2 && this.groups.length === 0) this.defWindowPending = true;
     this.groups.push(group);
-    this.pe.set(group, { enabled: false, mmioFrozen: false, dmaFrozen: false, inReset: false });
+    this.pe.set(group, { mmioFrozen: false, dmaFrozen: false, inReset: false });
   }
 
   detachGroup(group: IommuGroup): void {
@@ -302,11 +301,8 @@ export class SpaprTceIommu implements IommuBackend {
     for (const p of this.pe.values()) {
       switch (op) {
         case U.VFIO_EEH_PE_DISABLE:
-          p.enabled = false;
-          break;
         case U.VFIO_EEH_PE_ENABLE:
-          p.enabled = true;
-          break;
+          break; // EEH is always on for a PE vfio owns; the options only matter to the host's own driver
         case U.VFIO_EEH_PE_UNFREEZE_IO:
           p.mmioFrozen = false;
           break;
