@@ -1,0 +1,91 @@
+// vdm benchmarks: dispatch throughput against a direct call and three other designs, render and
+// commit cost as the tree grows, and guests booting with many assigned devices.
+// Usage: npm run bench [-- --only dispatch,render,boot --sizes 10,1000 --paths mmio,ram
+//          --strategies addressSpace,binary --seconds 0.1 --devices 1,16 --out bench-results]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseBenchArgs, USAGE } from './bench/options.ts';
+import { Progress, line, markdown, fixed, thousands } from './bench/output.ts';
+import { runDispatch, STRATEGIES, type DispatchRow } from './bench/dispatch.ts';
+import { runRender, type RenderRow } from './bench/render.ts';
+import { dispatchChart } from './bench/chart.ts';
+
+let opts: ReturnType<typeof parseBenchArgs>;
+try {
+  opts = parseBenchArgs(process.argv.slice(2));
+} catch (e) {
+  console.error(`bench: ${(e as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (opts.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+const progress = new Progress();
+const d = opts.dispatch;
+if (opts.phases.includes('dispatch')) progress.plan(d.sizes.length * d.paths.length * d.orders.length * d.ops.length);
+if (opts.phases.includes('render')) progress.plan(opts.renderSizes.length);
+const started = performance.now();
+const md: string[] = [];
+const result: Record<string, unknown> = { node: process.version, date: new Date().toISOString(), options: opts };
+
+const STRATEGY_LABEL: Record<(typeof STRATEGIES)[number], string> = {
+  direct: 'direct call',
+  addressSpace: 'AddressSpace',
+  linear: 'linear scan',
+  binary: 'binary search',
+  block: 'block table >>17',
+};
+
+if (opts.phases.includes('dispatch')) {
+  const strategies = STRATEGIES.filter((s) => s === 'direct' || d.strategies.includes(s));
+  const widths = [8, -11, -5, -10, ...strategies.map(() => 18)];
+  const cells = (r: DispatchRow) => [thousands(r.regions), r.path, r.op, r.order, ...strategies.map((s) => (s === 'direct' ? fixed(r.ns[s]!) : `${fixed(r.ns[s]!)} (${fixed(r.ratio[s]!, 2)}x)`))];
+  progress.print(`Dispatch: ns per 4-byte access, (ratio to the direct call); ${d.seconds} s per strategy and row, node ${process.version}`);
+  progress.print(line(['regions', 'path', 'op', 'stream', ...strategies.map((s) => STRATEGY_LABEL[s])], widths));
+  const { rows, trees } = runDispatch(d, progress, (r) => progress.print(line(cells(r), widths)));
+  result.dispatch = { rows, trees };
+  const reads = rows.filter((r) => r.op === 'read');
+  md.push('### Dispatch (ns per 4-byte read; ratio to the direct call in parentheses)', '');
+  md.push(...markdown(['regions', 'path', 'stream', ...strategies.map((s) => STRATEGY_LABEL[s])], reads.map((r) => [thousands(r.regions), r.path, r.order, ...strategies.map((s) => (s === 'direct' ? fixed(r.ns[s]!) : `${fixed(r.ns[s]!)} (${fixed(r.ratio[s]!, 2)}x)`))])), '');
+  const writes = rows.filter((r) => r.op === 'write');
+  if (writes.length) {
+    md.push('Writes, AddressSpace ratio to the direct call:', '');
+    const paths = [...new Set(writes.map((r) => r.path))];
+    const key = (r: DispatchRow) => `${r.regions}/${r.order}`;
+    const groups = [...new Set(writes.map(key))];
+    md.push(...markdown(['regions', 'stream', ...paths], groups.map((g) => {
+      const rs = writes.filter((r) => key(r) === g);
+      return [thousands(rs[0]!.regions), rs[0]!.order, ...paths.map((p) => { const r = rs.find((x) => x.path === p); return r?.ratio.addressSpace ? `${fixed(r.ratio.addressSpace, 2)}x` : '-'; })];
+    })), '');
+  }
+  md.push(...markdown(['regions', 'flat ranges', 'build + render + compile', 'block-table blocks used', 'of them mixed'], trees.map((t) => [thousands(t.regions), thousands(t.flatRanges), `${fixed(t.buildMs, 0)} ms`, t.usedBlocks, t.mixedBlocks])), '');
+  writeOut('dispatch.svg', dispatchChart(rows, strategies.map((s) => ({ key: s, label: STRATEGY_LABEL[s] }))));
+}
+
+if (opts.phases.includes('render')) {
+  progress.print('\nRender and commit: median ms per change (commit = render + listener diff; compile = dispatch table)');
+  const header = ['regions', 'flat ranges', 'change', 'commit ms', 'compile ms', 'total ms', 'renders', 'listener events'];
+  const widths = [8, 11, -12, 10, 10, 10, 7, 15];
+  const cells = (r: RenderRow) => [thousands(r.regions), thousands(r.flatRanges), r.change, fixed(r.commitMs, 2), fixed(r.compileMs, 2), fixed(r.totalMs, 2), r.renders, thousands(r.listenerEvents)];
+  progress.print(line(header, widths));
+  const { rows, growth } = runRender(opts.renderSizes, progress, (r) => progress.print(line(cells(r), widths)));
+  result.render = { rows, growth };
+  const fit = growth.map((g) => `${g.change}: n^${fixed(g.exponent, 2)} (${fixed(g.msPerThousand, 3)} ms per 1 000 regions at the largest size)`);
+  progress.print(`growth: ${fit.join('; ')}`);
+  md.push('### Render and commit (median ms per change)', '', ...markdown(header, rows.map(cells)), '', `Growth (least-squares fit of total ms against regions, log-log): ${fit.join('; ')}.`, '');
+}
+
+progress.finish();
+const seconds = (performance.now() - started) / 1000;
+result.seconds = seconds;
+writeOut(`bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, JSON.stringify(result, null, 2));
+writeOut('latest.json', JSON.stringify(result, null, 2));
+writeOut('latest.md', md.join('\n'));
+console.log(`\ndone in ${fixed(seconds, 0)} s; results in ${opts.out}/ (latest.json, latest.md${opts.phases.includes('dispatch') ? ', dispatch.svg' : ''})`);
+
+function writeOut(name: string, text: string): void {
+  mkdirSync(opts.out, { recursive: true });
+  writeFileSync(join(opts.out, name), text);
+}

@@ -1,0 +1,86 @@
+// Command-line options of `npm run bench`, checked so a typo is an error naming it, not a silent default.
+import { parseArgs } from 'node:util';
+import { PATHS, type PathName } from './tree.ts';
+import { STRATEGIES, type DispatchOptions, type Op, type Order, type Strategy } from './dispatch.ts';
+
+export const PHASES = ['dispatch', 'render', 'boot'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const USAGE = `usage: npm run bench [-- options]
+  --only LIST          phases to run: ${PHASES.join(',')} (default: all)
+  --sizes LIST         dispatch tree sizes in regions (default 10,100,1000,10000,100000)
+  --paths LIST         ${PATHS.join(',')} (default: all)
+  --strategies LIST    ${STRATEGIES.filter((s) => s !== 'direct').join(',')} (default: all; the direct call always runs)
+  --streams LIST       sequential,random (default: both)
+  --ops LIST           read,write (default: both)
+  --seconds N          time per strategy for each dispatch row (default 0.06)
+  --render-sizes LIST  render benchmark tree sizes (default 100,1000,10000,100000)
+  --devices LIST       boot-scale device counts (default 1,16,64,256)
+  --quick              small sizes and short runs, to try the harness
+  --out DIR            where results go (default bench-results)`;
+
+export interface BenchOptions {
+  help: boolean;
+  phases: Phase[];
+  dispatch: DispatchOptions;
+  renderSizes: number[];
+  devices: number[];
+  out: string;
+}
+
+function list<T extends string>(flag: string, text: string | undefined, allowed: readonly T[], fallback: readonly T[]): T[] {
+  if (text === undefined) return [...fallback];
+  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = items.filter((s) => !allowed.includes(s as T));
+  if (bad.length || items.length === 0) throw new Error(`--${flag}: ${bad.length ? `unknown ${bad.map((b) => `'${b}'`).join(', ')}` : 'empty list'}; choose from ${allowed.join(', ')}`);
+  return items as T[];
+}
+
+function counts(flag: string, text: string | undefined, fallback: number[], max: number): number[] {
+  if (text === undefined) return fallback;
+  const items = text.split(',').map((s) => s.trim());
+  for (const s of items) {
+    const n = Number(s);
+    if (!/^\d+$/.test(s) || n < 1 || n > max) throw new Error(`--${flag}: '${s}' is not a whole number from 1 to ${max}`);
+  }
+  return items.map(Number);
+}
+
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      only: { type: 'string' },
+      sizes: { type: 'string' },
+      paths: { type: 'string' },
+      strategies: { type: 'string' },
+      streams: { type: 'string' },
+      ops: { type: 'string' },
+      seconds: { type: 'string' },
+      'render-sizes': { type: 'string' },
+      devices: { type: 'string' },
+      quick: { type: 'boolean' },
+      out: { type: 'string' },
+    },
+  });
+  const quick = values.quick === true;
+  const seconds = values.seconds === undefined ? (quick ? 0.01 : 0.06) : Number(values.seconds);
+  if (!(seconds > 0 && seconds <= 60)) throw new Error(`--seconds: '${values.seconds}' is not a duration in seconds (0 < N <= 60)`);
+  return {
+    help: values.help === true,
+    phases: list('only', values.only, PHASES, PHASES),
+    dispatch: {
+      sizes: counts('sizes', values.sizes, quick ? [10, 1000] : [10, 100, 1000, 10000, 100000], 1_000_000),
+      paths: list<PathName>('paths', values.paths, PATHS, PATHS),
+      strategies: list<Strategy>('strategies', values.strategies, STRATEGIES, STRATEGIES),
+      orders: list<Order>('streams', values.streams, ['sequential', 'random'], ['sequential', 'random']),
+      ops: list<Op>('ops', values.ops, ['read', 'write'], ['read', 'write']),
+      seconds,
+    },
+    renderSizes: counts('render-sizes', values['render-sizes'], quick ? [100, 1000] : [100, 1000, 10000, 100000], 1_000_000),
+    devices: counts('devices', values.devices, quick ? [1, 4] : [1, 16, 64, 256], 256),
+    out: values.out ?? 'bench-results',
+  };
+}
