@@ -9,6 +9,7 @@ import { Progress, line, markdown, fixed, thousands } from './bench/output.ts';
 import { runDispatch, STRATEGIES, type DispatchRow } from './bench/dispatch.ts';
 import { runRender, type RenderRow } from './bench/render.ts';
 import { dispatchChart } from './bench/chart.ts';
+import { runBootScale, type BootRow } from './bench/boot-scale.ts';
 
 let opts: ReturnType<typeof parseBenchArgs>;
 try {
@@ -26,6 +27,7 @@ const progress = new Progress();
 const d = opts.dispatch;
 if (opts.phases.includes('dispatch')) progress.plan(d.sizes.length * d.paths.length * d.orders.length * d.ops.length);
 if (opts.phases.includes('render')) progress.plan(opts.renderSizes.length);
+if (opts.phases.includes('boot')) progress.plan(opts.bootMachines.length * opts.devices.length);
 const started = performance.now();
 const md: string[] = [];
 const result: Record<string, unknown> = { node: process.version, date: new Date().toISOString(), options: opts };
@@ -75,6 +77,20 @@ if (opts.phases.includes('render')) {
   const fit = growth.map((g) => `${g.change}: n^${fixed(g.exponent, 2)} (${fixed(g.msPerThousand, 3)} ms per 1 000 regions at the largest size)`);
   progress.print(`growth: ${fit.join('; ')}`);
   md.push('### Render and commit (median ms per change)', '', ...markdown(header, rows.map(cells)), '', `Growth (least-squares fit of total ms against regions, log-log): ${fit.join('; ')}.`, '');
+}
+
+if (opts.phases.includes('boot')) {
+  progress.print('\nBoot scale: the nic guest (machines/guests/nic.json) driving each of N assigned NICs, one process per point');
+  const header = ['machine', 'NICs', 'boot ms', 'ms/NIC', 'renders', 'flat ranges', 'peak RSS', 'completions', 'fast', 'slow'];
+  const widths = [-8, 5, 9, 7, 8, 11, 10, 11, 10, 8];
+  const cells = (r: BootRow): (string | number)[] =>
+    r.error ? [r.machine, r.devices, `does not boot: ${r.error}`] : [r.machine, r.devices, fixed(r.wallMs!, 0), fixed(r.wallMs! / r.devices, 1), thousands(r.renders!), thousands(r.flatRanges!), `${fixed(r.peakRssMiB!, 0)} MiB`, thousands(r.completions!), thousands(r.fastAccesses!), thousands(r.slowAccesses!)];
+  progress.print(line(header, widths));
+  const rows = runBootScale(opts.bootMachines, opts.devices, progress, (r) => progress.print(line(cells(r), widths)));
+  result.boot = rows;
+  md.push('### Boot scale (one process per point)', '', ...markdown(header, rows.filter((r) => !r.error).map(cells)), '');
+  for (const r of rows.filter((x) => x.error)) md.push(`- ${r.machine} with ${r.devices} NICs does not boot: ${r.error}`);
+  md.push('');
 }
 
 progress.finish();

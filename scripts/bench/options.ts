@@ -1,7 +1,11 @@
 // Command-line options of `npm run bench`, checked so a typo is an error naming it, not a silent default.
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PATHS, type PathName } from './tree.ts';
 import { STRATEGIES, type DispatchOptions, type Op, type Order, type Strategy } from './dispatch.ts';
+
+const MACHINES = readdirSync(fileURLToPath(new URL('../../machines/', import.meta.url))).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
 
 export const PHASES = ['dispatch', 'render', 'boot'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -16,6 +20,7 @@ export const USAGE = `usage: npm run bench [-- options]
   --seconds N          time per strategy for each dispatch row (default 0.06)
   --render-sizes LIST  render benchmark tree sizes (default 100,1000,10000,100000)
   --devices LIST       boot-scale device counts (default 1,16,64,256)
+  --boot-machines LIST machines for the boot-scale runs (default pseries,q35)
   --quick              small sizes and short runs, to try the harness
   --out DIR            where results go (default bench-results)`;
 
@@ -25,6 +30,7 @@ export interface BenchOptions {
   dispatch: DispatchOptions;
   renderSizes: number[];
   devices: number[];
+  bootMachines: string[];
   out: string;
 }
 
@@ -61,6 +67,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       seconds: { type: 'string' },
       'render-sizes': { type: 'string' },
       devices: { type: 'string' },
+      'boot-machines': { type: 'string' },
       quick: { type: 'boolean' },
       out: { type: 'string' },
     },
@@ -81,6 +88,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     },
     renderSizes: counts('render-sizes', values['render-sizes'], quick ? [100, 1000] : [100, 1000, 10000, 100000], 1_000_000),
     devices: counts('devices', values.devices, quick ? [1, 4] : [1, 16, 64, 256], 256),
+    bootMachines: list('boot-machines', values['boot-machines'], MACHINES, ['pseries', 'q35']),
     out: values.out ?? 'bench-results',
   };
 }

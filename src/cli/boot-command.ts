@@ -43,16 +43,25 @@ export function parseDevice(text: string): VfioPciOptions {
     if (v === undefined) throw new UsageError(`--device ${text}: "${part}" is not key=value`);
     if (k === 'host') opts.host = v;
     else if (k === 'id') opts.id = v;
-    else if (k === 'x-no-mmap') opts.noMmap = v === 'on' || v === 'true';
+    else if (k === 'x-no-mmap') opts.noMmap = onOff(k, v);
+    else if (k === 'multifunction') opts.multifunction = onOff(k, v);
+    else if (k === 'addr') opts.addr = v;
     else if (k === 'x-msix-relocation') {
       const m = /^bar([0-5])$/.exec(v);
       if (m) opts.msixRelocation = Number(m[1]);
       else if (v === 'off' || v === 'auto') opts.msixRelocation = v;
       else throw new UsageError(`--device: x-msix-relocation must be off, auto or bar0..bar5, got "${v}"`);
-    } else throw new UsageError(`--device: unknown option "${k}" (host, id, x-msix-relocation, x-no-mmap)`);
+    } else throw new UsageError(`--device: unknown option "${k}" (host, id, addr, multifunction, x-msix-relocation, x-no-mmap)`);
   }
   if (!opts.host) throw new UsageError(`--device ${text}: host=DDDD:BB:DD.F is required`);
   return opts as VfioPciOptions;
+}
+
+/** A qdev boolean property: on/off, true/false, yes/no. */
+function onOff(key: string, v: string): boolean {
+  if (['on', 'true', 'yes'].includes(v)) return true;
+  if (['off', 'false', 'no'].includes(v)) return false;
+  throw new UsageError(`--device: ${key} must be on or off, got "${v}"`);
 }
 
 /** Boots from command-line options (shared by boot and mtree --machine). */

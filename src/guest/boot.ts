@@ -3,6 +3,7 @@ import { iommuTypeName, type SimHost } from '../host/index.ts';
 import type { VfioPciDevice, VfioPciOptions } from '../vfio/index.ts';
 import { ConfigAccess, enumerateAndAssign } from './firmware.ts';
 import { NicDriver, type DriverStats } from './nic-driver.ts';
+import { GuestKernel } from './kernel.ts';
 import type { GuestPlatform } from './platform.ts';
 import type { GuestProgram } from './guest-file.ts';
 
@@ -22,10 +23,19 @@ export interface BarReport {
 /** What booting produced: the machine (for mtree and explain) and everything the report shows. */
 export interface BootResult {
   machine: Machine;
-  driver: DriverStats | null;
+  /** Every NIC driver's stats summed (vectors listed in probe order); null when no NIC was found. */
+  driver: GuestDriverTotals | null;
   configCycles: { reads: number; writes: number };
   report: BootReport;
 }
+
+/** The drivers of a boot together: their counters summed, plus what the guest kernel saw. */
+export type GuestDriverTotals = DriverStats & {
+  /** NIC functions a driver probed. */
+  nics: number;
+  /** Interrupts that arrived with no driver registered for them. */
+  spurious: number;
+};
 
 /** The boot report's data; `vdm boot --json` prints exactly this. */
 export interface BootReport {
@@ -52,7 +62,7 @@ export interface BootReport {
     invalid: number;
   };
   estimate: { costsNs: MachineSpec['costs']; totalUs: number; byPathUs: Record<string, number> };
-  driver: DriverStats | null;
+  driver: GuestDriverTotals | null;
   warnings: string[];
 }
 
@@ -74,6 +84,7 @@ export function platformOf(m: Machine): GuestPlatform {
       ram: { base: s.ram[0]!.base, size: s.ram[0]!.size },
       msiMessage: (n) => m.irq.message(n),
       msiIrq: (n) => m.irq.irqFor(n),
+      msiVectors: m.irq.capacity(),
       dmaWindow: s.spapr ? { pageShift: s.spapr.pageShift, size: s.spapr.dma32WindowSize } : null,
       buid: s.pci.config === 'rtas' ? SPAPR_PHB0_BUID : null,
     },
@@ -87,7 +98,8 @@ export function platformOf(m: Machine): GuestPlatform {
 
 /**
  * Boots a machine with assigned devices and runs the guest program: firmware enumerates and
- * places BARs, the driver probes the first network function and runs its workload.
+ * places BARs, a driver probes every network function (in bus order, as Linux does), then each
+ * runs its workload.
  */
 export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, devices: VfioPciOptions[]): BootResult {
   const m = new Machine(spec, host, devices);
@@ -95,15 +107,35 @@ export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, de
   const p = platformOf(m);
   const cfg = new ConfigAccess(p);
   const found = enumerateAndAssign(p, cfg);
-  const nic = found.find((f) => f.classCode >> 16 === NETWORK_CLASS);
-  let driver: NicDriver | null = null;
-  if (nic) {
-    driver = new NicDriver(p, cfg, nic, program);
-    driver.probe();
-    driver.run();
-    if (program.misbehave) driver.misbehave();
+  const kernel = new GuestKernel(p);
+  const drivers = found.filter((f) => f.classCode >> 16 === NETWORK_CLASS).map((f) => ({ fn: f, driver: new NicDriver(p, kernel, cfg, f, program) }));
+  for (const d of drivers) d.driver.probe();
+  for (const d of drivers) {
+    d.driver.run();
+    if (program.misbehave) d.driver.misbehave();
   }
-  return { machine: m, driver: driver?.stats ?? null, configCycles: cfg.cycles, report: buildReport(m, program, driver?.stats ?? null, cfg.cycles) };
+  // The guest's functions in the machine's device order, for the per-device report.
+  const byDevice = m.devices.map((dev) => drivers.find((d) => d.fn.devfn === dev.devfn)?.driver.stats ?? null);
+  const totals = drivers.length ? sumDrivers(drivers.map((d) => d.driver.stats), kernel.spurious) : null;
+  const report = buildReport(m, program, totals, byDevice, cfg.cycles);
+  if (kernel.vectorsRefused) report.warnings.push(`${kernel.vectorsRefused} MSI-X vectors were refused: the ${m.spec.interrupts.controller} has ${p.firmware.msiVectors} for devices and the drivers asked for more; devices left without vectors take no interrupts`);
+  return { machine: m, driver: totals, configCycles: cfg.cycles, report };
+}
+
+function sumDrivers(all: DriverStats[], spurious: number): GuestDriverTotals {
+  const sum = (f: (s: DriverStats) => number) => all.reduce((a, s) => a + f(s), 0);
+  return {
+    nics: all.length,
+    msixProgrammedBy: all[0]!.msixProgrammedBy,
+    vectorIrqs: all.flatMap((s) => s.vectorIrqs),
+    handled: all.flatMap((s) => s.handled),
+    transmits: sum((s) => s.transmits),
+    completions: sum((s) => s.completions),
+    statusReads: sum((s) => s.statusReads),
+    masks: sum((s) => s.masks),
+    tces: sum((s) => s.tces),
+    spurious,
+  };
 }
 
 function barReport(d: VfioPciDevice, n: number): BarReport | null {
@@ -136,7 +168,7 @@ function barReport(d: VfioPciDevice, n: number): BarReport | null {
   };
 }
 
-function buildReport(m: Machine, program: GuestProgram, driver: DriverStats | null, cycles: { reads: number; writes: number }): BootReport {
+function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotals | null, perDevice: (DriverStats | null)[], cycles: { reads: number; writes: number }): BootReport {
   const s = m.spec;
   const h = m.host.spec;
   const c = m.memory.counters;
@@ -145,7 +177,8 @@ function buildReport(m: Machine, program: GuestProgram, driver: DriverStats | nu
   let trapped = 0;
   let overlay = 0;
   let interrupts = 0;
-  const devices = m.devices.map((d) => {
+  const devices = m.devices.map((d, k) => {
+    const own = perDevice[k] ?? null;
     mmap += d.counts.mmap;
     mmapExit += d.counts.mmapExit;
     trapped += d.counts.trapped;
@@ -166,8 +199,8 @@ function buildReport(m: Machine, program: GuestProgram, driver: DriverStats | nu
               entries: l.entries,
               table: `BAR${l.tableBar}+${hex(BigInt(l.tableOffset))}`,
               pba: `BAR${l.pbaBar}+${hex(BigInt(l.pbaOffset))}`,
-              programmedBy: driver?.msixProgrammedBy ?? 'none',
-              vectors: (driver?.vectorIrqs ?? []).map((irq, vector) => ({ vector, irq, handled: driver!.handled[vector] ?? 0 })),
+              programmedBy: own?.msixProgrammedBy ?? 'none',
+              vectors: (own?.vectorIrqs ?? []).map((irq, vector) => ({ vector, irq, handled: own!.handled[vector] ?? 0 })),
               relocation: String(d.options.msixRelocation ?? 'off'),
             }
           : null,

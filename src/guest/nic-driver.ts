@@ -4,6 +4,7 @@ import { NIC_DESC_SIZE, NIC_REGS } from '../host/devices/nic.ts';
 import type { GuestPlatform } from './platform.ts';
 import type { ConfigAccess, FoundFunction } from './firmware.ts';
 import type { GuestProgram } from './guest-file.ts';
+import type { GuestKernel } from './kernel.ts';
 
 import { PCI_CAP_ID_MSIX, PCI_MSIX_FLAGS_ENABLE as MSIX_ENABLE, PCI_MSIX_FLAGS_MASKALL as MSIX_MASKALL } from '../pci/constants.ts';
 import { RTAS_CHANGE_MSIX_FN } from '../machine/rtas.ts';
@@ -22,8 +23,6 @@ export interface DriverStats {
   masks: number;
   /** TCE entries the guest installed (pseries). */
   tces: number;
-  /** Interrupts the guest received that its handler did not own. */
-  spurious: number;
 }
 
 /**
@@ -33,7 +32,7 @@ export interface DriverStats {
  * completion interrupt (reading the read-to-clear ICR), sometimes mask vector 0 across a round.
  */
 export class NicDriver {
-  readonly stats: DriverStats = { msixProgrammedBy: 'none', vectorIrqs: [], handled: [], transmits: 0, completions: 0, statusReads: 0, masks: 0, tces: 0, spurious: 0 };
+  readonly stats: DriverStats = { msixProgrammedBy: 'none', vectorIrqs: [], handled: [], transmits: 0, completions: 0, statusReads: 0, masks: 0, tces: 0 };
   private readonly bar0: number;
   private msixCap = 0;
   private tableBase = 0;
@@ -42,10 +41,10 @@ export class NicDriver {
   private bufGpa = 0n;
   private bufBus = 0n;
   private tail = 0;
-  private nextIoba = 0x1000n;
 
   constructor(
     private readonly p: GuestPlatform,
+    private readonly kernel: GuestKernel,
     private readonly cfg: ConfigAccess,
     private readonly fn: FoundFunction,
     private readonly program: GuestProgram,
@@ -66,12 +65,12 @@ export class NicDriver {
     const { bus, devfn } = this.fn;
     this.msixCap = this.cfg.findCapability(bus, devfn, PCI_CAP_ID_MSIX);
     const n = this.program.vectors;
-    this.stats.handled = new Array(n).fill(0);
-    this.p.onInterrupt((irq) => this.interrupt(irq));
     if (this.msixCap) {
       if (this.p.firmware.config === 'rtas') this.msixByRtas(n);
       else this.msixByTable(n);
     }
+    this.stats.handled = new Array(this.stats.vectorIrqs.length).fill(0);
+    this.stats.vectorIrqs.forEach((irq, v) => this.kernel.requestIrq(irq, () => this.interrupt(v)));
     this.setUpRing();
   }
 
@@ -81,17 +80,18 @@ export class NicDriver {
     const bar = this.fn.bars.find((b) => b.index === (table & 7))!;
     this.tableBase = Number(bar.address) + (table & ~7);
     const entries = (this.cfg.read(bus, devfn, this.msixCap + 2, 2) & 0x7ff) + 1;
-    const count = Math.min(n, entries);
+    const { first, count } = this.kernel.allocVectors(Math.min(n, entries));
+    if (count === 0) return; // the controller's vectors are gone: no MSI-X for this device
     // pci_msix_enable: ENABLE with MASKALL, program entries, unmask them, drop MASKALL.
     this.cfg.write(bus, devfn, this.msixCap + 2, MSIX_ENABLE | MSIX_MASKALL, 2);
     for (let v = 0; v < count; v++) {
-      const msg = this.p.firmware.msiMessage(v);
+      const msg = this.p.firmware.msiMessage(first + v);
       const e = this.tableBase + v * 16;
       this.p.memory.write(e, Number(msg.address & 0xffffffffn), 4);
       this.p.memory.write(e + 4, Number(msg.address >> 32n), 4);
       this.p.memory.write(e + 8, msg.data, 4);
       this.p.memory.write(e + 12, 0, 4);
-      this.stats.vectorIrqs.push(this.p.firmware.msiIrq(v));
+      this.stats.vectorIrqs.push(this.p.firmware.msiIrq(first + v));
     }
     this.cfg.write(bus, devfn, this.msixCap + 2, MSIX_ENABLE, 2);
     this.stats.msixProgrammedBy = 'table';
@@ -117,13 +117,12 @@ export class NicDriver {
     this.stats.msixProgrammedBy = 'rtas';
   }
 
-  /** Ring and buffers in RAM past the first MiB; bus addresses through the TCE window when there is one. */
+  /** Ring and buffers from the kernel's RAM; bus addresses through the TCE window when there is one. */
   private setUpRing(): void {
-    const ram = this.p.firmware.ram.base;
-    this.ringGpa = ram + 0x100000n;
-    this.bufGpa = ram + 0x200000n;
     const ringBytes = BigInt(this.program.ringSize * NIC_DESC_SIZE);
     const bufBytes = BigInt(this.program.ringSize * this.program.bufferSize);
+    this.ringGpa = this.kernel.allocRam(ringBytes);
+    this.bufGpa = this.kernel.allocRam(bufBytes);
     this.ringBus = this.dmaMap(this.ringGpa, ringBytes);
     this.bufBus = this.dmaMap(this.bufGpa, bufBytes);
     this.wr(NIC_REGS.RING_LO, Number(this.ringBus & 0xffffffffn));
@@ -136,10 +135,11 @@ export class NicDriver {
     const w = this.p.firmware.dmaWindow;
     if (!w) return gpa;
     const page = 1n << BigInt(w.pageShift);
-    const first = this.nextIoba;
-    for (let off = 0n; off < len; off += page) {
-      this.p.hcall('H_PUT_TCE', this.nextIoba, (gpa + off) | 3n);
-      this.nextIoba += page;
+    const pages = Number((len + (gpa & (page - 1n)) + page - 1n) / page);
+    const first = this.kernel.allocIoba(pages, page);
+    const base = gpa & ~(page - 1n);
+    for (let k = 0; k < pages; k++) {
+      this.p.hcall('H_PUT_TCE', first + BigInt(k) * page, (base + BigInt(k) * page) | 3n);
       this.stats.tces++;
     }
     return first + (gpa & (page - 1n));
@@ -177,13 +177,8 @@ export class NicDriver {
     if (masked) this.stats.masks++;
   }
 
-  /** The interrupt handler: whose vector, then read-to-clear the cause. */
-  private interrupt(irq: number): void {
-    const v = this.stats.vectorIrqs.indexOf(irq);
-    if (v < 0) {
-      this.stats.spurious++;
-      return;
-    }
+  /** The handler of vector v: read-to-clear the cause. */
+  private interrupt(v: number): void {
     this.stats.handled[v]!++;
     if (this.rd(NIC_REGS.ICR) & 1) this.stats.completions++;
   }

@@ -22,6 +22,8 @@ export interface GuestPlatform {
     msiMessage(n: number): MsiMessage;
     /** The interrupt number that message arrives as. */
     msiIrq(n: number): number;
+    /** How many MSIs the controller can tell apart (its vector, LPI or SPI pool for devices). */
+    msiVectors: number;
     /** pseries: the default DMA window (TCE page shift, size); null when DMA is identity-mapped. */
     dmaWindow: { pageShift: number; size: bigint } | null;
     /** pseries: the PHB's BUID, for RTAS calls. */

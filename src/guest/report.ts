@@ -39,7 +39,7 @@ export function formatBootReport(r: BootReport): string {
   row('slow: config cycles', a.slow.config, c.vmmTrap, e.byPathUs.config!);
   out.push(`  unassigned ${n(a.unassigned)}, invalid ${n(a.invalid)}; interrupts ${e.byPathUs.interrupts!.toFixed(1)} us at ${n(c.interrupt)} ns each`);
   out.push(`  estimated guest-visible time: ${e.totalUs.toFixed(1)} us (per-path costs from machines/${r.machine.name}.json)`);
-  if (r.driver) out.push(`driver: ${n(r.driver.transmits)} transmits, ${n(r.driver.completions)} completions, ${n(r.driver.statusReads)} status reads, ${n(r.driver.masks)} mask rounds, ${n(r.driver.tces)} TCEs, ${n(r.driver.spurious)} spurious`);
+  if (r.driver) out.push(`driver${r.driver.nics > 1 ? `s (${n(r.driver.nics)} NICs)` : ''}: ${n(r.driver.transmits)} transmits, ${n(r.driver.completions)} completions, ${n(r.driver.statusReads)} status reads, ${n(r.driver.masks)} mask rounds, ${n(r.driver.tces)} TCEs, ${n(r.driver.spurious)} spurious`);
   if (r.warnings.length) {
     out.push('warnings:');
     for (const w of r.warnings) out.push(`  - ${w}`);

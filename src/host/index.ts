@@ -6,3 +6,4 @@ export * from './sim-host.ts';
 export * from './vfio/index.ts';
 export * from './user-memory.ts';
 export * from './devices/nic.ts';
+export * from './nic-farm.ts';

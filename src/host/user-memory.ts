@@ -28,19 +28,13 @@ export class UserMemory {
     return m ? m.pageSize : null;
   }
 
-  private find(vaddr: bigint): { block: RamBlock; at: number } | null {
+  /**
+   * The part of [vaddr, vaddr+length) that one mapping backs contiguously: its block, the offset in
+   * it and how many bytes (at most `length`); null when nothing is mapped at vaddr.
+   */
+  piece(vaddr: bigint, length: number): { block: RamBlock; at: number; length: number } | null {
     const m = this.maps.find((x) => x.vaddr <= vaddr && vaddr < x.vaddr + x.size);
-    return m ? { block: m.block, at: m.offset + Number(vaddr - m.vaddr) } : null;
-  }
-
-  readByte(vaddr: bigint): number | null {
-    const f = this.find(vaddr);
-    return f ? f.block.readByte(f.at) : null;
-  }
-
-  writeByte(vaddr: bigint, byte: number): boolean {
-    const f = this.find(vaddr);
-    if (f) f.block.writeByte(f.at, byte);
-    return !!f;
+    if (!m) return null;
+    return { block: m.block, at: m.offset + Number(vaddr - m.vaddr), length: Math.min(length, Number(m.vaddr + m.size - vaddr)) };
   }
 }

@@ -70,6 +70,24 @@ export class InterruptController {
     }
   }
 
+  /**
+   * How many device MSIs the guest can program: the LAPIC vectors from msiBase to 255 on one CPU,
+   * GICv2m's SPI frame, the MPIC's 8 MSIR registers of 32 bits; ITS LPIs and XICS/XIVE sources
+   * are plentiful (we say 65 536).
+   */
+  capacity(): number {
+    switch (this.spec.controller) {
+      case 'lapic':
+        return 256 - this.spec.msiBase;
+      case 'gicv2m':
+        return V2M_SPIS;
+      case 'mpic':
+        return 256;
+      default:
+        return 65536;
+    }
+  }
+
   /** The interrupt number the guest will see for its n-th MSI (what the firmware tables say). */
   irqFor(n: number): number {
     const m = this.message(n);

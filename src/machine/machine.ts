@@ -1,11 +1,28 @@
 import { MemorySystem, U64_SPAN, type AddressSpace, type MemoryRegion } from '../memory/index.ts';
-import { PciHost } from '../pci/index.ts';
+import { PciHost, PciBusError, parsePciAddr } from '../pci/index.ts';
 import { VfioKernel, type SimHost, type VfioGroup } from '../host/index.ts';
 import { VfioPciDevice, type VfioPciOptions, type VfioPciContext } from '../vfio/vfio-pci.ts';
 import type { VmmContainer, DmaPolicy } from '../vfio/container.ts';
 import { InterruptController } from './interrupt-controller.ts';
 import { Rtas } from './rtas.ts';
 import type { MachineSpec } from './machine-file.ts';
+
+/**
+ * -device options for many host functions packed eight to a slot from `firstSlot` (addr=S.F, with
+ * multifunction=on on function 0 of a shared slot), as a command line assigning more devices than
+ * a bus has slots must be written.
+ */
+export function packedDevices(hosts: string[], firstSlot: number): VfioPciOptions[] {
+  const room = (32 - firstSlot) * 8;
+  if (hosts.length > room) throw new MachineError(`${hosts.length} devices do not fit on the root bus: slots ${firstSlot}-31 hold ${room} functions (more need PCIe root ports or bridges, which the guest firmware does not enumerate)`);
+  const perSlot = hosts.length > 32 - firstSlot ? 8 : 1;
+  return hosts.map((host, i) => {
+    const slot = firstSlot + Math.floor(i / perSlot);
+    const fn = i % perSlot;
+    const shared = perSlot > 1 && Math.floor(i / perSlot) * perSlot + 1 < hosts.length;
+    return { host, id: `hostdev${i}`, addr: `${slot.toString(16)}.${fn}`, ...(fn === 0 && shared ? { multifunction: true } : {}) };
+  });
+}
 
 /** A machine cannot be built with this host or these devices; the message says why. */
 export class MachineError extends Error {
@@ -65,14 +82,26 @@ export class Machine {
       this.wirePci(pciMem, pciIo);
       this.system.addSubregion(spec.interrupts.doorbell.base, this.irq.region);
       const ctx = this.vfioContext();
-      devices.forEach((opts, i) => {
+      for (const opts of devices) {
         const dev = VfioPciDevice.realize(ctx, opts);
-        this.pciHost.bus.attach(dev, spec.pci.firstSlot + i);
+        this.plug(dev, opts);
         this.devices.push(dev);
-      });
+      }
     });
     const failed = this.containers.flatMap((c) => c.errors);
     if (failed.length) throw new MachineError(`vfio: DMA mapping of guest RAM failed: ${failed.join('; ')}`);
+  }
+
+  /** Puts a device at its addr= or in the first free slot from the machine's first one. */
+  private plug(dev: VfioPciDevice, opts: VfioPciOptions): void {
+    const bus = this.pciHost.bus;
+    try {
+      const at = opts.addr !== undefined ? parsePciAddr(opts.addr, 'vfio-pci') : { slot: bus.freeSlot(this.spec.pci.firstSlot, dev.name), fn: 0 };
+      bus.attach(dev, at.slot, at.fn);
+    } catch (e) {
+      if (e instanceof PciBusError) throw new MachineError(`-device vfio-pci,host=${opts.host}: ${e.message}`);
+      throw e;
+    }
   }
 
   /** The PCI windows, the I/O window and the config mechanism. */

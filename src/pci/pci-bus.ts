@@ -14,6 +14,18 @@ export interface PciBusSpaces {
 }
 
 /** A device cannot be placed on the bus (QEMU's "PCI: slot %d function %d not available"). */
+/**
+ * A qdev `addr` property: SLOT[.FN] in hex, each optionally 0x-prefixed
+ * (hw/core/qdev-properties-system.c:set_pci_devfn).
+ */
+export function parsePciAddr(text: string, device = 'pci'): { slot: number; fn: number } {
+  const m = /^(?:0x)?([0-9a-f]+)(?:\.(?:0x)?([0-9a-f]+))?$/i.exec(text.trim());
+  const slot = m ? parseInt(m[1]!, 16) : NaN;
+  const fn = m?.[2] ? parseInt(m[2], 16) : 0;
+  if (!m || slot > 31 || fn > 7) throw new PciBusError(`Property '${device}.addr' doesn't take value '${text}'`);
+  return { slot, fn };
+}
+
 export class PciBusError extends Error {
   override name = 'PciBusError';
 }
@@ -63,9 +75,30 @@ export class PciBus {
     const devfn = (slot << 3) | fn;
     if (this.devices[devfn]) throw new PciBusError(`PCI: slot ${slot} function ${fn} not available for ${dev.name}, in use by ${this.devices[devfn]!.name}`);
     if (dev.bus) throw new PciBusError(`${dev.name} is already on bus ${dev.bus.name}`);
+    this.checkMultifunction(dev, slot, fn);
     this.devices[devfn] = dev;
     dev.attached(this, devfn);
     return dev;
+  }
+
+  /** The first free slot at or after `from` (function 0), as do_pci_register_device picks for devfn -1. */
+  freeSlot(from: number, name: string): number {
+    for (let slot = from; slot < 32; slot++) if (!this.devices[slot << 3]) return slot;
+    throw new PciBusError(`PCI: no slot/function available for ${name}, all in use`);
+  }
+
+  /** hw/pci/pci.c:pci_init_multifunction: other functions of a slot need a multifunction function 0. */
+  private checkMultifunction(dev: PciDevice, slot: number, fn: number): void {
+    const multi = (d: PciDevice) => (d.cfg.byte(R.PCI_HEADER_TYPE) & R.PCI_HEADER_TYPE_MULTI_FUNCTION) !== 0;
+    if (fn !== 0) {
+      const f0 = this.devices[slot << 3];
+      if (f0 && !multi(f0)) throw new PciBusError(`PCI: single function device can't be populated in function ${slot.toString(16)}.${fn.toString(16)}`);
+      return;
+    }
+    if (multi(dev)) return;
+    for (let f = 1; f < 8; f++) {
+      if (this.devices[(slot << 3) | f]) throw new PciBusError(`PCI: ${slot.toString(16)}.0 indicates single function, but ${slot.toString(16)}.${f.toString(16)} is already populated.`);
+    }
   }
 
   /** pci_find_bus_nr: this bus or the child bus with that number, following bridge ranges. */

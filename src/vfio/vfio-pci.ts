@@ -16,6 +16,10 @@ export interface VfioPciOptions {
   msixRelocation?: Relocation;
   /** x-no-mmap=on: every BAR access traps. */
   noMmap?: boolean;
+  /** addr=SLOT[.FN] on the machine's root bus (hex, as QEMU takes it); the first free slot when absent. */
+  addr?: string;
+  /** multifunction=on: function 0 of a slot whose other functions are populated. */
+  multifunction?: boolean;
 }
 
 /** What the machine gives vfio-pci: the VFIO API, the DMA address space and the machine's policies. */
@@ -109,6 +113,8 @@ export class VfioPciDevice extends PciDevice {
       express: ctx.express && phys.length > 256,
       interruptPin: phys[R.PCI_INTERRUPT_PIN]!,
       msiSupported: ctx.msiSupported,
+      // QEMU owns the multifunction bit whatever the host function says (vfio_realize).
+      multifunction: options.multifunction ?? false,
     });
     this.hostName = options.host;
     this.pageShift = Math.log2(ctx.kernel.host.spec.pageSize);

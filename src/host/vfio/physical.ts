@@ -76,33 +76,43 @@ export class PhysicalFunction {
   /** DMA read through the IOMMU; null (and a recorded fault) if any byte is unmapped. */
   dmaRead(iova: bigint, length: number): Uint8Array | null {
     if (!this.busMaster) return this.blocked();
+    const pieces = this.translateAll(iova, length, false);
+    if (!pieces) return null;
     const out = new Uint8Array(length);
-    for (let i = 0; i < length; i++) {
-      const va = this.dma?.translate(iova + BigInt(i), false) ?? null;
-      const b = va === null ? null : this.dma!.memory.readByte(va);
-      if (b === null) {
-        this.dmaFaults.push({ iova: iova + BigInt(i), write: false });
-        return null;
-      }
-      out[i] = b;
-    }
+    for (const p of pieces) out.set(p.block.readBytes(p.at, p.length), p.i);
     return out;
   }
 
   /** DMA write through the IOMMU; nothing is written unless every byte translates. */
   dmaWrite(iova: bigint, bytes: ArrayLike<number>): boolean {
     if (!this.busMaster) return this.blocked() ?? false;
-    const targets: bigint[] = [];
-    for (let i = 0; i < bytes.length; i++) {
-      const va = this.dma?.translate(iova + BigInt(i), true) ?? null;
-      if (va === null) {
-        this.dmaFaults.push({ iova: iova + BigInt(i), write: true });
-        return false;
-      }
-      targets.push(va);
-    }
-    targets.forEach((va, i) => this.dma!.memory.writeByte(va, bytes[i]!));
+    const pieces = this.translateAll(iova, bytes.length, true);
+    if (!pieces) return false;
+    const all = Uint8Array.from(bytes);
+    for (const p of pieces) p.block.writeBytes(p.at, all.subarray(p.i, p.i + p.length));
     return true;
+  }
+
+  /**
+   * [iova, iova+length) as contiguous pieces of process memory, translating once per 4 KiB (no
+   * IOMMU maps smaller pages, so one translation holds for the rest of the chunk). Records a
+   * fault at the first byte that does not translate, or is not backed, and returns null.
+   */
+  private translateAll(iova: bigint, length: number, isWrite: boolean): { i: number; block: RamBlock; at: number; length: number }[] | null {
+    const pieces = [];
+    let i = 0;
+    while (i < length) {
+      const at = iova + BigInt(i);
+      const va = this.dma?.translate(at, isWrite) ?? null;
+      const piece = va === null ? null : this.dma!.memory.piece(va, Math.min(length - i, 0x1000 - Number(at & 0xfffn)));
+      if (!piece) {
+        this.dmaFaults.push({ iova: at, write: isWrite });
+        return null;
+      }
+      pieces.push({ i, ...piece });
+      i += piece.length;
+    }
+    return pieces;
   }
 
   private blocked(): null {

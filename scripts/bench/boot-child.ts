@@ -1,0 +1,37 @@
+// One boot-scale point in a fresh process, so its peak memory is its own: a machine with `count`
+// NICs copied from the machine's default host, every one assigned and driven by the guest.
+// Prints one JSON line. Usage: node --import tsx scripts/bench/boot-child.ts MACHINE COUNT
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { boot, loadMachineFile, nicFarmHost, packedDevices, parseGuestFile, parseHostFile, SimHost } from '../../src/index.ts';
+
+const root = fileURLToPath(new URL('../../machines/', import.meta.url));
+const [machine, countText] = process.argv.slice(2);
+const count = Number(countText);
+const spec = loadMachineFile(`${root}${machine}.json`);
+const template = JSON.parse(readFileSync(`${root}hosts/${spec.defaultHost}.json`, 'utf8'));
+const guest = parseGuestFile(readFileSync(`${root}guests/nic.json`, 'utf8'), 'nic.json');
+const rssBefore = process.memoryUsage().rss;
+const t0 = performance.now();
+const { host, nics } = nicFarmHost(template, count);
+const r = boot(spec, new SimHost(parseHostFile(JSON.stringify(host), `${host.name}.json`)), guest, packedDevices(nics, spec.pci.firstSlot));
+const wallMs = performance.now() - t0;
+const a = r.report.accesses;
+console.log(
+  JSON.stringify({
+    machine,
+    devices: r.machine.devices.length,
+    wallMs,
+    renders: r.machine.mem.stats.renders,
+    flatRanges: r.machine.memory.view.ranges.length,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    rssBeforeMiB: rssBefore / 2 ** 20,
+    heapUsedMiB: process.memoryUsage().heapUsed / 2 ** 20,
+    transmits: r.driver?.transmits ?? 0,
+    completions: r.driver?.completions ?? 0,
+    interrupts: r.report.interruptsDelivered,
+    fastAccesses: a.fast.ram + a.fast.mmap,
+    slowAccesses: a.slow.mmapExit + a.slow.msixOverlay + a.slow.trappedToKernel + a.slow.config,
+    warnings: r.report.warnings.length,
+  }),
+);

@@ -1,0 +1,43 @@
+// Boot scale: guests booting with 1 to 256 assigned NICs, each point in its own process (wall
+// time of the boot, topology renders, peak RSS). A point that a machine's root bus or interrupt
+// controller cannot hold is reported as such, with the machine's own error.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Progress } from './output.ts';
+
+export interface BootRow {
+  machine: string;
+  devices: number;
+  wallMs?: number;
+  renders?: number;
+  flatRanges?: number;
+  peakRssMiB?: number;
+  rssBeforeMiB?: number;
+  transmits?: number;
+  completions?: number;
+  interrupts?: number;
+  fastAccesses?: number;
+  slowAccesses?: number;
+  /** Why the point could not boot (the machine's error), when it could not. */
+  error?: string;
+}
+
+const child = fileURLToPath(new URL('./boot-child.ts', import.meta.url));
+
+export function runBootScale(machines: string[], counts: number[], progress: Progress, onRow: (row: BootRow) => void): BootRow[] {
+  const rows: BootRow[] = [];
+  for (const machine of machines) for (const devices of counts) {
+    progress.step(`boot: ${machine} with ${devices} NIC${devices > 1 ? 's' : ''}`);
+    const r = spawnSync(process.execPath, [...process.execArgv, child, machine, String(devices)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    const last = r.stdout.trim().split('\n').pop() ?? '';
+    let row: BootRow;
+    if (r.status === 0 && last.startsWith('{')) row = JSON.parse(last) as BootRow;
+    else {
+      const message = /Error: ([^\n]+)/.exec(r.stderr)?.[1] ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status}`);
+      row = { machine, devices, error: message };
+    }
+    rows.push(row);
+    onRow(row);
+  }
+  return rows;
+}
