@@ -68,6 +68,25 @@ test('DMA to an unmapped IOVA is an IOMMU fault: counted, nothing written, no in
   assert.is(irq.count, 0);
 });
 
+test('DMA crossing into a second mapping reads both; crossing past the last one faults at the first unmapped byte', () => {
+  const { guestRam, bar0, desc, nic, dev } = setup();
+  // A second block, mapped right after the first in both process memory and IOVA space.
+  const next = new RamBlock(0x1000);
+  const container = dev.container;
+  container.kernel.userMemory.map(VADDR + 0x10000n, next);
+  container.mapDma({ iova: IOVA + 0x10000n, size: 0x1000n, vaddr: VADDR + 0x10000n, flags: U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE });
+  guestRam.fill(0x03, 0xff80, 0x80);
+  next.fill(0x05, 0, 0x80);
+  desc(0, IOVA + 0xff80n, 0x100);
+  bar0.write(NIC_REGS.DOORBELL, 1, 4);
+  assert.is(nic.packets, 1);
+  assert.is(nic.checksum, 0x80 * 3 + 0x80 * 5, 'one buffer read from two mappings');
+  desc(1, IOVA + 0x10f00n, 0x200); // runs 0x100 bytes past the end of the second mapping
+  bar0.write(NIC_REGS.DOORBELL, 2, 4);
+  assert.is(nic.packets, 1);
+  assert.equal(dev.hw.dmaFaults.at(-1), { iova: IOVA + 0x11000n, write: false }, 'the fault names the first byte that did not translate');
+});
+
 test('a masked physical vector pends in the PBA instead of interrupting', () => {
   const { guestRam, irq, bar0, desc, dev } = setup();
   dev.hw.bars.get(0)!.write(0x2000 + 12, 1, 4); // mask vector 0 in the hardware table
