@@ -83,6 +83,11 @@ export class AddressSpace {
         this.result = MEMTX_OK;
         return d.secBlock[d.mru]!.read(addr + d.mruDelta, size);
       }
+      if (kind === SectionKind.RamDevice) {
+        this.counters.ramDevice++;
+        this.result = MEMTX_OK;
+        return d.secBacking[d.mru]!.read(addr + d.mruDelta, size);
+      }
       const mr = d.secRegion[d.mru]!;
       const off = addr + d.mruDelta;
       if (kind === SectionKind.Mmio && (mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
@@ -102,6 +107,11 @@ export class AddressSpace {
       if (kind === SectionKind.Ram) {
         this.counters.ram++;
         d.secBlock[d.mru]!.write(addr + d.mruDelta, value, size);
+        return (this.result = MEMTX_OK);
+      }
+      if (kind === SectionKind.RamDevice) {
+        this.counters.ramDevice++;
+        d.secBacking[d.mru]!.write(addr + d.mruDelta, value, size);
         return (this.result = MEMTX_OK);
       }
       const mr = d.secRegion[d.mru]!;
@@ -153,6 +163,12 @@ export class AddressSpace {
         this.result = MEMTX_OK;
         return d.secBacking[s]!.read(off, size);
       }
+    } else if (kind === SectionKind.Unassigned && this.wholyUnassigned(d, addr, size)) {
+      // unassigned_mem_read: 0 and a decode error, one chunk (what transfer() would conclude).
+      this.counters.unassigned++;
+      this.result = MEMTX_DECODE_ERROR;
+      this.hi = 0;
+      return 0;
     }
     return this.readSlow(addr, size);
   }
@@ -196,6 +212,9 @@ export class AddressSpace {
         d.secBacking[s]!.write(off, value, size);
         return (this.result = MEMTX_OK);
       }
+    } else if (kind === SectionKind.Unassigned && this.wholyUnassigned(d, addr, size)) {
+      this.counters.unassigned++;
+      return (this.result = MEMTX_DECODE_ERROR);
     }
     if (!validSize(size)) return this.refuse(MEMTX_DECODE_ERROR);
     scratchPut(value, hi, size);
@@ -337,6 +356,11 @@ export class AddressSpace {
     const ls = this.listeners;
     if (reverse) for (let i = ls.length - 1; i >= 0; i--) ls[i]!.emit(event, section);
     else for (let i = 0; i < ls.length; i++) ls[i]!.emit(event, section);
+  }
+
+  /** An aligned 1-, 2- or 4-byte access that nothing decodes, in one piece (no region starts inside it). */
+  private wholyUnassigned(d: Dispatch, addr: number, size: number): boolean {
+    return (size === 4 || size === 2 || size === 1) && (addr & (size - 1)) === 0 && (size === 1 || d.lookup(addr + size - 1) === 0);
   }
 
   private compile(): Dispatch {
