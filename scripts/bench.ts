@@ -48,19 +48,17 @@ if (opts.phases.includes('dispatch')) {
   progress.print(line(['regions', 'path', 'op', 'stream', ...strategies.map((s) => STRATEGY_LABEL[s])], widths));
   const { rows, trees } = runDispatch(d, progress, (r) => progress.print(line(cells(r), widths)));
   result.dispatch = { rows, trees };
-  const reads = rows.filter((r) => r.op === 'read');
-  md.push('### Dispatch (ns per 4-byte read; ratio to the direct call in parentheses)', '');
-  md.push(...markdown(['regions', 'path', 'stream', ...strategies.map((s) => STRATEGY_LABEL[s])], reads.map((r) => [thousands(r.regions), r.path, r.order, ...strategies.map((s) => (s === 'direct' ? fixed(r.ns[s]!) : `${fixed(r.ns[s]!)} (${fixed(r.ratio[s]!, 2)}x)`))])), '');
-  const writes = rows.filter((r) => r.op === 'write');
-  if (writes.length) {
-    md.push('Writes, AddressSpace ratio to the direct call:', '');
-    const paths = [...new Set(writes.map((r) => r.path))];
-    const key = (r: DispatchRow) => `${r.regions}/${r.order}`;
-    const groups = [...new Set(writes.map(key))];
-    md.push(...markdown(['regions', 'stream', ...paths], groups.map((g) => {
-      const rs = writes.filter((r) => key(r) === g);
-      return [thousands(rs[0]!.regions), rs[0]!.order, ...paths.map((p) => { const r = rs.find((x) => x.path === p); return r?.ratio.addressSpace ? `${fixed(r.ratio.addressSpace, 2)}x` : '-'; })];
-    })), '');
+  // For the README: every strategy on MMIO reads, then the AddressSpace on every path.
+  const cell = (r: DispatchRow | undefined, s: (typeof strategies)[number]) => (!r?.ns[s] ? '-' : s === 'direct' ? fixed(r.ns[s]!) : `${fixed(r.ns[s]!)} (${fixed(r.ratio[s]!, 2)}x)`);
+  const find = (regions: number, order: string, path: string, op: string) => rows.find((r) => r.regions === regions && r.order === order && r.path === path && r.op === op);
+  const groups = [...new Set(rows.map((r) => `${r.regions}/${r.order}`))].map((g) => g.split('/')).map(([n, o]) => [Number(n), o!] as const);
+  if (d.paths.includes('mmio') && d.ops.includes('read')) {
+    md.push('#### MMIO callback reads, every strategy: ns per access (ratio to the direct call)', '');
+    md.push(...markdown(['regions', 'stream', ...strategies.map((s) => STRATEGY_LABEL[s])], groups.map(([n, o]) => [thousands(n), o, ...strategies.map((s) => cell(find(n, o, 'mmio', 'read'), s))])), '');
+  }
+  for (const op of d.ops) {
+    md.push(`#### ${op === 'read' ? 'Reads' : 'Writes'} through the AddressSpace, every path: ns per access (ratio to the direct call)`, '');
+    md.push(...markdown(['regions', 'stream', ...d.paths], groups.map(([n, o]) => [thousands(n), o, ...d.paths.map((p) => cell(find(n, o, p, op), 'addressSpace'))])), '');
   }
   md.push(...markdown(['regions', 'flat ranges', 'build + render + compile', 'block-table blocks used', 'of them mixed'], trees.map((t) => [thousands(t.regions), thousands(t.flatRanges), `${fixed(t.buildMs, 0)} ms`, t.usedBlocks, t.mixedBlocks])), '');
   writeOut('dispatch.svg', dispatchChart(rows, strategies.map((s) => ({ key: s, label: STRATEGY_LABEL[s] }))));

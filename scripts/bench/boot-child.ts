@@ -5,6 +5,20 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { boot, loadMachineFile, nicFarmHost, packedDevices, parseGuestFile, parseHostFile, SimHost } from '../../src/index.ts';
 
+/**
+ * Peak RSS of this process in MiB: VmHWM on Linux (reset by execve, unlike getrusage's maxrss,
+ * which a spawned child inherits from its parent), else maxRSS.
+ */
+function peakRssMiB(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
+
 const root = fileURLToPath(new URL('../../machines/', import.meta.url));
 const [machine, countText] = process.argv.slice(2);
 const count = Number(countText);
@@ -24,7 +38,7 @@ console.log(
     wallMs,
     renders: r.machine.mem.stats.renders,
     flatRanges: r.machine.memory.view.ranges.length,
-    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    peakRssMiB: peakRssMiB(),
     rssBeforeMiB: rssBefore / 2 ** 20,
     heapUsedMiB: process.memoryUsage().heapUsed / 2 ** 20,
     transmits: r.driver?.transmits ?? 0,

@@ -4,11 +4,13 @@ import type { DispatchRow } from './dispatch.ts';
 
 const COLORS = ['#222222', '#d62728', '#7f7f7f', '#1f77b4', '#2ca02c', '#9467bd'];
 const W = 230;
-const H = 190;
+const H = 240;
 const PAD = { left: 44, right: 10, top: 24, bottom: 30 };
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 const log10 = Math.log10;
+/** 10^e nanoseconds as a short label: 1ns, 10µs, 1ms. */
+const label = (e: number) => (e < 3 ? `${10 ** e}ns` : e < 6 ? `${10 ** (e - 3)}µs` : `${10 ** (e - 6)}ms`);
 
 export function dispatchChart(rows: DispatchRow[], strategies: { key: keyof DispatchRow['ns']; label: string }[]): string {
   const reads = rows.filter((r) => r.op === 'read');
@@ -42,7 +44,7 @@ export function dispatchChart(rows: DispatchRow[], strategies: { key: keyof Disp
       out.push(`<rect x="${ox + PAD.left}" y="${oy + PAD.top}" width="${W - PAD.left - PAD.right}" height="${H - PAD.top - PAD.bottom}" fill="none" stroke="#ccc"/>`);
       for (let e = log10(yMin); e <= log10(yMax); e++) {
         const y = py(10 ** e);
-        out.push(`<line x1="${ox + PAD.left}" y1="${y}" x2="${ox + W - PAD.right}" y2="${y}" stroke="#eee"/>`, `<text x="${ox + PAD.left - 4}" y="${y + 3}" text-anchor="end">${10 ** e >= 1000 ? `${10 ** (e - 3)}µs` : `${10 ** e}ns`}</text>`);
+        out.push(`<line x1="${ox + PAD.left}" y1="${y}" x2="${ox + W - PAD.right}" y2="${y}" stroke="#eee"/>`, `<text x="${ox + PAD.left - 4}" y="${y + 3}" text-anchor="end">${label(e)}</text>`);
       }
       for (const n of sizes) out.push(`<text x="${px(n)}" y="${oy + H - PAD.bottom + 12}" text-anchor="middle">${n >= 1000 ? `${n / 1000}k` : n}</text>`);
       if (col === 0 && row === orders.length - 1) out.push(`<text x="${ox + W / 2}" y="${oy + H - 4}" text-anchor="middle">regions</text>`);
