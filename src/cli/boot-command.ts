@@ -6,6 +6,7 @@ import { boot, formatBootReport, loadGuestFile, type BootResult } from '../guest
 import { infoMtree, explainAddress, formatExplanation } from '../memory/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { isVfioDriver } from '../host/index.ts';
+import { parsePciAddr, PciBusError } from '../pci/index.ts';
 import { loadHost } from './host-command.ts';
 import { UsageError } from './errors.ts';
 import { packageRoot } from './package-root.ts';
@@ -45,7 +46,7 @@ export function parseDevice(text: string): VfioPciOptions {
     else if (k === 'id') opts.id = v;
     else if (k === 'x-no-mmap') opts.noMmap = onOff(k, v);
     else if (k === 'multifunction') opts.multifunction = onOff(k, v);
-    else if (k === 'addr') opts.addr = v;
+    else if (k === 'addr') opts.addr = checkedAddr(v);
     else if (k === 'x-msix-relocation') {
       const m = /^bar([0-5])$/.exec(v);
       if (m) opts.msixRelocation = Number(m[1]);
@@ -55,6 +56,17 @@ export function parseDevice(text: string): VfioPciOptions {
   }
   if (!opts.host) throw new UsageError(`--device ${text}: host=DDDD:BB:DD.F is required`);
   return opts as VfioPciOptions;
+}
+
+/** addr= checked up front, so a typo is bad input (exit 2) rather than a machine that failed. */
+function checkedAddr(v: string): string {
+  try {
+    parsePciAddr(v, 'vfio-pci');
+  } catch (e) {
+    if (e instanceof PciBusError) throw new UsageError(`--device: ${e.message} (SLOT[.FN] in hex, slot 0-1f, function 0-7)`);
+    throw e;
+  }
+  return v;
 }
 
 /** A qdev boolean property: on/off, true/false, yes/no. */

@@ -39,6 +39,19 @@ test('bad input exits 2 with a message naming the file and line', () => {
   assert.is(runCli(['frobnicate']).code, 2);
 });
 
+test('vdm --device addr= and multifunction=: placed where asked; bad values are exit 2', () => {
+  const ok = runCli(['pci', '--device', 'host=0000:01:00.0,addr=0x7.0']);
+  assert.is(ok.code, 0, ok.err);
+  assert.match(ok.out, /Bus  0, device   7, function 0:/);
+  const bad = runCli(['boot', '--device', 'host=0000:01:00.0,addr=20.0']);
+  assert.is(bad.code, 2);
+  assert.match(bad.err, /Property 'vfio-pci.addr' doesn't take value '20.0'/);
+  assert.is(runCli(['boot', '--device', 'host=0000:01:00.0,multifunction=maybe']).code, 2);
+  const lonely = runCli(['boot', '--json', '--device', 'host=0000:01:00.0,addr=3.1']);
+  assert.is(lonely.code, 0, 'function 1 with no function 0 is allowed (QEMU checks only against a present function 0)');
+  assert.is(JSON.parse(lonely.out).driver, null, 'but the guest, scanning function 0 first, never finds it');
+});
+
 test('--help on every command; demo runs and reports access paths', () => {
   for (const c of ['mtree', 'demo', 'host', 'hosts', 'boot', 'machines', 'pci']) {
     const r = runCli([c, '--help']);
