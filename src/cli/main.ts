@@ -7,6 +7,7 @@ import { FileError } from '../util/json-reader.ts';
 import { VfioError, KernelBug } from '../host/index.ts';
 import { VfioRealizeError } from '../vfio/index.ts';
 import { MachineError } from '../machine/index.ts';
+import { GuestError } from '../guest/index.ts';
 
 const HELP = `usage: vdm COMMAND [options]
 
@@ -55,7 +56,7 @@ export function runCli(argv: string[]): CliResult {
     if (e instanceof UsageError || e instanceof FileError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       return { code: EXIT_BAD_INPUT, out: '', err: `vdm ${name}: ${(e as Error).message}\n` };
     }
-    if (e instanceof VfioError || e instanceof VfioRealizeError || e instanceof MachineError || e instanceof KernelBug) {
+    if (e instanceof VfioError || e instanceof VfioRealizeError || e instanceof MachineError || e instanceof KernelBug || e instanceof GuestError) {
       return { code: EXIT_FAILURE, out: '', err: `vdm ${name}: ${(e as Error).message}\n` };
     }
     return { code: EXIT_FAILURE, out: '', err: `vdm ${name}: ${(e as Error).stack ?? e}\n` };

@@ -4,3 +4,4 @@ export * from './firmware.ts';
 export * from './nic-driver.ts';
 export * from './boot.ts';
 export * from './report.ts';
+export * from './kernel.ts';

@@ -1,5 +1,10 @@
 import type { GuestPlatform } from './platform.ts';
 
+/** The guest ran out of something it needs to run its drivers (RAM, DMA window); the message says what. */
+export class GuestError extends Error {
+  override name = 'GuestError';
+}
+
 /**
  * What a guest kernel shares between its drivers: MSI vectors from the interrupt controller's
  * pool, guest RAM for rings and buffers, the TCE window's I/O addresses (one per PHB on pseries),
@@ -38,20 +43,22 @@ export class GuestKernel {
   allocRam(bytes: bigint): bigint {
     const at = (this.nextRam + 0xfffn) & ~0xfffn;
     const { base, size } = this.p.firmware.ram;
-    if (at + bytes > base + size) throw new Error(`guest: out of RAM allocating ${bytes} bytes for driver buffers`);
+    if (at + bytes > base + size) throw new GuestError(`guest: out of RAM allocating ${bytes} bytes for driver buffers (RAM is 0x${size.toString(16)} bytes)`);
     this.nextRam = at + bytes;
     return at;
   }
 
-  /** `pages` consecutive I/O addresses of the DMA window. */
+  /** `pages` consecutive I/O addresses of the DMA window; throws when the window is full. */
   allocIoba(pages: number, pageSize: bigint): bigint {
     const first = this.nextIoba;
+    const window = this.p.firmware.dmaWindow?.size ?? 0n;
+    if (first + BigInt(pages) * pageSize > window) throw new GuestError(`guest: the DMA window (0x${window.toString(16)} bytes) has no room for ${pages} more TCEs`);
     this.nextIoba += BigInt(pages) * pageSize;
     return first;
   }
 
   requestIrq(irq: number, handler: () => void): void {
-    if (this.handlers.has(irq)) throw new Error(`guest: interrupt ${irq} is already requested`);
+    if (this.handlers.has(irq)) throw new GuestError(`guest: interrupt ${irq} is already requested`);
     this.handlers.set(irq, handler);
   }
 }
