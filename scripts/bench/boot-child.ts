@@ -3,7 +3,7 @@
 // Prints one JSON line. Usage: node --import tsx scripts/bench/boot-child.ts MACHINE COUNT
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { boot, loadMachineFile, nicFarmHost, packedDevices, parseGuestFile, parseHostFile, SimHost } from '../../src/index.ts';
+import { bootNicFarm, loadMachineFile, parseGuestFile } from '../../src/index.ts';
 
 /**
  * Peak RSS of this process in MiB: VmHWM on Linux (reset by execve, unlike getrusage's maxrss,
@@ -27,8 +27,7 @@ const template = JSON.parse(readFileSync(`${root}hosts/${spec.defaultHost}.json`
 const guest = parseGuestFile(readFileSync(`${root}guests/nic.json`, 'utf8'), 'nic.json');
 const rssBefore = process.memoryUsage().rss;
 const t0 = performance.now();
-const { host, nics } = nicFarmHost(template, count);
-const r = boot(spec, new SimHost(parseHostFile(JSON.stringify(host), `${host.name}.json`)), guest, packedDevices(nics, spec.pci.firstSlot));
+const r = bootNicFarm(spec, template, guest, count);
 const wallMs = performance.now() - t0;
 const a = r.report.accesses;
 console.log(

@@ -38,7 +38,7 @@ const ROUNDS = 3;
 const POISON = 0x5a5a5a5a;
 
 /** What a compiled loop reads: the stream, the handlers, the strategies' objects. */
-interface LoopContext {
+export interface LoopContext {
   as: BenchTree['as'];
   A: Float64Array;
   H: Int32Array;
@@ -108,8 +108,14 @@ function makeStream(tree: BenchTree, path: PathName, order: Order): Pick<LoopCon
   return { A, H, O };
 }
 
-/** Runs one strategy against the direct call on the first CHECKED accesses; throws on any difference. */
-function check(c: LoopContext, strategies: Strategy[], path: PathName, op: Op, order: Order, where: string): void {
+/** The stream of one path and order over `tree`, with every strategy's object. */
+export function loopContext(tree: BenchTree, table: FlatTable, block: BlockTable, path: PathName, order: Order): LoopContext {
+  const h = tree.handlers[path];
+  return { as: tree.as, ...makeStream(tree, path, order), R: h.read as LoopContext['R'], W: h.write as LoopContext['W'], L: new LinearScan(table), B: new BinarySearch(table), K: block };
+}
+
+/** Runs each strategy against the direct call on the first CHECKED accesses; throws on any difference. */
+export function crossCheck(c: LoopContext, strategies: Strategy[], path: PathName, op: Op, order: Order, where: string): void {
   const answer = (s: Strategy): Uint32Array => {
     const loop = loopFor(s, path, op, order);
     const out = new Uint32Array(CHECKED);
@@ -155,9 +161,18 @@ function runFor(loop: Loop, c: LoopContext, ms: number, chunk: { size: number })
   return { accesses, ms: t - t0 };
 }
 
-export function runDispatch(opts: DispatchOptions, progress: Progress, onRow: (row: DispatchRow) => void): { rows: DispatchRow[]; trees: { regions: number; flatRanges: number; buildMs: number; mixedBlocks: number; usedBlocks: number }[] } {
+/** One tree of the dispatch phase: its size, the time to build it, how the block table sees it. */
+export interface TreeSummary {
+  regions: number;
+  flatRanges: number;
+  buildMs: number;
+  mixedBlocks: number;
+  usedBlocks: number;
+}
+
+export function runDispatch(opts: DispatchOptions, progress: Progress, onRow: (row: DispatchRow) => void): { rows: DispatchRow[]; trees: TreeSummary[] } {
   const rows: DispatchRow[] = [];
-  const trees = [];
+  const trees: TreeSummary[] = [];
   for (const size of opts.sizes) {
     progress.update(`dispatch: building ${size} regions`);
     const t0 = performance.now();
@@ -167,12 +182,12 @@ export function runDispatch(opts: DispatchOptions, progress: Progress, onRow: (r
     const block = new BlockTable(table);
     trees.push({ regions: tree.regions, flatRanges: table.n, buildMs, mixedBlocks: block.mixedBlocks, usedBlocks: block.usedBlocks });
     for (const path of opts.paths) for (const order of opts.orders) {
-      const c: LoopContext = { as: tree.as, ...makeStream(tree, path, order), R: tree.handlers[path].read as LoopContext['R'], W: tree.handlers[path].write as LoopContext['W'], L: new LinearScan(table), B: new BinarySearch(table), K: block };
+      const c = loopContext(tree, table, block, path, order);
       for (const op of opts.ops) {
         const where = `${tree.regions} regions, ${path} ${op}, ${order}`;
         progress.step(`dispatch: ${where}`);
         const strategies: Strategy[] = ['direct', ...opts.strategies.filter((s) => s !== 'direct')];
-        check(c, strategies, path, op, order, where);
+        crossCheck(c, strategies, path, op, order, where);
         const total = new Map(strategies.map((s) => [s, { accesses: 0, ms: 0 }]));
         const chunks = new Map(strategies.map((s) => [s, { size: 64 }]));
         const slice = (opts.seconds * 1000) / ROUNDS;

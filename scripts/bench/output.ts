@@ -8,7 +8,7 @@ export class Progress {
   private readonly tty = process.stderr.isTTY === true;
   private readonly t0 = performance.now();
 
-  /** Adds `steps` to the expected total the first time a phase announces itself. */
+  /** Adds a phase's `steps` to the expected total (call once per phase, before it runs). */
   plan(steps: number): void {
     this.total += steps;
   }

@@ -1,5 +1,5 @@
-import { Machine, SPAPR_PHB0_BUID, type MachineSpec } from '../machine/index.ts';
-import { iommuTypeName, type SimHost } from '../host/index.ts';
+import { Machine, packedDevices, SPAPR_PHB0_BUID, type MachineSpec } from '../machine/index.ts';
+import { iommuTypeName, nicFarmHost, parseHostFile, SimHost, type HostJson } from '../host/index.ts';
 import type { VfioPciDevice, VfioPciOptions } from '../vfio/index.ts';
 import { ConfigAccess, enumerateAndAssign } from './firmware.ts';
 import { NicDriver, type DriverStats } from './nic-driver.ts';
@@ -120,6 +120,15 @@ export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, de
   const report = buildReport(m, program, totals, byDevice, cfg.cycles);
   if (kernel.vectorsRefused) report.warnings.push(`${kernel.vectorsRefused} MSI-X vectors were refused: the ${m.spec.interrupts.controller} has ${p.firmware.msiVectors} for devices and the drivers asked for more; devices left without vectors take no interrupts`);
   return { machine: m, driver: totals, configCycles: cfg.cycles, report };
+}
+
+/**
+ * Boots `count` NICs copied from `template` (a host file as parsed JSON, see nicFarmHost), packed
+ * eight functions to a slot on the machine's root bus: what scale runs and their tests share.
+ */
+export function bootNicFarm(spec: MachineSpec, template: HostJson, program: GuestProgram, count: number): BootResult {
+  const { host, nics } = nicFarmHost(template, count);
+  return boot(spec, new SimHost(parseHostFile(JSON.stringify(host), `${host.name}.json`)), program, packedDevices(nics, spec.pci.firstSlot));
 }
 
 function sumDrivers(all: DriverStats[], spurious: number): GuestDriverTotals {

@@ -2,7 +2,7 @@
 // copied as 4-function cards behind ACS root ports, every function with ACS so each is its own
 // IOMMU group (what SR-IOV-less multi-port NICs on a server look like to pci_device_group).
 
-type HostJson = { name: string; description?: string; pci: Record<string, unknown>[] } & Record<string, unknown>;
+export type HostJson = { name: string; description?: string; pci: Record<string, unknown>[] } & Record<string, unknown>;
 
 const FUNCTIONS_PER_CARD = 4;
 const ACS = ['SV', 'RR', 'CR', 'UF'];

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { buildTree, TREE_BASE, UNIT_SIZE, PATHS } from '../../scripts/bench/tree.ts';
 import { BinarySearch, BlockTable, FlatTable, LinearScan } from '../../scripts/bench/baselines.ts';
 import { parseBenchArgs } from '../../scripts/bench/options.ts';
+import { crossCheck, loopContext } from '../../scripts/bench/dispatch.ts';
 
 test('linear scan, binary search and the >>17 block table read what the AddressSpace reads', () => {
   const tree = buildTree(60);
@@ -36,6 +37,20 @@ test('writes land where the AddressSpace would put them', () => {
     }),
     { numRuns: 2000 },
   );
+});
+
+test('the harness refuses a fast wrong answer: a strategy that reads or writes the wrong thing stops the run', () => {
+  const tree = buildTree(20);
+  const t = new FlatTable(tree.as.view.ranges);
+  const c = loopContext(tree, t, new BlockTable(t), 'mmio', 'random');
+  crossCheck(c, ['direct', 'addressSpace', 'linear', 'binary', 'block'], 'mmio', 'read', 'random', 'honest'); // all agree
+  crossCheck(c, ['direct', 'addressSpace', 'binary'], 'mmio', 'write', 'random', 'honest');
+  const lazy = new BinarySearch(t);
+  lazy.read = () => 0; // fast, and wrong
+  lazy.write = () => {};
+  c.B = lazy;
+  assert.throws(() => crossCheck(c, ['direct', 'binary'], 'mmio', 'read', 'random', 'lazy'), /lazy: binary read 0x0 at 0x[0-9a-f]+ \(access 0\) where the direct call read 0x[0-9a-f]+/);
+  assert.throws(() => crossCheck(c, ['direct', 'binary'], 'mmio', 'write', 'random', 'lazy'), /lazy: binary left 0x5a5a5a5a at/);
 });
 
 test('bench options: unknown names and bad numbers are errors that name the option', () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../../src/cli/main.ts';
-import { boot, loadMachineFile, nicFarmHost, packedDevices, parseGuestFile, parseHostFile, SimHost } from '../../src/index.ts';
+import { bootNicFarm, loadMachineFile, parseGuestFile } from '../../src/index.ts';
 import { hostJson } from '../vfio/helpers.ts';
 import type { BootReport } from '../../src/index.ts';
 
@@ -107,10 +107,9 @@ test('vdm pci lists the assigned function with the BARs firmware placed; mtree -
 /** Boots `count` NICs from the machine's default host, packed onto its root bus. */
 function bootMany(machine: string, count: number, program: Record<string, unknown> = {}) {
   const spec = loadMachineFile(fileURLToPath(new URL(`../../machines/${machine}.json`, import.meta.url)));
-  const { host, nics } = nicFarmHost(hostJson(spec.defaultHost!), count);
   const base = JSON.parse(readFileSync(new URL('../../machines/guests/nic.json', import.meta.url), 'utf8'));
   const guest = parseGuestFile(JSON.stringify({ ...base, ...program }), 'nic.json');
-  return boot(spec, new SimHost(parseHostFile(JSON.stringify(host), 'farm.json')), guest, packedDevices(nics, spec.pci.firstSlot));
+  return bootNicFarm(spec, hostJson(spec.defaultHost!), guest, count);
 }
 
 test('a guest drives every NIC: own vectors, own ring in RAM, every transmit completes (q35, 4 NICs in one multifunction slot)', () => {
