@@ -103,6 +103,7 @@ export function platformOf(m: Machine): GuestPlatform {
  */
 export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, devices: VfioPciOptions[]): BootResult {
   const m = new Machine(spec, host, devices);
+  m.memory.stats = true; // the report counts every access by path
   m.memory.resetCounters();
   const p = platformOf(m);
   const cfg = new ConfigAccess(p);
