@@ -108,8 +108,8 @@ export function bootCommand(argv: string[]): { out: string; err: string; code?: 
 /** `vdm mtree --machine`: the memory tree after the guest booted, or (with `explain`) who answers an address. */
 export function machineMtree(values: { machine?: string; host?: string; guest?: string; device?: string[]; f?: boolean; D?: boolean; o?: boolean }, explain?: bigint): string {
   const { machine } = bootFromArgs(values);
-  if (explain !== undefined) return formatExplanation(explainAddress(machine.memory, explain));
-  return infoMtree(machine.ioSpace ? [machine.ioSpace, machine.memory] : [machine.memory], { flat: values.f, disabled: values.D, owner: values.o });
+  if (explain !== undefined) return formatExplanation(explainAddress(machine.addressSpaceMemory, explain));
+  return infoMtree(machine.addressSpaceIo ? [machine.addressSpaceIo, machine.addressSpaceMemory] : [machine.addressSpaceMemory], { flat: values.f, disabled: values.D, owner: values.o });
 }
 
 /** `vdm machines`. */
