@@ -1,9 +1,9 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadMachineFile, type MachineSpec } from '../machine/index.ts';
+import { explainGuestAccess, loadMachineFile, type MachineSpec } from '../machine/index.ts';
 import { boot, formatBootReport, loadGuestFile, type BootResult } from '../guest/index.ts';
-import { infoMtree, explainAddress, formatExplanation } from '../memory/index.ts';
+import { infoMtree, formatExplanationData } from '../memory/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { isVfioDriver } from '../host/index.ts';
 import { parsePciAddr, PciBusError } from '../pci/index.ts';
@@ -108,7 +108,7 @@ export function bootCommand(argv: string[]): { out: string; err: string; code?: 
 /** `vdm mtree --machine`: the memory tree after the guest booted, or (with `explain`) who answers an address. */
 export function machineMtree(values: { machine?: string; host?: string; guest?: string; device?: string[]; f?: boolean; D?: boolean; o?: boolean }, explain?: bigint): string {
   const { machine } = bootFromArgs(values);
-  if (explain !== undefined) return formatExplanation(explainAddress(machine.memory, explain));
+  if (explain !== undefined) return formatExplanationData(explainGuestAccess(machine, machine.memory, explain));
   return infoMtree(machine.ioSpace ? [machine.ioSpace, machine.memory] : [machine.memory], { flat: values.f, disabled: values.D, owner: values.o });
 }
 
