@@ -4,3 +4,4 @@ export * from './host/index.ts';
 export * from './vfio/index.ts';
 export * from './machine/index.ts';
 export * from './guest/index.ts';
+export * from './util/errors.ts';

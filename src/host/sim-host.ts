@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../util/json-reader.ts';
 import { parseHostFile, isBridge, type HostSpec, type ReservedRegion } from './host-file.ts';
 import { assignGroups, probeOrder, acsEnabled, type HostFunction, type IommuGroup } from './iommu-groups.ts';
 import { kernelBehaviour, type KernelBehaviour } from './kernel.ts';
@@ -50,13 +50,7 @@ export class SimHost {
 
   /** Loads and validates a host file. */
   static load(path: string): SimHost {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      throw new HostFileError(path, '(file)', `a readable host file (${(e as Error).message})`);
-    }
-    return new SimHost(parseHostFile(text, path));
+    return new SimHost(parseHostFile(readInputFile(path, 'host file', HostFileError), path));
   }
 
   function(address: string): HostFunction | undefined {

@@ -1,3 +1,4 @@
+import { VdmError } from '../util/errors.ts';
 import { MemorySystem, U64_SPAN, type AddressSpace, type MemoryRegion } from '../memory/index.ts';
 import { PciHost, PciBusError, parsePciAddr } from '../pci/index.ts';
 import { VfioKernel, type SimHost, type VfioGroup } from '../host/index.ts';
@@ -25,7 +26,7 @@ export function packedDevices(hosts: string[], firstSlot: number): VfioPciOption
 }
 
 /** A machine cannot be built with this host or these devices; the message says why. */
-export class MachineError extends Error {
+export class MachineError extends VdmError {
   override name = 'MachineError';
 }
 
