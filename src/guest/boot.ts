@@ -1,4 +1,4 @@
-import { Machine, packedDevices, SPAPR_PHB0_BUID, type MachineSpec } from '../machine/index.ts';
+import { Machine, packedDevices, pathCostNs, SPAPR_PHB0_BUID, type AccessPath, type MachineSpec } from '../machine/index.ts';
 import { iommuTypeName, nicFarmHost, parseHostFile, SimHost, type HostJson } from '../host/index.ts';
 import type { VfioPciDevice, VfioPciOptions } from '../vfio/index.ts';
 import { ConfigAccess, enumerateAndAssign } from './firmware.ts';
@@ -220,13 +220,14 @@ function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotal
   });
   const config = cycles.reads + cycles.writes;
   const k = s.costs;
+  const us = (count: number, path: AccessPath) => (count * pathCostNs(path, k)) / 1000;
   const byPathUs: Record<string, number> = {
-    ram: (c.ram * k.ram) / 1000,
-    mmap: (mmap * k.mmap) / 1000,
-    mmapExit: (mmapExit * k.vmmTrap) / 1000,
-    msixOverlay: (overlay * k.vmmTrap) / 1000,
-    trappedToKernel: (trapped * (k.vmmTrap + k.kernelTrap)) / 1000,
-    config: (config * k.vmmTrap) / 1000,
+    ram: us(c.ram, 'ram'),
+    mmap: us(mmap, 'mmap'),
+    mmapExit: us(mmapExit, 'mmapExit'),
+    msixOverlay: us(overlay, 'msixOverlay'),
+    trappedToKernel: us(trapped, 'trappedToKernel'),
+    config: us(config, 'vmm'),
     interrupts: (interrupts * k.interrupt) / 1000,
   };
   const warnings = [...m.warnings];

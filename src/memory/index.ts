@@ -12,3 +12,4 @@ export * from './memory-system.ts';
 export * from './mtree.ts';
 export * from './mtree-import.ts';
 export * from './explain.ts';
+export * from './explain-format.ts';

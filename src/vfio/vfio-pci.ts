@@ -247,17 +247,16 @@ export class VfioPciDevice extends PciDevice {
           this.ctx.warn(`Failed to mmap ${this.hostName} BAR ${n}. Performance may be slow`);
           return;
         }
-        const exits = (this.exitPages[n] ??= new Uint8Array(Number((regionSize + page - 1n) / page)));
-        const shift = this.pageShift;
-        const first = Number(a.offset >> BigInt(shift));
+        this.exitPages[n] ??= new Uint8Array(Number((regionSize + page - 1n) / page));
+        const at = Number(a.offset);
         const region = mem.ramDevice(`${this.hostName} BAR ${n} mmaps[${i}]`, a.size, {
           read: (off, size) => {
-            if (exits[first + (off >>> shift)]) counts.mmapExit++;
+            if (this.mmapExits(n, at + off)) counts.mmapExit++;
             else counts.mmap++;
             return mapping.read(off, size);
           },
           write: (off, v, size) => {
-            if (exits[first + (off >>> shift)]) counts.mmapExit++;
+            if (this.mmapExits(n, at + off)) counts.mmapExit++;
             else counts.mmap++;
             mapping.write(off, v, size);
           },
@@ -467,6 +466,30 @@ export class VfioPciDevice extends PciDevice {
   private msiDisable(): void {
     this.setIrqs(U.VFIO_PCI_MSI_IRQ_INDEX, 0, 0);
     this.msiFds = [];
+  }
+
+  /**
+   * Whether a guest access at `offset` into BAR n's mmap exits to the VMM instead of staying in a KVM
+   * memslot: the one rule behind the boot report's counters and `--explain` on a booted machine.
+   */
+  mmapExits(n: number, offset: number): boolean {
+    return this.exitPages[n]?.[Math.floor(offset / this.pageSize)] === 1;
+  }
+
+  /** Why an mmapped page of BAR n exits (for --explain): shares a host page with an overlay, or a sub-page BAR. */
+  mmapExitCause(n: number, offset: number): 'msix-table' | 'msix-pba' | 'sub-page-bar' | null {
+    if (!this.mmapExits(n, offset)) return null;
+    const l = this.msixLayout;
+    const page = Math.floor(offset / this.pageSize);
+    const hits = (bar: number, at: number, size: number, on: boolean | undefined) => on && bar === n && Math.floor(at / this.pageSize) <= page && page <= Math.floor((at + size - 1) / this.pageSize);
+    if (l && hits(l.tableBar, l.tableOffset, this.msix!.table.length, this.msix?.tableRegion.enabled)) return 'msix-table';
+    if (l && hits(l.pbaBar, l.pbaOffset, this.msix!.pba.length, this.msix?.pbaRegion.enabled)) return 'msix-pba';
+    return 'sub-page-bar';
+  }
+
+  /** The host's page size in bytes. */
+  get pageSize(): number {
+    return 1 << this.pageShift;
   }
 
   /** Pages of each BAR shared with an enabled overlay: KVM cannot make them memslots (kvm_align_section). */
