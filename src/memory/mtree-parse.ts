@@ -1,10 +1,11 @@
 // Text of QEMU's `info mtree` (system/memory.c:mtree_info) to a tree of plain nodes, without
 // recursion: a dump can nest as deep as its indentation, and one line can open thousands of
 // hidden levels.
+import { BadInputError } from '../util/errors.ts';
 import { U64_SPAN } from './constants.ts';
 
 /** Bad importer input: names the file and line. */
-export class MtreeImportError extends Error {
+export class MtreeImportError extends BadInputError {
   constructor(
     readonly file: string,
     readonly line: number,
