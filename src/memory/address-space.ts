@@ -2,7 +2,7 @@ import type { MemoryRegion } from './region.ts';
 import type { FlatRange, FlatView } from './flat-view.ts';
 import { sectionFromFlatRange, flatRangeEqual } from './flat-view.ts';
 import { Dispatch, SectionKind, SEC_DELTA, SEC_END, SEC_KIND, SEC_START, SEC_STRIDE } from './dispatch.ts';
-import { HOST_LITTLE_ENDIAN, type RamBlock } from './ram-block.ts';
+import { HOST_LITTLE_ENDIAN, type RamBlock } from '../common/ram-block.ts';
 import { lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
 import { DISPATCH_LIMIT, MEMTX_DECODE_ERROR, MEMTX_OK } from './constants.ts';
 import { MemoryListener, insertByPriority } from './listener.ts';

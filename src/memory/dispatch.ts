@@ -1,6 +1,6 @@
 import type { FlatRange, FlatView } from './flat-view.ts';
 import type { MemoryRegion, RamDeviceBacking } from './region.ts';
-import { RamBlock } from './ram-block.ts';
+import { RamBlock } from '../common/ram-block.ts';
 import { DISPATCH_LIMIT, PAGE_SIZE } from './constants.ts';
 
 /** How a section is reached; decides the access path (and so the counter) in AddressSpace. */

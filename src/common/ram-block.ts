@@ -9,6 +9,7 @@ export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0]
  * costs only what it touches and a 4 KiB block costs 4 KiB. Each chunk keeps 8-, 16- and 32-bit
  * views of one buffer so the address space can serve an access with one typed-array load.
  * Values are little-endian byte lanes: byte k of an access is at offset + k.
+ * In common because the host uses the same storage for device BARs and the VMM's process memory.
  */
 export class RamBlock {
   /** Bytes per chunk (every chunk but possibly the last is this long). */
