@@ -1,7 +1,8 @@
+import { VdmError } from '../util/errors.ts';
 import type { GuestPlatform } from './platform.ts';
 
 /** The guest ran out of something it needs to run its drivers (RAM, DMA window); the message says what. */
-export class GuestError extends Error {
+export class GuestError extends VdmError {
   override name = 'GuestError';
 }
 

@@ -1,3 +1,4 @@
+import { BadInputError } from '../util/errors.ts';
 import { MemorySystem } from './memory-system.ts';
 import type { MemoryRegion } from './region.ts';
 import type { AddressSpace } from './address-space.ts';
@@ -5,7 +6,7 @@ import { unassignedIoOps, type MemoryRegionOps } from './ops.ts';
 import { U64_SPAN } from './constants.ts';
 
 /** Bad importer input: names the file and line. */
-export class MtreeImportError extends Error {
+export class MtreeImportError extends BadInputError {
   constructor(
     readonly file: string,
     readonly line: number,
