@@ -5,9 +5,10 @@ import { renderRanges } from './render.ts';
 import { diffViews, topologyEvents, type TopologyEvent } from './view-diff.ts';
 import type { ViewPatch } from './view-patch.ts';
 import { DISPATCH_LIMIT, U64_SPAN } from './constants.ts';
+import { VdmError } from '../util/errors.ts';
 
 /** The incremental render disagrees with a render from scratch: a bug in vdm, never in the input. */
-export class RenderMismatchError extends Error {
+export class RenderMismatchError extends VdmError {
   override name = 'RenderMismatchError';
 }
 
