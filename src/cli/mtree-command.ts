@@ -1,4 +1,5 @@
-import { importQemuMtree, infoMtree, explainAddress, formatExplanation, MtreeImportError, type AddressSpace } from '../memory/index.ts';
+import { importQemuMtree, infoMtree, explainAddress, formatExplanation, formatExplanationData, MtreeImportError, type AddressSpace } from '../memory/index.ts';
+import { explainGuestAccess, type Machine } from '../machine/index.ts';
 import { FileError, readInputFile } from '../util/json-reader.ts';
 import { UsageError } from './errors.ts';
 import { bootFromArgs, BOOT_OPTIONS } from './boot-command.ts';
@@ -46,9 +47,10 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
   const address = values.explain === undefined ? undefined : parseAddress(values.explain);
   let spaces: AddressSpace[];
   let err = '';
+  let machine: Machine | null = null;
   if (file === undefined) {
-    const { machine } = bootFromArgs(values);
-    spaces = machine.ioSpace ? [machine.ioSpace, machine.memory] : [machine.memory];
+    machine = bootFromArgs(values).machine;
+    spaces = machine.addressSpaceIo ? [machine.addressSpaceIo, machine.addressSpaceMemory] : [machine.addressSpaceMemory];
   } else {
     const text = readInputFile(file, 'QEMU "info mtree" dump', FileError);
     let imported;
@@ -65,7 +67,8 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
   const name = values.as ?? (spaces.some((s) => s.name === 'memory') ? 'memory' : spaces[0]?.name);
   const as = spaces.find((s) => s.name === name);
   if (!as) throw new UsageError(`--as ${name}: no such address space (have: ${spaces.map((s) => s.name).join(', ')})`);
-  return { out: formatExplanation(explainAddress(as, address)), err };
+  // On a booted machine the answer also says whether the access exits, what it costs and what fixes it.
+  return { out: machine ? formatExplanationData(explainGuestAccess(machine, as, address)) : formatExplanation(explainAddress(as, address)), err };
 }
 
 /** Parses 0x-prefixed hex or decimal into a 64-bit address. */

@@ -2,3 +2,4 @@ export * from './machine-file.ts';
 export * from './interrupt-controller.ts';
 export * from './rtas.ts';
 export * from './machine.ts';
+export * from './access-path.ts';

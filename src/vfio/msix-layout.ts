@@ -106,3 +106,16 @@ export function relocateMsix(layout: MsixLayout, bars: (BarInfo | null)[], targe
 function hex4(v: number): string {
   return v.toString(16).padStart(4, '0');
 }
+
+/** The first BAR x-msix-relocation=barN would accept for this device (what to suggest), or null. */
+export function relocationCandidate(layout: MsixLayout, bars: (BarInfo | null)[], hostPage: bigint, vendor: number, device: number): number | null {
+  for (let n = 0; n < 6; n++) {
+    try {
+      relocateMsix(layout, bars, n, hostPage, vendor, device);
+      return n;
+    } catch (e) {
+      if (!(e instanceof VfioRealizeError)) throw e;
+    }
+  }
+  return null;
+}
