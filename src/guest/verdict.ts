@@ -42,11 +42,11 @@ const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 /** The counters of a device that judge it, read now. */
 export function workloadOutcome(d: VfioPciDevice, visible: boolean, driver: DriverStats | null): WorkloadOutcome {
-  const st = d.vdev.stats;
+  const st = d.deviceFd.stats;
   return {
     visible,
     driver: driver && { ...driver, handled: [...driver.handled], vectorIrqs: [...driver.vectorIrqs] },
-    dmaFaults: d.vdev.hw.dmaFaults.length,
+    dmaFaults: d.deviceFd.hw.dmaFaults.length,
     lostInterrupts: st.lostInterrupts + st.msiFaults + st.remapBlocked,
     interruptsViaKvm: d.interrupts.kvm,
     interruptsViaVmm: d.interrupts.vmm,
@@ -98,7 +98,7 @@ export function judgeDevice(m: Machine, d: VfioPciDevice, o: WorkloadOutcome): D
   if (drv) {
     const handled = drv.handled.reduce((a, b) => a + b, 0);
     if (drv.completions < drv.transmits) {
-      const model = m.host.function(d.hostName)?.spec.model ?? null;
+      const model = m.host.functionAt(d.hostName)?.spec.model ?? null;
       const why =
         model === null
           ? `host function ${d.hostName} has no behaviour model (its host file entry sets no "model"), so nothing answers the doorbell`
