@@ -1,3 +1,4 @@
+export * from './common/index.ts';
 export * from './memory/index.ts';
 export * from './pci/index.ts';
 export * from './host/index.ts';

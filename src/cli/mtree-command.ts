@@ -50,7 +50,7 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
   let machine: Machine | null = null;
   if (file === undefined) {
     machine = bootFromArgs(values).machine;
-    spaces = machine.ioSpace ? [machine.ioSpace, machine.memory] : [machine.memory];
+    spaces = machine.addressSpaceIo ? [machine.addressSpaceIo, machine.addressSpaceMemory] : [machine.addressSpaceMemory];
   } else {
     const text = readInputFile(file, 'QEMU "info mtree" dump', FileError);
     let imported;

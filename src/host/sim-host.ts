@@ -1,7 +1,7 @@
 import { readInputFile } from '../util/json-reader.ts';
 import { parseHostFile, isBridge, type HostSpec, type ReservedRegion } from './host-file.ts';
 import { assignGroups, probeOrder, acsEnabled, type HostFunction, type IommuGroup } from './iommu-groups.ts';
-import { kernelBehaviour, type KernelBehaviour } from './kernel.ts';
+import { kernelBehaviour, type KernelBehaviour } from './kernel/behaviour.ts';
 import { HostFileError } from './errors.ts';
 
 /** Why a group is or is not usable by VFIO. */
@@ -53,7 +53,7 @@ export class SimHost {
     return new SimHost(parseHostFile(readInputFile(path, 'host file', HostFileError), path));
   }
 
-  function(address: string): HostFunction | undefined {
+  functionAt(address: string): HostFunction | undefined {
     const a = address.toLowerCase();
     return this.functions.find((f) => f.spec.address === a || f.spec.address.slice(5) === a);
   }

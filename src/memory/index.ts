@@ -1,6 +1,6 @@
 export * from './constants.ts';
 export * from './ops.ts';
-export * from './ram-block.ts';
+export * from '../common/ram-block.ts';
 export * from './region.ts';
 export * from './flat-view.ts';
 export * from './render.ts';

@@ -2,7 +2,7 @@ import { VdmError } from '../util/errors.ts';
 import type { MemorySystem, MemoryRegion } from '../memory/index.ts';
 import type { PciDevice } from './pci-device.ts';
 import type { PciBridge } from './pci-bridge.ts';
-import * as R from './constants.ts';
+import * as R from '../common/pci-regs.ts';
 
 /**
  * Where a bus decodes: its memory and I/O spaces, and (for a root bus) the region its devices'

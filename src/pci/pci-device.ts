@@ -1,6 +1,6 @@
 import type { MemorySystem, MemoryRegion, AddressSpace } from '../memory/index.ts';
 import { ConfigSpace } from './config-space.ts';
-import * as R from './constants.ts';
+import * as R from '../common/pci-regs.ts';
 import type { PciBus } from './pci-bus.ts';
 import type { Msi } from './msi.ts';
 import type { Msix } from './msix.ts';
@@ -66,7 +66,7 @@ export class PciDevice {
   /** INTx level as the device drives it (pci_set_irq). */
   intxLevel = 0;
   /** MSI/MSI-X messages sent into the bus-master address space. */
-  deliveredMessages = 0;
+  msiMessagesSent = 0;
 
   constructor(opts: PciDeviceOptions) {
     this.mem = opts.mem;

@@ -1,6 +1,6 @@
 import { MemoryListener, type AddressSpace, type MemoryRegionSection, type RamBlock } from '../memory/index.ts';
 import { VfioError, type VfioContainer, type VfioGroup, type VfioKernel } from '../host/index.ts';
-import * as U from '../host/vfio/uapi.ts';
+import * as U from '../common/vfio-uapi.ts';
 import { VfioRealizeError } from './msix-layout.ts';
 
 /** How the machine's guest DMA reaches the host IOMMU (from the machine file). */

@@ -1,8 +1,8 @@
 import type { AddressSpace, MemoryRegion, MemorySystem } from '../memory/index.ts';
 import { Msi, Msix, MsiSetupError, PciDevice, type MsiMessage } from '../pci/index.ts';
-import * as R from '../pci/constants.ts';
+import * as R from '../common/pci-regs.ts';
 import { EventFd, VfioError, type DeviceMapping, type VfioDevice, type VfioGroup, type VfioKernel } from '../host/index.ts';
-import * as U from '../host/vfio/uapi.ts';
+import * as U from '../common/vfio-uapi.ts';
 import { VmmContainer, type DmaPolicy } from './container.ts';
 import { fixPbaOffset, fixupMsixMmaps, relocateMsix, VfioRealizeError, type BarInfo, type MsixLayout, type Relocation } from './msix-layout.ts';
 
@@ -37,6 +37,8 @@ export interface VfioPciContext {
   /** KVM's irqfd: an MSI injected into the interrupt controller without going through the VMM. */
   injectMsi(msg: MsiMessage): void;
   warn(message: string): void;
+  /** The qdev id of a device given no id= (QEMU's hostdevN, counted per machine). */
+  defaultId(): string;
 }
 
 /** A BAR as vfio_bar_register builds it. */
@@ -61,8 +63,6 @@ export interface BarPathCounts {
   /** Trapped to the VMM and forwarded to the kernel with pread/pwrite. */
   trapped: number;
 }
-
-let nextId = 0;
 
 /**
  * QEMU's vfio-pci (hw/vfio/pci.c) on vdm's VFIO API: realize in QEMU's order, the BAR tree of
@@ -95,7 +95,7 @@ export class VfioPciDevice extends PciDevice {
   private constructor(
     private readonly ctx: VfioPciContext,
     readonly options: VfioPciOptions,
-    readonly vdev: VfioDevice,
+    readonly deviceFd: VfioDevice,
     readonly group: VfioGroup,
     readonly container: VmmContainer,
     phys: Uint8Array,
@@ -103,7 +103,7 @@ export class VfioPciDevice extends PciDevice {
     const word = (o: number) => phys[o]! | (phys[o + 1]! << 8);
     super({
       mem: ctx.mem,
-      name: options.id ?? `hostdev${nextId++}`,
+      name: options.id ?? ctx.defaultId(),
       vendorId: word(R.PCI_VENDOR_ID),
       deviceId: word(R.PCI_DEVICE_ID),
       classCode: phys[9]! | (word(10) << 8),
@@ -160,14 +160,14 @@ export class VfioPciDevice extends PciDevice {
   /** vfio_bars_prepare, vfio_msix_early_setup, fixup, relocation, vfio_bars_register, capabilities. */
   private setUp(phys: Uint8Array): void {
     const infos: (BarInfo | null)[] = [];
-    const regions = [0, 1, 2, 3, 4, 5].map((i) => this.vdev.getRegionInfo(i));
+    const regions = [0, 1, 2, 3, 4, 5].map((i) => this.deviceFd.getRegionInfo(i));
     for (let i = 0; i < 6; i++) {
       const r = regions[i]!;
       if (r.size === 0n) {
         infos.push(null);
         continue;
       }
-      const low = this.vdev.read(U.VFIO_PCI_CONFIG_REGION_INDEX, R.PCI_BASE_ADDRESS_0 + 4 * i, 4);
+      const low = this.deviceFd.read(U.VFIO_PCI_CONFIG_REGION_INDEX, R.PCI_BASE_ADDRESS_0 + 4 * i, 4);
       const ioport = (low & R.PCI_BASE_ADDRESS_SPACE_IO) !== 0;
       infos.push({ index: i, size: r.size, ioport, mem64: !ioport && (low & R.PCI_BASE_ADDRESS_MEM_TYPE_64) !== 0, prefetch: !ioport && (low & R.PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0 });
     }
@@ -185,7 +185,7 @@ export class VfioPciDevice extends PciDevice {
         tableOffset: table & ~7,
         pbaBar: pba & 7,
         pbaOffset: pba & ~7,
-        noresize: (this.vdev.getIrqInfo(U.VFIO_PCI_MSIX_IRQ_INDEX).flags & U.VFIO_IRQ_INFO_NORESIZE) !== 0,
+        noresize: (this.deviceFd.getIrqInfo(U.VFIO_PCI_MSIX_IRQ_INDEX).flags & U.VFIO_IRQ_INFO_NORESIZE) !== 0,
       };
       layout = fixPbaOffset(layout, regions[layout.pbaBar]!.size, this.vendorId, this.deviceId, relocation);
       const t = regions[layout.tableBar]!;
@@ -220,7 +220,7 @@ export class VfioPciDevice extends PciDevice {
     let trapped: MemoryRegion | null = null;
     const mmaps: VfioBar['mmaps'] = [];
     if (regionSize > 0n) {
-      const vdev = this.vdev;
+      const vdev = this.deviceFd;
       const counts = this.counts;
       trapped = mem.io(`${this.hostName} BAR ${n}`, regionSize, {
         valid: { minAccessSize: 1, maxAccessSize: 4 },
@@ -313,7 +313,7 @@ export class VfioPciDevice extends PciDevice {
   /** vfio_pci_read_config: emulated bits from vdm's copy, the rest from the device. */
   protected override readConfig(offset: number, len: number): number {
     let v = 0;
-    const physical = () => this.vdev.read(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, len);
+    const physical = () => this.deviceFd.read(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, len);
     let phys: number | null = null;
     for (let i = len - 1; i >= 0; i--) {
       let b: number;
@@ -326,7 +326,7 @@ export class VfioPciDevice extends PciDevice {
 
   /** vfio_pci_write_config: the kernel sees every write first; then the emulation and its side effects. */
   protected override writeConfig(offset: number, value: number, len: number): void {
-    this.vdev.write(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, value, len);
+    this.deviceFd.write(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, value, len);
     const msixWas = this.msix?.enabled() ?? false;
     const msiWas = this.msi?.enabled() ?? false;
     super.writeConfig(offset, value, len);
@@ -343,7 +343,7 @@ export class VfioPciDevice extends PciDevice {
   private setIrqs(index: number, start: number, count: number, fds?: (EventFd | null)[]): void {
     const mark = this.ctx.kernel.log.length;
     try {
-      this.vdev.setIrqs(
+      this.deviceFd.setIrqs(
         fds
           ? { index, start, count, flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, data: fds }
           : { index, start, count, flags: U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_TRIGGER },

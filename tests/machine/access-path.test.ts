@@ -15,7 +15,7 @@ const MACHINES = readdirSync(join(packageRoot(), 'machines')).filter((f) => f.en
 
 /** Which report counter one 4-byte read at `addr` moved. */
 function pathTaken(m: Machine, addr: bigint): AccessPath {
-  const c = m.memory.counters;
+  const c = m.addressSpaceMemory.counters;
   const snap = () => {
     const s = { ram: c.ram, unassigned: c.unassigned, mmap: 0, mmapExit: 0, trappedToKernel: 0, msixOverlay: 0 };
     for (const d of m.devices) {
@@ -27,7 +27,7 @@ function pathTaken(m: Machine, addr: bigint): AccessPath {
     return s;
   };
   const before = snap();
-  m.memory.read(Number(addr), 4);
+  m.addressSpaceMemory.read(Number(addr), 4);
   const after = snap();
   const moved = (Object.keys(before) as (keyof typeof before)[]).filter((k) => after[k] !== before[k]);
   assert.is(moved.length, 1, `one counter moves for 0x${addr.toString(16)}: ${moved}`);
@@ -70,7 +70,7 @@ for (const name of MACHINES) {
     const addrs = probes(machine);
     assert.ok(addrs.length > 0, 'the device has BARs in the guest');
     for (const a of addrs) {
-      const said = explainGuestAccess(machine, machine.memory, a).path;
+      const said = explainGuestAccess(machine, machine.addressSpaceMemory, a).path;
       assert.is(pathTaken(machine, a), said, `0x${a.toString(16)}`);
     }
   });
@@ -78,7 +78,7 @@ for (const name of MACHINES) {
 
 test('virt on a 64 KiB host: the doorbell in the MSI-X table\'s page exits, costs a VMM trap, and relocation is the fix', () => {
   const { machine } = bootFromArgs({ machine: 'virt' });
-  const e = explainGuestAccess(machine, machine.memory, 0x8000000008n);
+  const e = explainGuestAccess(machine, machine.addressSpaceMemory, 0x8000000008n);
   assert.is(e.path, 'mmapExit');
   const text = formatExplanationData(e);
   assert.match(text, 'EXITS to the VMM');
@@ -87,14 +87,14 @@ test('virt on a 64 KiB host: the doorbell in the MSI-X table\'s page exits, cost
   assert.not.match(text, 'no exit');
   // With the table relocated (hw/vfio/pci.c:vfio_pci_relocate_msix) the same register stays in the mmap.
   const moved = bootFromArgs({ machine: 'virt', device: ['host=0000:01:00.0,x-msix-relocation=bar0'] }).machine;
-  const e2 = explainGuestAccess(moved, moved.memory, moved.devices[0]!.bars[0]!.addr + 8n);
+  const e2 = explainGuestAccess(moved, moved.addressSpaceMemory, moved.devices[0]!.bars[0]!.addr + 8n);
   assert.is(e2.path, 'mmap');
   assert.match(formatExplanationData(e2), 'cost: 150 ns per access (mmap in machines/virt.json)');
 });
 
 test('x-no-mmap=on: every BAR access is trapped to the kernel and the fix says so', () => {
   const { machine } = bootFromArgs({ machine: 'q35', device: ['host=0000:01:00.0,x-no-mmap=on'] });
-  const e = explainGuestAccess(machine, machine.memory, machine.devices[0]!.bars[0]!.addr + 0x40n);
+  const e = explainGuestAccess(machine, machine.addressSpaceMemory, machine.devices[0]!.bars[0]!.addr + 0x40n);
   assert.is(e.path, 'trappedToKernel');
   assert.match(formatExplanationData(e), 'fix: drop x-no-mmap=on');
   assert.is(pathTaken(machine, machine.devices[0]!.bars[0]!.addr + 0x40n), 'trappedToKernel');
