@@ -137,7 +137,7 @@ export function machineMap(m: Machine, title: string): MapModel {
       return out;
     },
   };
-  const spaces = m.ioSpace ? [m.memory, m.ioSpace] : [m.memory];
+  const spaces = m.addressSpaceIo ? [m.addressSpaceMemory, m.addressSpaceIo] : [m.addressSpaceMemory];
   const h = m.host.spec;
   return { title, subtitle: `machine ${m.spec.name} on host ${h.name} (${h.arch}, ${h.pageSize / 1024} KiB pages); ${m.devices.length} assigned device(s)`, lanes: spaces.map((as) => lane(as, src)) };
 }

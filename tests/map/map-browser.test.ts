@@ -65,7 +65,7 @@ test('q35: lanes for memory and I/O; RAM left of the BAR; the MSI-X table inside
   const addr = BigInt(await page.$eval('#addr', (i) => (i as HTMLInputElement).value));
   const text = await explained(page);
   assert.match(text, 'served by: msix-table (i/o)');
-  assert.is(text, formatExplanationData(explainGuestAccess(machine, machine.memory, addr)));
+  assert.is(text, formatExplanationData(explainGuestAccess(machine, machine.addressSpaceMemory, addr)));
   await page.screenshot({ path: join(OUT, 'q35.png') });
   await page.close();
 });
@@ -87,7 +87,7 @@ test('virt on a 64 KiB host: the BAR page shared with the MSI-X table is hatched
   await page.keyboard.press('Enter');
   const text = await explained(page);
   assert.match(text, 'EXITS to the VMM');
-  assert.is(text, formatExplanationData(explainGuestAccess(machine, machine.memory, bar + 8n)));
+  assert.is(text, formatExplanationData(explainGuestAccess(machine, machine.addressSpaceMemory, bar + 8n)));
   assert.ok(await page.$('svg line.mark'), 'the explained address is marked');
   // "+" zooms in around it: the BAR gets wider on screen.
   const before = await box(page, 'rect.box[data-region="0000:01:00.0 base BAR 0"]');

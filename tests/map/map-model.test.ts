@@ -19,7 +19,7 @@ for (const name of ['q35', 'virt', 'pseries']) {
   test(`${name}: any address explains on the map exactly as --explain says`, async () => {
     const { machine, model } = await machinePage(name);
     for (const lane of model.lanes) {
-      const as = lane.name === 'memory' ? machine.memory : machine.ioSpace!;
+      const as = lane.name === 'memory' ? machine.addressSpaceMemory : machine.addressSpaceIo!;
       const end = as.root.addr + as.root.size - 1n;
       // Every segment's first and last byte, then random addresses (a fixed seed).
       for (const s of lane.segments) {
