@@ -1,5 +1,5 @@
-// vdm benchmarks: dispatch throughput against a direct call and three other designs, render and
-// commit cost as the tree grows, and guests booting with many assigned devices.
+// vdm benchmarks: accesses against a direct call and the real v86, dispatch paths against three
+// other designs, render and commit cost as the tree grows, and guests booting with many NICs.
 // Usage: npm run bench [-- --only dispatch,render,boot --sizes 10,1000 --paths mmio,ram
 //          --strategies addressSpace,binary --seconds 0.1 --devices 1,16 --out bench-results]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseBenchArgs, USAGE } from './bench/options.ts';
 import { Progress, line, markdown, fixed, thousands } from './bench/output.ts';
 import { runDispatch, STRATEGIES, type DispatchRow } from './bench/dispatch.ts';
+import { runAccess, type AccessRow, type Spread } from './bench/access.ts';
 import { runRender, type RenderRow } from './bench/render.ts';
 import { dispatchChart } from './bench/chart.ts';
 import { runBootScale, type BootRow } from './bench/boot-scale.ts';
@@ -25,6 +26,7 @@ if (opts.help) {
 
 const progress = new Progress();
 const d = opts.dispatch;
+if (opts.phases.includes('access')) progress.plan(opts.access.sizes.length * 3);
 if (opts.phases.includes('dispatch')) progress.plan(d.sizes.length * d.paths.length * d.orders.length * d.ops.length);
 if (opts.phases.includes('render')) progress.plan(opts.renderSizes.length);
 if (opts.phases.includes('boot')) progress.plan(opts.bootMachines.length * opts.devices.length);
@@ -37,8 +39,26 @@ const STRATEGY_LABEL: Record<(typeof STRATEGIES)[number], string> = {
   addressSpace: 'AddressSpace',
   linear: 'linear scan',
   binary: 'binary search',
-  block: 'block table >>17',
+  block: 'block table + search',
 };
+
+if (opts.phases.includes('access')) {
+  const a = opts.access;
+  progress.print(`Access: ns per access (CPU time; median of ${a.rounds} rounds, min-max), one process per size and strategy, node ${process.version}`);
+  progress.print('direct = the handler called with its offset, RAM as a bare Uint32Array; v86 = npm v86 (mmap_read32/mmap_write32 for MMIO, wasm read32s/write32 for RAM and mixed)');
+  const header = ['regions', 'stream', 'op', 'direct', 'vdm', 'v86', 'vdm/direct', 'vdm/v86', 'spread > ±20%'];
+  const widths = [8, -10, -5, 18, 18, 18, 10, 8, -14];
+  const fmt = (s: Spread | undefined) => (s ? `${fixed(s.median)} (${fixed(s.min)}-${fixed(s.max)})` : '-');
+  const cells = (r: AccessRow) => [thousands(r.regions), r.stream, r.op, fmt(r.ns.direct), fmt(r.ns.vdm), fmt(r.ns.v86), fixed(r.vdmToDirect, 2), r.vdmToV86 === undefined ? '-' : fixed(r.vdmToV86, 2), r.noisy.join(',') || ''];
+  progress.print(line(header, widths));
+  const { rows, summaries } = runAccess(a, progress, (r) => progress.print(line(cells(r), widths)));
+  result.access = { rows, summaries };
+  for (const s of summaries) progress.print(`${thousands(s.regions)} regions: vdm heap ${s.heapPerRegion === undefined ? '-' : fixed(s.heapPerRegion, 0)} bytes/region; a written 4 KiB RAM block ${s.ramBlock4k === undefined ? '-' : fixed(s.ramBlock4k, 0)} bytes`);
+  md.push('#### Accesses: vdm against a direct call and v86 (ns per access, median of the rounds, min-max)', '', ...markdown(header, rows.map(cells)), '');
+  md.push(...markdown(['regions', 'vdm heap bytes per region', 'written 4 KiB RAM block, bytes', 'setup ms (direct / vdm / v86)'], summaries.map((s) => [thousands(s.regions), s.heapPerRegion === undefined ? '-' : fixed(s.heapPerRegion, 0), s.ramBlock4k === undefined ? '-' : fixed(s.ramBlock4k, 0), ['direct', 'vdm', 'v86'].map((k) => { const v = s.setupMs[k as keyof typeof s.setupMs]; return v === undefined ? '-' : fixed(v, 0); }).join(' / ')])), '');
+  const asDispatch = rows.map((r) => ({ regions: r.regions, flatRanges: 0, path: r.stream, op: 'read', order: r.op, ns: { direct: r.ns.direct?.median, addressSpace: r.ns.vdm?.median, linear: r.ns.v86?.median }, ratio: {} })) as unknown as DispatchRow[];
+  writeOut('access.svg', dispatchChart(asDispatch, [{ key: 'direct', label: 'direct call / bare array' }, { key: 'addressSpace', label: 'vdm AddressSpace' }, { key: 'linear', label: 'v86 (npm)' }]));
+}
 
 if (opts.phases.includes('dispatch')) {
   const strategies = STRATEGIES.filter((s) => s === 'direct' || d.strategies.includes(s));
@@ -97,7 +117,8 @@ result.seconds = seconds;
 writeOut(`bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, JSON.stringify(result, null, 2));
 writeOut('latest.json', JSON.stringify(result, null, 2));
 writeOut('latest.md', md.join('\n'));
-console.log(`\ndone in ${fixed(seconds, 0)} s; results in ${opts.out}/ (latest.json, latest.md${opts.phases.includes('dispatch') ? ', dispatch.svg' : ''})`);
+const svgs = [opts.phases.includes('access') ? ', access.svg' : '', opts.phases.includes('dispatch') ? ', dispatch.svg' : ''].join('');
+console.log(`\ndone in ${fixed(seconds, 0)} s; results in ${opts.out}/ (latest.json, latest.md${svgs})`);
 
 function writeOut(name: string, text: string): void {
   mkdirSync(opts.out, { recursive: true });

@@ -4,14 +4,18 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PATHS, type PathName } from './tree.ts';
 import { STRATEGIES, type DispatchOptions, type Op, type Order, type Strategy } from './dispatch.ts';
+import type { AccessOptions } from './access.ts';
 
 const MACHINES = readdirSync(fileURLToPath(new URL('../../machines/', import.meta.url))).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
 
-export const PHASES = ['dispatch', 'render', 'boot'] as const;
+export const PHASES = ['access', 'dispatch', 'render', 'boot'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export const USAGE = `usage: npm run bench [-- options]
   --only LIST          phases to run: ${PHASES.join(',')} (default: all)
+  --access-sizes LIST  access benchmark sizes in MMIO regions (default 10,1000,10000,100000)
+  --rounds N           access benchmark rounds per stream, median and spread reported (default 5)
+  --access-ms N        access benchmark CPU ms per stream and round (default 20)
   --sizes LIST         dispatch tree sizes in regions (default 10,100,1000,10000,100000)
   --paths LIST         ${PATHS.join(',')} (default: all)
   --strategies LIST    ${STRATEGIES.filter((s) => s !== 'direct').join(',')} (default: all; the direct call always runs)
@@ -27,6 +31,7 @@ export const USAGE = `usage: npm run bench [-- options]
 export interface BenchOptions {
   help: boolean;
   phases: Phase[];
+  access: AccessOptions;
   dispatch: DispatchOptions;
   renderSizes: number[];
   devices: number[];
@@ -60,6 +65,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       help: { type: 'boolean', short: 'h' },
       only: { type: 'string' },
       sizes: { type: 'string' },
+      'access-sizes': { type: 'string' },
+      rounds: { type: 'string' },
+      'access-ms': { type: 'string' },
       paths: { type: 'string' },
       strategies: { type: 'string' },
       streams: { type: 'string' },
@@ -78,6 +86,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   return {
     help: values.help === true,
     phases: list('only', values.only, PHASES, PHASES),
+    access: {
+      sizes: counts('access-sizes', values['access-sizes'], quick ? [10, 1000] : [10, 1000, 10000, 100000], 1_000_000),
+      rounds: counts('rounds', values.rounds, [5], 100)[0]!,
+      ms: counts('access-ms', values['access-ms'], [quick ? 6 : 20], 10_000)[0]!,
+    },
     dispatch: {
       sizes: counts('sizes', values.sizes, quick ? [10, 1000] : [10, 100, 1000, 10000, 100000], 1_000_000),
       paths: list<PathName>('paths', values.paths, PATHS, PATHS),

@@ -1,11 +1,17 @@
-const MAX_CHUNK = 1 << 16;
+/**
+ * Largest chunk. A chunk is one lazily allocated ArrayBuffer; the kernel backs its pages only as
+ * they are touched, so a large chunk costs address space, not memory, and lets the address space's
+ * RAM window cover 16 MiB of guest RAM with one typed array (one load per random access instead of
+ * three dependent ones through a table of small chunks).
+ */
+const MAX_CHUNK = 1 << 24;
 
 /** Whether this host stores typed-array elements little-endian (every platform Node ships for but s390x). */
 export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
  * Backing store of a RAM, ROM or ROM-device region (QEMU's RAMBlock). Sparse: chunks of
- * min(block size, 64 KiB) are allocated on first write, so a machine with gigabytes of guest RAM
+ * min(block size, 16 MiB) are allocated on first write, so a machine with gigabytes of guest RAM
  * costs only what it touches and a 4 KiB block costs 4 KiB. Each chunk keeps 8-, 16- and 32-bit
  * views of one buffer so the address space can serve an access with one typed-array load.
  * Values are little-endian byte lanes: byte k of an access is at offset + k.

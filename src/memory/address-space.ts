@@ -39,6 +39,15 @@ const NO_WORDS = new Uint32Array(0);
 const NO_READ = (): number => 0;
 const NO_WRITE = (): void => {};
 
+/**
+ * Whether an 8-byte access at a 4-aligned offset reaches the region as two direct 4-byte callbacks
+ * (low half first) on every path: memory.c:access_with_adjusted_size with impl.max 4 when valid
+ * allows 8, physmem.c:memory_access_size's two 4-byte chunks when it does not. No bigint.
+ */
+function splitsIn4(mr: MemoryRegion): boolean {
+  return (mr.directSizes & 4) !== 0 && mr.implMax === 4;
+}
+
 function validSize(size: number): boolean {
   return size === 1 || size === 2 || size === 4 || size === 8;
 }
@@ -90,6 +99,12 @@ export class AddressSpace {
   private ram8: Uint8Array = NO_BYTES;
   private ram16: Uint16Array = NO_HALVES;
   private ram32: Uint32Array = NO_WORDS;
+  // The RAM window's section: a miss inside it only moves the window to another chunk.
+  private sectionStart = 0;
+  private sectionEnd = 0;
+  /** Block offset minus address. */
+  private sectionDelta = 0;
+  private sectionBlock: RamBlock | null = null;
   // MMIO window: guest [ioStart, ioEnd) is one section; sizes (1|2|4 bits) its callbacks take directly.
   private ioStart = 0;
   private ioEnd = 0;
@@ -147,9 +162,11 @@ export class AddressSpace {
           return this.ram32[i]!;
         }
       }
-    } else if (addr >= this.ioStart && addr + size <= this.ioEnd && (size === 4 || size === 1 || size === 2) && (this.ioReadSizes & size) !== 0) {
+    } else if (addr >= this.ioStart && addr + size <= this.ioEnd && (size === 4 || size === 1 || size === 2 || size === 8) && (this.ioReadSizes & size) !== 0) {
       const off = addr + this.ioDelta;
-      if ((off & (size - 1)) === 0 && Math.floor(off) === off) {
+      if (size === 8) {
+        if ((off & 3) === 0 && Math.floor(off) === off) return this.readSplit8(this.ioRead, off);
+      } else if ((off & (size - 1)) === 0 && Math.floor(off) === off) {
         this.result = MEMTX_OK;
         return ((this.ioRead(off, size) as number) & MASK[size]!) >>> 0;
       }
@@ -186,9 +203,15 @@ export class AddressSpace {
           return (this.result = MEMTX_OK);
         }
       }
-    } else if (addr >= this.ioStart && addr + size <= this.ioEnd && (size === 4 || size === 1 || size === 2) && (this.ioWriteSizes & size) !== 0) {
+    } else if (addr >= this.ioStart && addr + size <= this.ioEnd && (size === 4 || size === 1 || size === 2 || size === 8) && (this.ioWriteSizes & size) !== 0) {
       const off = addr + this.ioDelta;
-      if ((off & (size - 1)) === 0 && Math.floor(off) === off) {
+      if (size === 8) {
+        if ((off & 3) === 0 && Math.floor(off) === off) {
+          this.ioWrite(off, value >>> 0, 4);
+          this.ioWrite(off + 4, hi >>> 0, 4);
+          return (this.result = MEMTX_OK);
+        }
+      } else if ((off & (size - 1)) === 0 && Math.floor(off) === off) {
         this.ioWrite(off, (value & MASK[size]!) >>> 0, size);
         return (this.result = MEMTX_OK);
       }
@@ -198,16 +221,25 @@ export class AddressSpace {
 
   /** Every load the windows do not serve: one lookup, then the path of the section's kind. */
   private readMiss(addr: number, size: number): number {
+    if (addr >= this.sectionStart && addr + size <= this.sectionEnd && (size === 4 || size === 1 || size === 2) && Math.floor(addr) === addr) {
+      const block = this.sectionBlock!;
+      const off = addr + this.sectionDelta;
+      if (this.moveRam(block, off, addr, false)) {
+        this.result = MEMTX_OK;
+        return block.read(off, size);
+      }
+    }
     const d = this.d === UNCOMPILED ? this.compile() : this.d;
     if (!(addr >= 0 && addr < DISPATCH_LIMIT && Math.floor(addr) === addr)) return this.refuse(0);
     const s = d.lookup(addr);
     const p = s * SEC_STRIDE;
     const sec = d.sec;
+    const previous = d.mru;
     d.mru = s;
     if (s !== 0 && addr + size <= sec[p + SEC_END]!) {
       const kind = sec[p + SEC_KIND]!;
       const off = addr + sec[p + SEC_DELTA]!;
-      const block = d.secBlock[s]!;
+      const block = kind === SectionKind.Mmio ? null : d.secBlock[s]!;
       if (block !== null && (kind <= SectionKind.Romd || kind === SectionKind.RamDevice) && validSize(size)) {
         if (this.counting) {
           if (kind === SectionKind.RamDevice) this.counters.ramDevice++;
@@ -220,12 +252,19 @@ export class AddressSpace {
         }
         return block.read(off, size);
       }
-      if (kind === SectionKind.Mmio && size <= 4) {
+      if (kind === SectionKind.Mmio && size === 8) {
+        const mr = d.secRegion[s]!;
+        if (splitsIn4(mr) && (off & 3) === 0) {
+          if (this.counting) this.counters.mmio++;
+          else if (previous === s) this.openIo(d, s, mr);
+          return this.readSplit8(mr.readFn!, off);
+        }
+      } else if (kind === SectionKind.Mmio && size <= 4) {
         const mr = d.secRegion[s]!;
         if ((mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
           // memory_region_dispatch_read with every check known to pass: one callback, no swap.
           if (this.counting) this.counters.mmio++;
-          else this.openIo(d, s, mr);
+          else if (previous === s) this.openIo(d, s, mr);
           this.result = MEMTX_OK;
           return ((mr.readFn!(off, size) as number) & MASK[size]!) >>> 0;
         }
@@ -252,16 +291,24 @@ export class AddressSpace {
 
   /** Every store the windows do not serve. */
   private writeMiss(addr: number, value: number, size: number, hi: number): number {
+    if (addr >= this.sectionStart && addr + size <= this.sectionEnd && this.ramWritable && (size === 4 || size === 1 || size === 2) && Math.floor(addr) === addr) {
+      const block = this.sectionBlock!;
+      const off = addr + this.sectionDelta;
+      this.moveRam(block, off, addr, true);
+      block.write(off, value, size);
+      return (this.result = MEMTX_OK);
+    }
     const d = this.d === UNCOMPILED ? this.compile() : this.d;
     if (!(addr >= 0 && addr < DISPATCH_LIMIT && Math.floor(addr) === addr)) return this.refuse(MEMTX_DECODE_ERROR);
     const s = d.lookup(addr);
     const p = s * SEC_STRIDE;
     const sec = d.sec;
+    const previous = d.mru;
     d.mru = s;
     if (s !== 0 && addr + size <= sec[p + SEC_END]!) {
       const kind = sec[p + SEC_KIND]!;
       const off = addr + sec[p + SEC_DELTA]!;
-      const block = d.secBlock[s]!;
+      const block = kind === SectionKind.Mmio ? null : d.secBlock[s]!;
       if (block !== null && (kind === SectionKind.Ram || kind === SectionKind.RamDevice) && validSize(size)) {
         if (this.counting) {
           if (kind === SectionKind.RamDevice) this.counters.ramDevice++;
@@ -273,11 +320,20 @@ export class AddressSpace {
         } else block.write(off, value, size);
         return (this.result = MEMTX_OK);
       }
-      if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && size <= 4) {
+      if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && size === 8) {
+        const mr = d.secRegion[s]!;
+        if (splitsIn4(mr) && (off & 3) === 0) {
+          if (this.counting) this.counters.mmio++;
+          else if (previous === s) this.openIo(d, s, mr);
+          mr.writeFn!(off, value >>> 0, 4);
+          mr.writeFn!(off + 4, hi >>> 0, 4);
+          return (this.result = MEMTX_OK);
+        }
+      } else if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && size <= 4) {
         const mr = d.secRegion[s]!;
         if ((mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
           if (this.counting) this.counters.mmio++;
-          else this.openIo(d, s, mr);
+          else if (previous === s) this.openIo(d, s, mr);
           mr.writeFn!(off, (value & MASK[size]!) >>> 0, size);
           return (this.result = MEMTX_OK);
         }
@@ -300,22 +356,40 @@ export class AddressSpace {
     return this.transfer(addr, scratch, size, true, false);
   }
 
-  /** Points the RAM window at the chunk of `block` holding `off` (a never-written chunk only for a store). */
+  /** An 8-byte load as the two 4-byte callbacks access_with_adjusted_size makes (low half first). */
+  private readSplit8(read: (offset: number, size: number) => number | bigint, off: number): number {
+    const lo = ((read(off, 4) as number) >>> 0);
+    this.hi = (read(off + 4, 4) as number) >>> 0;
+    this.result = MEMTX_OK;
+    return lo;
+  }
+
+  /** Points the RAM window at section s and the chunk of `block` holding `off` (a new chunk only for a store). */
   private openRam(d: Dispatch, s: number, block: RamBlock, off: number, addr: number, create: boolean): void {
     if (!HOST_LITTLE_ENDIAN) return;
-    const chunk = block.chunk(off, create);
-    if (chunk === undefined) return;
-    const idx = Math.floor(off / block.chunkSize);
-    const base = addr - (off - idx * block.chunkSize);
     const p = s * SEC_STRIDE;
     const kind = d.sec[p + SEC_KIND]!;
-    this.ramBase = base;
-    this.ramStart = Math.max(base, d.sec[p + SEC_START]!);
-    this.ramEnd = Math.min(base + chunk.length, d.sec[p + SEC_END]!);
+    this.sectionStart = d.sec[p + SEC_START]!;
+    this.sectionEnd = d.sec[p + SEC_END]!;
+    this.sectionDelta = d.sec[p + SEC_DELTA]!;
+    this.sectionBlock = block;
     this.ramWritable = kind === SectionKind.Ram || kind === SectionKind.RamDevice;
+    this.moveRam(block, off, addr, create);
+  }
+
+  /** Moves the RAM window to the chunk holding `off` in the window's section; false if never written. */
+  private moveRam(block: RamBlock, off: number, addr: number, create: boolean): boolean {
+    const chunk = block.chunk(off, create);
+    if (chunk === undefined) return false;
+    const idx = Math.floor(off / block.chunkSize);
+    const base = addr - (off - idx * block.chunkSize);
+    this.ramBase = base;
+    this.ramStart = Math.max(base, this.sectionStart);
+    this.ramEnd = Math.min(base + chunk.length, this.sectionEnd);
     this.ram8 = chunk;
     this.ram16 = block.chunks16[idx]!;
     this.ram32 = block.chunks32[idx]!;
+    return true;
   }
 
   /** Points the MMIO window at section s, whose callbacks serve `directSizes` in one call. */
@@ -325,8 +399,9 @@ export class AddressSpace {
     this.ioStart = d.sec[p + SEC_START]!;
     this.ioEnd = d.sec[p + SEC_END]!;
     this.ioDelta = d.sec[p + SEC_DELTA]!;
-    this.ioReadSizes = kind === SectionKind.Mmio ? mr.directSizes : 0;
-    this.ioWriteSizes = mr.directSizes;
+    const sizes = mr.directSizes | (splitsIn4(mr) ? 8 : 0);
+    this.ioReadSizes = kind === SectionKind.Mmio ? sizes : 0;
+    this.ioWriteSizes = sizes;
     this.ioRead = mr.readFn!;
     this.ioWrite = mr.writeFn as (offset: number, value: number, size: number) => void;
   }
@@ -337,6 +412,8 @@ export class AddressSpace {
     this.ram8 = NO_BYTES;
     this.ram16 = NO_HALVES;
     this.ram32 = NO_WORDS;
+    this.sectionStart = this.sectionEnd = this.sectionDelta = 0;
+    this.sectionBlock = null;
     this.ioStart = this.ioEnd = this.ioDelta = 0;
     this.ioReadSizes = this.ioWriteSizes = 0;
     this.ioRead = NO_READ;

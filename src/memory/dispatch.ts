@@ -29,12 +29,15 @@ export const SEC_KIND = 3;
 //   root   2048 entries of 2^42 (hi >>> 10)      level 0
 //   l1     1024 entries of 2^32 (hi & 1023)      level 1
 //   window 1024 entries of 4 MiB (lo >>> 22)     level 2   <- the low 4 GiB start here
-//   leaf   1024 entries of 4 KiB ((lo >>> 12) & 1023) level 3
+//   leaf   4 MiB in entries of 2^g, 4 KiB <= 2^g <= 2 MiB: the coarsest granule every boundary in
+//          the window is aligned to, stored before the table (so 128 KiB regions cost 32 entries
+//          per window, not 1024, and a random lookup stays in cache)         level 3
 //   subpage, per page shared by several sections  level 4
 // An entry >= 0 is a section; < 0 is ~(pool offset of the child table's first entry). A range that
 // covers a whole entry's unit is stored at that level, so big aligned ranges stop high.
 const LEVEL_UNIT = [2 ** 42, 2 ** 32, 2 ** 22, 2 ** 12];
 const LEVEL_ENTRIES = [2048, 1024, 1024, 1024];
+const LEAF = 3;
 const SUBPAGE = 4;
 /** A page whose finest boundary needs more direct entries than this keeps a boundary list instead. */
 const MAX_DIRECT_SUBPAGE = 64;
@@ -132,7 +135,8 @@ export class Dispatch {
       const lo = addr >>> 0;
       e = pool[~e + (lo >>> 22)]!;
       if (e < 0) {
-        e = pool[~e + ((lo >>> 12) & 1023)]!;
+        const b = ~e;
+        e = pool[b + ((lo & 0x3fffff) >>> pool[b - 1]!)]!;
         if (e < 0) e = this.subpage(~e, lo & 4095);
       }
     }
@@ -161,7 +165,7 @@ export class Dispatch {
     let e = low ? this.lowEntry : this.root;
     for (let level = low ? 2 : 0; e < 0; level++, n++) {
       if (level === SUBPAGE) return n + 1;
-      e = this.pool[~e + this.index(level, addr)]!;
+      e = this.pool[~e + (level === LEAF ? ((addr >>> 0) & 0x3fffff) >>> this.pool[~e - 1]! : this.index(level, addr))]!;
     }
     return n;
   }
@@ -177,8 +181,9 @@ export class Dispatch {
         sizes.push(h >= 0 ? PAGE_SIZE >> h : -h);
         return;
       }
-      sizes.push(LEVEL_ENTRIES[level]!);
-      for (let i = 0; i < LEVEL_ENTRIES[level]!; i++) walk(this.pool[b + i]!, level + 1);
+      const n = this.entries(b, level);
+      sizes.push(n);
+      for (let i = 0; i < n; i++) walk(this.pool[b + i]!, level + 1);
     };
     walk(this.root, 0);
     return sizes;
@@ -206,8 +211,12 @@ export class Dispatch {
   private index(level: number, addr: number): number {
     if (level === 0) return Math.floor(addr / 2 ** 42);
     if (level === 1) return Math.floor(addr / 2 ** 32) & 1023;
-    if (level === 2) return (addr >>> 22) & 1023;
-    return (addr >>> 12) & 1023;
+    return (addr >>> 22) & 1023;
+  }
+
+  /** Entries of the table at pool offset t whose parent entry is of `level` (not a subpage). */
+  private entries(t: number, level: number): number {
+    return level === LEAF ? 1 << (22 - this.pool[t - 1]!) : LEVEL_ENTRIES[level]!;
   }
 
   private resetMru(): void {
@@ -245,7 +254,7 @@ export class Dispatch {
     // Clear, collecting the sections that lived there (all of them wholly inside [a, b)).
     this.dropped.length = 0;
     this.epoch++;
-    this.root = this.setRange(this.root, 0, 0, a, b, 0);
+    this.root = this.setRange(this.root, 0, 0, 2 ** 53, a, b, 0);
     for (const s of this.dropped) this.freeSection(s);
     // Refill: whole pages at the highest level they cover, shared pages as subpage tables.
     const pages = this.partialPages;
@@ -261,7 +270,7 @@ export class Dispatch {
       this.rebuilt.push(s);
       const whole0 = Math.ceil(start / PAGE_SIZE) * PAGE_SIZE;
       const whole1 = Math.floor(end / PAGE_SIZE) * PAGE_SIZE;
-      if (whole0 < whole1) this.root = this.setRange(this.root, 0, 0, whole0, whole1, s);
+      if (whole0 < whole1) this.root = this.setRange(this.root, 0, 0, 2 ** 53, whole0, whole1, s);
       if (start !== whole0 || whole0 > whole1) pushPage(pages, Math.floor(start / PAGE_SIZE) * PAGE_SIZE);
       if (end !== whole1 && whole1 >= whole0) pushPage(pages, whole1);
     }
@@ -271,11 +280,10 @@ export class Dispatch {
   }
 
   /**
-   * Sets [start, end) to section s below `entry` (a table or section of `level` whose unit begins
-   * at `base`); returns the entry's new value. Tables left uniform collapse into their parent entry.
+   * Sets [start, end) to section s below `entry` (a table or section of `level` covering `unit`
+   * bytes from `base`); returns the entry's new value. Tables left uniform collapse into their parent entry.
    */
-  private setRange(entry: number, level: number, base: number, start: number, end: number, s: number): number {
-    const unit = level === 0 ? 2 ** 53 : LEVEL_UNIT[level - 1]!;
+  private setRange(entry: number, level: number, base: number, unit: number, start: number, end: number, s: number): number {
     if (start <= base && base + unit <= end) {
       this.release(entry, level);
       return s;
@@ -283,24 +291,33 @@ export class Dispatch {
     if (entry >= 0 && entry === s) return entry;
     if (level === SUBPAGE) throw new Error(`dispatch: a subpage at 0x${base.toString(16)} was set in part`);
     let t: number;
-    if (entry >= 0) {
+    if (level === LEAF) {
+      const g = leafGranule(Math.max(start, base) - base, Math.min(end, base + unit) - base);
+      if (entry >= 0) {
+        t = this.allocTable(1 << (22 - g), g);
+        this.pool.fill(entry, t, t + (1 << (22 - g)));
+      } else {
+        t = ~entry;
+        if (g < this.pool[t - 1]!) t = this.refineLeaf(t, g);
+      }
+    } else if (entry >= 0) {
       t = this.allocTable(LEVEL_ENTRIES[level]!);
       this.pool.fill(entry, t, t + LEVEL_ENTRIES[level]!);
     } else {
       t = ~entry;
     }
-    const childUnit = LEVEL_UNIT[level]!;
+    const n = this.entries(t, level);
+    const childUnit = level === LEAF ? 2 ** this.pool[t - 1]! : LEVEL_UNIT[level]!;
     const first = Math.max(0, Math.floor((start - base) / childUnit));
-    const last = Math.min(LEVEL_ENTRIES[level]!, Math.ceil((end - base) / childUnit));
+    const last = Math.min(n, Math.ceil((end - base) / childUnit));
     for (let i = first; i < last; i++) {
-      const v = this.setRange(this.pool[t + i]!, level + 1, base + i * childUnit, start, end, s);
+      const v = this.setRange(this.pool[t + i]!, level + 1, base + i * childUnit, childUnit, start, end, s);
       this.pool[t + i] = v;
     }
     const pool = this.pool;
     const v0 = pool[t]!;
     if (v0 >= 0) {
       let i = 1;
-      const n = LEVEL_ENTRIES[level]!;
       while (i < n && pool[t + i] === v0) i++;
       if (i === n) {
         this.freeTable(t, n);
@@ -308,6 +325,17 @@ export class Dispatch {
       }
     }
     return ~t;
+  }
+
+  /** A leaf again at the finer granule 2^g: every entry repeated (entries above 4 KiB are sections). */
+  private refineLeaf(t: number, g: number): number {
+    const h = this.pool[t - 1]!;
+    const n = 1 << (22 - h);
+    const r = 1 << (h - g);
+    const t2 = this.allocTable(n * r, g);
+    for (let i = 0; i < n; i++) this.pool.fill(this.pool[t + i]!, t2 + i * r, t2 + (i + 1) * r);
+    this.freeTable(t, n);
+    return t2;
   }
 
   /** Frees the tables below an entry being overwritten and notes the sections it held. */
@@ -325,7 +353,7 @@ export class Dispatch {
       this.freeTable(t, h >= 0 ? n : 2 * n);
       return;
     }
-    const n = LEVEL_ENTRIES[level]!;
+    const n = this.entries(t, level);
     for (let i = 0; i < n; i++) this.release(this.pool[t + i]!, level + 1);
     this.freeTable(t, n);
   }
@@ -377,14 +405,17 @@ export class Dispatch {
       return value;
     }
     let t: number;
+    const n = level === LEAF ? 1024 : LEVEL_ENTRIES[level]!;
     if (entry >= 0) {
-      t = this.allocTable(LEVEL_ENTRIES[level]!);
-      this.pool.fill(entry, t, t + LEVEL_ENTRIES[level]!);
+      t = this.allocTable(n, level === LEAF ? 12 : 0);
+      this.pool.fill(entry, t, t + n);
     } else {
       t = ~entry;
+      if (level === LEAF && this.pool[t - 1]! > 12) t = this.refineLeaf(t, 12);
     }
-    const i = Math.floor((page - base) / LEVEL_UNIT[level]!);
-    const v = this.setLeaf(this.pool[t + i]!, level + 1, base + i * LEVEL_UNIT[level]!, page, value);
+    const childUnit = level === LEAF ? PAGE_SIZE : LEVEL_UNIT[level]!;
+    const i = Math.floor((page - base) / childUnit);
+    const v = this.setLeaf(this.pool[t + i]!, level + 1, base + i * childUnit, page, value);
     this.pool[t + i] = v;
     return ~t;
   }
@@ -469,6 +500,13 @@ function firstEndingAfter(ranges: readonly FlatRange[], addr: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** log2 of the coarsest granule (4 KiB to 2 MiB) that both ends of a piece of a 4 MiB window are aligned to. */
+function leafGranule(from: number, to: number): number {
+  let g = 21;
+  for (const x of [from, to]) if (x > 0 && x < 0x400000) g = Math.min(g, 31 - Math.clz32(x & -x));
+  return Math.max(12, g);
 }
 
 function pushPage(pages: number[], page: number): void {

@@ -79,7 +79,7 @@ export class FunctionHardware {
     const pieces = this.translateAll(iova, length, false);
     if (!pieces) return null;
     const out = new Uint8Array(length);
-    for (const p of pieces) out.set(p.block.readBytes(p.at, p.length), p.i);
+    for (const p of pieces) p.block.readInto(p.at, out, p.i, p.length);
     return out;
   }
 
@@ -88,8 +88,8 @@ export class FunctionHardware {
     if (!this.busMaster) return this.blocked() ?? false;
     const pieces = this.translateAll(iova, bytes.length, true);
     if (!pieces) return false;
-    const all = Uint8Array.from(bytes);
-    for (const p of pieces) p.block.writeBytes(p.at, all.subarray(p.i, p.i + p.length));
+    const all = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
+    for (const p of pieces) p.block.writeFrom(p.at, all, p.i, p.length);
     return true;
   }
 

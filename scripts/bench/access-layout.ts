@@ -1,0 +1,132 @@
+// The access benchmark's machine, built the same way for every strategy: guest RAM at 1 MiB and N
+// MMIO regions whose handlers are four distinct functions (a register file, a read-to-clear status
+// register, a doorbell counter, a computed pattern), each region with its own state. vdm maps them
+// in an AddressSpace; v86 (npm `v86`) maps them with mmap_register, one 128 KiB block each, which
+// is the smallest unit it can map, so sizes past its 32,768 blocks have no v86 column.
+import { fileURLToPath } from 'node:url';
+import { MemorySystem, RamBlock, U64_SPAN, type AddressSpace } from '../../src/memory/index.ts';
+
+export const RAM_BASE = 0x100000;
+export const RAM_SIZE = 16 << 20;
+export const MMIO_BASE = 0x1000_0000;
+/** v86's MMAP_BLOCK_SIZE: what one mmap_register entry covers. */
+export const V86_BLOCK = 0x20000;
+export const V86_MAX_BLOCKS = 32768;
+const REGS = 64;
+
+export type ReadFn = (offset: number, size: number) => number;
+export type WriteFn = (offset: number, value: number, size: number) => void;
+
+/** Region stride: v86's block size while the regions fit its map below the PCI hole, 32 KiB beyond. */
+export function regionStride(n: number): number {
+  return n <= 10000 ? V86_BLOCK : 0x8000;
+}
+
+function pattern(k: number, i: number): number {
+  return (Math.imul(k + 1, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca6b)) >>> 0;
+}
+
+/** Four device-model shapes: distinct functions, so a call site sees what a real machine's sees. */
+function handler(kind: number, k: number): { read: ReadFn; write: WriteFn; regs: Uint32Array } {
+  const regs = new Uint32Array(REGS);
+  for (let i = 0; i < REGS; i++) regs[i] = pattern(k, i);
+  switch (kind) {
+    case 0: // register file
+      return { regs, read: (off) => regs[(off >>> 2) & (REGS - 1)]!, write: (off, v) => void (regs[(off >>> 2) & (REGS - 1)] = v) };
+    case 1: // status: bit 0 clears on read, writes set bits
+      return {
+        regs,
+        read: (off) => {
+          const i = (off >>> 2) & (REGS - 1);
+          const v = regs[i]!;
+          regs[i] = v & ~1;
+          return v;
+        },
+        write: (off, v) => void (regs[(off >>> 2) & (REGS - 1)]! |= v),
+      };
+    case 2: // doorbell: writes add to a head pointer, reads see it plus the offset
+      return { regs, read: (off) => (regs[0]! + off) >>> 0, write: (_off, v) => void (regs[0] = (regs[0]! + v) >>> 0) };
+    default: // computed registers, writes fold into a scratch file
+      return { regs, read: (off) => Math.imul(off ^ k, 0x9e3779b1) >>> 0, write: (off, v) => void (regs[(off >>> 2) & (REGS - 1)]! ^= v) };
+  }
+}
+
+export interface Layout {
+  n: number;
+  stride: number;
+  read: ReadFn[];
+  write: WriteFn[];
+  regs: Uint32Array[];
+}
+
+export function layout(n: number): Layout {
+  const read: ReadFn[] = [];
+  const write: WriteFn[] = [];
+  const regs: Uint32Array[] = [];
+  for (let k = 0; k < n; k++) {
+    const h = handler(k % 4, k);
+    read.push(h.read);
+    write.push(h.write);
+    regs.push(h.regs);
+  }
+  return { n, stride: regionStride(n), read, write, regs };
+}
+
+/** vdm: RAM and the N regions (8-byte accesses allowed, served as two 4-byte calls, as MSI-X does). */
+export function vdmMachine(l: Layout): { as: AddressSpace; ram: RamBlock } {
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const ram = mem.ram('ram', RAM_SIZE);
+  mem.transaction(() => {
+    root.addSubregion(RAM_BASE, ram);
+    for (let k = 0; k < l.n; k++) {
+      root.addSubregion(MMIO_BASE + k * l.stride, mem.io(`dev${k}`, l.stride, { read: l.read[k]!, write: l.write[k] as (o: number, v: number | bigint, s: number) => void, valid: { minAccessSize: 4, maxAccessSize: 8 }, impl: { maxAccessSize: 4 }, endianness: 'little' }));
+    }
+  });
+  const as = mem.addressSpace('memory', root);
+  return { as, ram: ram.ramBlock! };
+}
+
+/** The v86 CPU object the benchmark drives (npm `v86`, started without a guest). */
+export interface V86Cpu {
+  mmap_read32(addr: number): number;
+  mmap_write32(addr: number, value: number): void;
+  read32s(addr: number): number;
+  write32(addr: number, value: number): void;
+  mem32s: Int32Array;
+  io: { mmap_register(addr: number, size: number, r8: (a: number) => number, w8: (a: number, v: number) => void, r32: (a: number) => number, w32: (a: number, v: number) => void): void };
+}
+
+/** Boots v86's CPU with 32 MiB of RAM and registers the regions; resolves with its cpu. */
+export async function v86Machine(l: Layout): Promise<V86Cpu> {
+  const { V86 } = (await import('v86')) as unknown as { V86: new (o: object) => { add_listener(e: string, f: () => void): void; v86: { cpu: V86Cpu } } };
+  const wasm = fileURLToPath(new URL('v86.wasm', import.meta.resolve('v86')));
+  const emulator = new V86({ wasm_path: wasm, memory_size: 32 << 20, vga_memory_size: 2 << 20, autostart: false, disable_keyboard: true, disable_mouse: true, disable_speaker: true });
+  await new Promise<void>((resolve) => emulator.add_listener('emulator-ready', resolve));
+  const cpu = emulator.v86.cpu;
+  for (let k = 0; k < l.n; k++) {
+    const base = MMIO_BASE + k * V86_BLOCK;
+    const r = l.read[k]!;
+    const w = l.write[k]!;
+    // A v86 device gets the absolute address and subtracts its own base.
+    cpu.io.mmap_register(base, V86_BLOCK, (a) => (r((a - base) & ~3, 4) >>> (8 * (a & 3))) & 0xff, () => {}, (a) => r(a - base, 4), (a, v) => w(a - base, v >>> 0, 4));
+  }
+  return cpu;
+}
+
+/** Bytes one 4 KiB RAM block costs once written (heap and array buffers), over `count` blocks. */
+export function ramBlockCost(count: number): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const m0 = process.memoryUsage();
+  const keep: RamBlock[] = [];
+  for (let i = 0; i < count; i++) {
+    const b = new RamBlock(4096);
+    b.write(0, i, 4);
+    keep.push(b);
+  }
+  gc?.();
+  const m1 = process.memoryUsage();
+  if (keep.length !== count) throw new Error('unreachable');
+  return (m1.heapUsed + m1.arrayBuffers - m0.heapUsed - m0.arrayBuffers) / count;
+}

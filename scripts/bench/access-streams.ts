@@ -1,0 +1,103 @@
+// Address streams of the access benchmark and the loop each strategy runs over them. Every stream
+// carries, per access, the guest address (what vdm and v86 are given) and what a direct call needs
+// (handler index and offset, or the RAM word index for a bare typed array).
+import { MMIO_BASE, RAM_BASE, RAM_SIZE, type Layout } from './access-layout.ts';
+
+export const STREAM = 1 << 16;
+export const STREAMS = ['mmio-seq', 'mmio-rand', 'ram-seq', 'ram-rand', 'mixed', 'mmio8-seq'] as const;
+export type StreamName = (typeof STREAMS)[number];
+export type Op = 'read' | 'write';
+export const ACCESS_STRATEGIES = ['direct', 'vdm', 'v86'] as const;
+export type AccessStrategy = (typeof ACCESS_STRATEGIES)[number];
+
+export interface Stream {
+  /** Guest address. */
+  A: Float64Array;
+  /** Handler index, or -1 for RAM. */
+  H: Int32Array;
+  /** Offset in the handler's region, or the RAM word index. */
+  O: Float64Array;
+}
+
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Dwords touched in each region by a sequential walk: a register block, then the next device. */
+const SEQ_DWORDS = 64;
+
+export function makeStream(l: Layout, name: StreamName): Stream {
+  const rand = rng(name.length * 7919 + l.n);
+  const A = new Float64Array(STREAM);
+  const H = new Int32Array(STREAM);
+  const O = new Float64Array(STREAM);
+  const mmio = (i: number, k: number, off: number) => {
+    A[i] = MMIO_BASE + k * l.stride + off;
+    H[i] = k;
+    O[i] = off;
+  };
+  const ram = (i: number, word: number) => {
+    A[i] = RAM_BASE + word * 4;
+    H[i] = -1;
+    O[i] = word;
+  };
+  for (let i = 0; i < STREAM; i++) {
+    switch (name) {
+      case 'mmio-seq':
+        mmio(i, Math.floor(i / SEQ_DWORDS) % l.n, (i % SEQ_DWORDS) * 4);
+        break;
+      case 'mmio8-seq':
+        mmio(i, Math.floor(i / (SEQ_DWORDS / 2)) % l.n, (i % (SEQ_DWORDS / 2)) * 8);
+        break;
+      case 'mmio-rand':
+        mmio(i, Math.floor(rand() * l.n), Math.floor(rand() * 1024) * 4);
+        break;
+      case 'ram-seq':
+        ram(i, i);
+        break;
+      case 'ram-rand':
+        ram(i, Math.floor(rand() * (RAM_SIZE / 4)));
+        break;
+      case 'mixed': // a driver: mostly descriptors and buffers in RAM, a register access in four
+        if (rand() < 0.25) mmio(i, Math.floor(rand() * l.n), Math.floor(rand() * SEQ_DWORDS) * 4);
+        else ram(i, Math.floor(rand() * (RAM_SIZE / 4)));
+        break;
+    }
+  }
+  return { A, H, O };
+}
+
+/** Which streams a strategy can run at this size (v86 maps at most 32,768 blocks, 4-byte accesses). */
+export function runs(strategy: AccessStrategy, stream: StreamName, n: number): boolean {
+  if (strategy !== 'v86') return true;
+  return n <= 10000 && stream !== 'mmio8-seq';
+}
+
+/**
+ * The body each strategy runs per access. direct: the handler called with its offset, RAM as a
+ * bare Uint32Array; vdm: AddressSpace.read/write; v86: its JS MMIO dispatch (mmap_read32) for MMIO
+ * streams and its wasm read32s/write32 (which route MMIO back to that dispatch) for RAM and mixed.
+ */
+export function body(strategy: AccessStrategy, stream: StreamName, op: Op): string {
+  const w8 = stream === 'mmio8-seq';
+  const ramOnly = stream.startsWith('ram');
+  const mmioOnly = stream.startsWith('mmio');
+  if (strategy === 'direct') {
+    const call = op === 'read' ? (w8 ? '(R[h](O[i], 4) ^ R[h](O[i] + 4, 4))' : 'R[h](O[i], 4)') : w8 ? '(W[h](O[i], i, 4), W[h](O[i] + 4, i, 4))' : 'W[h](O[i], i, 4)';
+    const mem = op === 'read' ? 'M[O[i]]' : '(M[O[i]] = i)';
+    if (ramOnly) return op === 'read' ? `s = (s + ${mem}) | 0;` : `${mem};`;
+    if (mmioOnly) return op === 'read' ? `{ const h = H[i]; s = (s + ${call}) | 0; }` : `{ const h = H[i]; ${call}; }`;
+    return op === 'read' ? `{ const h = H[i]; s = (s + (h < 0 ? ${mem} : ${call})) | 0; }` : `{ const h = H[i]; if (h < 0) ${mem}; else ${call}; }`;
+  }
+  if (strategy === 'vdm') {
+    if (w8) return op === 'read' ? 's = (s + (as.read(A[i], 8) ^ as.hi)) | 0;' : 'as.write(A[i], i, 8, i);';
+    return op === 'read' ? 's = (s + as.read(A[i], 4)) | 0;' : 'as.write(A[i], i, 4);';
+  }
+  if (mmioOnly) return op === 'read' ? 's = (s + cpu.mmap_read32(A[i])) | 0;' : 'cpu.mmap_write32(A[i], i);';
+  return op === 'read' ? 's = (s + cpu.read32s(A[i])) | 0;' : 'cpu.write32(A[i], i);';
+}
