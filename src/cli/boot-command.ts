@@ -1,14 +1,13 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadMachineFile, type MachineSpec } from '../machine/index.ts';
 import { boot, formatBootReport, loadGuestFile, type BootResult } from '../guest/index.ts';
-import { infoMtree, explainAddress, formatExplanation } from '../memory/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { isVfioDriver } from '../host/index.ts';
 import { parsePciAddr, PciBusError } from '../pci/index.ts';
 import { loadHost } from './host-command.ts';
 import { UsageError } from './errors.ts';
+import { parseOptions } from './options.ts';
 import { packageRoot } from './package-root.ts';
 
 export const BOOT_HELP = `usage: vdm boot [--machine NAME|FILE] [--host NAME|FILE] [--guest NAME|FILE]
@@ -82,6 +81,9 @@ function onOff(key: string, v: string): boolean {
   throw new UsageError(`--device: ${key} must be on or off, got "${v}"`);
 }
 
+/** The options every command that boots a machine takes. */
+export const BOOT_OPTIONS = { machine: { type: 'string' }, host: { type: 'string' }, guest: { type: 'string' }, device: { type: 'string', multiple: true } } as const;
+
 /** Boots from command-line options (shared by boot and mtree --machine). */
 export function bootFromArgs(values: { machine?: string; host?: string; guest?: string; device?: string[] }): BootResult {
   const machineName = values.machine ?? 'q35';
@@ -101,21 +103,10 @@ export function bootFromArgs(values: { machine?: string; host?: string; guest?: 
 
 /** `vdm boot`. */
 export function bootCommand(argv: string[]): { out: string; err: string; code?: number } {
-  const { values } = parseArgs({
-    args: argv,
-    options: { machine: { type: 'string' }, host: { type: 'string' }, guest: { type: 'string' }, device: { type: 'string', multiple: true }, json: { type: 'boolean' } },
-    strict: true,
-  });
+  const { values } = parseOptions('vdm boot', argv, { ...BOOT_OPTIONS, json: { type: 'boolean' } });
   const r = bootFromArgs(values);
   if (values.json) return { out: JSON.stringify(r.report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2) + '\n', err: '' };
   return { out: formatBootReport(r.report), err: '' };
-}
-
-/** `vdm mtree --machine`: the memory tree after the guest booted, or (with `explain`) who answers an address. */
-export function machineMtree(values: { machine?: string; host?: string; guest?: string; device?: string[]; f?: boolean; D?: boolean; o?: boolean }, explain?: bigint): string {
-  const { machine } = bootFromArgs(values);
-  if (explain !== undefined) return formatExplanation(explainAddress(machine.memory, explain));
-  return infoMtree(machine.ioSpace ? [machine.ioSpace, machine.memory] : [machine.memory], { flat: values.f, disabled: values.D, owner: values.o });
 }
 
 /** `vdm machines`. */
@@ -139,7 +130,7 @@ pin, and each BAR where the guest's firmware put it.
 
 /** \`vdm pci\`: QEMU's "info pci" for the booted machine. */
 export function pciCommand(argv: string[]): { out: string; err: string } {
-  const { values } = parseArgs({ args: argv, options: { machine: { type: 'string' }, host: { type: 'string' }, guest: { type: 'string' }, device: { type: 'string', multiple: true } }, strict: true });
+  const { values } = parseOptions('vdm pci', argv, BOOT_OPTIONS);
   const { machine } = bootFromArgs(values);
   const out: string[] = [];
   for (const d of machine.pciHost.devices()) {

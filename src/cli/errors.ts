@@ -1,9 +1,8 @@
-/** Exit codes of the vdm CLI. */
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_BAD_INPUT = 2;
+import { BadInputError } from '../util/errors.ts';
 
-/** A user mistake on the command line or in an input file: exit code 2 with this message. */
-export class UsageError extends Error {
+export { EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT } from '../util/errors.ts';
+
+/** A user mistake on the command line: exit code 2 with this message. */
+export class UsageError extends BadInputError {
   override name = 'UsageError';
 }

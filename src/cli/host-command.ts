@@ -1,8 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { SimHost, HostFileError, isBridge, type HostFunction } from '../host/index.ts';
 import { UsageError } from './errors.ts';
+import { parseOptions } from './options.ts';
 import { packageRoot } from './package-root.ts';
 
 export const HOST_HELP = `usage: vdm host FILE [--json]
@@ -37,7 +37,7 @@ export function loadHost(name: string): SimHost {
 
 /** `vdm host FILE [--json]`. */
 export function hostCommand(argv: string[]): { out: string; err: string } {
-  const { values, positionals } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseOptions('vdm host', argv, { json: { type: 'boolean' } }, true);
   if (positionals.length !== 1) throw new UsageError('vdm host: expected exactly one host file');
   const host = loadHost(positionals[0]!);
   return { out: values.json ? JSON.stringify(hostReport(host), (_k, v) => (typeof v === 'bigint' ? hex(v) : v), 2) + '\n' : formatHost(host), err: '' };

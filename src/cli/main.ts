@@ -2,12 +2,9 @@ import { mtreeCommand, MTREE_HELP } from './mtree-command.ts';
 import { demoCommand, DEMO_HELP } from './demo.ts';
 import { hostCommand, hostsCommand, HOST_HELP, HOSTS_HELP } from './host-command.ts';
 import { bootCommand, machinesCommand, pciCommand, BOOT_HELP, MACHINES_HELP, PCI_HELP } from './boot-command.ts';
-import { EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, UsageError } from './errors.ts';
-import { FileError } from '../util/json-reader.ts';
-import { VfioError, KernelBug } from '../host/index.ts';
-import { VfioRealizeError } from '../vfio/index.ts';
-import { MachineError } from '../machine/index.ts';
-import { GuestError } from '../guest/index.ts';
+import { EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK } from './errors.ts';
+import { VdmError } from '../util/errors.ts';
+import { parseOptions } from './options.ts';
 
 const HELP = `usage: vdm COMMAND [options]
 
@@ -22,16 +19,17 @@ Commands:
   help     this text; "vdm COMMAND --help" for a command
 
 Exit codes: 0 success, 1 guest/device failure, 2 bad input.
+--debug (anywhere on the line) adds the stack trace to an error.
 `;
 
 const commands: Record<string, { run: (argv: string[]) => { out: string; err: string }; help: string }> = {
   boot: { run: bootCommand, help: BOOT_HELP },
-  machines: { run: () => machinesCommand(), help: MACHINES_HELP },
+  machines: { run: (argv) => (noOptions('machines', argv), machinesCommand()), help: MACHINES_HELP },
   pci: { run: pciCommand, help: PCI_HELP },
   mtree: { run: mtreeCommand, help: MTREE_HELP },
-  demo: { run: () => demoCommand(), help: DEMO_HELP },
+  demo: { run: (argv) => (noOptions('demo', argv), demoCommand()), help: DEMO_HELP },
   host: { run: hostCommand, help: HOST_HELP },
-  hosts: { run: () => hostsCommand(), help: HOSTS_HELP },
+  hosts: { run: (argv) => (noOptions('hosts', argv), hostsCommand()), help: HOSTS_HELP },
 };
 
 /** What one CLI invocation printed and its exit code. */
@@ -41,9 +39,19 @@ export interface CliResult {
   err: string;
 }
 
-/** Runs the CLI without touching the process, so tests can call it directly. */
+/** A command that takes no options refuses any it is given. */
+function noOptions(command: string, argv: string[]): void {
+  parseOptions(`vdm ${command}`, argv, {});
+}
+
+/**
+ * Runs the CLI without touching the process, so tests and the fuzz suite call it directly. Errors
+ * are mapped here and only here: a VdmError prints its message and exits with its code; anything
+ * else is a vdm bug, reported in one line (the stack only with --debug).
+ */
 export function runCli(argv: string[]): CliResult {
-  const [name, ...rest] = argv;
+  const debug = argv.includes('--debug');
+  const [name, ...rest] = argv.filter((a) => a !== '--debug');
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     return { code: name ? EXIT_OK : EXIT_BAD_INPUT, out: HELP, err: '' };
   }
@@ -53,12 +61,14 @@ export function runCli(argv: string[]): CliResult {
   try {
     return { code: EXIT_OK, ...cmd.run(rest) };
   } catch (e) {
-    if (e instanceof UsageError || e instanceof FileError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      return { code: EXIT_BAD_INPUT, out: '', err: `vdm ${name}: ${(e as Error).message}\n` };
-    }
-    if (e instanceof VfioError || e instanceof VfioRealizeError || e instanceof MachineError || e instanceof KernelBug || e instanceof GuestError) {
-      return { code: EXIT_FAILURE, out: '', err: `vdm ${name}: ${(e as Error).message}\n` };
-    }
-    return { code: EXIT_FAILURE, out: '', err: `vdm ${name}: ${(e as Error).stack ?? e}\n` };
+    return errorResult(name, e, debug);
   }
+}
+
+/** The one place an error becomes output: its message and exit code, the stack only with --debug. */
+export function errorResult(command: string, e: unknown, debug: boolean): CliResult {
+  const trace = debug ? `${(e as Error)?.stack ?? String(e)}\n` : '';
+  if (e instanceof VdmError) return { code: e.exitCode, out: '', err: `vdm ${command}: ${e.message}\n${trace}` };
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return { code: EXIT_FAILURE, out: '', err: `vdm ${command}: internal error (a bug in vdm, please report it): ${what}\n${trace || 'run again with --debug for the stack trace\n'}` };
 }

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { importQemuMtree, infoMtree, explainAddress, formatExplanation, MtreeImportError } from '../memory/index.ts';
+import { importQemuMtree, infoMtree, explainAddress, formatExplanation, formatExplanationData, MtreeImportError, type AddressSpace } from '../memory/index.ts';
+import { explainGuestAccess, type Machine } from '../machine/index.ts';
+import { FileError, readInputFile } from '../util/json-reader.ts';
 import { UsageError } from './errors.ts';
-import { machineMtree } from './boot-command.ts';
+import { bootFromArgs, BOOT_OPTIONS } from './boot-command.ts';
+import { parseOptions } from './options.ts';
 
 export const MTREE_HELP = `usage: vdm mtree --machine NAME [--host NAME|FILE] [--guest NAME] [--device ...] [-f] [-D] [-o]
        vdm mtree --import-qemu FILE [-f] [-D] [-o] [--explain ADDR [--as NAME]]
@@ -26,48 +27,48 @@ and prints it in QEMU 7.2's format.
 
 /** `vdm mtree`: print or explain an imported QEMU memory tree. */
 export function mtreeCommand(argv: string[]): { out: string; err: string } {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      'import-qemu': { type: 'string' },
-      f: { type: 'boolean', short: 'f' },
-      D: { type: 'boolean', short: 'D' },
-      o: { type: 'boolean', short: 'o' },
-      explain: { type: 'string' },
-      as: { type: 'string' },
-      machine: { type: 'string' },
-      host: { type: 'string' },
-      guest: { type: 'string' },
-      device: { type: 'string', multiple: true },
-    },
-    strict: true,
-    allowPositionals: false,
+  const { values } = parseOptions('vdm mtree', argv, {
+    'import-qemu': { type: 'string' },
+    f: { type: 'boolean', short: 'f' },
+    D: { type: 'boolean', short: 'D' },
+    o: { type: 'boolean', short: 'o' },
+    explain: { type: 'string' },
+    as: { type: 'string' },
+    ...BOOT_OPTIONS,
   });
-  if (values.machine !== undefined) return { out: machineMtree(values, values.explain === undefined ? undefined : parseAddress(values.explain)), err: '' };
   const file = values['import-qemu'];
-  if (!file) throw new UsageError('vdm mtree: --machine NAME or --import-qemu FILE is required');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`${file}: cannot read: ${(e as Error).message}`);
+  if (values.machine !== undefined && file !== undefined) throw new UsageError('--machine and --import-qemu are two sources of a memory tree: give one');
+  if (values.machine === undefined && file === undefined) throw new UsageError('--machine NAME or --import-qemu FILE is required');
+  if (file !== undefined) {
+    for (const k of ['host', 'guest', 'device'] as const) if (values[k] !== undefined) throw new UsageError(`--${k} applies to --machine (a booted machine), not to --import-qemu`);
   }
-  let imported;
-  try {
-    imported = importQemuMtree(text, file);
-  } catch (e) {
-    if (e instanceof MtreeImportError) throw new UsageError(e.message);
-    throw e;
+  if (values.as !== undefined && values.explain === undefined) throw new UsageError('--as names the address space for --explain ADDR; give --explain too');
+  if (values.explain !== undefined && (values.f || values.D || values.o)) throw new UsageError('--explain answers for one address; -f, -D and -o shape a whole tree: give one or the other');
+  const address = values.explain === undefined ? undefined : parseAddress(values.explain);
+  let spaces: AddressSpace[];
+  let err = '';
+  let machine: Machine | null = null;
+  if (file === undefined) {
+    machine = bootFromArgs(values).machine;
+    spaces = machine.addressSpaceIo ? [machine.addressSpaceIo, machine.addressSpaceMemory] : [machine.addressSpaceMemory];
+  } else {
+    const text = readInputFile(file, 'QEMU "info mtree" dump', FileError);
+    let imported;
+    try {
+      imported = importQemuMtree(text, file);
+    } catch (e) {
+      if (e instanceof MtreeImportError) throw new UsageError(e.message, { cause: e });
+      throw e;
+    }
+    spaces = imported.spaces;
+    err = imported.notes.map((n) => `note: ${file}: ${n}\n`).join('');
   }
-  const notes = imported.notes.map((n) => `note: ${file}: ${n}\n`).join('');
-  if (values.explain !== undefined) {
-    const addr = parseAddress(values.explain);
-    const name = values.as ?? (imported.spaces.some((s) => s.name === 'memory') ? 'memory' : imported.spaces[0]?.name);
-    const as = imported.spaces.find((s) => s.name === name);
-    if (!as) throw new UsageError(`--as ${name}: no such address space (have: ${imported.spaces.map((s) => s.name).join(', ')})`);
-    return { out: formatExplanation(explainAddress(as, addr)), err: notes };
-  }
-  return { out: infoMtree(imported.spaces, { flat: values.f, disabled: values.D, owner: values.o }), err: notes };
+  if (address === undefined) return { out: infoMtree(spaces, { flat: values.f, disabled: values.D, owner: values.o }), err };
+  const name = values.as ?? (spaces.some((s) => s.name === 'memory') ? 'memory' : spaces[0]?.name);
+  const as = spaces.find((s) => s.name === name);
+  if (!as) throw new UsageError(`--as ${name}: no such address space (have: ${spaces.map((s) => s.name).join(', ')})`);
+  // On a booted machine the answer also says whether the access exits, what it costs and what fixes it.
+  return { out: machine ? formatExplanationData(explainGuestAccess(machine, as, address)) : formatExplanation(explainAddress(as, address)), err };
 }
 
 /** Parses 0x-prefixed hex or decimal into a 64-bit address. */

@@ -1,4 +1,4 @@
-import { boardIntxRoute, Machine, packedDevices, PIIX3_DEVFN, SPAPR_PHB0_BUID, type MachineSpec } from '../machine/index.ts';
+import { boardIntxRoute, Machine, packedDevices, pathCostNs, PIIX3_DEVFN, SPAPR_PHB0_BUID, type AccessPath, type MachineSpec } from '../machine/index.ts';
 import { iommuTypeName, nicFarmHost, parseHostFile, SimHost, type HostJson } from '../host/index.ts';
 import type { VfioPciDevice, VfioPciOptions } from '../vfio/index.ts';
 import { ConfigAccess, enumerateAndAssign } from './firmware.ts';
@@ -80,8 +80,8 @@ const hex = (v: bigint) => `0x${v.toString(16)}`;
 export function platformOf(m: Machine): GuestPlatform {
   const s = m.spec;
   return {
-    memory: m.memory,
-    io: m.ioSpace,
+    memory: m.addressSpaceMemory,
+    io: m.addressSpaceIo,
     firmware: {
       arch: s.arch,
       config: s.pci.config,
@@ -115,7 +115,7 @@ export function platformOf(m: Machine): GuestPlatform {
  */
 export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, devices: VfioPciOptions[]): BootResult {
   const m = new Machine(spec, host, devices);
-  m.memory.resetCounters();
+  m.addressSpaceMemory.resetCounters();
   const p = platformOf(m);
   const cfg = new ConfigAccess(p);
   const found = enumerateAndAssign(p, cfg);
@@ -194,7 +194,7 @@ function barReport(d: VfioPciDevice, n: number): BarReport | null {
 function intxReport(d: VfioPciDevice): BootReport['devices'][number]['intx'] {
   const pin = d.cfg.byte(0x3d);
   if (!pin) return null;
-  const k = d.vdev.intx;
+  const k = d.deviceFd.intx;
   return {
     pin: String.fromCharCode(64 + pin),
     path: d.intx.path,
@@ -214,7 +214,7 @@ function intxReport(d: VfioPciDevice): BootReport['devices'][number]['intx'] {
 function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotals | null, perDevice: (DriverStats | null)[], cycles: { reads: number; writes: number }): BootReport {
   const s = m.spec;
   const h = m.host.spec;
-  const c = m.memory.counters;
+  const c = m.addressSpaceMemory.counters;
   let mmap = 0;
   let mmapExit = 0;
   let trapped = 0;
@@ -226,8 +226,8 @@ function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotal
     mmapExit += d.counts.mmapExit;
     trapped += d.counts.trapped;
     overlay += (d.msix?.accesses.table ?? 0) + (d.msix?.accesses.pba ?? 0);
-    const st = d.vdev.stats;
-    interrupts += d.interrupts.kvm + d.interrupts.vmm + d.vdev.intx.stats.interrupts;
+    const st = d.deviceFd.stats;
+    interrupts += d.interrupts.kvm + d.interrupts.vmm + d.deviceFd.intx.stats.interrupts;
     const container = m.containers.find((x) => x.groups.includes(d.group))!;
     const l = d.msixLayout;
     return {
@@ -249,19 +249,20 @@ function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotal
           : null,
       intx: intxReport(d),
       interrupts: { raised: st.interrupts + st.lostInterrupts, viaKvm: d.interrupts.kvm, viaVmm: d.interrupts.vmm, pended: d.interrupts.pended, lost: st.lostInterrupts + st.msiFaults + st.remapBlocked },
-      dma: { mappings: container.mappings.map((x) => ({ iova: hex(x.iova), size: hex(x.size), region: x.region })), faults: d.vdev.hw.dmaFaults.length, blocked: d.vdev.hw.dmaBlocked },
+      dma: { mappings: container.mappings.map((x) => ({ iova: hex(x.iova), size: hex(x.size), region: x.region })), faults: d.deviceFd.hw.dmaFaults.length, blocked: d.deviceFd.hw.dmaBlocked },
       vfioCalls: d.calls,
     };
   });
   const config = cycles.reads + cycles.writes;
   const k = s.costs;
+  const us = (count: number, path: AccessPath) => (count * pathCostNs(path, k)) / 1000;
   const byPathUs: Record<string, number> = {
-    ram: (c.ram * k.ram) / 1000,
-    mmap: (mmap * k.mmap) / 1000,
-    mmapExit: (mmapExit * k.vmmTrap) / 1000,
-    msixOverlay: (overlay * k.vmmTrap) / 1000,
-    trappedToKernel: (trapped * (k.vmmTrap + k.kernelTrap)) / 1000,
-    config: (config * k.vmmTrap) / 1000,
+    ram: us(c.ram, 'ram'),
+    mmap: us(mmap, 'mmap'),
+    mmapExit: us(mmapExit, 'mmapExit'),
+    msixOverlay: us(overlay, 'msixOverlay'),
+    trappedToKernel: us(trapped, 'trappedToKernel'),
+    config: us(config, 'vmm'),
     interrupts: (interrupts * k.interrupt) / 1000,
   };
   const warnings = [...m.warnings];
@@ -270,7 +271,7 @@ function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotal
   for (const d of m.devices) {
     if (d.counts.mmapExit) warnings.push(`${d.hostName}: ${d.counts.mmapExit} accesses hit BAR pages shared with the MSI-X table/PBA overlay (${h.pageSize / 1024} KiB host pages) and exited to the VMM; x-msix-relocation=barN would move the table`);
     if (d.counts.trapped) warnings.push(`${d.hostName}: ${d.counts.trapped} BAR accesses were trapped and forwarded to the kernel (pread/pwrite)`);
-    if (d.vdev.hw.dmaFaults.length) warnings.push(`${d.hostName}: ${d.vdev.hw.dmaFaults.length} IOMMU faults (DMA to unmapped IOVAs, first at ${hex(d.vdev.hw.dmaFaults[0]!.iova)}); nothing was written`);
+    if (d.deviceFd.hw.dmaFaults.length) warnings.push(`${d.hostName}: ${d.deviceFd.hw.dmaFaults.length} IOMMU faults (DMA to unmapped IOVAs, first at ${hex(d.deviceFd.hw.dmaFaults[0]!.iova)}); nothing was written`);
     if (d.dropped.length) warnings.push(`${d.hostName}: ${d.dropped.length} malformed config accesses dropped`);
   }
   if (m.irq.bogus) warnings.push(`${m.irq.bogus} MSI writes named no interrupt`);

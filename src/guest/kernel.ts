@@ -1,9 +1,10 @@
+import { VdmError } from '../util/errors.ts';
 import type { GuestPlatform } from './platform.ts';
 import { PIRQ_ROUTE_CONTROL, type ConfigAccess } from './firmware.ts';
-import { PCI_INTERRUPT_PIN } from '../pci/constants.ts';
+import { PCI_INTERRUPT_PIN } from '../common/pci-regs.ts';
 
 /** The guest ran out of something it needs to run its drivers (RAM, DMA window); the message says what. */
-export class GuestError extends Error {
+export class GuestError extends VdmError {
   override name = 'GuestError';
 }
 

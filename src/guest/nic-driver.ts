@@ -1,6 +1,6 @@
 // The datasheet of the synthetic NIC (register offsets and descriptor layout) is shared with the
 // device model the way a driver's header mirrors the hardware manual; no device object is used.
-import { NIC_DESC_SIZE, NIC_REGS } from '../host/devices/nic.ts';
+import { NIC_DESC_SIZE, NIC_REGS } from '../common/nic-datasheet.ts';
 import type { GuestPlatform } from './platform.ts';
 import type { ConfigAccess, FoundFunction } from './firmware.ts';
 import type { GuestProgram } from './guest-file.ts';
@@ -14,8 +14,8 @@ import {
   PCI_MSI_FLAGS_ENABLE,
   PCI_MSIX_FLAGS_ENABLE as MSIX_ENABLE,
   PCI_MSIX_FLAGS_MASKALL as MSIX_MASKALL,
-} from '../pci/constants.ts';
-import { RTAS_CHANGE_MSI_FN, RTAS_CHANGE_MSIX_FN } from '../machine/rtas.ts';
+} from '../common/pci-regs.ts';
+import { RTAS_CHANGE_MSI_FN, RTAS_CHANGE_MSIX_FN } from '../common/papr.ts';
 
 /** What the driver saw and did. */
 export interface DriverStats {

@@ -1,3 +1,4 @@
+import { VdmError } from '../util/errors.ts';
 import { FileError } from '../util/json-reader.ts';
 
 /** Linux errno values the simulated kernel returns (include/uapi/asm-generic/errno-base.h). */
@@ -27,7 +28,7 @@ export type ErrnoName = keyof typeof ERRNO;
  * A failed VFIO call, as the kernel reports it: an errno, plus a message that says what went
  * wrong and what to do ("group 7 is not viable: 0000:03:00.1 is bound to ixgbe; ...").
  */
-export class VfioError extends Error {
+export class VfioError extends VdmError {
   override name = 'VfioError';
   readonly errno: number;
 
@@ -46,6 +47,6 @@ export class HostFileError extends FileError {
 }
 
 /** What the real kernel would do with a BUG_ON: the simulation stops and says where. */
-export class KernelBug extends Error {
+export class KernelBug extends VdmError {
   override name = 'KernelBug';
 }

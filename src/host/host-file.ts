@@ -1,6 +1,6 @@
 import { Reader, parseJson } from '../util/json-reader.ts';
 import { HostFileError } from './errors.ts';
-import { kernelBehaviour } from './kernel.ts';
+import { kernelBehaviour } from './kernel/behaviour.ts';
 
 export type Arch = 'x86_64' | 'aarch64' | 'ppc64' | 'e500';
 export type IommuKind = 'intel-vtd' | 'amd-vi' | 'arm-smmu-v3' | 'arm-smmu-v2' | 'spapr-tce' | 'fsl-pamu' | 'none';

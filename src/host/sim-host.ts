@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../util/json-reader.ts';
 import { parseHostFile, isBridge, type HostSpec, type ReservedRegion } from './host-file.ts';
 import { assignGroups, probeOrder, acsEnabled, type HostFunction, type IommuGroup } from './iommu-groups.ts';
-import { kernelBehaviour, type KernelBehaviour } from './kernel.ts';
+import { kernelBehaviour, type KernelBehaviour } from './kernel/behaviour.ts';
 import { HostFileError } from './errors.ts';
-import { HostIrqLines } from './vfio/intx.ts';
+import { HostIrqLines } from './kernel/intx.ts';
 
 /** Why a group is or is not usable by VFIO. */
 export interface Viability {
@@ -53,16 +53,10 @@ export class SimHost {
 
   /** Loads and validates a host file. */
   static load(path: string): SimHost {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      throw new HostFileError(path, '(file)', `a readable host file (${(e as Error).message})`);
-    }
-    return new SimHost(parseHostFile(text, path));
+    return new SimHost(parseHostFile(readInputFile(path, 'host file', HostFileError), path));
   }
 
-  function(address: string): HostFunction | undefined {
+  functionAt(address: string): HostFunction | undefined {
     const a = address.toLowerCase();
     return this.functions.find((f) => f.spec.address === a || f.spec.address.slice(5) === a);
   }

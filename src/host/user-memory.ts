@@ -1,4 +1,4 @@
-import type { RamBlock } from '../memory/ram-block.ts';
+import type { RamBlock } from '../common/ram-block.ts';
 
 /**
  * The address space of the process that opened VFIO (the VMM): ranges of virtual addresses backed

@@ -4,3 +4,4 @@ export * from './rtas.ts';
 export * from './machine.ts';
 export * from './clock.ts';
 export * from './intx-routing.ts';
+export * from './access-path.ts';

@@ -1,3 +1,4 @@
+import { VdmError } from '../util/errors.ts';
 import { MemorySystem, U64_SPAN, type AddressSpace, type MemoryRegion } from '../memory/index.ts';
 import { PciHost, PciBusError, parsePciAddr } from '../pci/index.ts';
 import { VfioKernel, type SimHost, type VfioGroup } from '../host/index.ts';
@@ -27,7 +28,7 @@ export function packedDevices(hosts: string[], firstSlot: number): VfioPciOption
 }
 
 /** A machine cannot be built with this host or these devices; the message says why. */
-export class MachineError extends Error {
+export class MachineError extends VdmError {
   override name = 'MachineError';
 }
 
@@ -43,11 +44,11 @@ const HOST_IOMMU_FOR: Record<MachineSpec['iommu'], string[]> = {
  * simulated host. Everything is built in one memory transaction.
  */
 export class Machine {
-  readonly mem = new MemorySystem();
-  readonly system: MemoryRegion;
-  readonly io: MemoryRegion;
-  readonly memory: AddressSpace;
-  readonly ioSpace: AddressSpace | null;
+  readonly memorySystem = new MemorySystem();
+  readonly systemMemory: MemoryRegion;
+  readonly systemIo: MemoryRegion;
+  readonly addressSpaceMemory: AddressSpace;
+  readonly addressSpaceIo: AddressSpace | null;
   readonly pciHost: PciHost;
   readonly irq: InterruptController;
   readonly kernel: VfioKernel;
@@ -60,6 +61,8 @@ export class Machine {
   /** The pc's PIIX3 (its PIRQ links route INTx), or null on other boards. */
   readonly piix3: Piix3 | null;
   private readonly groups = new Map<number, VfioGroup>();
+  /** Devices named hostdevN so far: ids are per machine, as every machine's state is. */
+  private hostdevs = 0;
 
   constructor(
     readonly spec: MachineSpec,
@@ -72,24 +75,24 @@ export class Machine {
     if (host.spec.pageSize !== spec.hostPageSize) {
       this.warnings.push(`host ${host.spec.name} uses ${host.spec.pageSize / 1024} KiB pages; machine ${spec.name} is usually run on ${spec.hostPageSize / 1024} KiB`);
     }
-    const mem = this.mem;
+    const mem = this.memorySystem;
     this.kernel = new VfioKernel(host);
-    this.system = mem.container('system', U64_SPAN);
-    this.io = mem.container('io', 0x10000);
-    this.memory = mem.addressSpace('memory', this.system);
-    this.ioSpace = spec.arch === 'x86_64' ? mem.addressSpace('I/O', this.io) : null;
+    this.systemMemory = mem.container('system', U64_SPAN);
+    this.systemIo = mem.container('io', 0x10000);
+    this.addressSpaceMemory = mem.addressSpace('memory', this.systemMemory);
+    this.addressSpaceIo = spec.arch === 'x86_64' ? mem.addressSpace('I/O', this.systemIo) : null;
     this.irq = new InterruptController(mem, spec.interrupts);
     const pciMem = mem.container(spec.arch === 'x86_64' ? 'pci' : `${spec.pci.host}-mmio`, U64_SPAN);
-    const pciIo = spec.arch === 'x86_64' ? this.io : mem.container(`${spec.pci.host}-io`, spec.pci.io?.size ?? 0x10000n);
-    this.pciHost = new PciHost(mem, { memSpace: pciMem, ioSpace: pciIo, dmaRoot: this.system });
+    const pciIo = spec.arch === 'x86_64' ? this.systemIo : mem.container(`${spec.pci.host}-io`, spec.pci.io?.size ?? 0x10000n);
+    this.pciHost = new PciHost(mem, { memSpace: pciMem, ioSpace: pciIo, dmaRoot: this.systemMemory });
     this.rtas = spec.pci.config === 'rtas' ? new Rtas(this) : null;
     this.piix3 = spec.interrupts.intx.router === 'piix3' ? new Piix3(mem) : null;
     this.pciHost.bus.intxRouter = new BoardIntxRouter(spec.interrupts.intx, this.irq, this.piix3);
     mem.transaction(() => {
-      for (const r of spec.ram) this.system.addSubregion(r.base, mem.ram(r.name, r.size));
+      for (const r of spec.ram) this.systemMemory.addSubregion(r.base, mem.ram(r.name, r.size));
       this.wirePci(pciMem, pciIo);
       if (this.piix3) this.pciHost.bus.attach(this.piix3, PIIX3_DEVFN >> 3, PIIX3_DEVFN & 7);
-      this.system.addSubregion(spec.interrupts.doorbell.base, this.irq.region);
+      this.systemMemory.addSubregion(spec.interrupts.doorbell.base, this.irq.region);
       const ctx = this.vfioContext();
       for (const opts of devices) {
         const dev = VfioPciDevice.realize(ctx, opts);
@@ -115,7 +118,7 @@ export class Machine {
 
   /** The PCI windows, the I/O window and the config mechanism. */
   private wirePci(pciMem: MemoryRegion, pciIo: MemoryRegion): void {
-    const { spec, mem, system } = this;
+    const { spec, memorySystem: mem, systemMemory: system } = this;
     const p = spec.pci;
     if (spec.arch === 'x86_64') {
       system.addSubregionOverlap(0, pciMem, -1); // pc_pci_as_mapping_init
@@ -128,8 +131,8 @@ export class Machine {
       const { index, data } = this.pciHost.portRegions();
       const at = p.configAddress;
       if (at === null) {
-        this.io.addSubregion(0xcf8, index);
-        this.io.addSubregion(0xcfc, data);
+        this.systemIo.addSubregion(0xcf8, index);
+        this.systemIo.addSubregion(0xcfc, data);
       } else {
         system.addSubregion(at, index);
         system.addSubregion(at + 4n, data);
@@ -148,9 +151,9 @@ export class Machine {
 
   private vfioContext(): VfioPciContext {
     return {
-      mem: this.mem,
+      mem: this.memorySystem,
       kernel: this.kernel,
-      dmaAs: this.memory,
+      dmaAs: this.addressSpaceMemory,
       containers: this.containers,
       groups: this.groups,
       policy: this.dmaPolicy(),
@@ -164,6 +167,7 @@ export class Machine {
         addResampleIrqfd: (irq, trigger, resample) => this.irq.addResampleIrqfd(irq, trigger, resample),
       },
       warn: (m) => this.warnings.push(m),
+      defaultId: () => `hostdev${this.hostdevs++}`,
     };
   }
 

@@ -1,17 +1,7 @@
 import type { PciDevice } from '../pci/index.ts';
 import type { Machine } from './machine.ts';
 
-/** RTAS status codes (hw/ppc/spapr_rtas.c, include/hw/ppc/spapr.h). */
-export const RTAS_OUT_SUCCESS = 0;
-export const RTAS_OUT_HW_ERROR = -1;
-export const RTAS_OUT_PARAM_ERROR = -3;
-
-/** ibm,change-msi function codes (hw/ppc/spapr_pci.c). */
-export const RTAS_QUERY_FN = 0;
-export const RTAS_CHANGE_FN = 1;
-export const RTAS_RESET_FN = 2;
-export const RTAS_CHANGE_MSI_FN = 3;
-export const RTAS_CHANGE_MSIX_FN = 4;
+import { RTAS_CHANGE_FN, RTAS_CHANGE_MSIX_FN, RTAS_CHANGE_MSI_FN, RTAS_OUT_HW_ERROR, RTAS_OUT_PARAM_ERROR, RTAS_OUT_SUCCESS, RTAS_QUERY_FN, RTAS_RESET_FN } from '../common/papr.ts';
 
 /** The BUID of QEMU's first sPAPR PHB (SPAPR_PCI_BASE_BUID). */
 export const SPAPR_PHB0_BUID = 0x800000020000000n;

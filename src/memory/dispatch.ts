@@ -1,6 +1,6 @@
 import type { FlatRange } from './flat-view.ts';
 import type { MemoryRegion, RamDeviceBacking } from './region.ts';
-import type { RamBlock } from './ram-block.ts';
+import type { RamBlock } from '../common/ram-block.ts';
 import { DISPATCH_LIMIT, PAGE_BITS, PAGE_SIZE } from './constants.ts';
 
 /** How a section is reached; decides the access path (and so the counter) in AddressSpace. */

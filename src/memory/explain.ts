@@ -2,6 +2,7 @@ import type { MemoryRegion } from './region.ts';
 import type { AddressSpace } from './address-space.ts';
 import { hex16 } from './constants.ts';
 import { SectionKind } from './dispatch.ts';
+import { formatExplanationData, type CandidateData, type ExplanationData } from './explain-format.ts';
 
 /** One step on the way from an address space's root to the region that answers. */
 export interface ExplainStep {
@@ -66,7 +67,7 @@ function accessPath(as: AddressSpace, addr: bigint): string {
     case SectionKind.Romd:
       return 'ROM device in romd mode: direct loads, stores to the write callback';
     case SectionKind.RamDevice:
-      return 'RAM device: mmapped device memory (fast path, no exit to the VMM)';
+      return 'RAM device: mmapped device memory, loads and stores go to the mapping (no device-model callback)';
     default:
       return d.secRegion[s]!.countsAsUnassigned ? 'unassigned I/O: reads all ones, writes ignored' : 'MMIO: read/write callbacks of the device model (slow path, trapped)';
   }
@@ -78,31 +79,26 @@ function describeStep(step: ExplainStep): string {
   return `${mr.name} (${mr.typeName()}, prio ${mr.priority}, at 0x${hex16(step.base)})`;
 }
 
-function describePath(c: ExplainCandidate): string {
-  return c.path.map(describeStep).join('\n      -> ');
+function candidateData(c: ExplainCandidate, winner: boolean): CandidateData {
+  return { name: c.region.name, type: winner && c.readonly ? 'rom' : c.region.typeName(), offset: c.offset, path: c.path.map(describeStep) };
+}
+
+/** The plain data of an explanation (what the CLI prints and the browser map embeds). */
+export function explanationData(e: Explanation): ExplanationData {
+  const fr = e.winner ? e.as.lookup(e.addr) : null;
+  return {
+    as: e.as.name,
+    root: e.as.root.name,
+    addr: e.addr,
+    winner: e.winner && candidateData(e.winner, true),
+    hidden: e.hidden.map((h) => candidateData(h, false)),
+    flat: fr ? { start: fr.start, end: fr.start + fr.size - 1n, name: fr.mr.name, offsetInRegion: fr.offsetInRegion } : null,
+    access: e.path,
+    notes: [],
+  };
 }
 
 /** Human-readable form of an Explanation. */
 export function formatExplanation(e: Explanation): string {
-  const lines = [`address 0x${hex16(e.addr)} in address space "${e.as.name}" (root ${e.as.root.name})`];
-  if (!e.winner) {
-    lines.push('  served by: nothing (unassigned)');
-  } else {
-    const w = e.winner;
-    lines.push(`  served by: ${w.region.name} (${w.readonly ? 'rom' : w.region.typeName()}) at offset 0x${w.offset.toString(16)}`);
-    lines.push(`  via:  ${describePath(w)}`);
-    const fr = e.as.lookup(e.addr);
-    if (fr) {
-      const off = fr.offsetInRegion ? ` @${hex16(fr.offsetInRegion)}` : '';
-      lines.push(`  flat range: ${hex16(fr.start)}-${hex16(fr.start + fr.size - 1n)} ${fr.mr.name}${off}`);
-    }
-  }
-  lines.push(`  access: ${e.path}`);
-  if (e.hidden.length) {
-    lines.push('  hides (lower precedence here):');
-    for (const h of e.hidden) lines.push(`    ${h.region.name} (${h.region.typeName()}) at offset 0x${h.offset.toString(16)}\n      via:  ${describePath(h)}`);
-  } else {
-    lines.push('  hides: nothing');
-  }
-  return lines.join('\n') + '\n';
+  return formatExplanationData(explanationData(e));
 }

@@ -1,6 +1,6 @@
 export * from './constants.ts';
 export * from './ops.ts';
-export * from './ram-block.ts';
+export * from '../common/ram-block.ts';
 export * from './region.ts';
 export * from './flat-view.ts';
 export * from './render.ts';
@@ -12,3 +12,4 @@ export * from './memory-system.ts';
 export * from './mtree.ts';
 export * from './mtree-import.ts';
 export * from './explain.ts';
+export * from './explain-format.ts';

@@ -1,5 +1,5 @@
 import { MemoryRegion, type RamDeviceBacking, type TopologyHost } from './region.ts';
-import { RamBlock } from './ram-block.ts';
+import { RamBlock } from '../common/ram-block.ts';
 import type { MemoryRegionOps } from './ops.ts';
 import { unassignedMemOps } from './ops.ts';
 import { AddressSpace } from './address-space.ts';

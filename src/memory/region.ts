@@ -1,6 +1,6 @@
 import type { MemoryRegionOps, DeviceEndian } from './ops.ts';
 import { unassignedMemOps } from './ops.ts';
-import type { RamBlock } from './ram-block.ts';
+import type { RamBlock } from '../common/ram-block.ts';
 import { U64_SPAN } from './constants.ts';
 
 /** What a region is; decides rendering (terminates or not) and the access path. */

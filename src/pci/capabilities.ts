@@ -1,5 +1,5 @@
 import type { PciDevice } from './pci-device.ts';
-import * as R from './constants.ts';
+import * as R from '../common/pci-regs.ts';
 
 /**
  * A power-management capability, as QEMU devices add it: PMC version 1.2, PMCSR power state

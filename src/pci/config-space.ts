@@ -1,10 +1,11 @@
+import { VdmError } from '../util/errors.ts';
 import {
   PCI_CAP_LIST_ID, PCI_CAP_LIST_NEXT, PCI_CAPABILITY_LIST, PCI_CONFIG_HEADER_SIZE, PCI_CONFIG_SPACE_SIZE,
   PCI_STATUS, PCI_STATUS_CAP_LIST, PCIE_CONFIG_SPACE_SIZE,
-} from './constants.ts';
+} from '../common/pci-regs.ts';
 
 /** A capability that cannot be placed: QEMU's -EINVAL from pci_add_capability / pcie_add_capability. */
-export class CapabilityError extends Error {
+export class CapabilityError extends VdmError {
   override name = 'CapabilityError';
 }
 

@@ -1,4 +1,4 @@
-export * from './constants.ts';
+export * from '../common/pci-regs.ts';
 export * from './config-space.ts';
 export * from './pci-device.ts';
 export * from './msi-message.ts';

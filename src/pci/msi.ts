@@ -1,6 +1,7 @@
+import { VdmError } from '../util/errors.ts';
 import type { PciDevice } from './pci-device.ts';
 import { sendMsiMessage, type MsiMessage } from './msi-message.ts';
-import * as R from './constants.ts';
+import * as R from '../common/pci-regs.ts';
 
 /** Size of the MSI capability for its flags (msi.c:msi_cap_sizeof). */
 function capSize(is64: boolean, perVectorMask: boolean): number {
@@ -8,7 +9,7 @@ function capSize(is64: boolean, perVectorMask: boolean): number {
 }
 
 /** A capability that cannot be set up: QEMU's -EINVAL / -ENOTSUP from msi_init / msix_init. */
-export class MsiSetupError extends Error {
+export class MsiSetupError extends VdmError {
   override name = 'MsiSetupError';
 }
 

@@ -2,7 +2,7 @@ import type { MemoryRegion } from '../memory/index.ts';
 import type { PciDevice } from './pci-device.ts';
 import { sendMsiMessage, type MsiMessage } from './msi-message.ts';
 import { MsiSetupError } from './msi.ts';
-import * as R from './constants.ts';
+import * as R from '../common/pci-regs.ts';
 
 /** Where the table and PBA live: a BAR's region (a container or the BAR itself), its number, an offset. */
 export interface MsixPlacement {

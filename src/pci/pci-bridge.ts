@@ -1,7 +1,7 @@
 import type { MemoryRegion } from '../memory/index.ts';
 import { PciDevice, type PciDeviceOptions } from './pci-device.ts';
 import { PciBus } from './pci-bus.ts';
-import * as R from './constants.ts';
+import * as R from '../common/pci-regs.ts';
 
 const PCI_BRIDGE_CTL_BUS_RESET = 0x40;
 

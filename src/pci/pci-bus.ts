@@ -1,7 +1,8 @@
+import { VdmError } from '../util/errors.ts';
 import type { MemorySystem, MemoryRegion } from '../memory/index.ts';
 import type { PciDevice } from './pci-device.ts';
 import type { PciBridge } from './pci-bridge.ts';
-import * as R from './constants.ts';
+import * as R from '../common/pci-regs.ts';
 
 /**
  * Where a bus decodes: its memory and I/O spaces, and (for a root bus) the region its devices'
@@ -41,7 +42,7 @@ export interface PciIntxRouter {
   setLevel(dev: PciDevice, pin: number, level: boolean): void;
 }
 
-export class PciBusError extends Error {
+export class PciBusError extends VdmError {
   override name = 'PciBusError';
 }
 

@@ -1,6 +1,6 @@
 import type { MemorySystem, MemoryRegion, AddressSpace } from '../memory/index.ts';
 import { ConfigSpace } from './config-space.ts';
-import * as R from './constants.ts';
+import * as R from '../common/pci-regs.ts';
 import type { PciBus, PciIntxRoute } from './pci-bus.ts';
 import type { Msi } from './msi.ts';
 import type { Msix } from './msix.ts';
@@ -68,7 +68,7 @@ export class PciDevice {
   /** Called when the board's INTx routing changes (pci_device_set_intx_routing_notifier). */
   intxRoutingNotifier: (() => void) | null = null;
   /** MSI/MSI-X messages sent into the bus-master address space. */
-  deliveredMessages = 0;
+  msiMessagesSent = 0;
 
   constructor(opts: PciDeviceOptions) {
     this.mem = opts.mem;

@@ -1,7 +1,7 @@
 import type { MemorySystem, MemoryRegion } from '../memory/index.ts';
 import { PciBus, type PciBusSpaces } from './pci-bus.ts';
 import type { PciDevice } from './pci-device.ts';
-import { PCI_CONFIG_SPACE_SIZE } from './constants.ts';
+import { PCI_CONFIG_SPACE_SIZE } from '../common/pci-regs.ts';
 
 const ALL_ONES = 0xffffffff;
 

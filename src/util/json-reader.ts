@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { BadInputError } from './errors.ts';
 
 /**
  * A malformed input file (host, machine or guest): names the file, the field path and what was
  * expected, so the user can fix it without reading vdm's source.
  */
-export class FileError extends Error {
+export class FileError extends BadInputError {
   override name = 'FileError';
 
   constructor(
@@ -18,12 +19,40 @@ export class FileError extends Error {
 
 export type FileErrorClass = new (file: string, path: string, expected: string) => FileError;
 
-/** Reads an input file; a missing or unreadable file is a FileError naming it and what it should be. */
-export function readInputFile(path: string, what: string, ErrorClass: FileErrorClass = FileError): string {
+/** No input file vdm reads is near this; anything larger (or endless, like /dev/zero) is refused. */
+export const INPUT_SIZE_CAP = 64 * 1024 * 1024;
+
+/**
+ * Reads an input file, at most `cap` bytes: reading stops there whatever the file is (a device,
+ * a FIFO), so /dev/zero is refused rather than read until memory runs out. A missing, unreadable
+ * or oversized file is a FileError naming it and what it should be.
+ */
+export function readInputFile(path: string, what: string, ErrorClass: FileErrorClass = FileError, cap = INPUT_SIZE_CAP): string {
+  let fd: number;
   try {
-    return readFileSync(path, 'utf8');
+    fd = openSync(path, 'r');
   } catch (e) {
     throw new ErrorClass(path, '(file)', `a readable ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, cap + 1 - total));
+      let n: number;
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, null);
+      } catch (e) {
+        throw new ErrorClass(path, '(file)', `a readable ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      if (total > cap) throw new ErrorClass(path, '(file)', `a ${what} of at most ${cap >= 1 << 20 ? `${cap / (1 << 20)} MiB` : `${cap} bytes`}; this one is larger (or has no end, like a device)`);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    closeSync(fd);
   }
 }
 

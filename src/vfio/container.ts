@@ -1,6 +1,7 @@
 import { MemoryListener, type AddressSpace, type MemoryRegionSection, type RamBlock } from '../memory/index.ts';
 import { VfioError, type VfioContainer, type VfioGroup, type VfioKernel } from '../host/index.ts';
-import * as U from '../host/vfio/uapi.ts';
+import * as U from '../common/vfio-uapi.ts';
+import { VfioRealizeError } from './msix-layout.ts';
 
 /** How the machine's guest DMA reaches the host IOMMU (from the machine file). */
 export type DmaPolicy =
@@ -72,7 +73,7 @@ export class VmmContainer {
       }
     }
     const fd = kernel.openContainer();
-    if (fd.getApiVersion() !== U.VFIO_API_VERSION) throw new Error('vfio: supported vfio version: 0');
+    if (fd.getApiVersion() !== U.VFIO_API_VERSION) throw new VfioRealizeError('vfio: supported vfio version: 0');
     group.setContainer(fd);
     const types = [U.VFIO_TYPE1v2_IOMMU, U.VFIO_TYPE1_IOMMU, U.VFIO_SPAPR_TCE_v2_IOMMU, U.VFIO_SPAPR_TCE_IOMMU, U.VFIO_FSL_PAMU_IOMMU];
     let chosen = -1;
@@ -109,7 +110,7 @@ export class VmmContainer {
       const start = this.fd.spaprTceCreate({ pageShift: p.pageShift, windowSize: p.dma32WindowSize, levels: SPAPR_TCE_LEVELS });
       if (start !== 0n) {
         this.fd.spaprTceRemove(start);
-        throw new Error(`vfio: Host doesn't support DMA window at 0x0, must be 0x${start.toString(16)}`);
+        throw new VfioRealizeError(`vfio: Host doesn't support DMA window at 0x0, must be 0x${start.toString(16)}`);
       }
     } else if (p.kind === 'spapr-tce' && t === U.VFIO_SPAPR_TCE_IOMMU) {
       this.fd.iommuEnable();
@@ -122,7 +123,7 @@ export class VmmContainer {
     this.listener.on('region-add', (s) => this.regionAdd(s));
     this.listener.on('region-del', (s) => this.regionDel(s));
     this.as.addListener(this.listener);
-    if (this.errors.length) throw new Error(`vfio: DMA mapping of guest RAM failed: ${this.errors.join('; ')}`);
+    if (this.errors.length) throw new VfioRealizeError(`vfio: DMA mapping of guest RAM failed: ${this.errors.join('; ')}`);
   }
 
   private ramSection(s: MemoryRegionSection): { iova: bigint; size: bigint; vaddr: bigint } | null {

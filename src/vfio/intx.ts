@@ -1,6 +1,6 @@
 import type { PciIntxRoute } from '../pci/index.ts';
-import { EventFd, type VfioDevice } from '../host/index.ts';
-import * as U from '../host/vfio/uapi.ts';
+import { EventFd } from '../common/eventfd.ts';
+import * as U from '../common/vfio-uapi.ts';
 
 /** QEMU's default x-intx-mmap-timeout-ms (hw/vfio/pci.c: DEFINE_PROP_UINT32 "x-intx-mmap-timeout-ms", 1100). */
 export const INTX_MMAP_TIMEOUT_MS = 1100;
@@ -27,7 +27,6 @@ export interface IntxMachine {
 /** The device side INTx needs: its pin, its BAR mmaps, the PCI INTx line and the SET_IRQS calls. */
 export interface IntxHost {
   readonly name: string;
-  readonly vdev: VfioDevice;
   pin(): number;
   route(pin: number): PciIntxRoute;
   setIrq(level: number): void;

@@ -1,3 +1,4 @@
+import { VdmError } from '../util/errors.ts';
 // Where the MSI-X table and PBA live and which BAR ranges may be mmapped: QEMU's
 // vfio_msix_early_setup (PBA quirks), vfio_pci_fixup_msix_region and vfio_pci_relocate_msix
 // (hw/vfio/pci.c). Pure functions over numbers, so each rule is testable on its own.
@@ -25,7 +26,7 @@ export interface MsixLayout {
 export type Relocation = 'off' | 'auto' | number;
 
 /** A realize-time refusal, worded as QEMU words it. */
-export class VfioRealizeError extends Error {
+export class VfioRealizeError extends VdmError {
   override name = 'VfioRealizeError';
 }
 
@@ -104,4 +105,17 @@ export function relocateMsix(layout: MsixLayout, bars: (BarInfo | null)[], targe
 
 function hex4(v: number): string {
   return v.toString(16).padStart(4, '0');
+}
+
+/** The first BAR x-msix-relocation=barN would accept for this device (what to suggest), or null. */
+export function relocationCandidate(layout: MsixLayout, bars: (BarInfo | null)[], hostPage: bigint, vendor: number, device: number): number | null {
+  for (let n = 0; n < 6; n++) {
+    try {
+      relocateMsix(layout, bars, n, hostPage, vendor, device);
+      return n;
+    } catch (e) {
+      if (!(e instanceof VfioRealizeError)) throw e;
+    }
+  }
+  return null;
 }

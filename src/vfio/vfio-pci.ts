@@ -1,8 +1,8 @@
 import type { AddressSpace, MemoryRegion, MemorySystem } from '../memory/index.ts';
 import { Msi, Msix, MsiSetupError, PciDevice, type MsiMessage } from '../pci/index.ts';
-import * as R from '../pci/constants.ts';
+import * as R from '../common/pci-regs.ts';
 import { EventFd, VfioError, type DeviceMapping, type VfioDevice, type VfioGroup, type VfioKernel } from '../host/index.ts';
-import * as U from '../host/vfio/uapi.ts';
+import * as U from '../common/vfio-uapi.ts';
 import { VmmContainer, type DmaPolicy } from './container.ts';
 import { INTX_MMAP_TIMEOUT_MS, VfioIntx, type IntxMachine } from './intx.ts';
 import { fixPbaOffset, fixupMsixMmaps, relocateMsix, VfioRealizeError, type BarInfo, type MsixLayout, type Relocation } from './msix-layout.ts';
@@ -44,6 +44,8 @@ export interface VfioPciContext {
   /** The machine's clock and KVM's resampling irqfd, for INTx. */
   intx: IntxMachine;
   warn(message: string): void;
+  /** The qdev id of a device given no id= (QEMU's hostdevN, counted per machine). */
+  defaultId(): string;
 }
 
 /** A BAR as vfio_bar_register builds it. */
@@ -68,8 +70,6 @@ export interface BarPathCounts {
   /** Trapped to the VMM and forwarded to the kernel with pread/pwrite. */
   trapped: number;
 }
-
-let nextId = 0;
 
 /**
  * QEMU's vfio-pci (hw/vfio/pci.c) on vdm's VFIO API: realize in QEMU's order, the BAR tree of
@@ -106,7 +106,7 @@ export class VfioPciDevice extends PciDevice {
   private constructor(
     private readonly ctx: VfioPciContext,
     readonly options: VfioPciOptions,
-    readonly vdev: VfioDevice,
+    readonly deviceFd: VfioDevice,
     readonly group: VfioGroup,
     readonly container: VmmContainer,
     phys: Uint8Array,
@@ -114,7 +114,7 @@ export class VfioPciDevice extends PciDevice {
     const word = (o: number) => phys[o]! | (phys[o + 1]! << 8);
     super({
       mem: ctx.mem,
-      name: options.id ?? `hostdev${nextId++}`,
+      name: options.id ?? ctx.defaultId(),
       vendorId: word(R.PCI_VENDOR_ID),
       deviceId: word(R.PCI_DEVICE_ID),
       classCode: phys[9]! | (word(10) << 8),
@@ -136,7 +136,6 @@ export class VfioPciDevice extends PciDevice {
     this.intx = new VfioIntx(
       {
         name: this.name,
-        vdev,
         pin: () => this.cfg.byte(R.PCI_INTERRUPT_PIN),
         route: (pin) => this.routeIntx(pin),
         setIrq: (level) => this.setIrq(level),
@@ -202,14 +201,14 @@ export class VfioPciDevice extends PciDevice {
   /** vfio_bars_prepare, vfio_msix_early_setup, fixup, relocation, vfio_bars_register, capabilities. */
   private setUp(phys: Uint8Array): void {
     const infos: (BarInfo | null)[] = [];
-    const regions = [0, 1, 2, 3, 4, 5].map((i) => this.vdev.getRegionInfo(i));
+    const regions = [0, 1, 2, 3, 4, 5].map((i) => this.deviceFd.getRegionInfo(i));
     for (let i = 0; i < 6; i++) {
       const r = regions[i]!;
       if (r.size === 0n) {
         infos.push(null);
         continue;
       }
-      const low = this.vdev.read(U.VFIO_PCI_CONFIG_REGION_INDEX, R.PCI_BASE_ADDRESS_0 + 4 * i, 4);
+      const low = this.deviceFd.read(U.VFIO_PCI_CONFIG_REGION_INDEX, R.PCI_BASE_ADDRESS_0 + 4 * i, 4);
       const ioport = (low & R.PCI_BASE_ADDRESS_SPACE_IO) !== 0;
       infos.push({ index: i, size: r.size, ioport, mem64: !ioport && (low & R.PCI_BASE_ADDRESS_MEM_TYPE_64) !== 0, prefetch: !ioport && (low & R.PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0 });
     }
@@ -227,7 +226,7 @@ export class VfioPciDevice extends PciDevice {
         tableOffset: table & ~7,
         pbaBar: pba & 7,
         pbaOffset: pba & ~7,
-        noresize: (this.vdev.getIrqInfo(U.VFIO_PCI_MSIX_IRQ_INDEX).flags & U.VFIO_IRQ_INFO_NORESIZE) !== 0,
+        noresize: (this.deviceFd.getIrqInfo(U.VFIO_PCI_MSIX_IRQ_INDEX).flags & U.VFIO_IRQ_INFO_NORESIZE) !== 0,
       };
       layout = fixPbaOffset(layout, regions[layout.pbaBar]!.size, this.vendorId, this.deviceId, relocation);
       const t = regions[layout.tableBar]!;
@@ -262,7 +261,7 @@ export class VfioPciDevice extends PciDevice {
     let trapped: MemoryRegion | null = null;
     const mmaps: VfioBar['mmaps'] = [];
     if (regionSize > 0n) {
-      const vdev = this.vdev;
+      const vdev = this.deviceFd;
       const counts = this.counts;
       const own = this.barCounts[n]!;
       const intx = this.intx;
@@ -297,12 +296,11 @@ export class VfioPciDevice extends PciDevice {
           this.ctx.warn(`Failed to mmap ${this.hostName} BAR ${n}. Performance may be slow`);
           return;
         }
-        const exits = (this.exitPages[n] ??= new Uint8Array(Number((regionSize + page - 1n) / page)));
-        const shift = this.pageShift;
-        const first = Number(a.offset >> BigInt(shift));
+        this.exitPages[n] ??= new Uint8Array(Number((regionSize + page - 1n) / page));
+        const at = Number(a.offset);
         const region = mem.ramDevice(`${this.hostName} BAR ${n} mmaps[${i}]`, a.size, {
           read: (off, size) => {
-            if (exits[first + (off >>> shift)]) {
+            if (this.mmapExits(n, at + off)) {
               counts.mmapExit++;
               own.mmapExit++;
             } else {
@@ -312,7 +310,7 @@ export class VfioPciDevice extends PciDevice {
             return mapping.read(off, size);
           },
           write: (off, v, size) => {
-            if (exits[first + (off >>> shift)]) {
+            if (this.mmapExits(n, at + off)) {
               counts.mmapExit++;
               own.mmapExit++;
             } else {
@@ -374,7 +372,7 @@ export class VfioPciDevice extends PciDevice {
   /** vfio_pci_read_config: emulated bits from vdm's copy, the rest from the device. */
   protected override readConfig(offset: number, len: number): number {
     let v = 0;
-    const physical = () => this.vdev.read(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, len);
+    const physical = () => this.deviceFd.read(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, len);
     let phys: number | null = null;
     for (let i = len - 1; i >= 0; i--) {
       let b: number;
@@ -387,7 +385,7 @@ export class VfioPciDevice extends PciDevice {
 
   /** vfio_pci_write_config: the kernel sees every write first; then the emulation and its side effects. */
   protected override writeConfig(offset: number, value: number, len: number): void {
-    this.vdev.write(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, value, len);
+    this.deviceFd.write(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, value, len);
     const msixWas = this.msix?.enabled() ?? false;
     const msiWas = this.msi?.enabled() ?? false;
     super.writeConfig(offset, value, len);
@@ -414,7 +412,7 @@ export class VfioPciDevice extends PciDevice {
   private irqSet(req: Parameters<VfioDevice['setIrqs']>[0], record: boolean): void {
     const mark = this.ctx.kernel.log.length;
     try {
-      this.vdev.setIrqs(req);
+      this.deviceFd.setIrqs(req);
     } catch (e) {
       // QEMU reports a failed SET_IRQS ("vfio: Error: Failed to setup MSI fds") and carries on.
       if (!(e instanceof VfioError)) throw e;
@@ -539,6 +537,30 @@ export class VfioPciDevice extends PciDevice {
     this.setIrqs(U.VFIO_PCI_MSI_IRQ_INDEX, 0, 0);
     this.msiFds = [];
     if (intxBack) this.intx.enable();
+  }
+
+  /**
+   * Whether a guest access at `offset` into BAR n's mmap exits to the VMM instead of staying in a KVM
+   * memslot: the one rule behind the boot report's counters and `--explain` on a booted machine.
+   */
+  mmapExits(n: number, offset: number): boolean {
+    return this.exitPages[n]?.[Math.floor(offset / this.pageSize)] === 1;
+  }
+
+  /** Why an mmapped page of BAR n exits (for --explain): shares a host page with an overlay, or a sub-page BAR. */
+  mmapExitCause(n: number, offset: number): 'msix-table' | 'msix-pba' | 'sub-page-bar' | null {
+    if (!this.mmapExits(n, offset)) return null;
+    const l = this.msixLayout;
+    const page = Math.floor(offset / this.pageSize);
+    const hits = (bar: number, at: number, size: number, on: boolean | undefined) => on && bar === n && Math.floor(at / this.pageSize) <= page && page <= Math.floor((at + size - 1) / this.pageSize);
+    if (l && hits(l.tableBar, l.tableOffset, this.msix!.table.length, this.msix?.tableRegion.enabled)) return 'msix-table';
+    if (l && hits(l.pbaBar, l.pbaOffset, this.msix!.pba.length, this.msix?.pbaRegion.enabled)) return 'msix-pba';
+    return 'sub-page-bar';
+  }
+
+  /** The host's page size in bytes. */
+  get pageSize(): number {
+    return 1 << this.pageShift;
   }
 
   /** Pages of each BAR shared with an enabled overlay: KVM cannot make them memslots (kvm_align_section). */

@@ -76,10 +76,10 @@ test('VMM path: the mmaps come back x-intx-mmap-timeout-ms after an interrupt, i
 
 test('info mtree shows the mmap subregions disabled while INTx is on the VMM path', () => {
   const r = bootOn('q35', [{ host: INTX_NIC, noKvmIntx: true }]);
-  const tree = infoMtree([r.machine.memory], { disabled: true });
+  const tree = infoMtree([r.machine.addressSpaceMemory], { disabled: true });
   assert.match(tree, /\(prio 0, ramd\): 0000:08:00\.0 BAR 0 mmaps\[0\] \[disabled\]/);
   const kvm = bootOn('q35', [{ host: INTX_NIC }]);
-  assert.not.match(infoMtree([kvm.machine.memory], { disabled: true }), /mmaps\[0\] \[disabled\]/);
+  assert.not.match(infoMtree([kvm.machine.addressSpaceMemory], { disabled: true }), /mmaps\[0\] \[disabled\]/);
 });
 
 test('pc: INTx is routed only once the firmware programs the PIIX3 PIRQ links; the routing notifier then turns on the KVM path', () => {

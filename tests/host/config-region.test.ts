@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventFd } from '../../src/host/index.ts';
-import * as U from '../../src/host/vfio/uapi.ts';
+import * as U from '../../src/common/vfio-uapi.ts';
 import { errno, hostFrom, hostJson, loadHost, open } from './helpers.ts';
 
 const CFG = U.VFIO_PCI_CONFIG_REGION_INDEX;

@@ -8,7 +8,7 @@ import { SimHost, parseHostFile } from '../../src/host/index.ts';
 
 const HOSTS = fileURLToPath(new URL('../../machines/hosts/', import.meta.url));
 const topo = SimHost.load(HOSTS + 'x86-acs-topology.json');
-const members = (addr: string) => topo.function(addr)!.group!.functions.map((f) => f.spec.address.slice(5)).sort();
+const members = (addr: string) => topo.functionAt(addr)!.group!.functions.map((f) => f.spec.address.slice(5)).sort();
 
 test('scenario 21: behind a downstream port without ACS, the endpoint joins the port\'s group', () => {
   // pci_device_group as in kernels up to the 2025 grouping rework: the walk stops at the first
@@ -35,11 +35,11 @@ test('scenario 9: a multifunction device without ACS shares one group across fun
 });
 
 test('scenario 9: viability names the device and driver in the way (old model, 5.15)', () => {
-  const v = topo.viability(topo.function('00:1f.1')!.group!);
+  const v = topo.viability(topo.functionAt('00:1f.1')!.group!);
   assert.not.ok(v.viable);
   assert.equal(v.blockers, [{ address: '0000:00:1f.0', driver: 'e1000e' }]);
   assert.match(v.advice, /is not viable: 0000:00:1f\.0 is bound to e1000e; bind it to vfio-pci or pci-stub/);
-  assert.ok(topo.viability(topo.function('07:00.0')!.group!).viable);
+  assert.ok(topo.viability(topo.functionAt('07:00.0')!.group!).viable);
 });
 
 function variant(kernel: string, patch: (j: any) => void = () => {}) {
@@ -59,12 +59,12 @@ function variant(kernel: string, patch: (j: any) => void = () => {}) {
 test('bridges do not block viability before 5.19; from 5.19 only driver_managed_dma drivers pass', () => {
   const port = (f: any) => f.pci.find((x: any) => x.address === '0000:00:01.0').children[0].children[1];
   const old = variant('5.15', (f) => (port(f).driver = 'shpchp'));
-  const sw = old.function('04:00.0')!.group!;
+  const sw = old.functionAt('04:00.0')!.group!;
   assert.equal(old.viability(sw).blockers.map((b) => b.driver), ['ixgbe'], 'a bridge on any driver is fine in the old model');
   const modern = variant('6.8', (f) => (port(f).driver = 'shpchp'));
-  assert.equal(modern.viability(modern.function('04:00.0')!.group!).blockers.map((b) => b.driver).sort(), ['ixgbe', 'shpchp']);
+  assert.equal(modern.viability(modern.functionAt('04:00.0')!.group!).blockers.map((b) => b.driver).sort(), ['ixgbe', 'shpchp']);
   const pciStub = variant('6.8', (f) => (f.pci.find((x: any) => x.address === '0000:00:1f.0').driver = 'pci-stub'));
-  assert.ok(pciStub.viability(pciStub.function('00:1f.1')!.group!).viable, 'pci-stub sets driver_managed_dma');
+  assert.ok(pciStub.viability(pciStub.functionAt('00:1f.1')!.group!).viable, 'pci-stub sets driver_managed_dma');
 });
 
 test('ACS on a downstream port splits the switch; a multifunction device with ACS splits its functions', () => {
@@ -73,9 +73,9 @@ test('ACS on a downstream port splits the switch; a multifunction device with AC
     for (const d of up.children) d.acs = ['SV', 'RR', 'CR', 'UF'];
     for (const x of f.pci.filter((y: any) => y.address.startsWith('0000:00:1f'))) x.acs = ['RR', 'CR'];
   });
-  assert.is.not(split.function('03:00.0')!.group, split.function('04:00.0')!.group);
-  assert.equal(split.function('03:00.0')!.group!.functions.length, 1);
-  assert.is.not(split.function('00:1f.0')!.group, split.function('00:1f.1')!.group, 'flags missing from the capability count as enabled');
+  assert.is.not(split.functionAt('03:00.0')!.group, split.functionAt('04:00.0')!.group);
+  assert.equal(split.functionAt('03:00.0')!.group!.functions.length, 1);
+  assert.is.not(split.functionAt('00:1f.0')!.group, split.functionAt('00:1f.1')!.group, 'flags missing from the capability count as enabled');
 });
 
 test('interrupt policy: IR and ITS isolate; GICv2m refuses unless allow_unsafe_interrupts', () => {

@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { SimHost, parseHostFile, VfioKernel, VfioError } from '../../src/host/index.ts';
-import * as U from '../../src/host/vfio/uapi.ts';
+import * as U from '../../src/common/vfio-uapi.ts';
 
 export const HOSTS = fileURLToPath(new URL('../../machines/hosts/', import.meta.url));
 export const hostJson = (name: string) => JSON.parse(readFileSync(`${HOSTS}${name}.json`, 'utf8'));

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventFd, type VfioDevice } from '../../src/host/index.ts';
-import * as U from '../../src/host/vfio/uapi.ts';
+import * as U from '../../src/common/vfio-uapi.ts';
 import { errno, hostFrom, hostJson, open } from './helpers.ts';
 
 const INTX = U.VFIO_PCI_INTX_IRQ_INDEX;

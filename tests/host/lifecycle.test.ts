@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VfioKernel, EventFd, KernelBug } from '../../src/host/index.ts';
 import { RamBlock } from '../../src/memory/index.ts';
-import * as U from '../../src/host/vfio/uapi.ts';
+import * as U from '../../src/common/vfio-uapi.ts';
 import { errno, hostFrom, hostJson, loadHost } from './helpers.ts';
 
 const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
@@ -31,7 +31,7 @@ test('scenario 10: binding a DMA driver to a sibling of an in-use group: EBUSY f
   const k = new VfioKernel(multifunctionHost('6.8'));
   useGroup(k, '0000:00:1f.1');
   assert.is(errno(() => k.bindDriver('0000:00:1f.0', 'e1000e')), 'EBUSY');
-  assert.is(k.host.function('0000:00:1f.0')!.spec.driver, null, 'the sibling stays unbound');
+  assert.is(k.host.functionAt('0000:00:1f.0')!.spec.driver, null, 'the sibling stays unbound');
   k.bindDriver('0000:00:1f.0', 'pci-stub'); // driver_managed_dma: allowed
   const old = new VfioKernel(multifunctionHost('5.15'));
   useGroup(old, '0000:00:1f.1');
@@ -63,7 +63,7 @@ test('scenario 13: a second group joins an existing type1 container; existing ma
   c.mapDma({ iova: 0x100000n, size: 0x10000n, vaddr: 0x7f0000000000n, flags: RW });
   const g2 = k.openGroup(k.groupOf('0000:06:03.0'));
   assert.is(errno(() => g2.setContainer(c)), 'EPERM', 'the PCIe-to-PCI group is not viable (snd_emu10k1 holds 06:01.0)');
-  host.function('0000:06:01.0')!.spec.driver = null;
+  host.functionAt('0000:06:01.0')!.spec.driver = null;
   g2.setContainer(c);
   assert.is(c.groups.length, 2);
   assert.is(c.iommu!.translate(0x100010n, false), 0x7f0000000010n, 'the same domain: no replay, pinned once');

@@ -4,9 +4,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
-import { SimHost, VfioKernel, EventFd, NIC_REGS, NicModel } from '../../src/host/index.ts';
+import { SimHost, VfioKernel, EventFd, NicModel } from '../../src/host/index.ts';
+import { NIC_REGS } from '../../src/common/index.ts';
 import { RamBlock } from '../../src/memory/index.ts';
-import * as U from '../../src/host/vfio/uapi.ts';
+import * as U from '../../src/common/vfio-uapi.ts';
 
 const HOSTS = fileURLToPath(new URL('../../machines/hosts/', import.meta.url));
 const VADDR = 0x7f0000000000n;

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VfioKernel } from '../../src/host/index.ts';
 import { RamBlock } from '../../src/memory/index.ts';
-import * as U from '../../src/host/vfio/uapi.ts';
+import * as U from '../../src/common/vfio-uapi.ts';
 import { errno, hostFrom, hostJson, loadHost, open } from './helpers.ts';
 
 const VA = 0x7f0000000000n;

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimHost, VfioKernel, EventFd } from '../../src/host/index.ts';
-import * as U from '../../src/host/vfio/uapi.ts';
+import * as U from '../../src/common/vfio-uapi.ts';
 import { HOSTS, hostJson, hostFrom, errno, open } from './helpers.ts';
 
 test('scenario 12: API misuse gives the kernel\'s errnos', () => {

@@ -48,7 +48,7 @@ test('scenario 7: pseries on a POWER9 64K 6.8 host: ibm,change-msi writes the ta
   assert.equal(m.rtas!.call('ibm,query-interrupt-source-number', [cfg, HI, LO, 9]), [-1]);
   assert.equal(m.rtas!.call('ibm,change-msi', [cfg, HI + 1, LO, RTAS_CHANGE_MSIX_FN, 1, 2]), [-3], 'unknown PHB');
   // The host device raises vector 2: KVM's irqfd delivers XIVE IRQ 0x1102.
-  d.vdev.hw.signalMsix(2);
+  d.deviceFd.hw.signalMsix(2);
   assert.equal([...m.irq.counts], [[0x1102, 1]]);
   assert.is(d.interrupts.kvm, 1);
 });
@@ -60,10 +60,10 @@ test('scenario 7: guest DMA on pseries goes through its TCE window (H_PUT_TCE â†
   assert.ok(log.includes('SPAPR_TCE_REMOVE(start_addr=0x0)') && log.includes('SPAPR_TCE_CREATE(page_shift=12, window_size=0x40000000, levels=1)'));
   assert.ok(log.some((l) => l.startsWith('SPAPR_REGISTER_MEMORY(')), 'guest RAM pre-registered');
   assert.is(m.hcall('H_PUT_TCE', 0x1000n, 0x200000n | 3n), 'H_SUCCESS');
-  assert.is(d.vdev.container.iommu!.translate(0x1010n, true) !== null, true);
+  assert.is(d.deviceFd.container.iommu!.translate(0x1010n, true) !== null, true);
   assert.is(m.hcall('H_PUT_TCE', 0x1001n, 0x200000n | 3n), 'H_PARAMETER', 'unaligned ioba');
   assert.is(m.hcall('H_PUT_TCE', 0x1000n, 0n), 'H_SUCCESS', 'clearing the TCE unmaps it');
-  assert.is(d.vdev.container.iommu!.translate(0x1010n, true), null);
+  assert.is(d.deviceFd.container.iommu!.translate(0x1010n, true), null);
 });
 
 test('scenario 8: pseries on a pre-4.16 kernel: the table\'s 64K page is not mmapped; with no overlay it traps to read()/write()', () => {
@@ -72,11 +72,11 @@ test('scenario 8: pseries on a pre-4.16 kernel: the table\'s 64K page is not mma
   const m = makeMachine('pseries', j);
   const { d } = rtasBoot(m);
   const base = Number(m.spec.pci.mmio32.base);
-  assert.is(m.memory.read(base + 0x10, 4), 0xffffffff, 'a table read: the kernel returns 0xff bytes');
-  m.memory.write(base + 0x100, 1, 4);
+  assert.is(m.addressSpaceMemory.read(base + 0x10, 4), 0xffffffff, 'a table read: the kernel returns 0xff bytes');
+  m.addressSpaceMemory.write(base + 0x100, 1, 4);
   assert.is(d.counts.trapped, 2);
-  assert.ok(d.vdev.stats.tableDrops >= 2);
-  m.memory.write(base + 0x10000, 1, 4);
+  assert.ok(d.deviceFd.stats.tableDrops >= 2);
+  m.addressSpaceMemory.write(base + 0x10000, 1, 4);
   assert.is(d.counts.mmap, 1, 'the next 64K page is mmapped');
 });
 
@@ -103,22 +103,22 @@ test('a host interrupt reaches the guest: doorbell â†’ DMA â†’ MSI-X vector 0 â†
     m.pciHost.configWrite(0, d.devfn, 0x72, 0x8000, 2);
     const e = Number(bar0!) + 0x2000;
     const msg = m.irq.message(0);
-    m.memory.write(e, Number(msg.address & 0xffffffffn), 4);
-    m.memory.write(e + 4, Number(msg.address >> 32n), 4);
-    m.memory.write(e + 8, msg.data, 4);
-    m.memory.write(e + 12, 0, 4);
+    m.addressSpaceMemory.write(e, Number(msg.address & 0xffffffffn), 4);
+    m.addressSpaceMemory.write(e + 4, Number(msg.address >> 32n), 4);
+    m.addressSpaceMemory.write(e + 8, msg.data, 4);
+    m.addressSpaceMemory.write(e + 12, 0, 4);
     const got: number[] = [];
     m.irq.handler = (n) => got.push(n);
     // An empty ring still completes: ring 0 descriptors at guest RAM address of the first RAM range.
     const ram = Number(m.spec.ram[0]!.base);
-    m.memory.write(Number(bar0!) + NIC_REGS.RING_LO, ram, 4);
-    m.memory.write(Number(bar0!) + NIC_REGS.RING_HI, 0, 4);
-    m.memory.write(Number(bar0!) + NIC_REGS.RING_LEN, 4, 4);
-    m.memory.write(ram, ram + 0x1000, 4); // descriptor 0: buffer in RAM, length 64
-    m.memory.write(ram + 8, 64, 4);
-    m.memory.write(Number(bar0!) + NIC_REGS.DOORBELL, 1, 4);
+    m.addressSpaceMemory.write(Number(bar0!) + NIC_REGS.RING_LO, ram, 4);
+    m.addressSpaceMemory.write(Number(bar0!) + NIC_REGS.RING_HI, 0, 4);
+    m.addressSpaceMemory.write(Number(bar0!) + NIC_REGS.RING_LEN, 4, 4);
+    m.addressSpaceMemory.write(ram, ram + 0x1000, 4); // descriptor 0: buffer in RAM, length 64
+    m.addressSpaceMemory.write(ram + 8, 64, 4);
+    m.addressSpaceMemory.write(Number(bar0!) + NIC_REGS.DOORBELL, 1, 4);
     assert.equal(got, [irq], `${machine}: one interrupt`);
-    assert.is(d.vdev.hw.dmaFaults.length, 0, `${machine}: DMA was mapped by the RAM listener`);
+    assert.is(d.deviceFd.hw.dmaFaults.length, 0, `${machine}: DMA was mapped by the RAM listener`);
   }
 });
 

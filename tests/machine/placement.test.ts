@@ -56,3 +56,8 @@ test('nicFarmHost: 4-function cards behind ACS root ports, every function its ow
 });
 
 test.run();
+
+test('default qdev ids (hostdevN) are counted per machine, not per process', () => {
+  const names = [0, 1, 2].map(() => makeMachine('q35', 'x86-4k-ir').devices.map((d) => d.name));
+  assert.equal(names, [['hostdev0'], ['hostdev0'], ['hostdev0']]);
+});

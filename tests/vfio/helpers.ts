@@ -38,7 +38,7 @@ export function assignBars(m: Machine, dev: VfioPciDevice): bigint[] {
 
 /** The info mtree lines that belong to the device's BARs. */
 export function barLines(m: Machine): string[] {
-  return infoMtree([m.memory], { disabled: true })
+  return infoMtree([m.addressSpaceMemory], { disabled: true })
     .split('\n')
     .filter((l) => /BAR|msix-/.test(l))
     .map((l) => l.trim());

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VfioRealizeError, NIC_REGS } from '../../src/index.ts';
-import * as R from '../../src/pci/constants.ts';
+import * as R from '../../src/common/pci-regs.ts';
 import { assignBars, barLines, endpoint, hostJson, makeMachine } from './helpers.ts';
 import type { Machine, VfioPciDevice } from '../../src/index.ts';
 
@@ -19,10 +19,10 @@ function msixEnable(m: Machine, d: VfioPciDevice, on = true): void {
 function unmask(m: Machine, tableBase: bigint, n: number, n2 = n): void {
   const e = Number(tableBase) + n * 16;
   const msg = m.irq.message(n2);
-  m.memory.write(e, Number(msg.address & 0xffffffffn), 4);
-  m.memory.write(e + 4, Number(msg.address >> 32n), 4);
-  m.memory.write(e + 8, msg.data, 4);
-  m.memory.write(e + 12, 0, 4);
+  m.addressSpaceMemory.write(e, Number(msg.address & 0xffffffffn), 4);
+  m.addressSpaceMemory.write(e + 4, Number(msg.address >> 32n), 4);
+  m.addressSpaceMemory.write(e + 8, msg.data, 4);
+  m.addressSpaceMemory.write(e + 12, 0, 4);
 }
 
 function kernel(name: string, version: string) {
@@ -54,9 +54,9 @@ test('scenario 1: q35, 4K host on 4.10: sparse mmaps around the table page, tabl
   unmask(m, bar0! + 0x2000n, 3);
   assert.equal(d.calls, ['SET_IRQS(MSIX, NONE|TRIGGER, 0, 0)', 'SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 4)'], 'NORESIZE: disable, then enable with 4');
   assert.ok(d.msix!.accesses.table > 0 && d.counts.trapped === 0 && d.counts.mmap === 0, 'the table writes trapped into the overlay only');
-  m.memory.read(Number(bar0!) + 0x2800, 4);
+  m.addressSpaceMemory.read(Number(bar0!) + 0x2800, 4);
   assert.is(d.counts.trapped, 1, '0x2800 is past the table but in its page: pread through the kernel');
-  m.memory.write(Number(bar0!) + NIC_REGS.CTRL, 1, 4);
+  m.addressSpaceMemory.write(Number(bar0!) + NIC_REGS.CTRL, 1, 4);
   assert.is(d.counts.mmap, 1, 'page 0 is a memslot: no exit');
 });
 
@@ -75,8 +75,8 @@ test('scenario 2: 4.16+: the whole BAR is mmapped; the table page exits (no mems
   const d = m.devices[0]!;
   const [bar0] = assignBars(m, d);
   assert.ok(barLines(m).includes('0000000100000000-0000000100003fff (prio 0, ramd): 0000:01:00.0 BAR 0 mmaps[0]'));
-  m.memory.read(Number(bar0!) + 0x2800, 4);
-  m.memory.read(Number(bar0!) + 0x1000, 4);
+  m.addressSpaceMemory.read(Number(bar0!) + 0x2800, 4);
+  m.addressSpaceMemory.read(Number(bar0!) + 0x1000, 4);
   assert.equal([d.counts.mmapExit, d.counts.mmap, d.counts.trapped], [1, 1, 0]);
 });
 
@@ -85,7 +85,7 @@ test('scenario 3: arm64 64K on 4.10: the table page is the whole BAR, nothing is
   const d = m.devices[0]!;
   const [bar0] = assignBars(m, d);
   assert.not.ok(barLines(m).some((l) => l.includes('mmaps')));
-  m.memory.write(Number(bar0!) + NIC_REGS.DOORBELL, 0, 4);
+  m.addressSpaceMemory.write(Number(bar0!) + NIC_REGS.DOORBELL, 0, 4);
   assert.is(d.counts.trapped, 1);
 });
 
@@ -93,7 +93,7 @@ test('scenario 4: arm64 64K on 6.8: the doorbell exits without relocation and is
   const m = makeMachine('virt', 'arm64-64k-its');
   const d = m.devices[0]!;
   const [bar0] = assignBars(m, d);
-  m.memory.write(Number(bar0!) + NIC_REGS.DOORBELL, 0, 4);
+  m.addressSpaceMemory.write(Number(bar0!) + NIC_REGS.DOORBELL, 0, 4);
   assert.equal([d.counts.mmapExit, d.counts.mmap], [1, 0], 'shares the 64K page with the table overlay');
 
   const r = makeMachine('virt', 'arm64-64k-its', [{ host: '0000:01:00.0', msixRelocation: 2 }]);
@@ -103,7 +103,7 @@ test('scenario 4: arm64 64K on 6.8: the doorbell exits without relocation and is
   assert.is(rd.bars[2]!.size, 0x10000n, 'pow2ceil(HOST_PAGE_ALIGN(64*16 + 8)) = 64K');
   assert.is(rd.bars[2]!.type, R.PCI_BASE_ADDRESS_MEM_TYPE_64 | R.PCI_BASE_ADDRESS_MEM_PREFETCH, '64-bit (BAR3 is free) and prefetchable');
   assert.is(r.pciHost.configRead(0, rd.devfn, MSIX_CAP + 4, 4), 2, 'the guest sees BIR 2, offset 0');
-  r.memory.write(Number(addrs[0]!) + NIC_REGS.DOORBELL, 0, 4);
+  r.addressSpaceMemory.write(Number(addrs[0]!) + NIC_REGS.DOORBELL, 0, 4);
   assert.equal([rd.counts.mmapExit, rd.counts.mmap], [0, 1], 'BAR0 has no overlay any more');
   msixEnable(r, rd);
   unmask(r, addrs[2]!, 0);
@@ -142,7 +142,7 @@ test('x-no-mmap: every BAR access traps', () => {
   const m = makeMachine('q35', 'x86-4k-ir', [{ host: '0000:01:00.0', noMmap: true }]);
   const [bar0] = assignBars(m, m.devices[0]!);
   assert.not.ok(barLines(m).some((l) => l.includes('mmaps')));
-  m.memory.read(Number(bar0!), 4);
+  m.addressSpaceMemory.read(Number(bar0!), 4);
   assert.is(m.devices[0]!.counts.trapped, 1);
 });
 
@@ -165,10 +165,10 @@ test('scenario 30: a 0x100-byte BAR on a 4K host is widened to a page while page
     '00000000c0000100-00000000c00001ff (prio 0, i/o): 0000:01:00.0 BAR 2',
     '00000000c0000100-00000000c00001ff (prio 0, ramd): 0000:01:00.0 BAR 2 mmaps[0]',
   ]);
-  m.memory.read(0xc0000100, 4);
+  m.addressSpaceMemory.read(0xc0000100, 4);
   assert.equal([d.counts.mmap, d.counts.mmapExit], [0, 1], 'an unaligned sub-page mapping cannot be a memslot: it exits');
   m.pciHost.configWrite(0, d.devfn, 0x18, 0xc0001000, 4);
-  m.memory.read(0xc0001000, 4);
+  m.addressSpaceMemory.read(0xc0001000, 4);
   assert.equal([d.counts.mmap, d.counts.mmapExit], [1, 1], 'aligned again: a whole page, a memslot');
 });
 

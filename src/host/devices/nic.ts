@@ -1,22 +1,5 @@
-import { deviceModels, type PhysicalFunction, type DeviceModel } from '../vfio/physical.ts';
-
-/** BAR0 register map of the synthetic NIC. The doorbell sits in its own 4 KiB page. */
-export const NIC_REGS = {
-  CTRL: 0x000, // bit 0: reset
-  STATUS: 0x008, // bit 0: link up (read-only)
-  PACKETS: 0x010, // descriptors completed (read-only)
-  ICR: 0x018, // interrupt cause, cleared by reading
-  RING_LO: 0x100,
-  RING_HI: 0x104,
-  RING_LEN: 0x108, // entries
-  RING_HEAD: 0x10c, // next descriptor the device will process (read-only)
-  DOORBELL: 0x1000, // the driver writes the new tail here
-} as const;
-
-/** Descriptor layout: u64 buffer IOVA, u32 length, u32 status (bit 0 = done). */
-export const NIC_DESC_SIZE = 16;
-export const NIC_DESC_DONE = 1;
-export const NIC_ICR_TX_DONE = 1;
+import { deviceModels, type FunctionHardware, type DeviceModel } from './function-hardware.ts';
+import { NIC_DESC_DONE, NIC_DESC_SIZE, NIC_ICR_TX_DONE, NIC_REGS } from '../../common/nic-datasheet.ts';
 
 /**
  * A NIC-like function: a transmit ring in guest memory read by DMA through the IOMMU, completions
@@ -32,7 +15,7 @@ export class NicModel implements DeviceModel {
   /** Checksum of every byte transmitted, so tests can see what the device read. */
   checksum = 0;
 
-  constructor(private readonly hw: PhysicalFunction) {
+  constructor(private readonly hw: FunctionHardware) {
     hw.model = this;
     hw.bars.get(0)!.write(NIC_REGS.STATUS, 1, 4);
   }

@@ -4,7 +4,7 @@ import type { IommuGroup } from '../iommu-groups.ts';
 import type { UserMemory } from '../user-memory.ts';
 import type { MapDmaRequest, UnmapDmaRequest } from './type1.ts';
 import { hex, type IommuBackend } from './iommu-backend.ts';
-import * as U from './uapi.ts';
+import * as U from '../../common/vfio-uapi.ts';
 
 /** What a subwindow maps: user memory for DMA, or an MPIC MSI bank's MSIIR page. */
 type Subwindow = { kind: 'dma'; vaddr: bigint; size: bigint; read: boolean; write: boolean } | { kind: 'msi'; bank: number };

@@ -7,7 +7,7 @@ import { SpaprTceIommu, type SpaprTceInfo, type TceCreateRequest } from './spapr
 import { PamuIommu } from './pamu.ts';
 import type { IommuBackend } from './iommu-backend.ts';
 import { VfioDevice } from './device.ts';
-import * as U from './uapi.ts';
+import * as U from '../../common/vfio-uapi.ts';
 import { UserMemory } from '../user-memory.ts';
 
 /** Per-group kernel state: one open at a time, its container, its open device fds. */
@@ -54,7 +54,7 @@ export class VfioKernel {
 
   /** The group of a PCI address, as sysfs iommu_group tells. */
   groupOf(address: string): number {
-    const f = this.host.function(address);
+    const f = this.host.functionAt(address);
     if (!f) throw new VfioError('ENODEV', `no PCI device ${address} on host ${this.host.spec.name}`);
     return f.group!.id;
   }
@@ -65,7 +65,7 @@ export class VfioKernel {
    * (iommu_device_use_default_domain); before, vfio_iommu_group_notifier hit a BUG_ON.
    */
   bindDriver(address: string, driver: string): void {
-    const f = this.host.function(address);
+    const f = this.host.functionAt(address);
     if (!f) throw new VfioError('ENODEV', `no PCI device ${address} on host ${this.host.spec.name}`);
     if (f.spec.driver) throw new VfioError('EBUSY', `${address} is already bound to ${f.spec.driver}; unbind it first`);
     const inUse = !!this.states.get(f.group!.id)?.opened?.container;
@@ -81,7 +81,7 @@ export class VfioKernel {
    * user's REQ eventfd and waits (vfio_device_remove, again every 10 s); call again once closed.
    */
   unbindDriver(address: string): { done: boolean; requested: boolean } {
-    const f = this.host.function(address);
+    const f = this.host.functionAt(address);
     if (!f) throw new VfioError('ENODEV', `no PCI device ${address} on host ${this.host.spec.name}`);
     const open = this.states.get(f.group!.id)?.opened?.devices.find((d) => d.name === address);
     if (open) {

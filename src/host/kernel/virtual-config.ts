@@ -1,6 +1,6 @@
 import type { FunctionSpec } from '../host-file.ts';
-import type { PhysicalConfig } from './physical-config.ts';
-import * as P from '../../pci/constants.ts';
+import type { PhysicalConfig } from '../devices/physical-config.ts';
+import * as P from '../../common/pci-regs.ts';
 
 /** How the kernel treats one config byte (vfio_pci_config.c perm_bits, reduced to whole bytes). */
 const enum Perm {

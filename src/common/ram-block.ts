@@ -6,6 +6,7 @@ const CHUNK_MASK = CHUNK_SIZE - 1;
  * Backing store of a RAM, ROM or ROM-device region (QEMU's RAMBlock). Sparse: 64 KiB chunks are
  * allocated on first write, so a machine with gigabytes of guest RAM costs only what it touches.
  * Values are little-endian byte lanes: byte k of an access is at offset + k.
+ * In common because the host uses the same storage for device BARs and the VMM's process memory.
  */
 export class RamBlock {
   private readonly chunks: (DataView | undefined)[];

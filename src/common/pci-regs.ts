@@ -1,4 +1,5 @@
-// Register offsets and bits of PCI configuration space (include/standard-headers/linux/pci_regs.h).
+// Register offsets and bits of PCI configuration space (include/uapi/linux/pci_regs.h): shared by the
+// PCI core and vfio-pci (the VMM side) and the host's physical devices and kernel (the host side).
 
 export const PCI_CONFIG_SPACE_SIZE = 0x100;
 export const PCIE_CONFIG_SPACE_SIZE = 0x1000;

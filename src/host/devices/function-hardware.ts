@@ -1,8 +1,8 @@
-import { RamBlock } from '../../memory/ram-block.ts';
+import { RamBlock } from '../../common/ram-block.ts';
 import type { HostFunction } from '../iommu-groups.ts';
 import type { UserMemory } from '../user-memory.ts';
 import { buildPhysicalConfig, type PhysicalConfig } from './physical-config.ts';
-import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PCI_STATUS, PCI_STATUS_INTERRUPT } from '../../pci/constants.ts';
+import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PCI_STATUS, PCI_STATUS_INTERRUPT } from '../../common/pci-regs.ts';
 
 /** Which interrupt mechanism the function uses: the kernel switches it when it enables MSI or MSI-X. */
 export type IrqMode = 'intx' | 'msi' | 'msix';
@@ -27,7 +27,7 @@ export interface DeviceModel {
  * model, and the line to the host kernel's interrupt handler. Shared by every open of the device,
  * as real hardware is.
  */
-export class PhysicalFunction {
+export class FunctionHardware {
   readonly bars = new Map<number, RamBlock>();
   /** The function's real config space. */
   readonly config: PhysicalConfig;
@@ -198,16 +198,16 @@ export class PhysicalFunction {
   }
 }
 
-const registry = new WeakMap<HostFunction, PhysicalFunction>();
+const registry = new WeakMap<HostFunction, FunctionHardware>();
 
 /** Device models by the host file's "model" name; registered by src/host/devices. */
-export const deviceModels = new Map<string, (hw: PhysicalFunction) => DeviceModel>();
+export const deviceModels = new Map<string, (hw: FunctionHardware) => DeviceModel>();
 
-/** The one PhysicalFunction of a host function, with its behaviour model attached. */
-export function physicalOf(fn: HostFunction): PhysicalFunction {
+/** The one FunctionHardware of a host function, with its behaviour model attached. */
+export function hardwareOf(fn: HostFunction): FunctionHardware {
   let p = registry.get(fn);
   if (!p) {
-    registry.set(fn, (p = new PhysicalFunction(fn)));
+    registry.set(fn, (p = new FunctionHardware(fn)));
     if (fn.spec.model) deviceModels.get(fn.spec.model)?.(p);
   }
   return p;

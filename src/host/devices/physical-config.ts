@@ -1,5 +1,5 @@
 import type { FunctionSpec } from '../host-file.ts';
-import * as P from '../../pci/constants.ts';
+import * as P from '../../common/pci-regs.ts';
 
 /** Where each capability of a physical config space sits. */
 export interface CapabilityLayout {

@@ -4,7 +4,7 @@ import type { IommuGroup } from '../iommu-groups.ts';
 import type { UserMemory } from '../user-memory.ts';
 import type { MapDmaRequest, UnmapDmaRequest } from './type1.ts';
 import { hex, type IommuBackend } from './iommu-backend.ts';
-import * as U from './uapi.ts';
+import * as U from '../../common/vfio-uapi.ts';
 
 /** VFIO_IOMMU_GET_INFO for sPAPR (struct vfio_iommu_spapr_tce_info). */
 export interface SpaprTceInfo {

@@ -1,4 +1,5 @@
-// include/uapi/linux/vfio.h, the parts the simulated kernel speaks.
+// include/uapi/linux/vfio.h: the numbers and structures both sides of the VFIO API use (the VMM in
+// src/vfio and src/machine, the simulated kernel in src/host/kernel).
 
 export const VFIO_API_VERSION = 0;
 

@@ -1,7 +1,7 @@
 import { VfioError } from '../errors.ts';
 import type { SimHost } from '../sim-host.ts';
 import type { IommuGroup } from '../iommu-groups.ts';
-import * as U from './uapi.ts';
+import * as U from '../../common/vfio-uapi.ts';
 import type { IommuBackend } from './iommu-backend.ts';
 
 /** One MAP_DMA (vfio_dma): never merged with neighbours in modern kernels. */

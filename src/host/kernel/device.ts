@@ -3,9 +3,9 @@ import type { SimHost } from '../sim-host.ts';
 import type { HostFunction } from '../iommu-groups.ts';
 import type { BarSpec } from '../host-file.ts';
 import type { VfioContainer } from './kernel-vfio.ts';
-import { physicalOf, type PhysicalFunction } from './physical.ts';
-import type { EventFd } from './eventfd.ts';
-import * as U from './uapi.ts';
+import { hardwareOf, type FunctionHardware } from '../devices/function-hardware.ts';
+import type { EventFd } from '../../common/eventfd.ts';
+import * as U from '../../common/vfio-uapi.ts';
 import { VirtualConfig } from './virtual-config.ts';
 import { SpaprTceIommu } from './spapr-tce.ts';
 import { KernelIntx } from './intx.ts';
@@ -28,7 +28,7 @@ export interface SetIrqsRequest {
 
 /** A device fd of vfio-pci (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_rdwr.c, vfio_pci_intrs.c). */
 export class VfioDevice {
-  readonly hw: PhysicalFunction;
+  readonly hw: FunctionHardware;
   /** The config region as the kernel virtualizes it. */
   readonly config: VirtualConfig;
   /** Active interrupt type (only one of INTx, MSI, MSI-X at a time), or -1. */
@@ -53,7 +53,7 @@ export class VfioDevice {
     readonly container: VfioContainer,
     private readonly onClose: () => void,
   ) {
-    this.hw = physicalOf(fn);
+    this.hw = hardwareOf(fn);
     this.config = new VirtualConfig(fn.spec, this.hw.config, () => this.irqType === U.VFIO_PCI_MSI_IRQ_INDEX);
     this.hw.irqSink = (v) => this.raise(v);
     this.intx = new KernelIntx(this.hw, fn.spec.address, host.irqLines);

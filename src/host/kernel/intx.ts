@@ -1,6 +1,6 @@
 import { VfioError } from '../errors.ts';
-import type { EventFd } from './eventfd.ts';
-import type { PhysicalFunction } from './physical.ts';
+import type { EventFd } from '../../common/eventfd.ts';
+import type { FunctionHardware } from '../devices/function-hardware.ts';
 
 /** IRQF_SHARED (include/linux/interrupt.h): the flag genirq prints in its mismatch message. */
 const IRQF_SHARED = 0x80;
@@ -18,7 +18,7 @@ interface LineAction {
  */
 export class HostIrqLine {
   readonly actions: LineAction[] = [];
-  private readonly sources = new Set<PhysicalFunction>();
+  private readonly sources = new Set<FunctionHardware>();
   private depth = 0;
   /** Assertions no action claimed would be "nobody cared" in the kernel; counted here. */
   fired = 0;
@@ -42,12 +42,12 @@ export class HostIrqLine {
     if (!this.actions.length) this.depth = 0;
   }
 
-  attach(hw: PhysicalFunction): void {
+  attach(hw: FunctionHardware): void {
     this.sources.add(hw);
     hw.intxSink = () => this.assert();
   }
 
-  detach(hw: PhysicalFunction): void {
+  detach(hw: FunctionHardware): void {
     this.sources.delete(hw);
     hw.intxSink = null;
   }
@@ -100,7 +100,7 @@ export class KernelIntx {
   readonly stats = { interrupts: 0, unmasks: 0, resignals: 0, masks: 0 };
 
   constructor(
-    private readonly hw: PhysicalFunction,
+    private readonly hw: FunctionHardware,
     private readonly name: string,
     lines: HostIrqLines,
   ) {
