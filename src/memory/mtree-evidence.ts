@@ -140,7 +140,7 @@ export function restoreHiddenBusMasters(tree: ParsedTree, withDisabled: boolean,
     holder.children.push(alias);
     added.push(alias);
   });
-  const which = orphans.length === 1 ? `all ${holders.length} of them target it` : `which device targets which section is not in the tree; taken in printed order`;
+  const which = orphans.length === 1 ? `${holders.length} such container(s) in the tree` : `which device's alias targets which section is not in the tree: taken in printed order`;
   notes.push(
     `memory-region ${orphans.map((s) => `${s.name} (line ${s.line})`).join(', ')} is referenced by no printed alias: taken as the target of the hidden disabled "bus master" alias in each "bus master container" (hw/pci/pci.c:pci_init_bus_master); ${which}`,
   );

@@ -145,4 +145,47 @@ test(`deep nesting: ${MAX_MTREE_DEPTH} levels import, render, print and explain;
   assert.match(bad(chain.join('\n') + '\n'), new RegExp(`deeper than ${MAX_MTREE_DEPTH} levels \\(counting alias hops\\)`));
 });
 
+// Derived dumps (how each was made is in its header): what the tree alone cannot decide.
+test('a read-only alias (pam-rom prints as ram in the tree) is settled from the -f output, with a note', () => {
+  const pam = qemuFile('pc-pam-readonly.txt');
+  const { spaces, notes } = importQemuMtree(pam, 'pam.txt');
+  assert.equal(flatBlocks(infoMtree(spaces, { flat: true })), flatBlocks(commandOutput(pam, 'info mtree -f')));
+  assert.equal(treeBlocks(infoMtree(spaces)), treeBlocks(commandOutput(pam, 'info mtree')), 'the tree still prints the alias as ram');
+  assert.equal(notes, [
+    "line 71: alias pam-rom is printed as ram (the tree shows its target's type), but the -f output (line 148) shows 00000000000c0000-00000000000c3fff as rom: taken as a read-only alias",
+    "line 83: alias pam-rom is printed as ram (the tree shows its target's type), but the -f output (line 150) shows 00000000000f0000-00000000000fffff as rom: taken as a read-only alias",
+  ]);
+  const memory = spaces.find((s) => s.name === 'memory')!;
+  memory.write(0xf0010, 0x55, 1); // a store to the read-only alias is dropped; the pam-ram window takes it
+  memory.write(0xc4010, 0x66, 1);
+  assert.is(memory.read(0xf0010, 1), 0);
+  assert.is(memory.read(0xc4010, 1), 0x66);
+  // The tree alone cannot know: without the -f output the range comes back writable RAM.
+  const treeOnly = importQemuMtree(commandOutput(pam, 'info mtree'), 'pam.txt');
+  assert.match(infoMtree(treeOnly.spaces, { flat: true }), '0000000000000000-000000000fffffff (prio 0, ram): pc.ram\n');
+});
+
+test('a plain tree keeps the memory-region section only a hidden "bus master" alias refers to (arm virt)', () => {
+  const virt = qemuFile('virt-bus-master.txt');
+  const plain = virt.replace(/\(qemu\) info mtree -D\n[\s\S]*?(?=\(qemu\))/, '');
+  const { spaces, notes, treeCommand } = importQemuMtree(plain, 'virt.txt');
+  assert.is(treeCommand, 'info mtree');
+  assert.equal(treeBlocks(infoMtree(spaces)), treeBlocks(commandOutput(virt, 'info mtree')));
+  assert.match(infoMtree(spaces), 'memory-region: system\n');
+  assert.equal(treeBlocks(infoMtree(spaces, { disabled: true })), treeBlocks(commandOutput(virt, 'info mtree -D')));
+  assert.equal(flatBlocks(infoMtree(spaces, { flat: true })), flatBlocks(commandOutput(virt, 'info mtree -f')));
+  assert.equal(notes, [
+    'memory-region system (line 49) is referenced by no printed alias: taken as the target of the hidden disabled "bus master" alias in each "bus master container" (hw/pci/pci.c:pci_init_bus_master); 1 such container(s) in the tree',
+  ]);
+  // With -D in the file the alias is printed: nothing to guess.
+  const full = importQemuMtree(virt, 'virt.txt');
+  assert.equal(full.notes, []);
+  assert.equal(treeBlocks(infoMtree(full.spaces)), treeBlocks(commandOutput(virt, 'info mtree')));
+});
+
+test('real dumps need no guesses: no notes for pc-basic and pc-basic-opts', () => {
+  assert.equal(importQemuMtree(basic, 'pc-basic.txt').notes, []);
+  assert.equal(importQemuMtree(opts, 'pc-basic-opts.txt').notes, []);
+});
+
 test.run();
