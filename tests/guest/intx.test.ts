@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
-import { boot, infoMtree, loadMachineFile, parseGuestFile, parseHostFile, SimHost, type VfioPciOptions } from '../../src/index.ts';
+import { boot, bootNicFarm, infoMtree, loadMachineFile, parseGuestFile, parseHostFile, SimHost, type VfioPciOptions } from '../../src/index.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { hostJson } from '../vfio/helpers.ts';
 
@@ -104,6 +104,14 @@ test('pci_alloc_irq_vectors falls back MSI-X -> MSI -> INTx; noMsix/noMsi force 
   assert.is(intx.report.devices[0]!.intx!.raised, 40);
   const rtasMsi = bootOn('pseries', [{ host: '0000:01:00.0' }], { noMsix: true });
   assert.is(rtasMsi.driver!.irqMode, 'intx', 'the POWER9 NIC has no MSI capability: straight to INTx');
+});
+
+test('out of LAPIC vectors, the driver falls back to INTx and the device still works (verdict: working, INTx)', () => {
+  const spec = loadMachineFile(`${MACHINES}q35.json`);
+  const r = bootNicFarm(spec, hostJson('x86-4k-ir'), program({ vectors: 64, iterations: 10 }), 5);
+  const v = r.report.verdict;
+  assert.equal(v.devices.map((d) => d.working), [true, true, true, true, true]);
+  assert.match(v.devices[4]!.summary, '10/10 transmits completed, INTx via KVM irqfd');
 });
 
 test('a shared line: two INTx NICs on one guest interrupt, each handler reads its own cause, every interrupt handled', () => {
