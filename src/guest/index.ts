@@ -6,3 +6,4 @@ export * from './boot.ts';
 export * from './report.ts';
 export * from './kernel.ts';
 export * from './glossary.ts';
+export * from './verdict.ts';

@@ -8,6 +8,10 @@ const us1 = (v: number) => v.toLocaleString('en-US', { minimumFractionDigits: 1,
 /** The boot report for a terminal: one screen, sections in the order a VMM developer asks. */
 export function formatBootReport(r: BootReport): string {
   const out: string[] = [];
+  // The answer first (does it work?), then the details that explain it.
+  out.push(`verdict: ${r.verdict.summary}`);
+  for (const d of r.verdict.devices) out.push(`  ${d.id}: ${d.summary}`);
+  out.push('');
   out.push(`vdm boot: machine ${r.machine.name} (${r.machine.interruptController}, ${r.machine.iommu}, MSI-X table ${r.machine.msixEmulation ? 'emulated' : 'NOT emulated: vfio-no-msix-emulation'})`);
   out.push(`  host ${r.host.name}: ${r.host.arch}, ${r.host.pageSize / 1024} KiB pages, kernel ${r.host.kernel}, ${r.host.iommu}, ${r.host.msi}`);
   out.push(`  guest ${r.guest.name}: ${n(r.guest.iterations)} iterations`);
@@ -32,7 +36,8 @@ export function formatBootReport(r: BootReport): string {
   const e = r.estimate;
   const c = e.costsNs;
   out.push('');
-  const row = (label: string, count: number, ns: number, us: number) => [label, n(count), `${n(ns)} ns`, `${us1(us)} us`];
+  // A trapped access costs a VMM exit plus the kernel's pread/pwrite: shown as the machine file's two costs.
+  const row = (label: string, count: number, ns: number | string, us: number) => [label, n(count), typeof ns === 'string' ? ns : `${n(ns)} ns`, `${us1(us)} us`];
   out.push(
     ...alignColumns(
       [
@@ -41,7 +46,7 @@ export function formatBootReport(r: BootReport): string {
         row('fast: mmapped BAR (memslot)', a.fast.mmap, c.mmap, e.byPathUs.mmap!),
         row('slow: mmapped, exits (shared page)', a.slow.mmapExit, c.vmmTrap, e.byPathUs.mmapExit!),
         row('slow: MSI-X table/PBA (VMM)', a.slow.msixOverlay, c.vmmTrap, e.byPathUs.msixOverlay!),
-        row('slow: trapped to kernel (pread/pwrite)', a.slow.trappedToKernel, c.vmmTrap + c.kernelTrap, e.byPathUs.trappedToKernel!),
+        row('slow: trapped to kernel (pread/pwrite)', a.slow.trappedToKernel, `${n(c.vmmTrap)}+${n(c.kernelTrap)} ns`, e.byPathUs.trappedToKernel!),
         row('slow: config cycles', a.slow.config, c.vmmTrap, e.byPathUs.config!),
       ],
       [false, true, true, true],
@@ -49,7 +54,7 @@ export function formatBootReport(r: BootReport): string {
     ),
   );
   out.push(`  unassigned ${n(a.unassigned)}, invalid ${n(a.invalid)}; interrupts ${us1(e.byPathUs.interrupts!)} us at ${n(c.interrupt)} ns each`);
-  out.push(`  estimated guest-visible time: ${us1(e.totalUs)} us (per-path costs from machines/${r.machine.name}.json)`);
+  out.push(`  estimated guest-visible time: ${us1(e.totalUs)} us (per-path costs from ${r.machine.file})`);
   if (r.driver) out.push(`driver${r.driver.nics > 1 ? `s (${n(r.driver.nics)} NICs)` : ''}: ${n(r.driver.transmits)} transmits, ${n(r.driver.completions)} completions, ${n(r.driver.statusReads)} status reads, ${n(r.driver.masks)} mask rounds, ${n(r.driver.tces)} TCEs, ${n(r.driver.spurious)} spurious`);
   if (r.warnings.length) {
     out.push('warnings:');
