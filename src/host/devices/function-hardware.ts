@@ -45,7 +45,7 @@ export class FunctionHardware {
   /** DMA the device could not issue because COMMAND.MASTER is clear (nothing reaches the bus). */
   dmaBlocked = 0;
   /**
-   * MSI-X signals that never reached the host's handler, by why: no such vector or nothing
+   * MSI and MSI-X signals that never reached the host's handler, by why: no such vector or nothing
    * listening (unrouted), Bus Master off (blocked; also counted in dmaBlocked), or the physical
    * entry masked (pended: the PBA bit is set). With the kernel's counts, every signal is in
    * exactly one place.
@@ -121,8 +121,15 @@ export class FunctionHardware {
   interrupt(vector: number): boolean {
     if (this.irqMode === 'msix') return this.signalMsix(vector);
     if (this.irqMode === 'msi') {
-      if (!this.busMaster) return this.blocked() ?? false;
-      return this.irqSink?.(vector) ?? false;
+      if (!this.irqSink) {
+        this.msiOutcomes.unrouted++;
+        return false;
+      }
+      if (!this.busMaster) {
+        this.msiOutcomes.blocked++;
+        return this.blocked() ?? false;
+      }
+      return this.irqSink(vector);
     }
     return false;
   }
