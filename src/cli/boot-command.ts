@@ -1,5 +1,5 @@
 import { loadMachineFile, type MachineSpec } from '../machine/index.ts';
-import { boot, formatBootReport, loadGuestFile, type BootResult } from '../guest/index.ts';
+import { boot, formatBootReport, formatGlossary, loadGuestFile, type BootResult } from '../guest/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { isVfioDriver } from '../host/index.ts';
 import { parsePciAddr, parseHostDevAddr, PciBusError } from '../pci/index.ts';
@@ -21,6 +21,7 @@ interrupts, DMA mappings, per-path access counts with a cost estimate, and warni
   --guest    guest program (machines/guests/*.json), default nic
   --device   vfio-pci options as QEMU spells them; repeatable; default: the host's first vfio-pci function
   --json     the report as JSON (documented in the README)
+  --explain-terms  what the report's words mean (irqfd, memslot, overlay, PBA, TCE, type1, ...)
 `;
 
 export const MACHINES_HELP = `usage: vdm machines
@@ -90,7 +91,8 @@ export function bootFromArgs(values: { machine?: string; host?: string; guest?: 
 
 /** `vdm boot`. */
 export function bootCommand(argv: string[]): { out: string; err: string; code?: number } {
-  const { values } = parseOptions('vdm boot', argv, { ...BOOT_OPTIONS, json: { type: 'boolean' } });
+  const { values } = parseOptions('vdm boot', argv, { ...BOOT_OPTIONS, json: { type: 'boolean' }, 'explain-terms': { type: 'boolean' } });
+  if (values['explain-terms']) return { out: formatGlossary(), err: '' };
   const r = bootFromArgs(values);
   const out = values.json ? JSON.stringify(r.report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2) + '\n' : formatBootReport(r.report);
   const v = r.report.verdict;

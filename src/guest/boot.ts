@@ -106,6 +106,7 @@ export function platformOf(m: Machine): GuestPlatform {
  */
 export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, devices: VfioPciOptions[]): BootResult {
   const m = new Machine(spec, host, devices);
+  m.addressSpaceMemory.stats = true; // the report counts every access by path
   m.addressSpaceMemory.resetCounters();
   const p = platformOf(m);
   const cfg = new ConfigAccess(p);

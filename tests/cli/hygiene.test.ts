@@ -72,7 +72,7 @@ test('mtree: conflicting options are refused; --as is honoured with --machine --
   assert.match(io.out, 'in address space "I/O"');
   const none = runCli(['mtree', '--machine', 'q35', '--explain', '0x80', '--as', 'nope']);
   assert.is(none.code, 2);
-  assert.match(none.err, '--as nope: no such address space (have: I/O, memory)');
+  assert.match(none.err, '--as nope: the booted machine has no such address space (have: I/O, memory)');
 });
 
 test('EPIPE on stdout ends quietly (vdm mtree ... | head -1)', () => {
