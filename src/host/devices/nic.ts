@@ -1,9 +1,10 @@
 import { deviceModels, type FunctionHardware, type DeviceModel } from './function-hardware.ts';
-import { NIC_DESC_DONE, NIC_DESC_SIZE, NIC_ICR_TX_DONE, NIC_REGS } from '../../common/nic-datasheet.ts';
+import { NIC_DESC_DONE, NIC_DESC_SIZE, NIC_ICR_TX_DONE, NIC_MAX_BUFFER, NIC_REGS } from '../../common/nic-datasheet.ts';
 
 /**
  * A NIC-like function: a transmit ring in guest memory read by DMA through the IOMMU, completions
- * written back, MSI-X vector 0 on completion. DMA to an unmapped IOVA stops the ring and is counted
+ * written back, and on completion the cause in ICR with MSI-X or MSI vector 0, or INTx asserted
+ * until ICR is read. DMA to an unmapped IOVA stops the ring and is counted
  * as an IOMMU fault; memory is never touched.
  */
 export class NicModel implements DeviceModel {
@@ -13,6 +14,8 @@ export class NicModel implements DeviceModel {
   icr = 0;
   /** Checksum of every byte transmitted, so tests can see what the device read. */
   checksum = 0;
+  /** Descriptors refused for a length past NIC_MAX_BUFFER (the ring stops at them). */
+  badDescriptors = 0;
 
   constructor(private readonly hw: FunctionHardware) {
     hw.model = this;
@@ -24,6 +27,7 @@ export class NicModel implements DeviceModel {
     if (offset === NIC_REGS.ICR) {
       const v = this.icr;
       this.icr = 0;
+      this.hw.setIntx(false);
       return v;
     }
     if (offset === NIC_REGS.PACKETS) return this.packets >>> 0;
@@ -45,6 +49,7 @@ export class NicModel implements DeviceModel {
   private reset(): void {
     this.head = 0;
     this.icr = 0;
+    this.hw.setIntx(false);
   }
 
   /** Processes descriptors from head up to (not including) tail. */
@@ -60,6 +65,11 @@ export class NicModel implements DeviceModel {
       const view = new DataView(d.buffer);
       const buf = view.getBigUint64(0, true);
       const length = view.getUint32(8, true);
+      if (length > NIC_MAX_BUFFER) {
+        // A guest-written length of up to 4 GiB would otherwise be read (and allocated) in full.
+        this.badDescriptors++;
+        break;
+      }
       const data = this.hw.dmaRead(buf, length);
       if (!data) break;
       for (const b of data) this.checksum = (this.checksum + b) >>> 0;
@@ -71,7 +81,8 @@ export class NicModel implements DeviceModel {
     }
     if (done) {
       this.icr |= NIC_ICR_TX_DONE;
-      this.hw.signalMsix(0);
+      this.hw.setIntx(true); // INTx: the pin stays asserted until the driver reads ICR
+      this.hw.interrupt(0);
     }
   }
 }
