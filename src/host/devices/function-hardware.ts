@@ -162,7 +162,7 @@ export class FunctionHardware {
     const pieces = this.translateAll(iova, bytes.length, true);
     if (!pieces) return false;
     const all = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
-    for (const p of pieces) p.block.writeFrom(p.at, all, p.i, p.length);
+    for (const p of pieces) p.block.writeBytes(p.at, all.subarray(p.i, p.i + p.length)); // a view: no copy
     return true;
   }
 
