@@ -63,17 +63,32 @@ export class FlatView {
 
   constructor(
     readonly root: MemoryRegion | null,
-    /** Replaced only through `replace` (the incremental render patches a view in place). */
+    /** Changed only through `replace` (the incremental render patches a view in place). */
     public ranges: readonly FlatRange[],
   ) {}
 
-  /** Replaces ranges [from, to) by `items`; returns the ranges taken out. */
-  replace(from: number, to: number, items: readonly FlatRange[]): FlatRange[] {
-    const ranges = this.ranges as FlatRange[];
-    // splice() takes its items as arguments, which overflows the stack for very large slices.
-    if (items.length < 4096) return ranges.splice(from, to - from, ...items);
-    const removed = ranges.slice(from, to);
-    this.ranges = ranges.slice(0, from).concat(items, ranges.slice(to));
+  /**
+   * Replaces runs of ranges, each [from, to) of the current array by its items (ascending, disjoint
+   * runs); returns the ranges each run took out. One run is spliced; many are copied in one pass,
+   * so a commit of k changes costs O(n + k), not O(n · k).
+   */
+  replace(runs: readonly { from: number; to: number; items: readonly FlatRange[] }[]): FlatRange[][] {
+    const old = this.ranges;
+    const removed = runs.map((r) => old.slice(r.from, r.to));
+    // splice() takes its items as arguments, which overflows the stack for very large runs.
+    if (runs.length === 1 && runs[0]!.items.length < 4096) {
+      (old as FlatRange[]).splice(runs[0]!.from, runs[0]!.to - runs[0]!.from, ...runs[0]!.items);
+      return removed;
+    }
+    const next: FlatRange[] = [];
+    let i = 0;
+    for (const r of runs) {
+      for (; i < r.from; i++) next.push(old[i]!);
+      for (const item of r.items) next.push(item);
+      i = r.to;
+    }
+    for (; i < old.length; i++) next.push(old[i]!);
+    this.ranges = next;
     return removed;
   }
 
