@@ -6,6 +6,7 @@ import { NicDriver, type DriverStats } from './nic-driver.ts';
 import { GuestKernel } from './kernel.ts';
 import type { GuestPlatform } from './platform.ts';
 import type { GuestProgram } from './guest-file.ts';
+import { judgeDevice, judgeRun, workloadOutcome, type RunVerdict } from './verdict.ts';
 
 const NETWORK_CLASS = 0x02;
 
@@ -39,7 +40,7 @@ export type GuestDriverTotals = DriverStats & {
 
 /** The boot report's data; `vdm boot --json` prints exactly this. */
 export interface BootReport {
-  machine: { name: string; description: string; iommu: string; interruptController: string; msixEmulation: boolean };
+  machine: { name: string; file: string; description: string; iommu: string; interruptController: string; msixEmulation: boolean };
   host: { name: string; arch: string; pageSize: number; kernel: string; iommu: string; msi: string; interruptPolicy: string };
   guest: { name: string; iterations: number };
   devices: {
@@ -64,6 +65,8 @@ export interface BootReport {
   estimate: { costsNs: MachineSpec['costs']; totalUs: number; byPathUs: Record<string, number> };
   driver: GuestDriverTotals | null;
   warnings: string[];
+  /** Per device and for the run: did it work, and if not, why (the reasons name the failed checks). */
+  verdict: RunVerdict;
 }
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
@@ -103,6 +106,7 @@ export function platformOf(m: Machine): GuestPlatform {
  */
 export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, devices: VfioPciOptions[]): BootResult {
   const m = new Machine(spec, host, devices);
+  m.addressSpaceMemory.stats = true; // the report counts every access by path
   m.addressSpaceMemory.resetCounters();
   const p = platformOf(m);
   const cfg = new ConfigAccess(p);
@@ -110,14 +114,15 @@ export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, de
   const kernel = new GuestKernel(p);
   const drivers = found.filter((f) => f.classCode >> 16 === NETWORK_CLASS).map((f) => ({ fn: f, driver: new NicDriver(p, kernel, cfg, f, program) }));
   for (const d of drivers) d.driver.probe();
-  for (const d of drivers) {
-    d.driver.run();
-    if (program.misbehave) d.driver.misbehave();
-  }
+  for (const d of drivers) d.driver.run();
   // The guest's functions in the machine's device order, for the per-device report.
   const byDevice = m.devices.map((dev) => drivers.find((d) => d.fn.devfn === dev.devfn)?.driver.stats ?? null);
+  // Judged on the workload, before a misbehaving guest's deliberate faults.
+  const outcomes = m.devices.map((dev, k) => workloadOutcome(dev, found.some((f) => f.devfn === dev.devfn), byDevice[k]!));
+  if (program.misbehave) for (const d of drivers) d.driver.misbehave();
   const totals = drivers.length ? sumDrivers(drivers.map((d) => d.driver.stats), kernel.spurious) : null;
-  const report = buildReport(m, program, totals, byDevice, cfg.cycles);
+  const verdict = judgeRun(m.devices.map((dev, k) => judgeDevice(m, dev, outcomes[k]!)));
+  const report = buildReport(m, program, totals, byDevice, cfg.cycles, verdict);
   if (kernel.vectorsRefused) report.warnings.push(`${kernel.vectorsRefused} MSI-X vectors were refused: the ${m.spec.interrupts.controller} has ${p.firmware.msiVectors} for devices and the drivers asked for more; devices left without vectors take no interrupts`);
   return { machine: m, driver: totals, configCycles: cfg.cycles, report };
 }
@@ -177,7 +182,7 @@ function barReport(d: VfioPciDevice, n: number): BarReport | null {
   };
 }
 
-function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotals | null, perDevice: (DriverStats | null)[], cycles: { reads: number; writes: number }): BootReport {
+function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotals | null, perDevice: (DriverStats | null)[], cycles: { reads: number; writes: number }, verdict: RunVerdict): BootReport {
   const s = m.spec;
   const h = m.host.spec;
   const c = m.addressSpaceMemory.counters;
@@ -242,7 +247,7 @@ function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotal
   if (m.irq.bogus) warnings.push(`${m.irq.bogus} MSI writes named no interrupt`);
   if (c.unassigned) warnings.push(`${c.unassigned} guest accesses hit unassigned addresses`);
   return {
-    machine: { name: s.name, description: s.description, iommu: s.iommu, interruptController: s.interrupts.controller, msixEmulation: s.msixEmulation },
+    machine: { name: s.name, file: s.file, description: s.description, iommu: s.iommu, interruptController: s.interrupts.controller, msixEmulation: s.msixEmulation },
     host: { name: h.name, arch: h.arch, pageSize: h.pageSize, kernel: h.kernel, iommu: h.iommu.kind, msi: h.msi.controller, interruptPolicy: policy.reason },
     guest: { name: program.name, iterations: program.iterations },
     devices,
@@ -251,5 +256,6 @@ function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotal
     estimate: { costsNs: k, totalUs: Object.values(byPathUs).reduce((a, b) => a + b, 0), byPathUs },
     driver,
     warnings,
+    verdict,
   };
 }

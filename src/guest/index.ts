@@ -5,3 +5,4 @@ export * from './nic-driver.ts';
 export * from './boot.ts';
 export * from './report.ts';
 export * from './kernel.ts';
+export * from './verdict.ts';
