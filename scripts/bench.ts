@@ -27,7 +27,7 @@ const progress = new Progress();
 const d = opts.dispatch;
 if (opts.phases.includes('dispatch')) progress.plan(d.sizes.length * d.paths.length * d.orders.length * d.ops.length);
 if (opts.phases.includes('render')) progress.plan(opts.renderSizes.length);
-if (opts.phases.includes('boot')) progress.plan(opts.bootMachines.length * opts.devices.length);
+if (opts.phases.includes('boot')) progress.plan(opts.bootMachines.length * opts.devices.length * 2);
 const started = performance.now();
 const md: string[] = [];
 const result: Record<string, unknown> = { node: process.version, date: new Date().toISOString(), options: opts };
@@ -88,10 +88,13 @@ if (opts.phases.includes('render')) {
 
 if (opts.phases.includes('boot')) {
   progress.print('\nBoot scale: the nic guest (machines/guests/nic.json) driving each of N assigned NICs, one process per point');
-  const header = ['machine', 'NICs', 'boot ms', 'ms/NIC', 'renders', 'flat ranges', 'peak RSS', 'completions', 'fast', 'slow'];
-  const widths = [-8, 5, 9, 7, 8, 11, 10, 11, 10, 8];
+  progress.print("mode 'full' renders every view from scratch on every commit (VDM_FULL_RENDER=1, QEMU's way); 'incremental' patches");
+  const header = ['machine', 'NICs', 'mode', 'boot ms', 'CPU ms', 'commit ms', 'renders', 'full-render equiv.', 'patches', 'flat ranges', 'peak RSS', 'completions', 'fast', 'slow'];
+  const widths = [-8, 5, -11, 9, 9, 9, 8, 18, 8, 11, 10, 11, 10, 8];
   const cells = (r: BootRow): (string | number)[] =>
-    r.error ? [r.machine, r.devices, `does not boot: ${r.error}`] : [r.machine, r.devices, fixed(r.wallMs!, 0), fixed(r.wallMs! / r.devices, 1), thousands(r.renders!), thousands(r.flatRanges!), `${fixed(r.peakRssMiB!, 0)} MiB`, thousands(r.completions!), thousands(r.fastAccesses!), thousands(r.slowAccesses!)];
+    r.error
+      ? [r.machine, r.devices, r.mode, `does not boot: ${r.error}`]
+      : [r.machine, r.devices, r.mode, fixed(r.wallMs!, 0), fixed(r.cpuMs!, 0), fixed(r.commitMs!, 0), thousands(r.renders!), thousands(r.fullRenderEquivalents!), thousands(r.patches!), thousands(r.flatRanges!), `${fixed(r.peakRssMiB!, 0)} MiB`, thousands(r.completions!), thousands(r.fastAccesses!), thousands(r.slowAccesses!)];
   progress.print(line(header, widths));
   const rows = runBootScale(opts.bootMachines, opts.devices, progress, (r) => progress.print(line(cells(r), widths)));
   result.boot = rows;

@@ -69,27 +69,39 @@ export class FlatView {
 
   /**
    * Replaces runs of ranges, each [from, to) of the current array by its items (ascending, disjoint
-   * runs); returns the ranges each run took out. One run is spliced; many are copied in one pass,
-   * so a commit of k changes costs O(n + k), not O(n · k).
+   * runs); returns the ranges each run took out. A run that keeps its count (a region toggled) is
+   * overwritten in place; a few others are spliced (a memmove of the tail); many are copied in one
+   * pass, O(n + k) rather than O(n · k).
    */
   replace(runs: readonly { from: number; to: number; items: readonly FlatRange[] }[]): FlatRange[][] {
-    const old = this.ranges;
+    const old = this.ranges as FlatRange[];
     const removed = runs.map((r) => old.slice(r.from, r.to));
     // splice() takes its items as arguments, which overflows the stack for very large runs.
-    if (runs.length === 1 && runs[0]!.items.length < 4096) {
-      (old as FlatRange[]).splice(runs[0]!.from, runs[0]!.to - runs[0]!.from, ...runs[0]!.items);
+    if (runs.length <= 8 && runs.every((r) => r.items.length < 4096)) {
+      for (let k = runs.length - 1; k >= 0; k--) {
+        const r = runs[k]!;
+        if (r.items.length === r.to - r.from) for (let j = 0; j < r.items.length; j++) old[r.from + j] = r.items[j]!;
+        else old.splice(r.from, r.to - r.from, ...r.items);
+      }
       return removed;
     }
-    const next: FlatRange[] = [];
-    let i = 0;
+    const first = runs[0]!.from;
+    const last = runs[runs.length - 1]!.to;
+    this.ranges = old.slice(0, first).concat(FlatView.merged(old, runs, first, last), old.slice(last));
+    return removed;
+  }
+
+  /** old[first, last) with every run replaced by its items. */
+  private static merged(old: readonly FlatRange[], runs: readonly { from: number; to: number; items: readonly FlatRange[] }[], first: number, last: number): FlatRange[] {
+    const out: FlatRange[] = [];
+    let i = first;
     for (const r of runs) {
-      for (; i < r.from; i++) next.push(old[i]!);
-      for (const item of r.items) next.push(item);
+      for (; i < r.from; i++) out.push(old[i]!);
+      for (const item of r.items) out.push(item);
       i = r.to;
     }
-    for (; i < old.length; i++) next.push(old[i]!);
-    this.ranges = next;
-    return removed;
+    for (; i < last; i++) out.push(old[i]!);
+    return out;
   }
 
   /** Index of the range containing addr, or -1 (binary search, cold path). */
