@@ -5,4 +5,5 @@ export * from './nic-driver.ts';
 export * from './boot.ts';
 export * from './report.ts';
 export * from './kernel.ts';
+export * from './glossary.ts';
 export * from './verdict.ts';
