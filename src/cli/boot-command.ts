@@ -9,7 +9,8 @@ import { parseOptions } from './options.ts';
 import { inputFile, shippedNames } from './input-files.ts';
 
 export const BOOT_HELP = `usage: vdm boot [--machine NAME|FILE] [--host NAME|FILE] [--guest NAME|FILE]
-                [--device host=ADDR[,x-msix-relocation=barN|auto|off][,x-no-mmap=on][,id=ID]]... [--json]
+                [--device host=ADDR[,x-msix-relocation=barN|auto|off][,x-no-mmap=on][,id=ID]
+                          [,x-no-kvm-intx=on][,x-intx-mmap-timeout-ms=MS]]... [--json]
 
 Builds the machine, assigns the host devices through the simulated VFIO API, boots the synthetic
 guest (firmware enumerates PCI and places BARs; the driver enables MSI-X, runs its DMA workload and
@@ -39,13 +40,18 @@ export function parseDevice(text: string): VfioPciOptions {
     else if (k === 'id') opts.id = v;
     else if (k === 'x-no-mmap') opts.noMmap = onOff(k, v);
     else if (k === 'multifunction') opts.multifunction = onOff(k, v);
+    else if (k === 'x-no-kvm-intx') opts.noKvmIntx = onOff(k, v);
+    else if (k === 'x-intx-mmap-timeout-ms') {
+      if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) throw new UsageError(`--device: x-intx-mmap-timeout-ms must be a number of milliseconds (0-4294967295), got "${v}"`);
+      opts.intxMmapTimeoutMs = Number(v);
+    }
     else if (k === 'addr') opts.addr = qdevProperty(() => (parsePciAddr(v, 'vfio-pci'), v), ' (SLOT[.FN] in hex, slot 0-1f, function 0-7)');
     else if (k === 'x-msix-relocation') {
       const m = /^bar([0-5])$/.exec(v);
       if (m) opts.msixRelocation = Number(m[1]);
       else if (v === 'off' || v === 'auto') opts.msixRelocation = v;
       else throw new UsageError(`--device: x-msix-relocation must be off, auto or bar0..bar5, got "${v}"`);
-    } else throw new UsageError(`--device: unknown option "${k}" (host, id, addr, multifunction, x-msix-relocation, x-no-mmap)`);
+    } else throw new UsageError(`--device: unknown option "${k}" (host, id, addr, multifunction, x-msix-relocation, x-no-mmap, x-no-kvm-intx, x-intx-mmap-timeout-ms)`);
   }
   if (!opts.host) throw new UsageError(`--device ${text}: host=DDDD:BB:DD.F is required`);
   return opts as VfioPciOptions;

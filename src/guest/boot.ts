@@ -1,4 +1,4 @@
-import { Machine, packedDevices, pathCostNs, SPAPR_PHB0_BUID, type AccessPath, type MachineSpec } from '../machine/index.ts';
+import { boardIntxRoute, Machine, packedDevices, pathCostNs, PIIX3_DEVFN, SPAPR_PHB0_BUID, type AccessPath, type MachineSpec } from '../machine/index.ts';
 import { iommuTypeName, nicFarmHost, parseHostFile, SimHost, type HostJson } from '../host/index.ts';
 import type { VfioPciDevice, VfioPciOptions } from '../vfio/index.ts';
 import { ConfigAccess, enumerateAndAssign } from './firmware.ts';
@@ -19,6 +19,8 @@ export interface BarReport {
   trapped: string[];
   overlays: { name: string; range: string; enabled: boolean }[];
   relocatedMsix: boolean;
+  /** Guest accesses to this BAR by path: no exit (mmap), exit served by pointer (mmapExit), pread/pwrite (trapped). */
+  accesses: { mmap: number; mmapExit: number; trapped: number };
 }
 
 /** What booting produced: the machine (for mtree and explain) and everything the report shows. */
@@ -51,6 +53,12 @@ export interface BootReport {
     bars: BarReport[];
     msix: { entries: number; table: string; pba: string; programmedBy: string; vectors: { vector: number; irq: number; handled: number }[]; relocation: string } | null;
     interrupts: { raised: number; viaKvm: number; viaVmm: number; pended: number; lost: number };
+    /**
+     * INTx (null without a pin): the path (KVM irqfd with resample, or QEMU's VMM path with mmaps
+     * off), the guest IRQ, what the host kernel raised and unmasked, and on the VMM path the EOIs
+     * taken from trapped BAR accesses and how often the BAR mmaps were switched off and back.
+     */
+    intx: { pin: string; path: string; irq: number; hostLine: number; maskedAt: string; raised: number; viaVmm: number; vmmEois: number; unmasks: number; resignals: number; mmapsDisabled: number; mmapsReenabled: number } | null;
     dma: { mappings: { iova: string; size: string; region: string }[]; faults: number; blocked: number };
     vfioCalls: string[];
   }[];
@@ -90,12 +98,16 @@ export function platformOf(m: Machine): GuestPlatform {
       msiVectors: m.irq.capacity(),
       dmaWindow: s.spapr ? { pageShift: s.spapr.pageShift, size: s.spapr.dma32WindowSize } : null,
       buid: s.pci.config === 'rtas' ? SPAPR_PHB0_BUID : null,
+      intxRoute: (slot, pin) => boardIntxRoute(s.interrupts.intx, slot, pin),
+      pirqRouterDevfn: m.piix3 ? PIIX3_DEVFN : null,
     },
     rtas: (name, args) => m.rtas?.call(name, args) ?? [-3],
     hcall: (name, ioba, tce) => m.hcall(name, ioba, tce),
     onInterrupt: (h) => {
       m.irq.handler = h;
     },
+    eoi: (irq) => m.irq.eoi(irq),
+    wait: (ns) => m.clock.advance(ns),
   };
 }
 
@@ -141,6 +153,7 @@ function sumDrivers(all: DriverStats[], spurious: number): GuestDriverTotals {
   return {
     nics: all.length,
     msixProgrammedBy: all[0]!.msixProgrammedBy,
+    irqMode: all[0]!.irqMode,
     vectorIrqs: all.flatMap((s) => s.vectorIrqs),
     handled: all.flatMap((s) => s.handled),
     transmits: sum((s) => s.transmits),
@@ -179,6 +192,27 @@ function barReport(d: VfioPciDevice, n: number): BarReport | null {
     trapped,
     overlays,
     relocatedMsix: !!l && (d.options.msixRelocation ?? 'off') === n,
+    accesses: { ...d.barCounts[n]! },
+  };
+}
+
+function intxReport(d: VfioPciDevice): BootReport['devices'][number]['intx'] {
+  const pin = d.cfg.byte(0x3d);
+  if (!pin) return null;
+  const k = d.deviceFd.intx;
+  return {
+    pin: String.fromCharCode(64 + pin),
+    path: d.intx.path,
+    irq: d.intx.route.mode === 'enabled' ? d.intx.route.irq : -1,
+    hostLine: k.line.irq,
+    maskedAt: k.pci23 ? 'device (INTX_DISABLE)' : 'host line (exclusive)',
+    raised: k.stats.interrupts,
+    viaVmm: d.intx.stats.vmmInterrupts,
+    vmmEois: d.intx.stats.eois,
+    unmasks: k.stats.unmasks,
+    resignals: k.stats.resignals,
+    mmapsDisabled: d.intx.stats.mmapDisables,
+    mmapsReenabled: d.intx.stats.mmapEnables,
   };
 }
 
@@ -198,7 +232,7 @@ function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotal
     trapped += d.counts.trapped;
     overlay += (d.msix?.accesses.table ?? 0) + (d.msix?.accesses.pba ?? 0);
     const st = d.deviceFd.stats;
-    interrupts += d.interrupts.kvm + d.interrupts.vmm;
+    interrupts += d.interrupts.kvm + d.interrupts.vmm + d.deviceFd.intx.stats.interrupts;
     const container = m.containers.find((x) => x.groups.includes(d.group))!;
     const l = d.msixLayout;
     return {
@@ -218,6 +252,7 @@ function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotal
               relocation: String(d.options.msixRelocation ?? 'off'),
             }
           : null,
+      intx: intxReport(d),
       interrupts: { raised: st.interrupts + st.lostInterrupts, viaKvm: d.interrupts.kvm, viaVmm: d.interrupts.vmm, pended: d.interrupts.pended, lost: st.lostInterrupts + st.msiFaults + st.remapBlocked },
       dma: { mappings: container.mappings.map((x) => ({ iova: hex(x.iova), size: hex(x.size), region: x.region })), faults: d.deviceFd.hw.dmaFaults.length, blocked: d.deviceFd.hw.dmaBlocked },
       vfioCalls: d.calls,

@@ -23,10 +23,16 @@ export function formatBootReport(r: BootReport): string {
       out.push(`    mmapped (fast): ${b.mmapped.join(', ') || 'none'}`);
       out.push(`    trapped (slow): ${b.trapped.join(', ') || 'none'}`);
       for (const o of b.overlays) out.push(`    overlay ${o.name} ${o.range} ${o.enabled ? 'enabled' : 'disabled'}`);
+      out.push(`    accesses: ${n(b.accesses.mmap)} mmap, ${n(b.accesses.mmapExit)} mmap exits, ${n(b.accesses.trapped)} trapped`);
     }
     if (d.msix) {
       out.push(`  MSI-X: ${d.msix.entries} entries, table ${d.msix.table}, PBA ${d.msix.pba}, relocation ${d.msix.relocation}, programmed by ${d.msix.programmedBy === 'rtas' ? 'RTAS ibm,change-msi' : d.msix.programmedBy === 'table' ? 'table writes' : 'nobody'}`);
       out.push(`    vectors: ${d.msix.vectors.map((v) => `${v.vector}->irq ${v.irq} (${n(v.handled)} handled)`).join(', ') || 'none'}`);
+    }
+    if (d.intx) {
+      const x = d.intx;
+      const how = x.path === 'vmm' ? `VMM path: ${n(x.vmmEois)} EOIs from trapped BAR accesses, mmaps off ${n(x.mmapsDisabled)}x, back ${n(x.mmapsReenabled)}x` : x.path === 'kvm-resample' ? 'KVM irqfd + resample, mmaps stay on' : 'not in use';
+      out.push(`  INTx pin ${x.pin} -> irq ${x.irq < 0 ? 'none' : x.irq} (host line ${x.hostLine}, masked at the ${x.maskedAt}): ${n(x.raised)} raised, ${n(x.unmasks)} unmasks; ${how}`);
     }
     const i = d.interrupts;
     out.push(...interruptLines(i));

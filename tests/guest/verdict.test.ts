@@ -70,7 +70,10 @@ test('a NIC the interrupt controller has no vectors left for: NOT working, the o
   const base = JSON.parse(readFileSync(new URL('../../machines/guests/nic.json', import.meta.url), 'utf8'));
   const guest = parseGuestFile(JSON.stringify({ ...base, vectors: 64, iterations: 10 }), 'nic.json');
   // 208 LAPIC vectors for devices: 64, 64, 64, 16, then none for the fifth.
-  const v = bootNicFarm(spec, hostJson('x86-4k-ir'), guest, 5).report.verdict;
+  // Without an INTx pin there is nothing to fall back to (pci_alloc_irq_vectors would take INTx).
+  const j = hostJson('x86-4k-ir');
+  endpoint(j).intxPin = 0;
+  const v = bootNicFarm(spec, j, guest, 5).report.verdict;
   assert.equal(v.devices.map((d) => d.working), [true, true, true, true, false]);
   assert.match(v.devices[4]!.summary, 'the lapic gave the driver no MSI-X vectors (208 for devices, machine file interrupts.msiBase)');
   assert.is(v.working, false);
@@ -86,7 +89,7 @@ test('a BAR outside the machine\'s windows, a DMA fault, a lost interrupt: each 
   const m = makeMachine('virt', 'arm64-64k-its');
   const d = m.devices[0]!;
   assignBars(m, d);
-  const stats = { msixProgrammedBy: 'table' as const, vectorIrqs: [1], handled: [10], transmits: 10, completions: 10, statusReads: 0, masks: 0, tces: 0 };
+  const stats = { msixProgrammedBy: 'table' as const, irqMode: 'msix' as const, vectorIrqs: [1], handled: [10], transmits: 10, completions: 10, statusReads: 0, masks: 0, tces: 0 };
   const ok = judgeDevice(m, d, { ...workloadOutcome(d, true, stats), interruptsViaKvm: 10 });
   assert.is(ok.working, true, ok.summary);
   assert.is(judgeDevice(m, d, { ...workloadOutcome(d, true, stats), dmaFaults: 2 }).summary, 'NOT working — 2 IOMMU faults (DMA to unmapped IOVAs)');

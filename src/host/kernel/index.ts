@@ -4,3 +4,4 @@ export * from './type1.ts';
 export * from '../devices/function-hardware.ts';
 export * from './device.ts';
 export * from './kernel-vfio.ts';
+export * from './intx.ts';
