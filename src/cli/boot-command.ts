@@ -1,7 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMachineFile, type MachineSpec } from '../machine/index.ts';
-import { boot, formatBootReport, loadGuestFile, type BootResult } from '../guest/index.ts';
+import { loadGuestFile } from '../guest/index.ts';
+import { boot, formatBootReport, type BootResult } from '../run/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { isVfioDriver } from '../host/index.ts';
 import { parsePciAddr, PciBusError } from '../pci/index.ts';

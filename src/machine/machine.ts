@@ -1,9 +1,10 @@
 import { VdmError } from '../util/errors.ts';
 import { MemorySystem, U64_SPAN, type AddressSpace, type MemoryRegion } from '../memory/index.ts';
 import { PciHost, PciBusError, parsePciAddr } from '../pci/index.ts';
-import { VfioKernel, type SimHost, type VfioGroup } from '../host/index.ts';
+import type { GroupFd, VfioApi } from '../common/vfio-api.ts';
 import { VfioPciDevice, type VfioPciOptions, type VfioPciContext } from '../vfio/vfio-pci.ts';
 import type { VmmContainer, DmaPolicy } from '../vfio/container.ts';
+import { ProcessMemory } from '../vfio/process-memory.ts';
 import { InterruptController } from './interrupt-controller.ts';
 import { Rtas } from './rtas.ts';
 import type { MachineSpec } from './machine-file.ts';
@@ -49,28 +50,31 @@ export class Machine {
   readonly addressSpaceIo: AddressSpace | null;
   readonly pciHost: PciHost;
   readonly irq: InterruptController;
-  readonly kernel: VfioKernel;
   readonly devices: VfioPciDevice[] = [];
   readonly containers: VmmContainer[] = [];
   readonly warnings: string[] = [];
   readonly rtas: Rtas | null;
-  private readonly groups = new Map<number, VfioGroup>();
+  private readonly groups = new Map<number, GroupFd>();
+  private readonly process: ProcessMemory;
   /** Devices named hostdevN so far: ids are per machine, as every machine's state is. */
   private hostdevs = 0;
 
   constructor(
     readonly spec: MachineSpec,
-    readonly host: SimHost,
+    /** The host kernel's VFIO API: all the machine and its devices know of the host. */
+    readonly kernel: VfioApi,
     devices: VfioPciOptions[],
   ) {
-    if (!HOST_IOMMU_FOR[spec.iommu].includes(host.spec.iommu.kind)) {
-      throw new MachineError(`machine ${spec.name} needs a host IOMMU of kind ${HOST_IOMMU_FOR[spec.iommu].join(' or ')} (${spec.iommu}); host ${host.spec.name} has ${host.spec.iommu.kind}`);
+    const iommu = kernel.iommuKind();
+    if (!HOST_IOMMU_FOR[spec.iommu].includes(iommu)) {
+      throw new MachineError(`machine ${spec.name} needs a host IOMMU of kind ${HOST_IOMMU_FOR[spec.iommu].join(' or ')} (${spec.iommu}); host ${kernel.hostname()} has ${iommu}`);
     }
-    if (host.spec.pageSize !== spec.hostPageSize) {
-      this.warnings.push(`host ${host.spec.name} uses ${host.spec.pageSize / 1024} KiB pages; machine ${spec.name} is usually run on ${spec.hostPageSize / 1024} KiB`);
+    const pageSize = kernel.pageSize();
+    if (pageSize !== spec.hostPageSize) {
+      this.warnings.push(`host ${kernel.hostname()} uses ${pageSize / 1024} KiB pages; machine ${spec.name} is usually run on ${spec.hostPageSize / 1024} KiB`);
     }
     const mem = this.memorySystem;
-    this.kernel = new VfioKernel(host);
+    this.process = new ProcessMemory(kernel);
     this.systemMemory = mem.container('system', U64_SPAN);
     this.systemIo = mem.container('io', 0x10000);
     this.addressSpaceMemory = mem.addressSpace('memory', this.systemMemory);
@@ -144,6 +148,7 @@ export class Machine {
     return {
       mem: this.memorySystem,
       kernel: this.kernel,
+      process: this.process,
       dmaAs: this.addressSpaceMemory,
       containers: this.containers,
       groups: this.groups,

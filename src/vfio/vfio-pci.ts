@@ -1,9 +1,12 @@
 import type { AddressSpace, MemoryRegion, MemorySystem } from '../memory/index.ts';
 import { Msi, Msix, MsiSetupError, PciDevice, type MsiMessage } from '../pci/index.ts';
 import * as R from '../common/pci-regs.ts';
-import { EventFd, VfioError, type DeviceMapping, type VfioDevice, type VfioGroup, type VfioKernel } from '../host/index.ts';
+import { EventFd } from '../common/eventfd.ts';
+import { VfioError } from '../common/errno.ts';
+import type { DeviceFd, GroupFd, VfioApi } from '../common/vfio-api.ts';
 import * as U from '../common/vfio-uapi.ts';
 import { VmmContainer, type DmaPolicy } from './container.ts';
+import type { ProcessMemory } from './process-memory.ts';
 import { fixPbaOffset, fixupMsixMmaps, relocateMsix, VfioRealizeError, type BarInfo, type MsixLayout, type Relocation } from './msix-layout.ts';
 
 /** vfio-pci device options, named as QEMU names them. */
@@ -25,10 +28,12 @@ export interface VfioPciOptions {
 /** What the machine gives vfio-pci: the VFIO API, the DMA address space and the machine's policies. */
 export interface VfioPciContext {
   mem: MemorySystem;
-  kernel: VfioKernel;
+  kernel: VfioApi;
+  /** The VMM process's memory map (where guest RAM's vaddrs are). */
+  process: ProcessMemory;
   dmaAs: AddressSpace;
   containers: VmmContainer[];
-  groups: Map<number, VfioGroup>;
+  groups: Map<number, GroupFd>;
   policy: DmaPolicy;
   /** QEMU's vfio-no-msix-emulation machine property (pseries). */
   noMsixEmulation: boolean;
@@ -49,7 +54,7 @@ export interface VfioBar {
   base: MemoryRegion;
   /** "<host> BAR n": the trapped region (pread/pwrite on the device fd), absent for a relocation-only BAR. */
   trapped: MemoryRegion | null;
-  mmaps: { offset: bigint; size: bigint; region: MemoryRegion; mapping: DeviceMapping }[];
+  mmaps: { offset: bigint; size: bigint; region: MemoryRegion; mapping: U.DeviceMapping }[];
   /** Size of the host's region (the guest BAR may be larger after relocation). */
   regionSize: bigint;
 }
@@ -95,8 +100,8 @@ export class VfioPciDevice extends PciDevice {
   private constructor(
     private readonly ctx: VfioPciContext,
     readonly options: VfioPciOptions,
-    readonly deviceFd: VfioDevice,
-    readonly group: VfioGroup,
+    readonly deviceFd: DeviceFd,
+    readonly group: GroupFd,
     readonly container: VmmContainer,
     phys: Uint8Array,
   ) {
@@ -117,7 +122,7 @@ export class VfioPciDevice extends PciDevice {
       multifunction: options.multifunction ?? false,
     });
     this.hostName = options.host;
-    this.pageShift = Math.log2(ctx.kernel.host.spec.pageSize);
+    this.pageShift = Math.log2(ctx.kernel.pageSize());
     this.physCaps = capabilityList(phys);
     this.emulated = new Uint8Array(this.cfg.size);
     this.emulated.fill(1, 0, R.PCI_CONFIG_HEADER_SIZE);
@@ -142,7 +147,7 @@ export class VfioPciDevice extends PciDevice {
     if (!(group.getStatus().flags & U.VFIO_GROUP_FLAGS_VIABLE)) {
       throw new VfioRealizeError(`vfio ${host}: error group ${gid} is not viable. Please ensure all devices within the iommu_group are bound to their vfio bus driver. (${kernel.viabilityAdvice(gid)})`);
     }
-    const container = ctx.containers.find((c) => c.groups.includes(group)) ?? VmmContainer.connect(kernel, group, ctx.dmaAs, ctx.containers, ctx.policy);
+    const container = ctx.containers.find((c) => c.groups.includes(group)) ?? VmmContainer.connect(kernel, ctx.process, group, ctx.dmaAs, ctx.containers, ctx.policy);
     const vdev = group.getDeviceFd(host);
     vdev.getInfo();
     const cfgInfo = vdev.getRegionInfo(U.VFIO_PCI_CONFIG_REGION_INDEX);
@@ -190,9 +195,9 @@ export class VfioPciDevice extends PciDevice {
       layout = fixPbaOffset(layout, regions[layout.pbaBar]!.size, this.vendorId, this.deviceId, relocation);
       const t = regions[layout.tableBar]!;
       if (!t.caps.some((c) => c.id === U.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)) {
-        areas[layout.tableBar] = fixupMsixMmaps(areas[layout.tableBar]!, t.size, layout, BigInt(this.ctx.kernel.host.spec.pageSize));
+        areas[layout.tableBar] = fixupMsixMmaps(areas[layout.tableBar]!, t.size, layout, BigInt(this.ctx.kernel.pageSize()));
       }
-      const moved = relocateMsix(layout, infos, relocation, BigInt(this.ctx.kernel.host.spec.pageSize), this.vendorId, this.deviceId);
+      const moved = relocateMsix(layout, infos, relocation, BigInt(this.ctx.kernel.pageSize()), this.vendorId, this.deviceId);
       layout = moved.layout;
       bars = moved.bars;
       this.msixLayout = layout;
@@ -236,9 +241,9 @@ export class VfioPciDevice extends PciDevice {
         },
       });
       base.addSubregion(0, trapped);
-      const page = BigInt(this.ctx.kernel.host.spec.pageSize);
+      const page = BigInt(this.ctx.kernel.pageSize());
       areas.forEach((a, i) => {
-        let mapping: DeviceMapping;
+        let mapping: U.DeviceMapping;
         try {
           // A sub-page BAR is mapped as a whole host page; the region starts at the BAR's size.
           mapping = vdev.mmap(n, a.offset, a.size < page ? page : a.size);
@@ -514,7 +519,7 @@ export class VfioPciDevice extends PciDevice {
    * while its guest address is page aligned, and shrinks back (trapped) when it is not.
    */
   private subPageBarUpdate(): void {
-    const page = BigInt(this.ctx.kernel.host.spec.pageSize);
+    const page = BigInt(this.ctx.kernel.pageSize());
     this.mem.transaction(() => {
       for (const vb of this.vbar) {
         if (!vb || !vb.trapped || vb.info.size >= page || vb.mmaps.length !== 1) continue;

@@ -1,0 +1,4 @@
+export * from './platform.ts';
+export * from './report.ts';
+export * from './format-report.ts';
+export * from './boot.ts';
