@@ -1,6 +1,8 @@
-// Bundles the library and the CLI into dist/ (run by `npm ci` through "prepare").
+// Bundles the library, the CLI and the memory map's page script into dist/ (run by `npm ci` through "prepare").
 import { build } from 'esbuild';
+import { mapWebOptions } from './scripts/map-web-build.mjs';
 
 const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', sourcemap: true, logLevel: 'warning' };
 await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
 await build({ ...common, entryPoints: ['src/cli/bin.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } });
+await build({ ...mapWebOptions, outfile: 'dist/map-web.js' });

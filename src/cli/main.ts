@@ -1,4 +1,5 @@
 import { mtreeCommand, MTREE_HELP } from './mtree-command.ts';
+import { mapCommand, MAP_HELP } from './map-command.ts';
 import { demoCommand, DEMO_HELP } from './demo.ts';
 import { hostCommand, hostsCommand, HOST_HELP, HOSTS_HELP } from './host-command.ts';
 import { bootCommand, machinesCommand, pciCommand, BOOT_HELP, MACHINES_HELP, PCI_HELP } from './boot-command.ts';
@@ -13,6 +14,7 @@ Commands:
   machines list the machine types with their interrupt controller, IOMMU and MSI-X policy
   pci      the booted machine's PCI devices and BARs, like QEMU's "info pci"
   mtree    the memory tree of a booted machine, or of an imported QEMU "info mtree" dump
+  map      the same as an interactive page for a browser (one HTML file), or an SVG picture
   host     a host's PCI tree, IOMMU groups, viability and MSI-isolation facts
   hosts    list the host descriptions shipped with vdm
   demo     drive guest accesses through a small PC-like map and show the access paths
@@ -27,6 +29,7 @@ const commands: Record<string, { run: (argv: string[]) => { out: string; err: st
   machines: { run: (argv) => (noOptions('machines', argv), machinesCommand()), help: MACHINES_HELP },
   pci: { run: pciCommand, help: PCI_HELP },
   mtree: { run: mtreeCommand, help: MTREE_HELP },
+  map: { run: mapCommand, help: MAP_HELP },
   demo: { run: (argv) => (noOptions('demo', argv), demoCommand()), help: DEMO_HELP },
   host: { run: hostCommand, help: HOST_HELP },
   hosts: { run: (argv) => (noOptions('hosts', argv), hostsCommand()), help: HOSTS_HELP },

@@ -1,6 +1,8 @@
 import type { MemoryRegion } from './region.ts';
 import type { FlatRange, FlatView } from './flat-view.ts';
-import { sectionFromFlatRange, flatRangeEqual } from './flat-view.ts';
+import { sectionFromFlatRange } from './flat-view.ts';
+import { topologyEvents, type TopologyEvent } from './view-diff.ts';
+import type { ViewPatch } from './view-patch.ts';
 import { Dispatch, SectionKind } from './dispatch.ts';
 import { lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
 import { DISPATCH_LIMIT, MEMTX_DECODE_ERROR, MEMTX_OK } from './constants.ts';
@@ -318,40 +320,25 @@ export class AddressSpace {
     c.ram = c.mmio = c.ramDevice = c.unassigned = c.invalid = 0;
   }
 
-  /** address_space_set_flatview: publish the new view and diff it for listeners (two passes). */
-  setFlatView(view: FlatView): void {
+  /**
+   * address_space_set_flatview: publish the view and tell the listeners what changed (two passes).
+   * `patch` is set when `view` is the current view, patched in place by this commit; `previous` holds
+   * the old view's ranges when it was patched for other address spaces while this one moves away.
+   */
+  setFlatView(view: FlatView, patch: ViewPatch | null = null, previous?: readonly FlatRange[]): void {
     const old = this.view;
     this.view = view;
     this.d = view.dispatch ?? UNCOMPILED;
-    if (old === view || old === undefined || this.listeners.length === 0) return;
-    this.diff(old, view, false);
-    this.diff(old, view, true);
+    if (old === undefined || this.listeners.length === 0) return;
+    topologyEvents(old, view, patch, previous, this.wantsNops(), (event, fr) => this.notify(event, fr, event === 'region-del'));
   }
 
-  /** memory.c:address_space_update_topology_pass. */
-  private diff(oldView: FlatView, newView: FlatView, adding: boolean): void {
-    const olds = oldView.ranges;
-    const news = newView.ranges;
-    let io = 0;
-    let inew = 0;
-    while (io < olds.length || inew < news.length) {
-      const fo = olds[io];
-      const fn = news[inew];
-      if (fo && (!fn || fo.start < fn.start || (fo.start === fn.start && !flatRangeEqual(fo, fn)))) {
-        if (!adding) this.notify('region-del', fo, true);
-        io++;
-      } else if (fo && fn && flatRangeEqual(fo, fn)) {
-        if (adding) this.notify('region-nop', fn, false);
-        io++;
-        inew++;
-      } else {
-        if (adding) this.notify('region-add', fn!, false);
-        inew++;
-      }
-    }
+  /** Whether a listener takes region-nop: only then are the unchanged ranges walked at all. */
+  wantsNops(): boolean {
+    return this.listeners.some((l) => l.listenerCount('region-nop') > 0);
   }
 
-  private notify(event: 'region-add' | 'region-del' | 'region-nop', fr: FlatRange, reverse: boolean): void {
+  private notify(event: TopologyEvent, fr: FlatRange, reverse: boolean): void {
     const section = sectionFromFlatRange(fr);
     const ls = this.listeners;
     if (reverse) for (let i = ls.length - 1; i >= 0; i--) ls[i]!.emit(event, section);

@@ -63,8 +63,19 @@ export class FlatView {
 
   constructor(
     readonly root: MemoryRegion | null,
-    readonly ranges: readonly FlatRange[],
+    /** Replaced only through `replace` (the incremental render patches a view in place). */
+    public ranges: readonly FlatRange[],
   ) {}
+
+  /** Replaces ranges [from, to) by `items`; returns the ranges taken out. */
+  replace(from: number, to: number, items: readonly FlatRange[]): FlatRange[] {
+    const ranges = this.ranges as FlatRange[];
+    // splice() takes its items as arguments, which overflows the stack for very large slices.
+    if (items.length < 4096) return ranges.splice(from, to - from, ...items);
+    const removed = ranges.slice(from, to);
+    this.ranges = ranges.slice(0, from).concat(items, ranges.slice(to));
+    return removed;
+  }
 
   /** Index of the range containing addr, or -1 (binary search, cold path). */
   indexOf(addr: bigint): number {

@@ -4,6 +4,8 @@ export * from '../common/ram-block.ts';
 export * from './region.ts';
 export * from './flat-view.ts';
 export * from './render.ts';
+export { RenderMismatchError } from './render-check.ts';
+export type { ViewPatch, PatchSlice } from './view-patch.ts';
 export * from './dispatch.ts';
 export * from './access.ts';
 export * from './address-space.ts';

@@ -3,22 +3,52 @@ import { RamBlock } from '../common/ram-block.ts';
 import type { MemoryRegionOps } from './ops.ts';
 import { unassignedMemOps } from './ops.ts';
 import { AddressSpace } from './address-space.ts';
-import { FlatView, type MemoryRegionSection } from './flat-view.ts';
+import { FlatView, type FlatRange, type MemoryRegionSection } from './flat-view.ts';
 import { renderFlatView } from './render.ts';
+import { renderWindows, coalesce } from './render-windows.ts';
+import { patchView, NO_CHANGE, type ViewPatch } from './view-patch.ts';
+import { checkCommit, checkDispatches } from './render-check.ts';
 import type { MemoryListener } from './listener.ts';
 import { toBig } from './constants.ts';
 
 export interface MemorySystemOptions {
   /** Byte order of the target, used by devices declared 'native' (QEMU's DEVICE_NATIVE_ENDIAN). */
   targetEndian?: 'little' | 'big';
+  /**
+   * Re-render only where regions changed and patch the views in place (the default). False renders
+   * every view from scratch on every commit, as QEMU's flatviews_reset does.
+   */
+  incremental?: boolean;
+  /**
+   * After every commit, also render every view from scratch and compare: ranges, listener events
+   * and dispatch answers; a difference throws a RenderMismatchError. Default: the environment
+   * variable VDM_CHECK_RENDER=1. Slow: for tests and for hunting a suspected render bug.
+   */
+  checkRender?: boolean;
 }
 
 /** Counters of the topology machinery, for reports and benchmarks. */
 export interface TopologyStats {
   /** Outermost commits that rebuilt the views. */
   rebuilds: number;
-  /** FlatViews rendered (one per distinct root per rebuild, plus address-space creation). */
+  /** FlatViews rendered from scratch (a root seen for the first time, or a commit that falls back). */
   renders: number;
+  /** Views patched in place by an incremental render (at most one per view per rebuild). */
+  patches: number;
+  /**
+   * Full renders that rendering from scratch would have cost: one per distinct root per rebuild,
+   * plus address-space creation (what `renders` counted before incremental rendering).
+   */
+  fullRenderEquivalents: number;
+}
+
+/** Upward steps one change may take to find where it renders before the commit renders everything. */
+const WINDOW_BUDGET = 100_000;
+/** Windows pending before a full render is cheaper than patching them one by one. */
+const MAX_WINDOWS = 50_000;
+
+function envFlag(name: string): boolean {
+  return typeof process !== 'undefined' && process.env?.[name] === '1';
 }
 
 /**
@@ -31,16 +61,25 @@ export class MemorySystem implements TopologyHost {
   readonly addressSpaces: AddressSpace[] = [];
   /** Every registered listener, by priority: begin/commit go to all of them. */
   readonly globalListeners: MemoryListener[] = [];
-  readonly stats: TopologyStats = { rebuilds: 0, renders: 0 };
+  readonly stats: TopologyStats = { rebuilds: 0, renders: 0, patches: 0, fullRenderEquivalents: 0 };
+  readonly incremental: boolean;
+  readonly checkRender: boolean;
   private depth = 0;
   private updatePending = false;
   private seq = 0;
   /** memory.c's flat_views hash: the current view of each flatview root. */
   private views = new Map<MemoryRegion | null, FlatView>();
   private readonly emptyView = new FlatView(null, []);
+  /** Where each view must be re-rendered at the next commit (windows of the changed regions). */
+  private dirty = new Map<FlatView, [bigint, bigint][]>();
+  private dirtyWindows = 0;
+  /** Set when a change's windows are too costly to track: the next commit renders from scratch. */
+  private renderAll = false;
 
   constructor(options: MemorySystemOptions = {}) {
     this.targetBigEndian = options.targetEndian === 'big';
+    this.incremental = options.incremental ?? true;
+    this.checkRender = options.checkRender ?? envFlag('VDM_CHECK_RENDER');
     this.views.set(null, this.emptyView);
   }
 
@@ -102,7 +141,9 @@ export class MemorySystem implements TopologyHost {
     if (root.host !== this) throw new Error(`address space ${name}: root ${root.name} belongs to another memory system`);
     const as = new AddressSpace(this, name, root);
     this.addressSpaces.push(as);
-    as.setFlatView(this.viewFor(root));
+    const renders = this.stats.renders;
+    as.setFlatView(this.viewOf(flatViewRoot(root)));
+    this.stats.fullRenderEquivalents += this.stats.renders - renders; // QEMU also renders only a new root
     return as;
   }
 
@@ -129,18 +170,80 @@ export class MemorySystem implements TopologyHost {
     this.depth++;
   }
 
-  /** memory_region_transaction_commit: at depth 0 with an update pending, rebuild and notify. */
+  /**
+   * memory_region_transaction_commit: at depth 0 with an update pending, bring every view up to
+   * date and notify. QEMU renders every view from scratch here; vdm re-renders only the windows
+   * where changed regions render and patches the views in place, with the same result and the
+   * same listener events (checkRender proves it commit by commit).
+   */
   commit(): void {
     if (this.depth === 0) throw new Error('memory transaction commit without a matching begin');
     if (--this.depth > 0 || !this.updatePending) return;
     this.stats.rebuilds++;
-    // flatviews_reset: one fresh view per distinct root, whether or not its subtree changed.
-    this.views = new Map([[null, this.emptyView]]);
-    const next = this.addressSpaces.map((as) => this.viewFor(as.root));
+    const roots = this.addressSpaces.map((as) => flatViewRoot(as.root));
+    const needed = new Set(roots);
+    needed.delete(null);
+    this.stats.fullRenderEquivalents += needed.size;
+    const before = this.checkRender ? this.addressSpaces.map((as) => as.view.ranges.slice()) : null;
+    const patches = new Map<FlatView, ViewPatch>();
+    // Address spaces moving to another root keep the ranges they had, if that view gets patched.
+    const previous: (readonly FlatRange[] | undefined)[] = [];
+    if (this.incremental && !this.renderAll) {
+      this.addressSpaces.forEach((as, i) => {
+        if (as.listeners.length > 0 && as.view.root !== roots[i] && this.dirty.has(as.view)) previous[i] = as.view.ranges.slice();
+      });
+      for (const [root, view] of this.views) {
+        if (root === null) continue;
+        if (!needed.has(root)) {
+          this.views.delete(root); // flatviews_reset drops it; a later user renders it afresh
+          continue;
+        }
+        const dirty = this.dirty.get(view);
+        if (!dirty) {
+          patches.set(view, NO_CHANGE);
+          continue;
+        }
+        const patch = patchView(view, coalesce(dirty));
+        patches.set(view, patch);
+        this.stats.patches++;
+        // The dispatch of a patched view is compiled again on first use.
+        if (patch.slices.length > 0) view.dispatch = null;
+      }
+    } else {
+      this.views = new Map([[null, this.emptyView]]); // flatviews_reset: every view from scratch
+    }
+    this.dirty.clear();
+    this.dirtyWindows = 0;
+    this.renderAll = false;
+    const next = roots.map((root) => this.viewOf(root));
+    const update = (i: number): ViewPatch | null => (this.addressSpaces[i]!.view === next[i] ? (patches.get(next[i]!) ?? null) : null);
+    if (before) checkCommit(this.addressSpaces, before, next, update, previous);
     for (const l of this.globalListeners) l.emit('begin');
-    this.addressSpaces.forEach((as, i) => as.setFlatView(next[i]!));
+    this.addressSpaces.forEach((as, i) => as.setFlatView(next[i]!, update(i), previous[i]));
+    if (before) checkDispatches(this.addressSpaces);
     this.updatePending = false;
     for (const l of this.globalListeners) l.emit('commit');
+  }
+
+  /** Notes where mr renders now, in every current view, for the next commit (TopologyHost). */
+  noteChange(mr: MemoryRegion): void {
+    if (!this.incremental || this.renderAll || this.views.size === 1) return;
+    const ok = renderWindows(
+      mr,
+      (r) => this.views.has(r),
+      (root, start, end) => {
+        const view = this.views.get(root)!;
+        let list = this.dirty.get(view);
+        if (!list) this.dirty.set(view, (list = []));
+        list.push([start, end]);
+        this.dirtyWindows++;
+      },
+      WINDOW_BUDGET,
+    );
+    if (!ok || this.dirtyWindows > MAX_WINDOWS) {
+      this.renderAll = true;
+      this.dirty.clear();
+    }
   }
 
   markUpdate(flag: boolean): void {
@@ -185,9 +288,8 @@ export class MemorySystem implements TopologyHost {
     };
   }
 
-  /** The current view of a root, rendering it if this rebuild has not yet. */
-  private viewFor(root: MemoryRegion): FlatView {
-    const physRoot = flatViewRoot(root);
+  /** The current view of a flatview root, rendering it if there is none. */
+  private viewOf(physRoot: MemoryRegion | null): FlatView {
     let view = this.views.get(physRoot);
     if (!view) {
       view = renderFlatView(physRoot);

@@ -43,40 +43,44 @@ function mtreeTree(spaces: readonly AddressSpace[], opts: MtreeOptions): string 
   const queue: MemoryRegion[] = [];
   for (const [root, names] of groups) {
     for (const n of [...names].sort(strcmp)) out.push(`address-space: ${n}\n`);
-    printRegion(out, root, 1, 0n, queue, opts);
+    printRegion(out, root, queue, opts);
     out.push('\n');
   }
   // The queue grows while it is printed: aliases inside these trees add their targets.
   for (let i = 0; i < queue.length; i++) {
     out.push(`memory-region: ${queue[i]!.name}\n`);
-    printRegion(out, queue[i]!, 1, 0n, queue, opts);
+    printRegion(out, queue[i]!, queue, opts);
     out.push('\n');
   }
   return out.join('');
 }
 
-/** memory.c:mtree_print_mr. */
-function printRegion(out: string[], mr: MemoryRegion, level: number, base: bigint, queue: MemoryRegion[], opts: MtreeOptions): void {
-  const start = BigInt.asUintN(64, base + mr.addr);
-  const end = BigInt.asUintN(64, start + lastOffset(mr.size));
-  const overflow = start < base || end < start ? '[DETECTED OVERFLOW!] ' : '';
-  const visible = mr.enabled || opts.disabled;
-  const head = `${overflow}${INDENT.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${mr.nonvolatile ? 'nv-' : ''}${mr.typeName()}): `;
-  const tail = `${mr.enabled ? '' : ' [disabled]'}${opts.owner ? ownerText(mr) : ''}\n`;
-  if (mr.alias) {
-    if (!queue.includes(mr.alias)) queue.push(mr.alias);
-    if (visible) {
-      const from = mr.aliasOffset;
-      const to = BigInt.asUintN(64, from + lastOffset(mr.size));
-      out.push(`${head}alias ${mr.name} @${mr.alias.name} ${hex16(from)}-${hex16(to)}${tail}`);
+/** memory.c:mtree_print_mr, with an explicit stack: an imported tree may nest deeper than the JS stack. */
+function printRegion(out: string[], top: MemoryRegion, queue: MemoryRegion[], opts: MtreeOptions): void {
+  const stack: { mr: MemoryRegion; level: number; base: bigint }[] = [{ mr: top, level: 1, base: 0n }];
+  while (stack.length) {
+    const { mr, level, base } = stack.pop()!;
+    const start = BigInt.asUintN(64, base + mr.addr);
+    const end = BigInt.asUintN(64, start + lastOffset(mr.size));
+    const overflow = start < base || end < start ? '[DETECTED OVERFLOW!] ' : '';
+    const visible = mr.enabled || opts.disabled;
+    const head = `${overflow}${INDENT.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${mr.nonvolatile ? 'nv-' : ''}${mr.typeName()}): `;
+    const tail = `${mr.enabled ? '' : ' [disabled]'}${opts.owner ? ownerText(mr) : ''}\n`;
+    if (mr.alias) {
+      if (!queue.includes(mr.alias)) queue.push(mr.alias);
+      if (visible) {
+        const from = mr.aliasOffset;
+        const to = BigInt.asUintN(64, from + lastOffset(mr.size));
+        out.push(`${head}alias ${mr.name} @${mr.alias.name} ${hex16(from)}-${hex16(to)}${tail}`);
+      }
+    } else if (visible) {
+      out.push(`${head}${mr.name}${tail}`);
     }
-  } else if (visible) {
-    out.push(`${head}${mr.name}${tail}`);
+    // Children by address, then higher priority first; exact ties keep list order. A hidden
+    // (disabled) region's children still print, one level deeper than their visible parent.
+    const children = [...mr.subregions].sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : b.priority - a.priority));
+    for (let i = children.length - 1; i >= 0; i--) stack.push({ mr: children[i]!, level: level + 1, base: start });
   }
-  // Children by address, then higher priority first; exact ties keep list order. A hidden
-  // (disabled) region's children still print, one level deeper than their visible parent.
-  const children = [...mr.subregions].sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : b.priority - a.priority));
-  for (const child of children) printRegion(out, child, level + 1, start, queue, opts);
 }
 
 /** Flat mode: one block per distinct FlatView, listing the address spaces that share it. */

@@ -2,6 +2,7 @@ import type { MemoryRegionOps, DeviceEndian } from './ops.ts';
 import { unassignedMemOps } from './ops.ts';
 import type { RamBlock } from '../common/ram-block.ts';
 import { U64_SPAN } from './constants.ts';
+import type { ChildIndex } from './child-index.ts';
 
 /** What a region is; decides rendering (terminates or not) and the access path. */
 export type RegionKind = 'container' | 'io' | 'reservation' | 'ram' | 'rom' | 'romd' | 'ramd' | 'alias';
@@ -23,6 +24,12 @@ export interface TopologyHost {
   markUpdate(flag: boolean): void;
   /** Global insertion counter, so that "newest first among equal priorities" is checkable. */
   nextSeq(): number;
+  /**
+   * Called around every change of mr's place, extent or contents: the host notes where mr renders
+   * now, so the next commit re-renders only there. A change of place or extent calls it before and
+   * after, a change of contents once.
+   */
+  noteChange(mr: MemoryRegion): void;
   readonly targetBigEndian: boolean;
 }
 
@@ -55,6 +62,10 @@ export class MemoryRegion {
   readonly children: MemoryRegion[] = [];
   /** Sequence number of the last (re-)insertion into a container. */
   insertSeq = 0;
+  /** Every alias whose target is this region: the paths a change here renders through. */
+  readonly aliasedBy: MemoryRegion[] = [];
+  /** The children by address, built by the renderer once a clipped render meets many of them. */
+  childIndex: ChildIndex | null = null;
   owner: RegionOwner = {};
 
   /** True for leaves: they fill the gaps their children leave (memory.c:render_memory_region). */
@@ -89,7 +100,7 @@ export class MemoryRegion {
     public size: bigint,
     readonly ramBlock: RamBlock | null = null,
     readonly ramDeviceBacking: RamDeviceBacking | null = null,
-    public alias: MemoryRegion | null = null,
+    readonly alias: MemoryRegion | null = null,
   ) {
     if (size < 0n || size > U64_SPAN) throw new RangeError(`region ${name}: size ${size} is outside 0..2^64`);
     this.terminates = kind !== 'container' && kind !== 'alias';
@@ -98,6 +109,7 @@ export class MemoryRegion {
     this.isRamDevice = kind === 'ramd';
     this.readonly = kind === 'rom';
     this.setOps(unassignedMemOps); // every region starts with unassigned_mem_ops (memory_region_initfn)
+    alias?.aliasedBy.push(this);
   }
 
   /** Installs MMIO callbacks and compiles their access rules (memory_region_init_io). */
@@ -167,6 +179,8 @@ export class MemoryRegion {
   delSubregion(sub: MemoryRegion): void {
     if (sub.container !== this) throw new Error(`region ${sub.name} is not a subregion of ${this.name}`);
     this.host.begin();
+    this.host.noteChange(sub);
+    this.childIndex?.remove(sub);
     sub.container = null;
     this.children.splice(this.children.lastIndexOf(sub), 1);
     this.host.markUpdate(this.enabled && sub.enabled);
@@ -179,7 +193,10 @@ export class MemoryRegion {
     if (a === this.addr) return;
     const container = this.container;
     if (!container) {
+      // A root renders at its own address (memory.c:render_memory_region adds mr->addr).
+      this.host.noteChange(this);
       this.addr = a;
+      this.host.noteChange(this);
       return;
     }
     this.host.begin();
@@ -195,6 +212,7 @@ export class MemoryRegion {
     if (enabled === this.enabled) return;
     this.host.begin();
     this.enabled = enabled;
+    this.host.noteChange(this);
     this.host.markUpdate(true);
     this.host.commit();
   }
@@ -205,7 +223,11 @@ export class MemoryRegion {
     if (s === this.size) return;
     if (s < 0n || s > U64_SPAN) throw new RangeError(`region ${this.name}: size ${s} is outside 0..2^64`);
     this.host.begin();
+    this.host.noteChange(this);
+    this.container?.childIndex?.remove(this);
     this.size = s;
+    this.container?.childIndex?.add(this);
+    this.host.noteChange(this);
     this.host.markUpdate(true);
     this.host.commit();
   }
@@ -261,6 +283,8 @@ export class MemoryRegion {
     }
     if (lo === list.length) list.push(sub);
     else list.splice(lo, 0, sub);
+    this.childIndex?.add(sub);
+    this.host.noteChange(sub);
     this.host.markUpdate(this.enabled && sub.enabled);
     this.host.commit();
   }
@@ -268,7 +292,10 @@ export class MemoryRegion {
   /** Flag setters: a transaction that marks an update only while the region is enabled. */
   private changeFlag(apply: () => boolean): void {
     this.host.begin();
-    if (apply()) this.host.markUpdate(this.enabled);
+    if (apply()) {
+      this.host.noteChange(this);
+      this.host.markUpdate(this.enabled);
+    }
     this.host.commit();
   }
 }

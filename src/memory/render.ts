@@ -1,14 +1,13 @@
-import BTreeModule from 'sorted-btree';
+import { BTree } from './btree.ts';
 import type { MemoryRegion } from './region.ts';
 import { FlatView, type FlatRange } from './flat-view.ts';
+import { ChildIndex } from './child-index.ts';
 import { U64_SPAN } from './constants.ts';
 
-// sorted-btree is CommonJS with `exports.default`: Node's ESM loader and bundlers disagree on
-// which object the default import is, so accept both.
-const BTree = ((BTreeModule as unknown as { default?: typeof BTreeModule }).default ?? BTreeModule) as typeof BTreeModule;
-type BTree<K, V> = BTreeModule<K, V>;
-
 const compareBig = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A container with at least this many children gets a ChildIndex for clipped renders. */
+const INDEXED_CHILDREN = 32;
 
 /**
  * memory.c:generate_memory_topology — renders a root into a FlatView and simplifies it. Ranges
@@ -17,9 +16,18 @@ const compareBig = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0
  */
 export function renderFlatView(root: MemoryRegion | null): FlatView {
   if (!root) return new FlatView(null, []);
+  return new FlatView(root, renderRanges(root, 0n, U64_SPAN));
+}
+
+/**
+ * The simplified ranges of root's render inside [clipStart, clipEnd) only: exactly the full
+ * render's raw ranges cut at the clip edges, then simplified (the incremental render's building
+ * block; edges are the caller's business).
+ */
+export function renderRanges(root: MemoryRegion, clipStart: bigint, clipEnd: bigint): FlatRange[] {
   const tree = new BTree<bigint, FlatRange>(undefined, compareBig);
-  renderRegion(tree, root, 0n, 0n, U64_SPAN, false, false, false);
-  return new FlatView(root, simplify([...tree.values()]));
+  renderRegion(tree, root, 0n, clipStart, clipEnd, false, false, false);
+  return simplify([...tree.values()]);
 }
 
 /** memory.c:render_memory_region — "the first renderer wins". */
@@ -53,7 +61,13 @@ function renderRegion(
   }
 
   const children = mr.children; // back to front: render from the end for QEMU's order
-  for (let i = children.length - 1; i >= 0; i--) renderRegion(view, children[i]!, base, start, end, readonly, nonvolatile, unmergeable);
+  if (children.length >= INDEXED_CHILDREN && (start > base || end < regionEnd)) {
+    // A clip narrower than the container: only the children meeting it can render anything.
+    mr.childIndex ??= new ChildIndex(children);
+    for (const child of mr.childIndex.meeting(start - base, end - base)) renderRegion(view, child, base, start, end, readonly, nonvolatile, unmergeable);
+  } else {
+    for (let i = children.length - 1; i >= 0; i--) renderRegion(view, children[i]!, base, start, end, readonly, nonvolatile, unmergeable);
+  }
 
   if (!mr.terminates) return;
 
@@ -88,8 +102,11 @@ function renderRegion(
   for (const [from, to] of gaps) insert(from, to);
 }
 
-/** memory.c:can_merge. */
-function canMerge(a: FlatRange, b: FlatRange): boolean {
+/**
+ * Same region, contiguous offsets and equal attributes: one raw range of a render could span both
+ * (memory.c:can_merge without its unmergeable test).
+ */
+export function continuous(a: FlatRange, b: FlatRange): boolean {
   return (
     a.start + a.size === b.start &&
     a.mr === b.mr &&
@@ -98,9 +115,13 @@ function canMerge(a: FlatRange, b: FlatRange): boolean {
     a.romdMode === b.romdMode &&
     a.readonly === b.readonly &&
     a.nonvolatile === b.nonvolatile &&
-    !a.unmergeable &&
-    !b.unmergeable
+    a.unmergeable === b.unmergeable
   );
+}
+
+/** memory.c:can_merge. */
+export function canMerge(a: FlatRange, b: FlatRange): boolean {
+  return continuous(a, b) && !a.unmergeable;
 }
 
 /** memory.c:flatview_simplify — one pass merging each range into its surviving predecessor. */
