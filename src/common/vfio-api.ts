@@ -31,8 +31,8 @@ export interface VfioApi {
   pageSize(): number;
   /** The host IOMMU's kind, as its driver registers it under /sys/class/iommu ("intel-vtd", "spapr-tce", ...). */
   iommuKind(): string;
-  /** uname -n. */
-  hostname(): string;
+  /** uname(2): the host's name (-n) and machine architecture (-m). */
+  uname(): { nodename: string; machine: string };
   /** mmap of a RAM block into the VMM process at `vaddr`: what MAP_DMA's and REGISTER_MEMORY's vaddrs point to. */
   mapProcessMemory(vaddr: bigint, block: RamBlock): void;
   /** Every VFIO call made so far, as strace would show it ("SET_IOMMU(TYPE1v2)"); for reports. */

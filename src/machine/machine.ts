@@ -67,11 +67,11 @@ export class Machine {
   ) {
     const iommu = kernel.iommuKind();
     if (!HOST_IOMMU_FOR[spec.iommu].includes(iommu)) {
-      throw new MachineError(`machine ${spec.name} needs a host IOMMU of kind ${HOST_IOMMU_FOR[spec.iommu].join(' or ')} (${spec.iommu}); host ${kernel.hostname()} has ${iommu}`);
+      throw new MachineError(`machine ${spec.name} needs a host IOMMU of kind ${HOST_IOMMU_FOR[spec.iommu].join(' or ')} (${spec.iommu}); host ${kernel.uname().nodename} has ${iommu}`);
     }
     const pageSize = kernel.pageSize();
     if (pageSize !== spec.hostPageSize) {
-      this.warnings.push(`host ${kernel.hostname()} uses ${pageSize / 1024} KiB pages; machine ${spec.name} is usually run on ${spec.hostPageSize / 1024} KiB`);
+      this.warnings.push(`host ${kernel.uname().nodename} uses ${pageSize / 1024} KiB pages; machine ${spec.name} is usually run on ${spec.hostPageSize / 1024} KiB`);
     }
     const mem = this.memorySystem;
     this.process = new ProcessMemory(kernel);

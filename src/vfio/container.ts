@@ -79,7 +79,7 @@ export class VmmContainer {
     if (chosen < 0) {
       group.unsetContainer();
       if (lastError) throw lastError;
-      throw new VfioError('EINVAL', `vfio: No available IOMMU models on host ${kernel.hostname()}`);
+      throw new VfioError('EINVAL', `vfio: No available IOMMU models on host ${kernel.uname().nodename}`);
     }
     const c = new VmmContainer(kernel, process, fd, chosen, as, policy);
     c.groups.push(group);

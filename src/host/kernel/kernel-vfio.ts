@@ -112,8 +112,8 @@ export class VfioKernel implements VfioApi {
     return this.host.spec.iommu.kind;
   }
 
-  hostname(): string {
-    return this.host.spec.name;
+  uname(): { nodename: string; machine: string } {
+    return { nodename: this.host.spec.name, machine: this.host.spec.arch };
   }
 
   mapProcessMemory(vaddr: bigint, block: RamBlock): void {
