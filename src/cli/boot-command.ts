@@ -1,15 +1,13 @@
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadMachineFile, type MachineSpec } from '../machine/index.ts';
 import { loadGuestFile } from '../guest/index.ts';
 import { boot, formatBootReport, type BootResult } from '../run/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { isVfioDriver } from '../host/index.ts';
-import { parsePciAddr, PciBusError } from '../pci/index.ts';
+import { parsePciAddr, parseHostDevAddr, PciBusError } from '../pci/index.ts';
 import { loadHost } from './host-command.ts';
-import { UsageError } from './errors.ts';
+import { EXIT_FAILURE, UsageError } from './errors.ts';
 import { parseOptions } from './options.ts';
-import { packageRoot } from './package-root.ts';
+import { inputFile, shippedNames } from './input-files.ts';
 
 export const BOOT_HELP = `usage: vdm boot [--machine NAME|FILE] [--host NAME|FILE] [--guest NAME|FILE]
                 [--device host=ADDR[,x-msix-relocation=barN|auto|off][,x-no-mmap=on][,id=ID]]... [--json]
@@ -31,22 +29,17 @@ export const MACHINES_HELP = `usage: vdm machines
 Lists the machine types in machines/ with their interrupt controller, IOMMU type and MSI-X policy.
 `;
 
-function resolve(dir: string, name: string): string {
-  if (/[/\\.]/.test(name)) return name;
-  return join(packageRoot(), 'machines', dir, `${name}.json`);
-}
-
 /** Parses "host=0000:01:00.0,x-msix-relocation=bar2,x-no-mmap=on". */
 export function parseDevice(text: string): VfioPciOptions {
   const opts: Partial<VfioPciOptions> = {};
   for (const part of text.split(',')) {
     const [k, v] = part.split('=') as [string, string | undefined];
     if (v === undefined) throw new UsageError(`--device ${text}: "${part}" is not key=value`);
-    if (k === 'host') opts.host = v;
+    if (k === 'host') opts.host = qdevProperty(() => parseHostDevAddr(v));
     else if (k === 'id') opts.id = v;
     else if (k === 'x-no-mmap') opts.noMmap = onOff(k, v);
     else if (k === 'multifunction') opts.multifunction = onOff(k, v);
-    else if (k === 'addr') opts.addr = checkedAddr(v);
+    else if (k === 'addr') opts.addr = qdevProperty(() => (parsePciAddr(v, 'vfio-pci'), v), ' (SLOT[.FN] in hex, slot 0-1f, function 0-7)');
     else if (k === 'x-msix-relocation') {
       const m = /^bar([0-5])$/.exec(v);
       if (m) opts.msixRelocation = Number(m[1]);
@@ -58,15 +51,14 @@ export function parseDevice(text: string): VfioPciOptions {
   return opts as VfioPciOptions;
 }
 
-/** addr= checked up front, so a typo is bad input (exit 2) rather than a machine that failed. */
-function checkedAddr(v: string): string {
+/** A qdev property checked up front, so a typo is bad input (exit 2) rather than a machine that failed. */
+function qdevProperty<T>(parse: () => T, hint = ''): T {
   try {
-    parsePciAddr(v, 'vfio-pci');
+    return parse();
   } catch (e) {
-    if (e instanceof PciBusError) throw new UsageError(`--device: ${e.message} (SLOT[.FN] in hex, slot 0-1f, function 0-7)`);
+    if (e instanceof PciBusError) throw new UsageError(`--device: ${e.message}${hint}`, { cause: e });
     throw e;
   }
-  return v;
 }
 
 /** A qdev boolean property: on/off, true/false, yes/no. */
@@ -81,12 +73,13 @@ export const BOOT_OPTIONS = { machine: { type: 'string' }, host: { type: 'string
 
 /** Boots from command-line options (shared by boot and mtree --machine). */
 export function bootFromArgs(values: { machine?: string; host?: string; guest?: string; device?: string[] }): BootResult {
-  const machineName = values.machine ?? 'q35';
-  const spec: MachineSpec = loadMachineFile(/[/\\.]/.test(machineName) ? machineName : join(packageRoot(), 'machines', `${machineName}.json`));
+  const machineFile = inputFile('machine', values.machine ?? 'q35');
+  const spec: MachineSpec = loadMachineFile(machineFile.path, machineFile.display);
   const hostName = values.host ?? spec.defaultHost;
   if (!hostName) throw new UsageError(`machine ${spec.name} names no defaultHost: pass --host NAME|FILE`);
   const host = loadHost(hostName);
-  const guest = loadGuestFile(resolve('guests', values.guest ?? 'nic'));
+  const guestFile = inputFile('guest', values.guest ?? 'nic');
+  const guest = loadGuestFile(guestFile.path, guestFile.display);
   let devices = (values.device ?? []).map(parseDevice);
   if (!devices.length) {
     const first = host.functions.find((f) => isVfioDriver(f.spec.driver));
@@ -100,20 +93,21 @@ export function bootFromArgs(values: { machine?: string; host?: string; guest?: 
 export function bootCommand(argv: string[]): { out: string; err: string; code?: number } {
   const { values } = parseOptions('vdm boot', argv, { ...BOOT_OPTIONS, json: { type: 'boolean' } });
   const r = bootFromArgs(values);
-  if (values.json) return { out: JSON.stringify(r.report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2) + '\n', err: '' };
-  return { out: formatBootReport(r.report), err: '' };
+  const out = values.json ? JSON.stringify(r.report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2) + '\n' : formatBootReport(r.report);
+  const v = r.report.verdict;
+  if (v.working) return { out, err: '' };
+  // The reason first: each device that did not work, then the run.
+  const err = [...v.devices.filter((d) => !d.working).map((d) => `vdm boot: ${d.id} (host ${d.host}): ${d.summary}`), `vdm boot: run ${v.summary}`].join('\n') + '\n';
+  return { out, err, code: EXIT_FAILURE };
 }
 
 /** `vdm machines`. */
 export function machinesCommand(): { out: string; err: string } {
-  const dir = join(packageRoot(), 'machines');
-  const lines = readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()
-    .map((f) => {
-      const s = loadMachineFile(join(dir, f));
-      return `${s.name.padEnd(12)} ${s.arch.padEnd(8)} ${s.interrupts.controller.padEnd(10)} ${s.iommu.padEnd(10)} MSI-X table ${s.msixEmulation ? 'emulated' : 'not emulated (RTAS)'}; default host ${s.defaultHost ?? '-'}`;
-    });
+  const lines = shippedNames('machine').map((name) => {
+    const f = inputFile('machine', name);
+    const s = loadMachineFile(f.path, f.display);
+    return `${s.name.padEnd(12)} ${s.arch.padEnd(8)} ${s.interrupts.controller.padEnd(10)} ${s.iommu.padEnd(10)} MSI-X table ${s.msixEmulation ? 'emulated' : 'not emulated (RTAS)'}; default host ${s.defaultHost ?? '-'}`;
+  });
   return { out: lines.join('\n') + '\n', err: '' };
 }
 

@@ -1,9 +1,7 @@
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { SimHost, HostFileError, isBridge, type HostFunction } from '../host/index.ts';
+import { SimHost, isBridge, type HostFunction } from '../host/index.ts';
 import { UsageError } from './errors.ts';
 import { parseOptions } from './options.ts';
-import { packageRoot } from './package-root.ts';
+import { inputFile, shippedNames } from './input-files.ts';
 
 export const HOST_HELP = `usage: vdm host FILE [--json]
 
@@ -20,19 +18,10 @@ Lists the host descriptions shipped in machines/hosts/.
 const kib = (n: bigint) => (n >= 1n << 30n ? `${n >> 30n}G` : n >= 1n << 20n ? `${n >> 20n}M` : `${n >> 10n}K`);
 const hex = (n: bigint) => `0x${n.toString(16)}`;
 
-/** Resolves a path, or the name of a shipped host file. */
-export function resolveHostFile(name: string): string {
-  if (/[/\\.]/.test(name)) return name;
-  return join(packageRoot(), 'machines', 'hosts', `${name}.json`);
-}
-
+/** A host by shipped name or by path (relative to the user's directory). */
 export function loadHost(name: string): SimHost {
-  try {
-    return SimHost.load(resolveHostFile(name));
-  } catch (e) {
-    if (e instanceof HostFileError) throw new UsageError(e.message);
-    throw e;
-  }
+  const f = inputFile('host', name);
+  return SimHost.load(f.path, f.display);
 }
 
 /** `vdm host FILE [--json]`. */
@@ -45,14 +34,10 @@ export function hostCommand(argv: string[]): { out: string; err: string } {
 
 /** `vdm hosts`. */
 export function hostsCommand(): { out: string; err: string } {
-  const dir = join(packageRoot(), 'machines', 'hosts');
-  const lines = readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()
-    .map((f) => {
-      const h = SimHost.load(join(dir, f));
-      return `${h.spec.name.padEnd(20)} ${h.spec.arch.padEnd(8)} ${String(h.spec.pageSize / 1024).padStart(2)}K pages  ${h.spec.iommu.kind.padEnd(12)} ${h.spec.msi.controller.padEnd(10)} kernel ${h.spec.kernel}`;
-    });
+  const lines = shippedNames('host').map((name) => {
+    const h = loadHost(name);
+    return `${h.spec.name.padEnd(20)} ${h.spec.arch.padEnd(8)} ${String(h.spec.pageSize / 1024).padStart(2)}K pages  ${h.spec.iommu.kind.padEnd(12)} ${h.spec.msi.controller.padEnd(10)} kernel ${h.spec.kernel}`;
+  });
   return { out: lines.join('\n') + '\n', err: '' };
 }
 

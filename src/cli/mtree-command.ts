@@ -66,7 +66,7 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
   if (address === undefined) return { out: infoMtree(spaces, { flat: values.f, disabled: values.D, owner: values.o }), err };
   const name = values.as ?? (spaces.some((s) => s.name === 'memory') ? 'memory' : spaces[0]?.name);
   const as = spaces.find((s) => s.name === name);
-  if (!as) throw new UsageError(`--as ${name}: no such address space (have: ${spaces.map((s) => s.name).join(', ')})`);
+  if (!as) throw new UsageError(`--as ${name}: ${file ?? 'the booted machine'} has no such address space (have: ${spaces.map((s) => s.name).join(', ')})`);
   // On a booted machine the answer also says whether the access exits, what it costs and what fixes it.
   return { out: machine ? formatExplanationData(explainGuestAccess(machine, as, address)) : formatExplanation(explainAddress(as, address)), err };
 }

@@ -45,6 +45,7 @@ export function parseGuestFile(text: string, file = '<guest>'): GuestProgram {
   };
 }
 
-export function loadGuestFile(path: string) {
-  return parseGuestFile(readInputFile(path, 'guest program', GuestFileError), path);
+/** Reads a guest program from disk; `display` is the name errors and reports show (default: the path). */
+export function loadGuestFile(path: string, display = path) {
+  return parseGuestFile(readInputFile(path, 'guest program', GuestFileError, undefined, display), display);
 }

@@ -25,22 +25,30 @@ export interface GuestRun {
   vectorsRefused: number;
 }
 
+/** What the guest found and its drivers counted when the workload ended. */
+export interface WorkloadDone {
+  /** Devfns the firmware's PCI scan found on the root bus. */
+  found: number[];
+  drivers: GuestRun['drivers'];
+}
+
 /**
  * Runs a guest program on a platform: firmware enumerates and places BARs, a driver probes every
- * network function (in bus order, as Linux does), then each runs its workload.
+ * network function (in bus order, as Linux does), then each runs its workload. `onWorkloadDone`
+ * sees the state after the workload and before a misbehaving program's deliberate faults.
  */
-export function runGuest(p: GuestPlatform, program: GuestProgram): GuestRun {
+export function runGuest(p: GuestPlatform, program: GuestProgram, onWorkloadDone?: (done: WorkloadDone) => void): GuestRun {
   const cfg = new ConfigAccess(p);
   const found = enumerateAndAssign(p, cfg);
   const kernel = new GuestKernel(p);
   const drivers = found.filter((f) => f.classCode >> 16 === NETWORK_CLASS).map((f) => ({ fn: f, driver: new NicDriver(p, kernel, cfg, f, program) }));
   for (const d of drivers) d.driver.probe();
-  for (const d of drivers) {
-    d.driver.run();
-    if (program.misbehave) d.driver.misbehave();
-  }
+  for (const d of drivers) d.driver.run();
+  const stats = drivers.map((d) => ({ devfn: d.fn.devfn, stats: d.driver.stats }));
+  onWorkloadDone?.({ found: found.map((f) => f.devfn), drivers: stats });
+  if (program.misbehave) for (const d of drivers) d.driver.misbehave();
   return {
-    drivers: drivers.map((d) => ({ devfn: d.fn.devfn, stats: d.driver.stats })),
+    drivers: stats,
     totals: drivers.length ? sumDrivers(drivers.map((d) => d.driver.stats), kernel.spurious) : null,
     configCycles: cfg.cycles,
     vectorsRefused: kernel.vectorsRefused,

@@ -49,8 +49,8 @@ export class SimHost {
   }
 
   /** Loads and validates a host file. */
-  static load(path: string): SimHost {
-    return new SimHost(parseHostFile(readInputFile(path, 'host file', HostFileError), path));
+  static load(path: string, display = path): SimHost {
+    return new SimHost(parseHostFile(readInputFile(path, 'host file', HostFileError, undefined, display), display));
   }
 
   functionAt(address: string): HostFunction | undefined {

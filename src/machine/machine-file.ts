@@ -148,7 +148,7 @@ export function parseMachineFile(text: string, file = '<machine>'): MachineSpec 
   };
 }
 
-/** Reads a machine file from disk. */
-export function loadMachineFile(path: string) {
-  return parseMachineFile(readInputFile(path, 'machine file', MachineFileError), path);
+/** Reads a machine file from disk; `display` is the name errors and reports show (default: the path). */
+export function loadMachineFile(path: string, display = path) {
+  return parseMachineFile(readInputFile(path, 'machine file', MachineFileError, undefined, display), display);
 }

@@ -1,6 +1,6 @@
-import { VdmError } from '../util/errors.ts';
+import { VdmError, EXIT_BAD_INPUT } from '../util/errors.ts';
 import { MemorySystem, U64_SPAN, type AddressSpace, type MemoryRegion } from '../memory/index.ts';
-import { PciHost, PciBusError, parsePciAddr } from '../pci/index.ts';
+import { PciHost, PciBusError, parsePciAddr, parseHostDevAddr } from '../pci/index.ts';
 import type { GroupFd, VfioApi } from '../common/vfio-api.ts';
 import { VfioPciDevice, type VfioPciOptions, type VfioPciContext } from '../vfio/vfio-pci.ts';
 import type { VmmContainer, DmaPolicy } from '../vfio/container.ts';
@@ -24,6 +24,29 @@ export function packedDevices(hosts: string[], firstSlot: number): VfioPciOption
     const shared = perSlot > 1 && Math.floor(i / perSlot) * perSlot + 1 < hosts.length;
     return { host, id: `hostdev${i}`, addr: `${slot.toString(16)}.${fn}`, ...(fn === 0 && shared ? { multifunction: true } : {}) };
   });
+}
+
+/**
+ * The -device list as QEMU accepts it: host= in canonical form, ids unique (util/qemu-option.c:
+ * qemu_opts_create, "Duplicate ID"), one vfio-pci per host function (hw/vfio/pci.c:vfio_realize,
+ * "device is already attached"). Devices without id= are numbered per machine, so a run's report
+ * does not depend on earlier runs in the same process.
+ */
+export function checkedDevices(devices: VfioPciOptions[]): (VfioPciOptions & { id: string })[] {
+  const out: (VfioPciOptions & { id: string })[] = [];
+  for (const [i, given] of devices.entries()) {
+    let host: string;
+    try {
+      host = parseHostDevAddr(given.host);
+    } catch (e) {
+      throw new MachineError((e as Error).message, { exitCode: EXIT_BAD_INPUT, cause: e });
+    }
+    const id = given.id ?? `hostdev${i}`;
+    if (given.id !== undefined && out.some((o) => o.id === given.id)) throw new MachineError(`Duplicate ID '${given.id}' for device`, { exitCode: EXIT_BAD_INPUT });
+    if (out.some((o) => o.host === host)) throw new MachineError(`vfio ${host}: device is already attached`, { exitCode: EXIT_BAD_INPUT });
+    out.push({ ...given, host, id });
+  }
+  return out;
 }
 
 /** A machine cannot be built with this host or these devices; the message says why. */
@@ -56,8 +79,6 @@ export class Machine {
   readonly rtas: Rtas | null;
   private readonly groups = new Map<number, GroupFd>();
   private readonly process: ProcessMemory;
-  /** Devices named hostdevN so far: ids are per machine, as every machine's state is. */
-  private hostdevs = 0;
 
   constructor(
     readonly spec: MachineSpec,
@@ -89,7 +110,7 @@ export class Machine {
       this.wirePci(pciMem, pciIo);
       this.systemMemory.addSubregion(spec.interrupts.doorbell.base, this.irq.region);
       const ctx = this.vfioContext();
-      for (const opts of devices) {
+      for (const opts of checkedDevices(devices)) {
         const dev = VfioPciDevice.realize(ctx, opts);
         this.plug(dev, opts);
         this.devices.push(dev);
@@ -158,7 +179,6 @@ export class Machine {
       express: this.spec.pci.express,
       injectMsi: (msg) => this.irq.deliver(msg),
       warn: (m) => this.warnings.push(m),
-      defaultId: () => `hostdev${this.hostdevs++}`,
     };
   }
 

@@ -42,6 +42,7 @@ export function importQemuMtree(text: string, file = '<input>'): ImportedMtree {
 
   const parsed = parseTree(tree, file);
   const { groups, sections } = parsed;
+  if (groups.length === 0) throw new MtreeImportError(file, sections[0]?.line ?? 1, 'the tree has no "address-space:" block, only memory-region sections: the file looks truncated');
   const mem = new MemorySystem();
   const byName = new Map<string, MtreeNode[]>();
   const index = (root: MtreeNode): void => {

@@ -27,6 +27,18 @@ export function parsePciAddr(text: string, device = 'pci'): { slot: number; fn: 
   return { slot, fn };
 }
 
+/**
+ * A qdev `host` property: [DOMAIN:]BUS:SLOT.FN in hex, the domain 0 when left out, printed back as
+ * QEMU prints it, "0000:01:00.0" (hw/core/qdev-properties-system.c:set_pci_host_devaddr).
+ */
+export function parseHostDevAddr(text: string, device = 'vfio-pci'): string {
+  const m = /^([0-9a-f]{1,4}):([0-9a-f]{1,2})(?::([0-9a-f]{1,2}))?\.([0-7])$/i.exec(text);
+  const [dom, bus, slot] = m ? (m[3] === undefined ? ['0', m[1]!, m[2]!] : [m[1]!, m[2]!, m[3]]) : [];
+  if (!m || parseInt(bus!, 16) > 0xff || parseInt(slot!, 16) > 0x1f) throw new PciBusError(`Property '${device}.host' doesn't take value '${text}'`);
+  const hex = (s: string, w: number) => parseInt(s, 16).toString(16).padStart(w, '0');
+  return `${hex(dom!, 4)}:${hex(bus!, 2)}:${hex(slot!, 2)}.${m[4]}`;
+}
+
 export class PciBusError extends VdmError {
   override name = 'PciBusError';
 }

@@ -4,6 +4,7 @@ import type { VfioPciOptions } from '../vfio/index.ts';
 import { runGuest, type GuestDriverTotals, type GuestProgram } from '../guest/index.ts';
 import { platformOf } from './platform.ts';
 import { buildReport, type BootReport } from './report.ts';
+import { judgeDevice, judgeRun, workloadOutcome, type WorkloadOutcome } from './verdict.ts';
 
 /** What booting produced: the machine (for mtree and explain) and everything the report shows. */
 export interface BootResult {
@@ -23,8 +24,13 @@ export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, de
   const kernel = new VfioKernel(host);
   const m = new Machine(spec, kernel, devices);
   m.addressSpaceMemory.resetCounters();
-  const guest = runGuest(platformOf(m), program);
-  const report = buildReport(m, host, kernel, program, guest);
+  let outcomes: WorkloadOutcome[] = [];
+  const guest = runGuest(platformOf(m), program, (done) => {
+    // Judged on the workload, before a misbehaving guest's deliberate faults.
+    outcomes = m.devices.map((dev) => workloadOutcome(dev, kernel, done.found.includes(dev.devfn), done.drivers.find((d) => d.devfn === dev.devfn)?.stats ?? null));
+  });
+  const verdict = judgeRun(m.devices.map((dev, k) => judgeDevice(m, host, dev, outcomes[k]!)));
+  const report = buildReport(m, host, kernel, program, guest, verdict);
   return { machine: m, driver: guest.totals, configCycles: guest.configCycles, report };
 }
 

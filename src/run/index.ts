@@ -2,3 +2,4 @@ export * from './platform.ts';
 export * from './report.ts';
 export * from './format-report.ts';
 export * from './boot.ts';
+export * from './verdict.ts';

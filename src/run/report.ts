@@ -2,6 +2,7 @@ import { pathCostNs, type AccessPath, type Machine, type MachineSpec } from '../
 import { iommuTypeName, type SimHost, type VfioKernel } from '../host/index.ts';
 import type { VfioPciDevice } from '../vfio/index.ts';
 import type { GuestDriverTotals, GuestProgram, GuestRun } from '../guest/index.ts';
+import type { RunVerdict } from './verdict.ts';
 
 /** One BAR of an assigned device, as the boot report shows it. */
 export interface BarReport {
@@ -16,7 +17,7 @@ export interface BarReport {
 
 /** The boot report's data; `vdm boot --json` prints exactly this. */
 export interface BootReport {
-  machine: { name: string; description: string; iommu: string; interruptController: string; msixEmulation: boolean };
+  machine: { name: string; file: string; description: string; iommu: string; interruptController: string; msixEmulation: boolean };
   host: { name: string; arch: string; pageSize: number; kernel: string; iommu: string; msi: string; interruptPolicy: string };
   guest: { name: string; iterations: number };
   devices: {
@@ -41,6 +42,8 @@ export interface BootReport {
   estimate: { costsNs: MachineSpec['costs']; totalUs: number; byPathUs: Record<string, number> };
   driver: GuestDriverTotals | null;
   warnings: string[];
+  /** Per device and for the run: did it work, and if not, why (the reasons name the failed checks). */
+  verdict: RunVerdict;
 }
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
@@ -80,7 +83,7 @@ function barReport(d: VfioPciDevice, n: number): BarReport | null {
  * counted, and what the host kernel reports (interrupt counts, IOMMU faults). The run layer is
  * the one place that sees the host and the machine together.
  */
-export function buildReport(m: Machine, host: SimHost, kernel: VfioKernel, program: GuestProgram, guest: GuestRun): BootReport {
+export function buildReport(m: Machine, host: SimHost, kernel: VfioKernel, program: GuestProgram, guest: GuestRun, verdict: RunVerdict): BootReport {
   const s = m.spec;
   const h = host.spec;
   const driver = guest.totals;
@@ -151,7 +154,7 @@ export function buildReport(m: Machine, host: SimHost, kernel: VfioKernel, progr
   if (c.unassigned) warnings.push(`${c.unassigned} guest accesses hit unassigned addresses`);
   if (guest.vectorsRefused) warnings.push(`${guest.vectorsRefused} MSI-X vectors were refused: the ${s.interrupts.controller} has ${m.irq.capacity()} for devices and the drivers asked for more; devices left without vectors take no interrupts`);
   return {
-    machine: { name: s.name, description: s.description, iommu: s.iommu, interruptController: s.interrupts.controller, msixEmulation: s.msixEmulation },
+    machine: { name: s.name, file: s.file, description: s.description, iommu: s.iommu, interruptController: s.interrupts.controller, msixEmulation: s.msixEmulation },
     host: { name: h.name, arch: h.arch, pageSize: h.pageSize, kernel: h.kernel, iommu: h.iommu.kind, msi: h.msi.controller, interruptPolicy: policy.reason },
     guest: { name: program.name, iterations: program.iterations },
     devices,
@@ -160,5 +163,6 @@ export function buildReport(m: Machine, host: SimHost, kernel: VfioKernel, progr
     estimate: { costsNs: k, totalUs: Object.values(byPathUs).reduce((a, b) => a + b, 0), byPathUs },
     driver,
     warnings,
+    verdict,
   };
 }

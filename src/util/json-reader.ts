@@ -27,12 +27,12 @@ export const INPUT_SIZE_CAP = 64 * 1024 * 1024;
  * a FIFO), so /dev/zero is refused rather than read until memory runs out. A missing, unreadable
  * or oversized file is a FileError naming it and what it should be.
  */
-export function readInputFile(path: string, what: string, ErrorClass: FileErrorClass = FileError, cap = INPUT_SIZE_CAP): string {
+export function readInputFile(path: string, what: string, ErrorClass: FileErrorClass = FileError, cap = INPUT_SIZE_CAP, display = path): string {
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch (e) {
-    throw new ErrorClass(path, '(file)', `a readable ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new ErrorClass(display, '(file)', `a readable ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   try {
     const chunks: Buffer[] = [];
@@ -43,12 +43,12 @@ export function readInputFile(path: string, what: string, ErrorClass: FileErrorC
       try {
         n = readSync(fd, chunk, 0, chunk.length, null);
       } catch (e) {
-        throw new ErrorClass(path, '(file)', `a readable ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        throw new ErrorClass(display, '(file)', `a readable ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
       }
       if (n === 0) break;
       chunks.push(chunk.subarray(0, n));
       total += n;
-      if (total > cap) throw new ErrorClass(path, '(file)', `a ${what} of at most ${cap >= 1 << 20 ? `${cap / (1 << 20)} MiB` : `${cap} bytes`}; this one is larger (or has no end, like a device)`);
+      if (total > cap) throw new ErrorClass(display, '(file)', `a ${what} of at most ${cap >= 1 << 20 ? `${cap / (1 << 20)} MiB` : `${cap} bytes`}; this one is larger (or has no end, like a device)`);
     }
     return Buffer.concat(chunks).toString('utf8');
   } finally {

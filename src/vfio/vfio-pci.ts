@@ -42,8 +42,6 @@ export interface VfioPciContext {
   /** KVM's irqfd: an MSI injected into the interrupt controller without going through the VMM. */
   injectMsi(msg: MsiMessage): void;
   warn(message: string): void;
-  /** The qdev id of a device given no id= (QEMU's hostdevN, counted per machine). */
-  defaultId(): string;
 }
 
 /** A BAR as vfio_bar_register builds it. */
@@ -99,7 +97,7 @@ export class VfioPciDevice extends PciDevice {
 
   private constructor(
     private readonly ctx: VfioPciContext,
-    readonly options: VfioPciOptions,
+    readonly options: VfioPciOptions & { id: string },
     readonly deviceFd: DeviceFd,
     readonly group: GroupFd,
     readonly container: VmmContainer,
@@ -108,7 +106,7 @@ export class VfioPciDevice extends PciDevice {
     const word = (o: number) => phys[o]! | (phys[o + 1]! << 8);
     super({
       mem: ctx.mem,
-      name: options.id ?? ctx.defaultId(),
+      name: options.id,
       vendorId: word(R.PCI_VENDOR_ID),
       deviceId: word(R.PCI_DEVICE_ID),
       classCode: phys[9]! | (word(10) << 8),
@@ -129,7 +127,8 @@ export class VfioPciDevice extends PciDevice {
   }
 
   /** vfio_realize: group, container, device fd, config, BARs, MSI-X placement, capabilities. */
-  static realize(ctx: VfioPciContext, options: VfioPciOptions): VfioPciDevice {
+  /** `options.id` is the qdev id; the machine names devices without id= hostdevN (see checkedDevices). */
+  static realize(ctx: VfioPciContext, options: VfioPciOptions & { id: string }): VfioPciDevice {
     const { kernel } = ctx;
     const mark = kernel.log.length;
     const host = options.host;

@@ -72,7 +72,7 @@ test('mtree: conflicting options are refused; --as is honoured with --machine --
   assert.match(io.out, 'in address space "I/O"');
   const none = runCli(['mtree', '--machine', 'q35', '--explain', '0x80', '--as', 'nope']);
   assert.is(none.code, 2);
-  assert.match(none.err, '--as nope: no such address space (have: I/O, memory)');
+  assert.match(none.err, '--as nope: the booted machine has no such address space (have: I/O, memory)');
 });
 
 test('EPIPE on stdout ends quietly (vdm mtree ... | head -1)', () => {
@@ -83,6 +83,56 @@ test('EPIPE on stdout ends quietly (vdm mtree ... | head -1)', () => {
   const r = spawnSync('sh', ['-c', `node --import tsx src/cli/bin.ts mtree --import-qemu ${big} | head -1`], { cwd: ROOT, encoding: 'utf8' });
   assert.is(r.stdout, 'address-space: memory\n');
   assert.is(r.stderr, '');
+});
+
+test('host= as QEMU takes it: [DOMAIN:]BUS:SLOT.FN; the same host twice and duplicate id= refused with QEMU\'s messages', () => {
+  const short = runCli(['boot', '--device', 'host=01:00.0']);
+  assert.is(short.code, 0, short.err);
+  assert.match(short.out, 'device hostdev0 = host 0000:01:00.0');
+  const twice = runCli(['boot', '--device', 'host=01:00.0', '--device', 'host=0000:01:00.0']);
+  assert.is(twice.code, 2);
+  assert.is(twice.err, 'vdm boot: vfio 0000:01:00.0: device is already attached\n'); // hw/vfio/pci.c:vfio_realize
+  const ids = runCli(['boot', '--device', 'host=0000:01:00.0,id=nic', '--device', 'host=0000:00:02.0,id=nic']);
+  assert.is(ids.code, 2);
+  assert.is(ids.err, "vdm boot: Duplicate ID 'nic' for device\n"); // util/qemu-option.c:qemu_opts_create
+  for (const bad of ['1:2:3:4', '01:20.0', '01:00.8', '10000:00:00.0', 'x']) {
+    const r = runCli(['boot', '--device', `host=${bad}`]);
+    assert.is(r.code, 2, bad);
+    assert.match(r.err, `Property 'vfio-pci.host' doesn't take value '${bad}'`);
+  }
+});
+
+test('unknown machine, host or guest names list the valid ones', () => {
+  const m = runCli(['boot', '--machine', 'q36']);
+  assert.is(m.code, 2);
+  assert.match(m.err, 'unknown machine "q36": shipped machines are pc, ppce500, pseries, q35, virt, virt-gicv2m');
+  assert.match(runCli(['host', 'nope']).err, /unknown host "nope": shipped hosts are arm64-64k-its, .*x86-4k-ir/);
+  assert.match(runCli(['boot', '--guest', 'nope']).err, 'unknown guest "nope": shipped guests are nic, nic-misbehaving');
+});
+
+test('paths are relative to the user\'s directory (INIT_CWD under npm run), shipped names still resolve', () => {
+  const saved = process.env.INIT_CWD;
+  try {
+    process.env.INIT_CWD = join(ROOT, 'machines');
+    const r = runCli(['host', 'hosts/x86-4k-ir.json']);
+    assert.is(r.code, 0, r.err);
+    assert.match(r.out, 'host x86-4k-ir');
+    const boot = runCli(['boot', '--machine', './q35.json', '--host', 'x86-4k-ir']);
+    assert.is(boot.code, 0, boot.err);
+    assert.match(boot.out, '(per-path costs from ./q35.json)', 'the report cites the file that was used');
+    const missing = runCli(['host', 'x86-4k-ir.json']);
+    assert.is(missing.code, 2);
+    assert.match(missing.err, 'x86-4k-ir.json: (file): a readable host file (ENOENT)');
+  } finally {
+    if (saved === undefined) delete process.env.INIT_CWD;
+    else process.env.INIT_CWD = saved;
+  }
+});
+
+test('the cost table shows a trapped access as the machine file\'s two costs', () => {
+  const r = runCli(['boot']);
+  assert.match(r.out, /slow: trapped to kernel \(pread\/pwrite\)\s+\d+\s+4,500\+6,500 ns/);
+  assert.match(r.out, '(per-path costs from machines/q35.json)');
 });
 
 test.run();

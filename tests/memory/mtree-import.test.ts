@@ -89,6 +89,7 @@ test('bad input: a truncated line, an unknown type, a missing alias target, a he
   assert.match(bad(head + '    0000000000000000-0000000000000fff (prio 0, ram): alias lo @pc.ram 0000000000000000-0000000000000fff\n\n'), /^dump.txt:3: alias lo targets "pc.ram", but no region of that name is printed/);
   assert.match(bad('address-space: memory\n'), /^dump.txt:1: address-space "memory" has no tree: the file looks truncated/);
   assert.match(bad('hello\n'), /no `info mtree` tree output found/);
+  assert.match(bad('(qemu) info mtree\nmemory-region: pc.ram\n  0000000000000000-0000000000000fff (prio 0, ram): pc.ram\n'), /^dump.txt:2: the tree has no "address-space:" block/); // found by the dump fuzz
   assert.match(bad(head + '    0000000000000000-0000000000000fff (prio 0, ram): alias lo @pc.ram 0000000000000000-0000000000001fff\n'), /^dump.txt:3: alias lo: target window .* does not match its size/);
 });
 

@@ -22,9 +22,15 @@ export function endpoint(j: { pci: unknown[] }): Record<string, unknown> {
   return walk(j.pci as Record<string, unknown>[])!;
 }
 
-export function makeMachine(machine: string, host: string | object, devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }]): Machine {
+/** A test bench: the host, its kernel, and a machine built on the kernel's VFIO API. */
+export function makeBench(machine: string, host: string | object, devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }]): { m: Machine; host: SimHost; kernel: VfioKernel } {
   const h = typeof host === 'string' ? SimHost.load(`${ROOT}hosts/${host}.json`) : new SimHost(parseHostFile(JSON.stringify(host), 'variant.json'));
-  return new Machine(loadMachineFile(`${ROOT}${machine}.json`), new VfioKernel(h), devices);
+  const kernel = new VfioKernel(h);
+  return { m: new Machine(loadMachineFile(`${ROOT}${machine}.json`), kernel, devices), host: h, kernel };
+}
+
+export function makeMachine(machine: string, host: string | object, devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }]): Machine {
+  return makeBench(machine, host, devices).m;
 }
 
 /**
