@@ -28,6 +28,7 @@ export function demoCommand(): { out: string; err: string } {
   });
   const memory = mem.addressSpace('memory', system);
   const ioSpace = mem.addressSpace('I/O', io);
+  memory.stats = ioSpace.stats = true; // the demo prints the access paths taken
 
   for (let i = 0; i < 1000; i++) {
     memory.write(0x100000 + i * 4, i, 4); // guest RAM

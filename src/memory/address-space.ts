@@ -3,7 +3,8 @@ import type { FlatRange, FlatView } from './flat-view.ts';
 import { sectionFromFlatRange } from './flat-view.ts';
 import { topologyEvents, type TopologyEvent } from './view-diff.ts';
 import type { ViewPatch } from './view-patch.ts';
-import { Dispatch, SectionKind } from './dispatch.ts';
+import { Dispatch, SectionKind, SEC_DELTA, SEC_END, SEC_KIND, SEC_START, SEC_STRIDE } from './dispatch.ts';
+import { HOST_LITTLE_ENDIAN, type RamBlock } from '../common/ram-block.ts';
 import { lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
 import { DISPATCH_LIMIT, MEMTX_DECODE_ERROR, MEMTX_OK } from './constants.ts';
 import { MemoryListener, insertByPriority } from './listener.ts';
@@ -28,10 +29,15 @@ export interface AddressSpaceHost {
 }
 
 const scratch = new Uint8Array(8);
-/** Placeholder until a view's dispatch is compiled: its MRU never matches, so the fast path defers. */
+/** Placeholder until a view's dispatch is compiled: every access misses and compiles it. */
 const UNCOMPILED = new Dispatch([]);
 /** Value masks by access size (index 1, 2, 4); 4 keeps the int32 form, made unsigned where returned. */
 const MASK = [0, 0xff, 0xffff, 0, -1];
+const NO_BYTES = new Uint8Array(0);
+const NO_HALVES = new Uint16Array(0);
+const NO_WORDS = new Uint32Array(0);
+const NO_READ = (): number => 0;
+const NO_WRITE = (): void => {};
 
 function validSize(size: number): boolean {
   return size === 1 || size === 2 || size === 4 || size === 8;
@@ -54,9 +60,18 @@ function memoryAccessSize(mr: MemoryRegion | null, len: number, offset: number):
  * access paths. `read`/`write` are the CPU/DMA view of memory: values are little-endian byte lanes
  * (byte k of the access is at addr + k), addresses are numbers below 2^53. Results never throw:
  * the MemTxResult of the last access is in `result`, and the high half of an 8-byte read in `hi`.
+ *
+ * The fast paths are two windows left by the last miss: a RAM window (part of one RamBlock chunk,
+ * served by a typed-array load) and an MMIO window (one section whose callbacks serve the access
+ * in one call, as memory_region_dispatch_read would after its checks). Everything else, and every
+ * access while `stats` is on, takes the miss path: one dispatch lookup and the general rules.
  */
 export class AddressSpace {
   readonly listeners: MemoryListener[] = [];
+  /**
+   * Accesses by path. `unassigned` and `invalid` are always counted (they never take a fast path);
+   * `ram`, `mmio` and `ramDevice` only while `stats` is on.
+   */
   readonly counters: AccessCounters = { ram: 0, mmio: 0, ramDevice: 0, unassigned: 0, invalid: 0 };
   /** MemTxResult of the last access. */
   result = MEMTX_OK;
@@ -65,6 +80,24 @@ export class AddressSpace {
   view!: FlatView;
   /** The current view's dispatch, or UNCOMPILED until the first access after a new view. */
   private d: Dispatch = UNCOMPILED;
+  private counting = false;
+
+  // RAM window: guest [ramStart, ramEnd) lies in one chunk whose byte 0 is at guest ramBase.
+  private ramStart = 0;
+  private ramEnd = 0;
+  private ramBase = 0;
+  private ramWritable = false;
+  private ram8: Uint8Array = NO_BYTES;
+  private ram16: Uint16Array = NO_HALVES;
+  private ram32: Uint32Array = NO_WORDS;
+  // MMIO window: guest [ioStart, ioEnd) is one section; sizes (1|2|4 bits) its callbacks take directly.
+  private ioStart = 0;
+  private ioEnd = 0;
+  private ioDelta = 0;
+  private ioReadSizes = 0;
+  private ioWriteSizes = 0;
+  private ioRead: (offset: number, size: number) => number | bigint = NO_READ;
+  private ioWrite: (offset: number, value: number, size: number) => void = NO_WRITE;
 
   constructor(
     private readonly host: AddressSpaceHost,
@@ -72,85 +105,127 @@ export class AddressSpace {
     readonly root: MemoryRegion,
   ) {}
 
+  /** Whether every access is counted by path in `counters` (off by default: the fast paths count nothing). */
+  get stats(): boolean {
+    return this.counting;
+  }
+
+  set stats(on: boolean) {
+    this.counting = on;
+    this.closeWindows();
+  }
+
   /**
-   * Loads `size` (1, 2, 4 or 8) bytes. The hot path: no allocation, no bigint. Kept small so
-   * callers inline it: an MRU hit on RAM or on a direct-callback MMIO region returns here.
+   * Loads `size` (1, 2, 4 or 8) bytes. The hot path: no allocation, no bigint, no counter. Kept
+   * small so callers inline it; `i << 2 === o` checks integer, aligned and in one go.
    */
   read(addr: number, size: number): number {
-    const d = this.d;
-    if (addr >= d.mruStart && addr + size <= d.mruEnd && Math.floor(addr) === addr && (size === 4 || size === 1 || size === 2)) {
-      const kind = d.mruKind;
-      if (kind === SectionKind.Ram || kind === SectionKind.Rom || kind === SectionKind.Romd) {
-        this.counters.ram++;
-        this.result = MEMTX_OK;
-        return d.secBlock[d.mru]!.read(addr + d.mruDelta, size);
+    if (addr >= this.ramStart && addr + size <= this.ramEnd) {
+      const o = addr - this.ramBase;
+      if (size === 4) {
+        const i = o >>> 2;
+        if (i << 2 === o) {
+          this.result = MEMTX_OK;
+          return this.ram32[i]!;
+        }
+      } else if (size === 1) {
+        if ((o | 0) === o) {
+          this.result = MEMTX_OK;
+          return this.ram8[o]!;
+        }
+      } else if (size === 2) {
+        const i = o >>> 1;
+        if (i << 1 === o) {
+          this.result = MEMTX_OK;
+          return this.ram16[i]!;
+        }
+      } else if (size === 8) {
+        const i = o >>> 2;
+        if (i << 2 === o) {
+          this.result = MEMTX_OK;
+          this.hi = this.ram32[i + 1]!;
+          return this.ram32[i]!;
+        }
       }
-      if (kind === SectionKind.RamDevice) {
-        this.counters.ramDevice++;
+    } else if (addr >= this.ioStart && addr + size <= this.ioEnd && (size === 4 || size === 1 || size === 2) && (this.ioReadSizes & size) !== 0) {
+      const off = addr + this.ioDelta;
+      if ((off & (size - 1)) === 0 && Math.floor(off) === off) {
         this.result = MEMTX_OK;
-        return d.secBacking[d.mru]!.read(addr + d.mruDelta, size);
-      }
-      const mr = d.secRegion[d.mru]!;
-      const off = addr + d.mruDelta;
-      if (kind === SectionKind.Mmio && (mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
-        this.counters.mmio++;
-        this.result = MEMTX_OK;
-        return ((mr.readFn!(off, size) as number) & MASK[size]!) >>> 0;
+        return ((this.ioRead(off, size) as number) & MASK[size]!) >>> 0;
       }
     }
-    return this.readGeneral(addr, size);
+    return this.readMiss(addr, size);
   }
 
   /** Stores `size` (1, 2, 4 or 8) bytes; `hi` is the upper half of an 8-byte value. Returns the MemTxResult. */
   write(addr: number, value: number, size: number, hi = 0): number {
-    const d = this.d;
-    if (addr >= d.mruStart && addr + size <= d.mruEnd && Math.floor(addr) === addr && (size === 4 || size === 1 || size === 2)) {
-      const kind = d.mruKind;
-      if (kind === SectionKind.Ram) {
-        this.counters.ram++;
-        d.secBlock[d.mru]!.write(addr + d.mruDelta, value, size);
-        return (this.result = MEMTX_OK);
+    if (addr >= this.ramStart && addr + size <= this.ramEnd && this.ramWritable) {
+      const o = addr - this.ramBase;
+      if (size === 4) {
+        const i = o >>> 2;
+        if (i << 2 === o) {
+          this.ram32[i] = value;
+          return (this.result = MEMTX_OK);
+        }
+      } else if (size === 1) {
+        if ((o | 0) === o) {
+          this.ram8[o] = value;
+          return (this.result = MEMTX_OK);
+        }
+      } else if (size === 2) {
+        const i = o >>> 1;
+        if (i << 1 === o) {
+          this.ram16[i] = value;
+          return (this.result = MEMTX_OK);
+        }
+      } else if (size === 8) {
+        const i = o >>> 2;
+        if (i << 2 === o) {
+          this.ram32[i] = value;
+          this.ram32[i + 1] = hi;
+          return (this.result = MEMTX_OK);
+        }
       }
-      if (kind === SectionKind.RamDevice) {
-        this.counters.ramDevice++;
-        d.secBacking[d.mru]!.write(addr + d.mruDelta, value, size);
-        return (this.result = MEMTX_OK);
-      }
-      const mr = d.secRegion[d.mru]!;
-      const off = addr + d.mruDelta;
-      if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && (mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
-        this.counters.mmio++;
-        mr.writeFn!(off, (value & MASK[size]!) >>> 0, size);
+    } else if (addr >= this.ioStart && addr + size <= this.ioEnd && (size === 4 || size === 1 || size === 2) && (this.ioWriteSizes & size) !== 0) {
+      const off = addr + this.ioDelta;
+      if ((off & (size - 1)) === 0 && Math.floor(off) === off) {
+        this.ioWrite(off, (value & MASK[size]!) >>> 0, size);
         return (this.result = MEMTX_OK);
       }
     }
-    return this.writeGeneral(addr, value, size, hi);
+    return this.writeMiss(addr, value, size, hi);
   }
 
-  /** Every load the inlined fast path does not serve: lookups, splits, checks, other paths. */
-  private readGeneral(addr: number, size: number): number {
+  /** Every load the windows do not serve: one lookup, then the path of the section's kind. */
+  private readMiss(addr: number, size: number): number {
     const d = this.d === UNCOMPILED ? this.compile() : this.d;
-    let s: number;
-    if (addr >= d.mruStart && addr < d.mruEnd && Math.floor(addr) === addr) s = d.mru;
-    else if (addr >= 0 && addr < DISPATCH_LIMIT && Number.isInteger(addr)) s = d.find(addr);
-    else return this.refuse(0);
-    const kind = d.secKind[s]!;
-    if (kind !== SectionKind.Unassigned && addr + size <= d.secEnd[s]!) {
-      const off = addr - d.secStart[s]! + d.secOffset[s]!;
-      if (kind <= SectionKind.Romd) {
-        const block = d.secBlock[s]!;
-        this.counters.ram++;
+    if (!(addr >= 0 && addr < DISPATCH_LIMIT && Math.floor(addr) === addr)) return this.refuse(0);
+    const s = d.lookup(addr);
+    const p = s * SEC_STRIDE;
+    const sec = d.sec;
+    d.mru = s;
+    if (s !== 0 && addr + size <= sec[p + SEC_END]!) {
+      const kind = sec[p + SEC_KIND]!;
+      const off = addr + sec[p + SEC_DELTA]!;
+      const block = d.secBlock[s]!;
+      if (block !== null && (kind <= SectionKind.Romd || kind === SectionKind.RamDevice) && validSize(size)) {
+        if (this.counting) {
+          if (kind === SectionKind.RamDevice) this.counters.ramDevice++;
+          else this.counters.ram++;
+        } else this.openRam(d, s, block, off, addr, false);
         this.result = MEMTX_OK;
         if (size === 8) {
           this.hi = block.read(off + 4, 4);
           return block.read(off, 4);
         }
-        if (validSize(size)) return block.read(off, size);
-      } else if (kind === SectionKind.Mmio && size <= 4) {
+        return block.read(off, size);
+      }
+      if (kind === SectionKind.Mmio && size <= 4) {
         const mr = d.secRegion[s]!;
         if ((mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
           // memory_region_dispatch_read with every check known to pass: one callback, no swap.
-          this.counters.mmio++;
+          if (this.counting) this.counters.mmio++;
+          else this.openIo(d, s, mr);
           this.result = MEMTX_OK;
           return ((mr.readFn!(off, size) as number) & MASK[size]!) >>> 0;
         }
@@ -161,11 +236,11 @@ export class AddressSpace {
           return v;
         }
       } else if (kind === SectionKind.RamDevice && size <= 4 && validSize(size)) {
-        this.counters.ramDevice++;
+        if (this.counting) this.counters.ramDevice++;
         this.result = MEMTX_OK;
         return d.secBacking[s]!.read(off, size);
       }
-    } else if (kind === SectionKind.Unassigned && this.wholyUnassigned(d, addr, size)) {
+    } else if (s === 0 && this.wholyUnassigned(d, addr, size)) {
       // unassigned_mem_read: 0 and a decode error, one chunk (what transfer() would conclude).
       this.counters.unassigned++;
       this.result = MEMTX_DECODE_ERROR;
@@ -175,32 +250,34 @@ export class AddressSpace {
     return this.readSlow(addr, size);
   }
 
-  /** Every store the inlined fast path does not serve. */
-  private writeGeneral(addr: number, value: number, size: number, hi: number): number {
+  /** Every store the windows do not serve. */
+  private writeMiss(addr: number, value: number, size: number, hi: number): number {
     const d = this.d === UNCOMPILED ? this.compile() : this.d;
-    let s: number;
-    if (addr >= d.mruStart && addr < d.mruEnd && Math.floor(addr) === addr) s = d.mru;
-    else if (addr >= 0 && addr < DISPATCH_LIMIT && Number.isInteger(addr)) s = d.find(addr);
-    else return this.refuse(MEMTX_DECODE_ERROR);
-    const kind = d.secKind[s]!;
-    if (kind !== SectionKind.Unassigned && addr + size <= d.secEnd[s]!) {
-      const off = addr - d.secStart[s]! + d.secOffset[s]!;
-      if (kind === SectionKind.Ram) {
-        const block = d.secBlock[s]!;
-        this.counters.ram++;
+    if (!(addr >= 0 && addr < DISPATCH_LIMIT && Math.floor(addr) === addr)) return this.refuse(MEMTX_DECODE_ERROR);
+    const s = d.lookup(addr);
+    const p = s * SEC_STRIDE;
+    const sec = d.sec;
+    d.mru = s;
+    if (s !== 0 && addr + size <= sec[p + SEC_END]!) {
+      const kind = sec[p + SEC_KIND]!;
+      const off = addr + sec[p + SEC_DELTA]!;
+      const block = d.secBlock[s]!;
+      if (block !== null && (kind === SectionKind.Ram || kind === SectionKind.RamDevice) && validSize(size)) {
+        if (this.counting) {
+          if (kind === SectionKind.RamDevice) this.counters.ramDevice++;
+          else this.counters.ram++;
+        } else this.openRam(d, s, block, off, addr, true);
         if (size === 8) {
           block.write(off, value >>> 0, 4);
           block.write(off + 4, hi >>> 0, 4);
-          return (this.result = MEMTX_OK);
-        }
-        if (validSize(size)) {
-          block.write(off, value, size);
-          return (this.result = MEMTX_OK);
-        }
-      } else if (kind >= SectionKind.Romd && kind <= SectionKind.Mmio && size <= 4) {
+        } else block.write(off, value, size);
+        return (this.result = MEMTX_OK);
+      }
+      if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && size <= 4) {
         const mr = d.secRegion[s]!;
         if ((mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
-          this.counters.mmio++;
+          if (this.counting) this.counters.mmio++;
+          else this.openIo(d, s, mr);
           mr.writeFn!(off, (value & MASK[size]!) >>> 0, size);
           return (this.result = MEMTX_OK);
         }
@@ -210,17 +287,60 @@ export class AddressSpace {
           return this.result;
         }
       } else if (kind === SectionKind.RamDevice && size <= 4 && validSize(size)) {
-        this.counters.ramDevice++;
+        if (this.counting) this.counters.ramDevice++;
         d.secBacking[s]!.write(off, value, size);
         return (this.result = MEMTX_OK);
       }
-    } else if (kind === SectionKind.Unassigned && this.wholyUnassigned(d, addr, size)) {
+    } else if (s === 0 && this.wholyUnassigned(d, addr, size)) {
       this.counters.unassigned++;
       return (this.result = MEMTX_DECODE_ERROR);
     }
     if (!validSize(size)) return this.refuse(MEMTX_DECODE_ERROR);
     scratchPut(value, hi, size);
     return this.transfer(addr, scratch, size, true, false);
+  }
+
+  /** Points the RAM window at the chunk of `block` holding `off` (a never-written chunk only for a store). */
+  private openRam(d: Dispatch, s: number, block: RamBlock, off: number, addr: number, create: boolean): void {
+    if (!HOST_LITTLE_ENDIAN) return;
+    const chunk = block.chunk(off, create);
+    if (chunk === undefined) return;
+    const idx = Math.floor(off / block.chunkSize);
+    const base = addr - (off - idx * block.chunkSize);
+    const p = s * SEC_STRIDE;
+    const kind = d.sec[p + SEC_KIND]!;
+    this.ramBase = base;
+    this.ramStart = Math.max(base, d.sec[p + SEC_START]!);
+    this.ramEnd = Math.min(base + chunk.length, d.sec[p + SEC_END]!);
+    this.ramWritable = kind === SectionKind.Ram || kind === SectionKind.RamDevice;
+    this.ram8 = chunk;
+    this.ram16 = block.chunks16[idx]!;
+    this.ram32 = block.chunks32[idx]!;
+  }
+
+  /** Points the MMIO window at section s, whose callbacks serve `directSizes` in one call. */
+  private openIo(d: Dispatch, s: number, mr: MemoryRegion): void {
+    const p = s * SEC_STRIDE;
+    const kind = d.sec[p + SEC_KIND]!;
+    this.ioStart = d.sec[p + SEC_START]!;
+    this.ioEnd = d.sec[p + SEC_END]!;
+    this.ioDelta = d.sec[p + SEC_DELTA]!;
+    this.ioReadSizes = kind === SectionKind.Mmio ? mr.directSizes : 0;
+    this.ioWriteSizes = mr.directSizes;
+    this.ioRead = mr.readFn!;
+    this.ioWrite = mr.writeFn as (offset: number, value: number, size: number) => void;
+  }
+
+  private closeWindows(): void {
+    this.ramStart = this.ramEnd = this.ramBase = 0;
+    this.ramWritable = false;
+    this.ram8 = NO_BYTES;
+    this.ram16 = NO_HALVES;
+    this.ram32 = NO_WORDS;
+    this.ioStart = this.ioEnd = this.ioDelta = 0;
+    this.ioReadSizes = this.ioWriteSizes = 0;
+    this.ioRead = NO_READ;
+    this.ioWrite = NO_WRITE;
   }
 
   /** 8-byte load as a bigint (convenience, not the hot path). */
@@ -242,15 +362,20 @@ export class AddressSpace {
     return buf;
   }
 
+  /** address_space_read into a caller's buffer (no allocation). Returns the ORed MemTxResult. */
+  readInto(addr: number, out: Uint8Array, length = out.length): number {
+    return this.transfer(addr, out, length, false, false);
+  }
+
   /** address_space_write. Returns the ORed MemTxResult. */
   writeBytes(addr: number, bytes: ArrayLike<number>): number {
-    const buf = Uint8Array.from(bytes);
+    const buf = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
     return this.transfer(addr, buf, buf.length, true, false);
   }
 
   /** address_space_write_rom: writes RAM and ROM contents directly, skips everything else. */
   writeRom(addr: number, bytes: ArrayLike<number>): number {
-    const buf = Uint8Array.from(bytes);
+    const buf = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
     return this.transfer(addr, buf, buf.length, true, true);
   }
 
@@ -324,10 +449,12 @@ export class AddressSpace {
    * address_space_set_flatview: publish the view and tell the listeners what changed (two passes).
    * `patch` is set when `view` is the current view, patched in place by this commit; `previous` holds
    * the old view's ranges when it was patched for other address spaces while this one moves away.
+   * The RAM and MMIO windows close: they may point into what changed.
    */
   setFlatView(view: FlatView, patch: ViewPatch | null = null, previous?: readonly FlatRange[]): void {
     const old = this.view;
     this.view = view;
+    this.closeWindows();
     this.d = view.dispatch ?? UNCOMPILED;
     if (old === undefined || this.listeners.length === 0) return;
     topologyEvents(old, view, patch, previous, this.wantsNops(), (event, fr) => this.notify(event, fr, event === 'region-del'));
@@ -359,7 +486,7 @@ export class AddressSpace {
   private count(mr: MemoryRegion): void {
     if (mr.countsAsUnassigned) this.counters.unassigned++;
     else if (lastAccess.rejected) this.counters.invalid++;
-    else this.counters.mmio++;
+    else if (this.counting) this.counters.mmio++;
   }
 
   private refuse(result: number): number {
@@ -390,20 +517,19 @@ export class AddressSpace {
     let pos = 0;
     while (pos < length) {
       const a = addr + pos;
-      const s = d.find(a);
+      const s = d.lookup(a);
       const kind = d.secKind[s]!;
       const off = a - d.secStart[s]! + d.secOffset[s]!;
       const left = length - pos;
       let l: number;
       const direct = isWrite ? kind === SectionKind.Ram || (romWrite && kind <= SectionKind.Romd && kind !== SectionKind.Unassigned) : kind !== SectionKind.Unassigned && kind <= SectionKind.Romd;
       if (direct) {
+        // A whole piece of the block at once (typed-array set), as QEMU's memcpy in flatview_read_continue.
         l = Math.min(left, d.secEnd[s]! - a);
         const block = d.secBlock[s]!;
-        for (let k = 0; k < l; k++) {
-          if (isWrite) block.writeByte(off + k, buf[pos + k]!);
-          else buf[pos + k] = block.readByte(off + k);
-        }
-        this.counters.ram++;
+        if (isWrite) block.writeFrom(off, buf, pos, l);
+        else block.readInto(off, buf, pos, l);
+        if (this.counting) this.counters.ram++;
       } else if (romWrite) {
         l = kind === SectionKind.Unassigned ? 1 : Math.min(left, d.secEnd[s]! - a); // I/O is skipped
       } else if (kind === SectionKind.RamDevice) {
@@ -411,7 +537,7 @@ export class AddressSpace {
         const backing = d.secBacking[s]!;
         if (isWrite) backing.write(off, bytesToNumber(buf, pos, l), l);
         else numberToBytes(backing.read(off, l), buf, pos, l);
-        this.counters.ramDevice++;
+        if (this.counting) this.counters.ramDevice++;
       } else if (kind === SectionKind.Unassigned) {
         l = memoryAccessSize(null, left, a);
         if (!isWrite) buf.fill(0, pos, pos + l);
@@ -449,13 +575,13 @@ export class AddressSpace {
     const off = Number(addr - fr.start + fr.offsetInRegion);
     const mr = fr.mr;
     if (mr.isRamDevice) {
-      this.counters.ramDevice++;
+      if (this.counting) this.counters.ramDevice++;
       if (isWrite) mr.ramDeviceBacking!.write(off, byte, 1);
       return isWrite ? 0 : mr.ramDeviceBacking!.read(off, 1);
     }
     const directRead = (mr.isRam || (mr.isRomDevice && fr.romdMode)) && !isWrite;
     if (directRead || (isWrite && mr.isRam && !fr.readonly)) {
-      this.counters.ram++;
+      if (this.counting) this.counters.ram++;
       if (isWrite) mr.ramBlock!.writeByte(off, byte);
       return isWrite ? 0 : mr.ramBlock!.readByte(off);
     }

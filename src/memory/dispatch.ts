@@ -1,7 +1,7 @@
-import type { FlatRange } from './flat-view.ts';
+import type { FlatRange, FlatView } from './flat-view.ts';
 import type { MemoryRegion, RamDeviceBacking } from './region.ts';
-import type { RamBlock } from '../common/ram-block.ts';
-import { DISPATCH_LIMIT, PAGE_BITS, PAGE_SIZE } from './constants.ts';
+import { RamBlock } from '../common/ram-block.ts';
+import { DISPATCH_LIMIT, PAGE_SIZE } from './constants.ts';
 
 /** How a section is reached; decides the access path (and so the counter) in AddressSpace. */
 export const enum SectionKind {
@@ -18,42 +18,64 @@ export const enum SectionKind {
   RamDevice = 5,
 }
 
-// Radix levels over a 53-bit address split as hi (bits 32..52) and lo (bits 0..31) words:
-// L0 = hi bits 10..20, L1 = hi bits 0..9, then lo-word levels L2 = bits 22..31, L3 = bits 12..21
-// (4 KiB pages), and per-page subpage tables whose granule fits the boundaries in that page.
-const UNIT_LOG2 = [42, 32, 22, 12];
-const ENTRIES = [2048, 1024, 1024, 1024];
+/** Stride of the packed section record: start, end, delta (region offset minus address), kind. */
+export const SEC_STRIDE = 4;
+export const SEC_START = 0;
+export const SEC_END = 1;
+export const SEC_DELTA = 2;
+export const SEC_KIND = 3;
+
+// Fixed levels over a 53-bit address, hi = bits 32..52 and lo = bits 0..31:
+//   root   2048 entries of 2^42 (hi >>> 10)      level 0
+//   l1     1024 entries of 2^32 (hi & 1023)      level 1
+//   window 1024 entries of 4 MiB (lo >>> 22)     level 2   <- the low 4 GiB start here
+//   leaf   1024 entries of 4 KiB ((lo >>> 12) & 1023) level 3
+//   subpage, per page shared by several sections  level 4
+// An entry >= 0 is a section; < 0 is ~(pool offset of the child table's first entry). A range that
+// covers a whole entry's unit is stored at that level, so big aligned ranges stop high.
+const LEVEL_UNIT = [2 ** 42, 2 ** 32, 2 ** 22, 2 ** 12];
+const LEVEL_ENTRIES = [2048, 1024, 1024, 1024];
+const SUBPAGE = 4;
+/** A page whose finest boundary needs more direct entries than this keeps a boundary list instead. */
+const MAX_DIRECT_SUBPAGE = 64;
 
 /**
- * Compiled lookup structure of one FlatView, QEMU's AddressSpaceDispatch in spirit (physmem.c):
- * a fixed-depth radix table plus subpage tables, so a lookup visits at most five small typed-array
- * entries whatever the number of regions, and an MRU section that skips even that.
+ * Compiled lookup structure of one FlatView, QEMU's AddressSpaceDispatch in spirit (physmem.c:
+ * phys_page_find, register_subpage): fixed-depth tables in one Int32Array pool, so a lookup below
+ * 4 GiB is two loads (window, leaf) plus one for a shared page, whatever the number of regions.
+ * Sections are packed four numbers each in `sec` so one lookup yields start, end, delta and kind.
  * Section 0 is "unassigned". Only addresses below 2^53 are compiled; the rest is the cold path.
+ *
+ * `update` patches the tables in place for the changed address intervals of a new view of the same
+ * root, reusing every table and section outside them (QEMU rebuilds the whole dispatch per commit).
  */
 export class Dispatch {
-  readonly count: number;
-  readonly secStart: Float64Array;
-  readonly secEnd: Float64Array;
+  /** Section ids in use are below this (a fresh compile numbers ranges 1..n in address order). */
+  count = 1;
+  /** Packed [start, end, delta, kind] per section: the hot path's one record. */
+  sec: Float64Array;
+  secStart: Float64Array;
+  secEnd: Float64Array;
   /** Offset within the region of the section's first byte. */
-  readonly secOffset: Float64Array;
-  readonly secKind: Uint8Array;
-  readonly secRegion: (MemoryRegion | null)[];
-  readonly secBlock: (RamBlock | null)[];
-  readonly secBacking: (RamDeviceBacking | null)[];
-  /** Index into the FlatView's ranges, for reports. */
-  readonly secRange: Int32Array;
+  secOffset: Float64Array;
+  secKind: Uint8Array;
+  readonly secRegion: (MemoryRegion | null)[] = [null];
+  /** The RAM block of RAM, ROM, romd sections and of RAM-device sections backed by a RamBlock. */
+  readonly secBlock: (RamBlock | null)[] = [null];
+  readonly secBacking: (RamDeviceBacking | null)[] = [null];
+  /** The FlatRange each section was made from, for reports. */
+  readonly secFlat: (FlatRange | null)[] = [null];
 
-  /**
-   * Every table, each laid out as [shift, mask, entries...]. An entry >= 0 is a section; an entry
-   * < 0 is ~(pool offset of a table's first entry), so one level costs three loads from one array.
-   */
-  private readonly pool: Int32Array;
-  /** Entry covering [0, 2^53): a section or a table (L0). */
-  private readonly rootEntry: number;
-  /** Entry covering [0, 2^32), so low addresses skip the two hi-word levels. */
-  private readonly lowEntry: number;
+  private pool = new Int32Array(4096);
+  private poolTop = 0;
+  private readonly freeTables = new Map<number, number[]>();
+  private readonly freeSections: number[] = [];
+  /** Entry covering [0, 2^53): a section or the root table. */
+  private root = 0;
+  /** Entry covering [0, 2^32), refreshed after every change. */
+  private lowEntry = 0;
 
-  // The most-recently-used section, with what the inlined fast path needs to serve it.
+  // The most-recently-used section (physmem.c:address_space_lookup_region's mru_section).
   mru = 0;
   mruStart = Infinity;
   mruEnd = 0;
@@ -61,61 +83,58 @@ export class Dispatch {
   mruDelta = 0;
   mruKind = SectionKind.Unassigned;
 
+  // Scratch of one rebuild (cold path).
+  private readonly partialPages: number[] = [];
+  private readonly dropped: number[] = [];
+  /** Section of each range of the current rebuild, by range index minus rebuiltFirst. */
+  private readonly rebuilt: number[] = [];
+  private rebuiltFirst = 0;
+  private stamp = new Uint32Array(16);
+  private epoch = 0;
+
   constructor(ranges: readonly FlatRange[]) {
-    const inRange = ranges.map((r, i) => [r, i] as const).filter(([r]) => r.start < BigInt(DISPATCH_LIMIT));
-    const n = inRange.length + 1;
-    this.count = n;
+    const n = 16;
+    this.sec = new Float64Array(n * SEC_STRIDE);
     this.secStart = new Float64Array(n);
     this.secEnd = new Float64Array(n);
     this.secOffset = new Float64Array(n);
     this.secKind = new Uint8Array(n);
-    this.secRegion = new Array(n).fill(null);
-    this.secBlock = new Array(n).fill(null);
-    this.secBacking = new Array(n).fill(null);
-    this.secRange = new Int32Array(n).fill(-1);
-    this.secEnd[0] = DISPATCH_LIMIT;
+    this.sec[SEC_END] = this.secEnd[0] = DISPATCH_LIMIT;
+    this.rebuild(ranges, 0, DISPATCH_LIMIT);
+  }
 
-    const builder = new RadixBuilder();
-    inRange.forEach(([r, rangeIndex], k) => {
-      const s = k + 1;
-      const start = Number(r.start);
-      const endBig = r.start + r.size;
-      const end = endBig > BigInt(DISPATCH_LIMIT) ? DISPATCH_LIMIT : Number(endBig);
-      this.secStart[s] = start;
-      this.secEnd[s] = end;
-      this.secOffset[s] = Number(r.offsetInRegion);
-      this.secRegion[s] = r.mr;
-      this.secRange[s] = rangeIndex;
-      this.secKind[s] = sectionKind(r);
-      this.secBlock[s] = r.mr.ramBlock;
-      this.secBacking[s] = r.mr.ramDeviceBacking;
-      builder.noteBoundaries(start, end);
-    });
-    for (let s = 1; s < n; s++) builder.fill(this.secStart[s]!, this.secEnd[s]!, s);
-    const compiled = builder.finish();
-    this.pool = compiled.pool;
-    this.rootEntry = compiled.rootEntry;
-    this.lowEntry = compiled.lowEntry;
+  /**
+   * Brings the tables in line with `view`, a newer view of the same root. `changed` lists the
+   * [start, end) intervals outside which nothing answers differently; null means anywhere.
+   */
+  update(view: FlatView, changed: readonly (readonly [bigint, bigint])[] | null): void {
+    const limit = BigInt(DISPATCH_LIMIT);
+    for (const [s, e] of changed ?? [[0n, limit] as const]) {
+      if (e <= s || s >= limit) continue;
+      this.rebuild(view.ranges, Number(s < 0n ? 0n : s), Number(e > limit ? limit : e));
+    }
+    this.resetMru();
   }
 
   /** Section index for an address in [0, 2^53). Allocation-free, no bigint. */
   lookup(addr: number): number {
+    const pool = this.pool;
     let e: number;
     if (addr < 4294967296) {
       e = this.lowEntry;
     } else {
       const hi = (addr / 4294967296) >>> 0;
-      e = this.rootEntry;
-      if (e < 0) e = this.pool[~e + (hi >>> 10)]!;
-      if (e < 0) e = this.pool[~e + (hi & 0x3ff)]!;
+      e = this.root;
+      if (e < 0) e = pool[~e + (hi >>> 10)]!;
+      if (e < 0) e = pool[~e + (hi & 1023)]!;
     }
     if (e < 0) {
-      const pool = this.pool;
       const lo = addr >>> 0;
-      do {
-        const b = ~e;
-        e = pool[b + ((lo >>> pool[b - 2]!) & pool[b - 1]!)]!;
-      } while (e < 0);
+      e = pool[~e + (lo >>> 22)]!;
+      if (e < 0) {
+        e = pool[~e + ((lo >>> 12) & 1023)]!;
+        if (e < 0) e = this.subpage(~e, lo & 4095);
+      }
     }
     return e;
   }
@@ -125,36 +144,335 @@ export class Dispatch {
     if (addr >= this.mruStart && addr < this.mruEnd) return this.mru;
     const s = this.lookup(addr);
     if (s !== 0) {
+      const p = s * SEC_STRIDE;
       this.mru = s;
-      this.mruStart = this.secStart[s]!;
-      this.mruEnd = this.secEnd[s]!;
-      this.mruDelta = this.secOffset[s]! - this.secStart[s]!;
-      this.mruKind = this.secKind[s]!;
+      this.mruStart = this.sec[p]!;
+      this.mruEnd = this.sec[p + SEC_END]!;
+      this.mruDelta = this.sec[p + SEC_DELTA]!;
+      this.mruKind = this.sec[p + SEC_KIND]! as SectionKind;
     }
     return s;
   }
 
-  /** How many tables lookup(addr) visits (0 when the entry it starts from is a leaf): at most 5. */
+  /** How many tables lookup(addr) visits (0 when the entry it starts from is a section): at most 5. */
   depth(addr: number): number {
     let n = 0;
     const low = addr < 4294967296;
-    let e = low ? this.lowEntry : this.rootEntry;
-    const hi = (addr / 4294967296) >>> 0;
-    const lo = addr >>> 0;
+    let e = low ? this.lowEntry : this.root;
     for (let level = low ? 2 : 0; e < 0; level++, n++) {
-      const b = ~e;
-      const index = level === 0 ? hi >>> 10 : level === 1 ? hi & 0x3ff : (lo >>> this.pool[b - 2]!) & this.pool[b - 1]!;
-      e = this.pool[b + index]!;
+      if (level === SUBPAGE) return n + 1;
+      e = this.pool[~e + this.index(level, addr)]!;
     }
     return n;
   }
 
-  /** Size in entries of each table, for tests and reports. */
+  /** Size in entries of each table in use, for tests and reports. */
   tableSizes(): number[] {
     const sizes: number[] = [];
-    for (let b = 2; b < this.pool.length; b += sizes[sizes.length - 1]! + 2) sizes.push(this.pool[b - 1]! + 1);
+    const walk = (e: number, level: number): void => {
+      if (e >= 0) return;
+      const b = ~e;
+      if (level === SUBPAGE) {
+        const h = this.pool[b - 1]!;
+        sizes.push(h >= 0 ? PAGE_SIZE >> h : -h);
+        return;
+      }
+      sizes.push(LEVEL_ENTRIES[level]!);
+      for (let i = 0; i < LEVEL_ENTRIES[level]!; i++) walk(this.pool[b + i]!, level + 1);
+    };
+    walk(this.root, 0);
     return sizes;
   }
+
+  /** Int32 words of table pool in use (for memory reports). */
+  get poolWords(): number {
+    return this.poolTop;
+  }
+
+  /**
+   * A page shared by several sections: a direct table indexed by the finest granule in the page
+   * (header >= 0: its log2), or for fine granules a short list of (first byte, section) pairs
+   * (header < 0: minus the pair count), so an 8-byte PBA does not cost a 512-entry table.
+   */
+  private subpage(b: number, inPage: number): number {
+    const pool = this.pool;
+    const h = pool[b - 1]!;
+    if (h >= 0) return pool[b + (inPage >>> h)]!;
+    let k = b + 2 * (-h - 1);
+    while (pool[k]! > inPage) k -= 2;
+    return pool[k + 1]!;
+  }
+
+  private index(level: number, addr: number): number {
+    if (level === 0) return Math.floor(addr / 2 ** 42);
+    if (level === 1) return Math.floor(addr / 2 ** 32) & 1023;
+    if (level === 2) return (addr >>> 22) & 1023;
+    return (addr >>> 12) & 1023;
+  }
+
+  private resetMru(): void {
+    this.mru = 0;
+    this.mruStart = Infinity;
+    this.mruEnd = 0;
+    this.mruDelta = 0;
+    this.mruKind = SectionKind.Unassigned;
+  }
+
+  // ---- building (cold path) ----
+
+  /**
+   * Recompiles [a, b) from `ranges`: widened to whole pages and to every old section and new range
+   * that crosses it, so no section is left half in the old tables; then cleared and refilled.
+   */
+  private rebuild(ranges: readonly FlatRange[], a: number, b: number): void {
+    for (;;) {
+      const a0 = a;
+      const b0 = b;
+      a = Math.floor(a / PAGE_SIZE) * PAGE_SIZE;
+      b = Math.min(Math.ceil(b / PAGE_SIZE) * PAGE_SIZE, DISPATCH_LIMIT);
+      const sa = this.lookup(a);
+      if (sa !== 0) a = Math.min(a, this.secStart[sa]!);
+      const sb = this.lookup(b - 1);
+      if (sb !== 0) b = Math.max(b, this.secEnd[sb]!);
+      const ia = firstEndingAfter(ranges, a);
+      if (ia < ranges.length && Number(ranges[ia]!.start) < a) a = Number(ranges[ia]!.start);
+      const ib = firstEndingAfter(ranges, b - 1);
+      if (ib < ranges.length && Number(ranges[ib]!.start) < b) b = Math.min(DISPATCH_LIMIT, rangeEnd(ranges[ib]!));
+      a = Math.floor(a / PAGE_SIZE) * PAGE_SIZE;
+      b = Math.min(Math.ceil(b / PAGE_SIZE) * PAGE_SIZE, DISPATCH_LIMIT);
+      if (a === a0 && b === b0) break;
+    }
+    // Clear, collecting the sections that lived there (all of them wholly inside [a, b)).
+    this.dropped.length = 0;
+    this.epoch++;
+    this.root = this.setRange(this.root, 0, 0, a, b, 0);
+    for (const s of this.dropped) this.freeSection(s);
+    // Refill: whole pages at the highest level they cover, shared pages as subpage tables.
+    const pages = this.partialPages;
+    pages.length = 0;
+    this.rebuilt.length = 0;
+    this.rebuiltFirst = firstEndingAfter(ranges, a);
+    for (let i = this.rebuiltFirst; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      const start = Number(r.start);
+      if (start >= b) break;
+      const end = Math.min(rangeEnd(r), DISPATCH_LIMIT);
+      const s = this.newSection(r, start, end);
+      this.rebuilt.push(s);
+      const whole0 = Math.ceil(start / PAGE_SIZE) * PAGE_SIZE;
+      const whole1 = Math.floor(end / PAGE_SIZE) * PAGE_SIZE;
+      if (whole0 < whole1) this.root = this.setRange(this.root, 0, 0, whole0, whole1, s);
+      if (start !== whole0 || whole0 > whole1) pushPage(pages, Math.floor(start / PAGE_SIZE) * PAGE_SIZE);
+      if (end !== whole1 && whole1 >= whole0) pushPage(pages, whole1);
+    }
+    for (const page of pages) this.buildSubpage(ranges, page);
+    this.lowEntry = this.root >= 0 ? this.root : this.pool[~this.root]!;
+    if (this.lowEntry < 0) this.lowEntry = this.pool[~this.lowEntry]!;
+  }
+
+  /**
+   * Sets [start, end) to section s below `entry` (a table or section of `level` whose unit begins
+   * at `base`); returns the entry's new value. Tables left uniform collapse into their parent entry.
+   */
+  private setRange(entry: number, level: number, base: number, start: number, end: number, s: number): number {
+    const unit = level === 0 ? 2 ** 53 : LEVEL_UNIT[level - 1]!;
+    if (start <= base && base + unit <= end) {
+      this.release(entry, level);
+      return s;
+    }
+    if (entry >= 0 && entry === s) return entry;
+    if (level === SUBPAGE) throw new Error(`dispatch: a subpage at 0x${base.toString(16)} was set in part`);
+    let t: number;
+    if (entry >= 0) {
+      t = this.allocTable(LEVEL_ENTRIES[level]!);
+      this.pool.fill(entry, t, t + LEVEL_ENTRIES[level]!);
+    } else {
+      t = ~entry;
+    }
+    const childUnit = LEVEL_UNIT[level]!;
+    const first = Math.max(0, Math.floor((start - base) / childUnit));
+    const last = Math.min(LEVEL_ENTRIES[level]!, Math.ceil((end - base) / childUnit));
+    for (let i = first; i < last; i++) {
+      const v = this.setRange(this.pool[t + i]!, level + 1, base + i * childUnit, start, end, s);
+      this.pool[t + i] = v;
+    }
+    const pool = this.pool;
+    const v0 = pool[t]!;
+    if (v0 >= 0) {
+      let i = 1;
+      const n = LEVEL_ENTRIES[level]!;
+      while (i < n && pool[t + i] === v0) i++;
+      if (i === n) {
+        this.freeTable(t, n);
+        return v0;
+      }
+    }
+    return ~t;
+  }
+
+  /** Frees the tables below an entry being overwritten and notes the sections it held. */
+  private release(entry: number, level: number): void {
+    if (entry >= 0) {
+      this.drop(entry);
+      return;
+    }
+    const t = ~entry;
+    if (level === SUBPAGE) {
+      const h = this.pool[t - 1]!;
+      const n = h >= 0 ? PAGE_SIZE >> h : -h;
+      const step = h >= 0 ? 1 : 2;
+      for (let i = 0; i < n; i++) this.drop(this.pool[t + i * step + step - 1]!);
+      this.freeTable(t, h >= 0 ? n : 2 * n);
+      return;
+    }
+    const n = LEVEL_ENTRIES[level]!;
+    for (let i = 0; i < n; i++) this.release(this.pool[t + i]!, level + 1);
+    this.freeTable(t, n);
+  }
+
+  private drop(s: number): void {
+    if (s === 0 || this.stamp[s] === this.epoch) return;
+    this.stamp[s] = this.epoch;
+    this.dropped.push(s);
+  }
+
+  /** The subpage table of one shared page, from the ranges that overlap it. */
+  private buildSubpage(ranges: readonly FlatRange[], page: number): void {
+    const pieces: number[] = []; // (first byte in page, section) pairs, gaps as section 0
+    let granule = 12;
+    let at = 0;
+    for (let i = firstEndingAfter(ranges, page); i < ranges.length; i++) {
+      const r = ranges[i]!;
+      const start = Number(r.start);
+      if (start >= page + PAGE_SIZE) break;
+      const s0 = Math.max(start, page) - page;
+      const s1 = Math.min(Math.min(rangeEnd(r), DISPATCH_LIMIT), page + PAGE_SIZE) - page;
+      if (s0 > at) pieces.push(at, 0);
+      pieces.push(s0, this.rebuilt[i - this.rebuiltFirst]!);
+      at = s1;
+      for (const x of [s0, s1]) if (x % PAGE_SIZE !== 0) granule = Math.min(granule, Math.log2(x & -x));
+    }
+    if (at < PAGE_SIZE) pieces.push(at, 0);
+    const direct = PAGE_SIZE >> granule;
+    const pairs = pieces.length / 2;
+    let t: number;
+    if (direct <= MAX_DIRECT_SUBPAGE || direct <= pairs * 2) {
+      t = this.allocTable(direct, granule);
+      for (let k = 0; k < pairs; k++) {
+        const from = pieces[2 * k]! >> granule;
+        const to = (k + 1 < pairs ? pieces[2 * k + 2]! : PAGE_SIZE) >> granule;
+        this.pool.fill(pieces[2 * k + 1]!, t + from, t + to);
+      }
+    } else {
+      t = this.allocTable(2 * pairs, -pairs);
+      this.pool.set(pieces, t);
+    }
+    this.root = this.setLeaf(this.root, 0, 0, page, ~t);
+  }
+
+  /** Sets the leaf entry of `page` to `value` (a subpage table), creating tables down to it. */
+  private setLeaf(entry: number, level: number, base: number, page: number, value: number): number {
+    if (level === SUBPAGE) {
+      this.release(entry, level);
+      return value;
+    }
+    let t: number;
+    if (entry >= 0) {
+      t = this.allocTable(LEVEL_ENTRIES[level]!);
+      this.pool.fill(entry, t, t + LEVEL_ENTRIES[level]!);
+    } else {
+      t = ~entry;
+    }
+    const i = Math.floor((page - base) / LEVEL_UNIT[level]!);
+    const v = this.setLeaf(this.pool[t + i]!, level + 1, base + i * LEVEL_UNIT[level]!, page, value);
+    this.pool[t + i] = v;
+    return ~t;
+  }
+
+  private newSection(r: FlatRange, start: number, end: number): number {
+    const s = this.freeSections.pop() ?? this.count++;
+    if (s >= this.secKind.length) this.growSections(s + 1);
+    const offset = Number(r.offsetInRegion);
+    const kind = sectionKind(r);
+    const mr = r.mr;
+    const p = s * SEC_STRIDE;
+    this.sec[p] = this.secStart[s] = start;
+    this.sec[p + SEC_END] = this.secEnd[s] = end;
+    this.sec[p + SEC_DELTA] = offset - start;
+    this.sec[p + SEC_KIND] = this.secKind[s] = kind;
+    this.secOffset[s] = offset;
+    this.secRegion[s] = mr;
+    this.secBacking[s] = mr.ramDeviceBacking;
+    this.secBlock[s] = mr.ramBlock ?? (mr.ramDeviceBacking instanceof RamBlock ? mr.ramDeviceBacking : null);
+    this.secFlat[s] = r;
+    return s;
+  }
+
+  private freeSection(s: number): void {
+    this.secRegion[s] = this.secBlock[s] = this.secBacking[s] = this.secFlat[s] = null;
+    this.sec.fill(0, s * SEC_STRIDE, (s + 1) * SEC_STRIDE);
+    this.secKind[s] = SectionKind.Unassigned;
+    this.freeSections.push(s);
+  }
+
+  private growSections(min: number): void {
+    const n = Math.max(min, this.secKind.length * 2);
+    const grow = <T extends Float64Array | Uint8Array | Int32Array | Uint32Array>(a: T, len: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(len);
+      b.set(a);
+      return b;
+    };
+    this.sec = grow(this.sec, n * SEC_STRIDE);
+    this.secStart = grow(this.secStart, n);
+    this.secEnd = grow(this.secEnd, n);
+    this.secOffset = grow(this.secOffset, n);
+    this.secKind = grow(this.secKind, n);
+    this.stamp = grow(this.stamp, n);
+  }
+
+  /** A table of `n` entries with a one-word header before it; returns the offset of entry 0. */
+  private allocTable(n: number, header = 0): number {
+    const free = this.freeTables.get(n);
+    let t = free?.pop();
+    if (t === undefined) {
+      if (this.poolTop + n + 1 > this.pool.length) {
+        const bigger = new Int32Array(Math.max(this.pool.length * 2, this.poolTop + n + 1));
+        bigger.set(this.pool);
+        this.pool = bigger;
+      }
+      t = this.poolTop + 1;
+      this.poolTop += n + 1;
+    }
+    this.pool[t - 1] = header;
+    return t;
+  }
+
+  private freeTable(t: number, n: number): void {
+    let free = this.freeTables.get(n);
+    if (!free) this.freeTables.set(n, (free = []));
+    free.push(t);
+  }
+}
+
+function rangeEnd(r: FlatRange): number {
+  const end = r.start + r.size;
+  return end > BigInt(DISPATCH_LIMIT) ? DISPATCH_LIMIT : Number(end);
+}
+
+/** Index of the first range ending after addr (ranges sorted and disjoint). */
+function firstEndingAfter(ranges: readonly FlatRange[], addr: number): number {
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (rangeEnd(ranges[mid]!) <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function pushPage(pages: number[], page: number): void {
+  if (pages[pages.length - 1] !== page) pages.push(page);
 }
 
 function sectionKind(r: FlatRange): SectionKind {
@@ -164,95 +482,3 @@ function sectionKind(r: FlatRange): SectionKind {
   if (mr.isRam) return r.readonly ? SectionKind.Rom : SectionKind.Ram;
   return SectionKind.Mmio;
 }
-
-/** Builds the radix tables; kept apart so the lookup class holds only the flattened arrays. */
-class RadixBuilder {
-  private readonly tables: Int32Array[] = [];
-  private readonly shifts: number[] = [];
-  /** Smallest power-of-two granule needed by the boundaries inside each partially covered page. */
-  private readonly granule = new Map<number, number>();
-  private rootEntry = 0;
-
-  noteBoundaries(start: number, end: number): void {
-    for (const b of [start, end]) {
-      const inPage = b % PAGE_SIZE;
-      if (inPage === 0) continue;
-      const page = Math.floor(b / PAGE_SIZE);
-      const g = Math.log2(inPage & -inPage);
-      const old = this.granule.get(page);
-      if (old === undefined || g < old) this.granule.set(page, g);
-    }
-  }
-
-  fill(start: number, end: number, section: number): void {
-    if (start === 0 && end === DISPATCH_LIMIT) {
-      this.rootEntry = section;
-      return;
-    }
-    if (this.rootEntry >= 0) this.rootEntry = ~this.newTable(ENTRIES[0]!, UNIT_LOG2[0]! - 32, this.rootEntry);
-    this.fillTable(~this.rootEntry, 0, 0, start, end, section);
-  }
-
-  /** Lays the tables out in one pool and turns table ids into pool offsets. */
-  finish() {
-    const base = new Int32Array(this.tables.length);
-    let total = 0;
-    this.tables.forEach((t, i) => {
-      base[i] = total + 2;
-      total += t.length + 2;
-    });
-    const pool = new Int32Array(total);
-    const relink = (e: number) => (e < 0 ? ~base[~e]! : e);
-    this.tables.forEach((t, i) => {
-      pool[base[i]! - 2] = this.shifts[i]!;
-      pool[base[i]! - 1] = t.length - 1;
-      for (let k = 0; k < t.length; k++) pool[base[i]! + k] = relink(t[k]!);
-    });
-    const rootEntry = relink(this.rootEntry);
-    // Walk hi = 0 down to the entry covering [0, 2^32).
-    let lowEntry = rootEntry;
-    for (let level = 0; level < 2 && lowEntry < 0; level++) lowEntry = pool[~lowEntry]!;
-    return { pool, rootEntry, lowEntry };
-  }
-
-  private newTable(entries: number, shift: number, fillWith: number): number {
-    const t = new Int32Array(entries);
-    if (fillWith !== 0) t.fill(fillWith);
-    this.tables.push(t);
-    this.shifts.push(shift);
-    return this.tables.length - 1;
-  }
-
-  /** Sets [start, end) to `section` inside table `id` of `level`, whose span begins at `base`. */
-  private fillTable(id: number, level: number, base: number, start: number, end: number, section: number): void {
-    const table = this.tables[id]!;
-    const unit = level < UNIT_LOG2.length ? 2 ** UNIT_LOG2[level]! : 2 ** this.shifts[id]!;
-    const first = Math.floor((start - base) / unit);
-    const last = Math.min(Math.ceil((end - base) / unit), table.length);
-    for (let i = first; i < last; i++) {
-      const unitStart = base + i * unit;
-      const unitEnd = unitStart + unit;
-      if (start <= unitStart && unitEnd <= end) {
-        table[i] = section;
-        continue;
-      }
-      if (level >= UNIT_LOG2.length) throw new Error(`dispatch: subpage granule too coarse at ${unitStart}`);
-      let child = table[i]!;
-      if (child >= 0) {
-        child = ~this.childTable(level + 1, unitStart, child);
-        table[i] = child;
-      }
-      this.fillTable(~child, level + 1, unitStart, Math.max(start, unitStart), Math.min(end, unitEnd), section);
-    }
-  }
-
-  private childTable(level: number, base: number, fillWith: number): number {
-    if (level < UNIT_LOG2.length) {
-      const wordShift = level < 2 ? UNIT_LOG2[level]! - 32 : UNIT_LOG2[level]!;
-      return this.newTable(ENTRIES[level]!, wordShift, fillWith);
-    }
-    const g = this.granule.get(Math.floor(base / PAGE_SIZE)) ?? PAGE_BITS;
-    return this.newTable(PAGE_SIZE >> g, g, fillWith);
-  }
-}
-

@@ -206,8 +206,8 @@ export class MemorySystem implements TopologyHost {
         const patch = patchView(view, coalesce(dirty));
         patches.set(view, patch);
         this.stats.patches++;
-        // The dispatch of a patched view is compiled again on first use.
-        if (patch.slices.length > 0) view.dispatch = null;
+        // The view's dispatch, if compiled, is patched for the same intervals (tables outside them kept).
+        if (patch.slices.length > 0) view.dispatch?.update(view, patch.changed);
       }
     } else {
       this.views = new Map([[null, this.emptyView]]); // flatviews_reset: every view from scratch

@@ -23,6 +23,7 @@ export interface BootResult {
 export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, devices: VfioPciOptions[]): BootResult {
   const kernel = new VfioKernel(host);
   const m = new Machine(spec, kernel, devices);
+  m.addressSpaceMemory.stats = true; // the report counts every access by path
   m.addressSpaceMemory.resetCounters();
   let outcomes: WorkloadOutcome[] = [];
   const guest = runGuest(platformOf(m), program, (done) => {

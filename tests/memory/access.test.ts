@@ -145,8 +145,9 @@ test('RAM accesses that straddle two ranges are split at the section end', () =>
   assert.is(as.read64(0xffc), 0x8877665544332211n);
 });
 
-test('RAM and RAM-device paths are counted separately from MMIO', () => {
+test('RAM and RAM-device paths are counted separately from MMIO (with stats on)', () => {
   const { mem, root, as } = setup();
+  as.stats = true;
   root.addSubregion(0, mem.ram('ram', 0x1000));
   const bar = mem.ramDevice('bar0 mmaps[0]', 0x1000);
   root.addSubregion(0x1000, bar);
@@ -157,6 +158,14 @@ test('RAM and RAM-device paths are counted separately from MMIO', () => {
   assert.is(as.read(0x1010, 4), 9);
   assert.equal(as.counters, { ram: 1, mmio: 1, ramDevice: 2, unassigned: 0, invalid: 0 });
   assert.is(bar.typeName(), 'ramd');
+  // Off, the fast paths count nothing; what never takes one (unassigned, invalid) still counts.
+  as.stats = false;
+  as.resetCounters();
+  for (let i = 0; i < 3; i++) as.write(0x10, i, 4), as.read(0x10, 4), as.read(0x1010, 4), as.read(0x2000, 4);
+  as.read(0x3000, 4);
+  as.read(0, 3);
+  assert.equal(as.counters, { ram: 0, mmio: 0, ramDevice: 0, unassigned: 1, invalid: 1 });
+  assert.is(as.read(0x10, 4), 2);
 });
 
 test('bad sizes and addresses are refused, counted invalid, never thrown', () => {
