@@ -1,6 +1,6 @@
 import { loadMachineFile, type MachineSpec } from '../machine/index.ts';
 import { loadGuestFile } from '../guest/index.ts';
-import { boot, formatBootReport, type BootResult } from '../run/index.ts';
+import { boot, formatBootReport, formatGlossary, type BootResult } from '../run/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { isVfioDriver } from '../host/index.ts';
 import { parsePciAddr, parseHostDevAddr, PciBusError } from '../pci/index.ts';
@@ -10,7 +10,8 @@ import { parseOptions } from './options.ts';
 import { inputFile, shippedNames } from './input-files.ts';
 
 export const BOOT_HELP = `usage: vdm boot [--machine NAME|FILE] [--host NAME|FILE] [--guest NAME|FILE]
-                [--device host=ADDR[,x-msix-relocation=barN|auto|off][,x-no-mmap=on][,id=ID]]... [--json]
+                [--device host=ADDR[,x-msix-relocation=barN|auto|off][,x-no-mmap=on][,id=ID]
+                          [,x-no-kvm-intx=on][,x-intx-mmap-timeout-ms=MS]]... [--json]
 
 Builds the machine, assigns the host devices through the simulated VFIO API, boots the synthetic
 guest (firmware enumerates PCI and places BARs; the driver enables MSI-X, runs its DMA workload and
@@ -22,6 +23,7 @@ interrupts, DMA mappings, per-path access counts with a cost estimate, and warni
   --guest    guest program (machines/guests/*.json), default nic
   --device   vfio-pci options as QEMU spells them; repeatable; default: the host's first vfio-pci function
   --json     the report as JSON (documented in the README)
+  --explain-terms  what the report's words mean (irqfd, memslot, overlay, PBA, TCE, type1, ...)
 `;
 
 export const MACHINES_HELP = `usage: vdm machines
@@ -39,13 +41,18 @@ export function parseDevice(text: string): VfioPciOptions {
     else if (k === 'id') opts.id = v;
     else if (k === 'x-no-mmap') opts.noMmap = onOff(k, v);
     else if (k === 'multifunction') opts.multifunction = onOff(k, v);
+    else if (k === 'x-no-kvm-intx') opts.noKvmIntx = onOff(k, v);
+    else if (k === 'x-intx-mmap-timeout-ms') {
+      if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) throw new UsageError(`--device: x-intx-mmap-timeout-ms must be a number of milliseconds (0-4294967295), got "${v}"`);
+      opts.intxMmapTimeoutMs = Number(v);
+    }
     else if (k === 'addr') opts.addr = qdevProperty(() => (parsePciAddr(v, 'vfio-pci'), v), ' (SLOT[.FN] in hex, slot 0-1f, function 0-7)');
     else if (k === 'x-msix-relocation') {
       const m = /^bar([0-5])$/.exec(v);
       if (m) opts.msixRelocation = Number(m[1]);
       else if (v === 'off' || v === 'auto') opts.msixRelocation = v;
       else throw new UsageError(`--device: x-msix-relocation must be off, auto or bar0..bar5, got "${v}"`);
-    } else throw new UsageError(`--device: unknown option "${k}" (host, id, addr, multifunction, x-msix-relocation, x-no-mmap)`);
+    } else throw new UsageError(`--device: unknown option "${k}" (host, id, addr, multifunction, x-msix-relocation, x-no-mmap, x-no-kvm-intx, x-intx-mmap-timeout-ms)`);
   }
   if (!opts.host) throw new UsageError(`--device ${text}: host=DDDD:BB:DD.F is required`);
   return opts as VfioPciOptions;
@@ -91,7 +98,8 @@ export function bootFromArgs(values: { machine?: string; host?: string; guest?: 
 
 /** `vdm boot`. */
 export function bootCommand(argv: string[]): { out: string; err: string; code?: number } {
-  const { values } = parseOptions('vdm boot', argv, { ...BOOT_OPTIONS, json: { type: 'boolean' } });
+  const { values } = parseOptions('vdm boot', argv, { ...BOOT_OPTIONS, json: { type: 'boolean' }, 'explain-terms': { type: 'boolean' } });
+  if (values['explain-terms']) return { out: formatGlossary(), err: '' };
   const r = bootFromArgs(values);
   const out = values.json ? JSON.stringify(r.report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2) + '\n' : formatBootReport(r.report);
   const v = r.report.verdict;

@@ -1,5 +1,10 @@
 import type { GuestPlatform } from './platform.ts';
 
+/** PIIX3's PIRQ route control registers PIRQRC[A-D] (82371SB datasheet; QEMU hw/isa/piix.c). */
+export const PIRQ_ROUTE_CONTROL = 0x60;
+/** The ISA IRQs SeaBIOS gives PIRQ A-D (src/fw/pciinit.c: pci_irqs). */
+const SEABIOS_PCI_IRQS = [10, 10, 11, 11];
+
 /** One BAR as firmware assigned it. */
 export interface AssignedBar {
   index: number;
@@ -101,6 +106,9 @@ export function enumerateAndAssign(p: GuestPlatform, cfg: ConfigAccess): FoundFu
     if (b.kind === 'mem64') cfg.write(fn.bus, fn.devfn, reg + 4, Number(at >> 32n), 4);
   }
   for (const fn of found) cfg.write(fn.bus, fn.devfn, 4, 0x6, 2); // MEMORY | MASTER
+  // SeaBIOS piix_isa_bridge_setup: PIRQ A-D to ISA IRQs 10, 10, 11, 11.
+  const router = p.firmware.pirqRouterDevfn;
+  if (router !== null && found.some((f) => f.devfn === router)) SEABIOS_PCI_IRQS.forEach((irq, i) => cfg.write(0, router, PIRQ_ROUTE_CONTROL + i, irq, 1));
   return found;
 }
 

@@ -23,12 +23,17 @@ export interface GuestProgram {
   maskEvery: number;
   /** Misbehave: garbage config writes, table/PBA scribbles, unmapped accesses, DMA outside mappings. */
   misbehave: boolean;
+  /** Guest time between iterations, in microseconds (timers such as x-intx-mmap-timeout-ms run on it). */
+  iterationUs: number;
+  /** Do not use MSI-X / MSI (Linux pci=nomsi, or a driver's own switch): fall back to MSI, then INTx. */
+  noMsix: boolean;
+  noMsi: boolean;
 }
 
 /** Parses and validates a guest program. */
 export function parseGuestFile(text: string, file = '<guest>'): GuestProgram {
   const r = new Reader(file, parseJson(text, file, GuestFileError), '', GuestFileError);
-  r.onlyKeys(['name', 'description', 'vectors', 'ringSize', 'bufferSize', 'iterations', 'statusReads', 'maskEvery', 'misbehave']);
+  r.onlyKeys(['name', 'description', 'vectors', 'ringSize', 'bufferSize', 'iterations', 'statusReads', 'maskEvery', 'misbehave', 'iterationUs', 'noMsix', 'noMsi']);
   const ringSize = r.at('ringSize').int(2, 4096);
   const bufferSize = r.at('bufferSize').int(1, 4096);
   return {
@@ -42,6 +47,9 @@ export function parseGuestFile(text: string, file = '<guest>'): GuestProgram {
     statusReads: r.has('statusReads') ? r.at('statusReads').int(0, 100) : 1,
     maskEvery: r.has('maskEvery') ? r.at('maskEvery').int(0, 1_000_000) : 0,
     misbehave: r.has('misbehave') ? r.at('misbehave').bool() : false,
+    iterationUs: r.has('iterationUs') ? r.at('iterationUs').int(0, 10_000_000) : 10,
+    noMsix: r.has('noMsix') ? r.at('noMsix').bool() : false,
+    noMsi: r.has('noMsi') ? r.at('noMsi').bool() : false,
   };
 }
 

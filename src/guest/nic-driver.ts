@@ -6,13 +6,23 @@ import type { ConfigAccess, FoundFunction } from './firmware.ts';
 import type { GuestProgram } from './guest-file.ts';
 import type { GuestKernel } from './kernel.ts';
 
-import { PCI_CAP_ID_MSIX, PCI_MSIX_FLAGS_ENABLE as MSIX_ENABLE, PCI_MSIX_FLAGS_MASKALL as MSIX_MASKALL } from '../common/pci-regs.ts';
-import { RTAS_CHANGE_MSIX_FN } from '../common/papr.ts';
+import {
+  PCI_CAP_ID_MSI,
+  PCI_CAP_ID_MSIX,
+  PCI_INTERRUPT_LINE,
+  PCI_MSI_FLAGS_64BIT,
+  PCI_MSI_FLAGS_ENABLE,
+  PCI_MSIX_FLAGS_ENABLE as MSIX_ENABLE,
+  PCI_MSIX_FLAGS_MASKALL as MSIX_MASKALL,
+} from '../common/pci-regs.ts';
+import { RTAS_CHANGE_MSI_FN, RTAS_CHANGE_MSIX_FN } from '../common/papr.ts';
 
 /** What the driver saw and did. */
 export interface DriverStats {
   /** How MSI-X was programmed: table writes (x86, arm, e500) or RTAS ibm,change-msi (pseries). */
   msixProgrammedBy: 'table' | 'rtas' | 'none';
+  /** What pci_alloc_irq_vectors settled on: MSI-X, else MSI, else the INTx pin (none: polling only). */
+  irqMode: 'msix' | 'msi' | 'intx' | 'none';
   /** Guest interrupt number of each vector. */
   vectorIrqs: number[];
   /** Interrupts handled, per vector. */
@@ -32,7 +42,7 @@ export interface DriverStats {
  * completion interrupt (reading the read-to-clear ICR), sometimes mask vector 0 across a round.
  */
 export class NicDriver {
-  readonly stats: DriverStats = { msixProgrammedBy: 'none', vectorIrqs: [], handled: [], transmits: 0, completions: 0, statusReads: 0, masks: 0, tces: 0 };
+  readonly stats: DriverStats = { msixProgrammedBy: 'none', irqMode: 'none', vectorIrqs: [], handled: [], transmits: 0, completions: 0, statusReads: 0, masks: 0, tces: 0 };
   private readonly bar0: number;
   private msixCap = 0;
   private tableBase = 0;
@@ -60,18 +70,73 @@ export class NicDriver {
     this.p.memory.write(this.bar0 + off, v >>> 0, 4);
   }
 
-  /** Probe: MSI-X, the ring, the handler. */
+  /**
+   * Probe: interrupts as pci_alloc_irq_vectors(PCI_IRQ_ALL_TYPES) falls back (MSI-X, then MSI,
+   * then the INTx pin; the program's noMsix/noMsi act like pci=nomsi), the ring, the handler.
+   */
   probe(): void {
     const { bus, devfn } = this.fn;
-    this.msixCap = this.cfg.findCapability(bus, devfn, PCI_CAP_ID_MSIX);
+    const rtas = this.p.firmware.config === 'rtas';
+    this.msixCap = this.program.noMsix ? 0 : this.cfg.findCapability(bus, devfn, PCI_CAP_ID_MSIX);
     const n = this.program.vectors;
     if (this.msixCap) {
-      if (this.p.firmware.config === 'rtas') this.msixByRtas(n);
+      if (rtas) this.msixByRtas(n);
       else this.msixByTable(n);
+      if (this.stats.vectorIrqs.length) this.stats.irqMode = 'msix';
     }
-    this.stats.handled = new Array(this.stats.vectorIrqs.length).fill(0);
+    const msiCap = this.program.noMsi ? 0 : this.cfg.findCapability(bus, devfn, PCI_CAP_ID_MSI);
+    if (!this.stats.vectorIrqs.length && msiCap) {
+      if (rtas) this.msiByRtas(msiCap);
+      else this.msiByConfig(msiCap);
+      if (this.stats.vectorIrqs.length) this.stats.irqMode = 'msi';
+    }
+    this.stats.handled = new Array(Math.max(this.stats.vectorIrqs.length, 1)).fill(0);
     this.stats.vectorIrqs.forEach((irq, v) => this.kernel.requestIrq(irq, () => this.interrupt(v)));
+    const irq = this.kernel.intxIrq(this.fn, this.cfg);
+    if (irq >= 0) this.cfg.write(bus, devfn, PCI_INTERRUPT_LINE, irq & 0xff, 1); // pci_assign_irq tells the device
+    if (!this.stats.vectorIrqs.length && irq >= 0) {
+      this.stats.irqMode = 'intx';
+      this.stats.vectorIrqs.push(irq);
+      this.kernel.requestSharedIrq(irq, () => this.intxInterrupt());
+    }
     this.setUpRing();
+  }
+
+  /** msi_capability_init: one vector, the message in the capability, then ENABLE. */
+  private msiByConfig(cap: number): void {
+    const { bus, devfn } = this.fn;
+    const { first, count } = this.kernel.allocVectors(1);
+    if (count === 0) return;
+    const flags = this.cfg.read(bus, devfn, cap + 2, 2);
+    const msg = this.p.firmware.msiMessage(first);
+    const is64 = (flags & PCI_MSI_FLAGS_64BIT) !== 0;
+    this.cfg.write(bus, devfn, cap + 4, Number(msg.address & 0xffffffffn), 4);
+    if (is64) this.cfg.write(bus, devfn, cap + 8, Number(msg.address >> 32n), 4);
+    this.cfg.write(bus, devfn, cap + (is64 ? 12 : 8), msg.data, 2);
+    this.cfg.write(bus, devfn, cap + 2, (flags & ~0x70) | PCI_MSI_FLAGS_ENABLE, 2);
+    this.stats.vectorIrqs.push(this.p.firmware.msiIrq(first));
+  }
+
+  /** rtas_setup_msi_irqs for MSI: ibm,change-msi function 3 writes the capability; the kernel enables it. */
+  private msiByRtas(cap: number): void {
+    const { bus, devfn } = this.fn;
+    const cfgAddr = (bus << 16) | (devfn << 8);
+    const buid = this.p.firmware.buid!;
+    const hi = Number(buid >> 32n);
+    const lo = Number(buid & 0xffffffffn);
+    const r = this.p.rtas('ibm,change-msi', [cfgAddr, hi, lo, RTAS_CHANGE_MSI_FN, 1, 1]);
+    if (r[0] !== 0 || r[1] !== 1) return;
+    this.stats.vectorIrqs.push(this.p.rtas('ibm,query-interrupt-source-number', [cfgAddr, hi, lo, 0])[1]!);
+    this.cfg.write(bus, devfn, cap + 2, this.cfg.read(bus, devfn, cap + 2, 2) | PCI_MSI_FLAGS_ENABLE, 2);
+  }
+
+  /** The INTx handler on a possibly shared line: read-to-clear ICR says whether this device interrupted. */
+  private intxInterrupt(): boolean {
+    const icr = this.rd(NIC_REGS.ICR);
+    if (!icr) return false;
+    this.stats.handled[0]!++;
+    if (icr & 1) this.stats.completions++;
+    return true;
   }
 
   private msixByTable(n: number): void {
@@ -157,6 +222,7 @@ export class NicDriver {
         this.stats.statusReads++;
       }
       if (mask) this.setMask(0, false);
+      if (prog.iterationUs) this.p.wait(prog.iterationUs * 1000);
     }
   }
 

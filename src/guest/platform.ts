@@ -28,8 +28,20 @@ export interface GuestPlatform {
     dmaWindow: { pageShift: number; size: bigint } | null;
     /** pseries: the PHB's BUID, for RTAS calls. */
     buid: bigint | null;
+    /**
+     * Where a root-bus slot's INTx pin (0 = INTA) goes, as ACPI's _PRT or the device tree's
+     * interrupt-map says: a PIRQ link (its IRQ is in the PIRQ router's config register) or a
+     * fixed interrupt number.
+     */
+    intxRoute(slot: number, pin: number): { pirq: number } | { irq: number };
+    /** The PIRQ router (PIIX3) the firmware programs, by devfn on bus 0, or null. */
+    pirqRouterDevfn: number | null;
   };
   rtas(name: string, args: number[]): number[];
   hcall(name: 'H_PUT_TCE', ioba: bigint, tce: bigint): string;
   onInterrupt(handler: (irq: number) => void): void;
+  /** End of interrupt for a level-triggered interrupt (I/O APIC via LAPIC EOI, GIC EOIR, XIVE/XICS EOI, MPIC EOI). */
+  eoi(irq: number): void;
+  /** The guest idles for `ns` nanoseconds of virtual time. */
+  wait(ns: number): void;
 }

@@ -60,6 +60,7 @@ function sumDrivers(all: DriverStats[], spurious: number): GuestDriverTotals {
   return {
     nics: all.length,
     msixProgrammedBy: all[0]!.msixProgrammedBy,
+    irqMode: all[0]!.irqMode,
     vectorIrqs: all.flatMap((s) => s.vectorIrqs),
     handled: all.flatMap((s) => s.handled),
     transmits: sum((s) => s.transmits),

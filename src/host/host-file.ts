@@ -57,6 +57,13 @@ export interface FunctionSpec {
   msix: MsixSpec | null;
   msi: MsiSpec | null;
   intxPin: number;
+  /**
+   * PCI 2.3 INTx masking (COMMAND.INTX_DISABLE and STATUS.INTERRUPT work): the kernel masks at the
+   * device and can share the line; without it it disables the whole host line, exclusively.
+   */
+  intxMasking: boolean;
+  /** The host IRQ the pin is wired to (pdev->irq); functions on one line share it. */
+  intxLine: number;
   /** Reserved IOVA ranges of this device (an RMRR or IORT RMR), on top of the IOMMU's own. */
   reserved: ReservedRegion[];
   /** Physical behaviour model in src/host/devices (e.g. "nic"), or null for a passive function. */
@@ -206,7 +213,7 @@ function readMsi(r: Reader): HostSpec['msi'] {
 const ADDRESS = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-1][0-9a-f])\.([0-7])$/;
 
 function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, string>): FunctionSpec {
-  r.onlyKeys(['address', 'type', 'vendor', 'device', 'class', 'driver', 'multifunction', 'acs', 'bars', 'rom', 'msix', 'msi', 'intxPin', 'model', 'reserved', 'children']);
+  r.onlyKeys(['address', 'type', 'vendor', 'device', 'class', 'driver', 'multifunction', 'acs', 'bars', 'rom', 'msix', 'msi', 'intxPin', 'intxMasking', 'intxLine', 'model', 'reserved', 'children']);
   const address = r.at('address').string().toLowerCase();
   const m = ADDRESS.exec(address);
   if (!m) return r.at("address").fail(`expected a PCI address like "0000:03:00.1", got "${address}"`);
@@ -216,6 +223,7 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
   if (seen.has(address)) r.at('address').fail(`duplicate address ${address} (also at ${seen.get(address)})`);
   seen.set(address, r.path);
   const type = r.at('type').oneOf(TYPES);
+  const intxPin = r.has('intxPin') ? r.at('intxPin').int(0, 4) : 1;
   const bars = r.has('bars') ? r.at('bars').array().map(readBar) : [];
   bars.forEach((b, i) => {
     if (bars.findIndex((o) => o.index === b.index || (o.kind === 'mem64' && o.index + 1 === b.index)) !== i) r.at('bars').at(String(i)).fail(`BAR ${b.index} overlaps another BAR (a 64-bit BAR takes two slots)`);
@@ -292,7 +300,10 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
     msix,
     reserved: readReserved(r),
     msi,
-    intxPin: r.has('intxPin') ? r.at('intxPin').int(0, 4) : 1,
+    intxPin,
+    intxMasking: r.has('intxMasking') ? r.at('intxMasking').bool() : true,
+    // Default wiring: the root complex swizzles slot and pin onto four lines from IRQ 16.
+    intxLine: r.has('intxLine') ? r.at('intxLine').int(1, 1023) : 16 + ((slot + Math.max(intxPin, 1) - 1) & 3),
     model: r.has('model') ? r.at('model').oneOf(['nic']) : null,
     children: kids.map((k) => readFunction(k, secondaryBus, seen)),
     secondaryBus,

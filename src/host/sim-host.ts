@@ -3,6 +3,7 @@ import { parseHostFile, isBridge, type HostSpec, type ReservedRegion } from './h
 import { assignGroups, probeOrder, acsEnabled, type HostFunction, type IommuGroup } from './iommu-groups.ts';
 import { kernelBehaviour, type KernelBehaviour } from './kernel/behaviour.ts';
 import { HostFileError } from './errors.ts';
+import { HostIrqLines } from './kernel/intx.ts';
 
 /** Why a group is or is not usable by VFIO. */
 export interface Viability {
@@ -40,6 +41,8 @@ export class SimHost {
   readonly functions: HostFunction[];
   readonly groups: IommuGroup[];
   readonly reserved: ReservedRegion[];
+  /** The host's INTx lines (shared by every function wired to one). */
+  readonly irqLines = new HostIrqLines();
 
   constructor(readonly spec: HostSpec) {
     this.kernel = kernelBehaviour(spec.kernel);

@@ -1,5 +1,6 @@
 import type { MemorySystem, MemoryRegion } from '../memory/index.ts';
 import type { MsiMessage } from '../pci/index.ts';
+import type { EventFd } from '../common/eventfd.ts';
 import type { MachineSpec } from './machine-file.ts';
 
 /** GITS_TRANSLATER: in the ITS's second 64K frame (hw/intc/arm_gicv3_its.c). */
@@ -9,6 +10,9 @@ const V2M_MSI_SETSPI_NS = 0x40;
 const V2M_SPIS = 64;
 /** MPIC MSIIR offset in its MSI page (hw/intc/openpic.c, fsl MSI). */
 const MPIC_MSIIR = 0x740;
+
+/** KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID: one level source shared by all resampling irqfds. */
+const RESAMPLE_SOURCE = 'kvm-irqfd-resample';
 
 const NAMES: Record<MachineSpec['interrupts']['controller'], string> = {
   lapic: 'apic-msi',
@@ -33,6 +37,10 @@ export class InterruptController {
   bogus = 0;
   /** The guest's interrupt entry point. */
   handler: ((irq: number) => void) | null = null;
+  /** Level-triggered inputs (I/O APIC pins, GIC SPIs, XIVE LSIs, MPIC sources) by interrupt number. */
+  private readonly lines = new Map<number, { sources: Set<unknown>; inService: boolean; resamplers: { trigger: EventFd; resample: EventFd }[] }>();
+  /** EOIs of level-triggered interrupts the guest made. */
+  eois = 0;
 
   constructor(
     mem: MemorySystem,
@@ -124,6 +132,67 @@ export class InterruptController {
     }
     this.raise(irq);
     return true;
+  }
+
+  private line(irq: number) {
+    let l = this.lines.get(irq);
+    if (!l) this.lines.set(irq, (l = { sources: new Set(), inService: false, resamplers: [] }));
+    return l;
+  }
+
+  /**
+   * A level-triggered input: `source` drives `irq` high or low; the line is the OR of its sources
+   * (a shared line). A high line not in service is delivered; it stays in service until the EOI.
+   */
+  setLevel(irq: number, source: unknown, level: boolean): void {
+    const l = this.line(irq);
+    if (level) l.sources.add(source);
+    else l.sources.delete(source);
+    this.service(irq);
+  }
+
+  /** Whether `irq`'s line is high now. */
+  level(irq: number): boolean {
+    return (this.lines.get(irq)?.sources.size ?? 0) > 0;
+  }
+
+  /**
+   * The guest's EOI of a level interrupt: KVM's resamplers lower their level and signal their
+   * resample eventfd (virt/kvm/eventfd.c:irqfd_resampler_ack), then a line still high is
+   * delivered again.
+   */
+  eoi(irq: number): void {
+    const l = this.lines.get(irq);
+    if (!l || !l.inService) return;
+    this.eois++;
+    l.inService = false;
+    if (l.resamplers.length) l.sources.delete(RESAMPLE_SOURCE);
+    for (const r of [...l.resamplers]) r.resample.signal();
+    this.service(irq);
+  }
+
+  /**
+   * KVM_IRQFD with KVM_IRQFD_FLAG_RESAMPLE: `trigger` raises `irq` (as the resample source, which
+   * every resampling irqfd shares), the EOI lowers it and signals `resample`. Returns the remover.
+   */
+  addResampleIrqfd(irq: number, trigger: EventFd, resample: EventFd): () => void {
+    const l = this.line(irq);
+    const entry = { trigger, resample };
+    const inject = () => this.setLevel(irq, RESAMPLE_SOURCE, true);
+    trigger.on('signal', inject);
+    l.resamplers.push(entry);
+    return () => {
+      trigger.off('signal', inject);
+      l.resamplers.splice(l.resamplers.indexOf(entry), 1);
+      if (!l.resamplers.length) l.sources.delete(RESAMPLE_SOURCE);
+    };
+  }
+
+  private service(irq: number): void {
+    const l = this.lines.get(irq)!;
+    if (l.inService || l.sources.size === 0) return;
+    l.inService = true;
+    this.raise(irq);
   }
 
   /** Delivers `irq` to the guest. */

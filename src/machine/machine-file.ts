@@ -1,4 +1,5 @@
 import { FileError, Reader, parseJson, readInputFile } from '../util/json-reader.ts';
+import type { IntxRouterKind } from './intx-routing.ts';
 
 /** A malformed machine file: names the file, the field path and what was expected. */
 export class MachineFileError extends FileError {
@@ -54,6 +55,8 @@ export interface MachineSpec {
     doorbell: Window;
     /** First interrupt number MSIs are allocated from (SPI base, LPI base, XICS/XIVE IRQ base, MSIR base). */
     msiBase: number;
+    /** How root-bus INTx pins are wired: PIIX3 PIRQ links, ICH9 PIRQ[E-H] to GSIs 16-23, or a swizzle onto four lines from `base`. */
+    intx: { router: IntxRouterKind; base: number };
   };
   iommu: MachineIommu;
   /** false = QEMU's vfio-no-msix-emulation machine property (pseries). */
@@ -112,8 +115,13 @@ export function parseMachineFile(text: string, file = '<machine>'): MachineSpec 
   if (config === 'cf8' && arch !== 'x86_64' && pci.configAddress === null) p.at('configAddress').fail('expected the MMIO address of CONFIG_ADDRESS (config "cf8" outside x86 has no I/O ports)');
   if (config === 'ecam' && !pci.ecam) p.at('ecam').fail('expected the ECAM window {base, size} for config "ecam"');
   const i = r.at('interrupts');
-  i.onlyKeys(['controller', 'doorbell', 'msiBase']);
-  const interrupts = { controller: i.at('controller').oneOf(CONTROLLERS), doorbell: window(i.at('doorbell')), msiBase: i.at('msiBase').int(0, 1 << 24) };
+  i.onlyKeys(['controller', 'doorbell', 'msiBase', 'intx']);
+  const x = i.at('intx');
+  x.onlyKeys(['router', 'base']);
+  const router = x.at('router').oneOf(['piix3', 'ich9', 'swizzle'] as const);
+  if (router === 'swizzle' && !x.has('base')) x.at('base').fail('expected the first of the four interrupt numbers the swizzle routes to');
+  const intx = { router, base: x.has('base') ? x.at('base').int(0, 1 << 24) : 0 };
+  const interrupts = { controller: i.at('controller').oneOf(CONTROLLERS), doorbell: window(i.at('doorbell')), msiBase: i.at('msiBase').int(0, 1 << 24), intx };
   const iommu = r.at('iommu').oneOf(IOMMUS);
   let spapr: MachineSpec['spapr'] = null;
   if (r.has('spapr')) {

@@ -7,6 +7,8 @@ import type { VmmContainer, DmaPolicy } from '../vfio/container.ts';
 import { ProcessMemory } from '../vfio/process-memory.ts';
 import { InterruptController } from './interrupt-controller.ts';
 import { Rtas } from './rtas.ts';
+import { VirtualClock } from './clock.ts';
+import { BoardIntxRouter, Piix3, PIIX3_DEVFN } from './intx-routing.ts';
 import type { MachineSpec } from './machine-file.ts';
 
 /**
@@ -77,6 +79,10 @@ export class Machine {
   readonly containers: VmmContainer[] = [];
   readonly warnings: string[] = [];
   readonly rtas: Rtas | null;
+  /** QEMU_CLOCK_VIRTUAL: guest time, advanced when the guest waits. */
+  readonly clock = new VirtualClock();
+  /** The pc's PIIX3 (its PIRQ links route INTx), or null on other boards. */
+  readonly piix3: Piix3 | null;
   private readonly groups = new Map<number, GroupFd>();
   private readonly process: ProcessMemory;
 
@@ -105,9 +111,12 @@ export class Machine {
     const pciIo = spec.arch === 'x86_64' ? this.systemIo : mem.container(`${spec.pci.host}-io`, spec.pci.io?.size ?? 0x10000n);
     this.pciHost = new PciHost(mem, { memSpace: pciMem, ioSpace: pciIo, dmaRoot: this.systemMemory });
     this.rtas = spec.pci.config === 'rtas' ? new Rtas(this) : null;
+    this.piix3 = spec.interrupts.intx.router === 'piix3' ? new Piix3(mem) : null;
+    this.pciHost.bus.intxRouter = new BoardIntxRouter(spec.interrupts.intx, this.irq, this.piix3);
     mem.transaction(() => {
       for (const r of spec.ram) this.systemMemory.addSubregion(r.base, mem.ram(r.name, r.size));
       this.wirePci(pciMem, pciIo);
+      if (this.piix3) this.pciHost.bus.attach(this.piix3, PIIX3_DEVFN >> 3, PIIX3_DEVFN & 7);
       this.systemMemory.addSubregion(spec.interrupts.doorbell.base, this.irq.region);
       const ctx = this.vfioContext();
       for (const opts of checkedDevices(devices)) {
@@ -178,6 +187,11 @@ export class Machine {
       msiSupported: true,
       express: this.spec.pci.express,
       injectMsi: (msg) => this.irq.deliver(msg),
+      intx: {
+        nowNs: () => this.clock.nowNs,
+        newTimer: (cb) => this.clock.newTimer(cb),
+        addResampleIrqfd: (irq, trigger, resample) => this.irq.addResampleIrqfd(irq, trigger, resample),
+      },
       warn: (m) => this.warnings.push(m),
     };
   }

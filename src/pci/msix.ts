@@ -217,7 +217,7 @@ export class Msix {
     const wasMasked = this.functionMasked;
     this.updateFunctionMasked();
     if (!this.enabled()) return;
-    this.dev.intxLevel = 0; // pci_device_deassert_intx
+    this.dev.setIrq(0); // pci_device_deassert_intx
     if (this.functionMasked === wasMasked) return;
     for (let v = 0; v < this.entries; v++) this.handleMaskUpdate(v, this.vectorMasked(v, wasMasked));
   }

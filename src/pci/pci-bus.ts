@@ -39,6 +39,21 @@ export function parseHostDevAddr(text: string, device = 'vfio-pci'): string {
   return `${hex(dom!, 4)}:${hex(bus!, 2)}:${hex(slot!, 2)}.${m[4]}`;
 }
 
+/** pci_device_route_intx_to_irq's answer: the board's interrupt number for a pin, or disabled (PIRQ off). */
+export interface PciIntxRoute {
+  mode: 'enabled' | 'disabled';
+  irq: number;
+}
+
+/**
+ * How a root bus's INTx pins reach the interrupt controller (pci_bus_irqs: the board's map_irq and
+ * set_irq, and route_intx_to_irq for KVM's irqfd routes). `pin` is 0 for INTA.
+ */
+export interface PciIntxRouter {
+  route(dev: PciDevice, pin: number): PciIntxRoute;
+  setLevel(dev: PciDevice, pin: number, level: boolean): void;
+}
+
 export class PciBusError extends VdmError {
   override name = 'PciBusError';
 }
@@ -54,6 +69,8 @@ export class PciBus {
   readonly memSpace: MemoryRegion;
   readonly ioSpace: MemoryRegion;
   private readonly ownDmaRoot: MemoryRegion | null;
+  /** Set by the board on the root bus; a secondary bus swizzles through its bridge (pci_bridge_map_irq). */
+  intxRouter: PciIntxRouter | null = null;
 
   constructor(
     readonly mem: MemorySystem,

@@ -1,7 +1,7 @@
 import type { MemorySystem, MemoryRegion, AddressSpace } from '../memory/index.ts';
 import { ConfigSpace } from './config-space.ts';
 import * as R from '../common/pci-regs.ts';
-import type { PciBus } from './pci-bus.ts';
+import type { PciBus, PciIntxRoute } from './pci-bus.ts';
 import type { Msi } from './msi.ts';
 import type { Msix } from './msix.ts';
 
@@ -65,6 +65,8 @@ export class PciDevice {
   readonly dropped: DroppedConfigAccess[] = [];
   /** INTx level as the device drives it (pci_set_irq). */
   intxLevel = 0;
+  /** Called when the board's INTx routing changes (pci_device_set_intx_routing_notifier). */
+  intxRoutingNotifier: (() => void) | null = null;
   /** MSI/MSI-X messages sent into the bus-master address space. */
   msiMessagesSent = 0;
 
@@ -86,6 +88,19 @@ export class PciDevice {
     }
     c.setByte(R.PCI_INTERRUPT_PIN, opts.interruptPin ?? 0);
     this.initMasks();
+  }
+
+  /** pci_set_irq: drive the function's INTx pin; the board routes it to an interrupt line. */
+  setIrq(level: number): void {
+    const pin = this.cfg.byte(R.PCI_INTERRUPT_PIN);
+    if (!pin || level === this.intxLevel) return;
+    this.intxLevel = level;
+    this.bus?.intxRouter?.setLevel(this, pin - 1, level !== 0);
+  }
+
+  /** pci_device_route_intx_to_irq: where pin `pin` (0 = INTA) ends at the interrupt controller. */
+  routeIntx(pin: number): PciIntxRoute {
+    return this.bus?.intxRouter?.route(this, pin) ?? { mode: 'disabled', irq: -1 };
   }
 
   /** Type 0 for endpoints; bridges override. */

@@ -3,3 +3,4 @@ export * from './report.ts';
 export * from './format-report.ts';
 export * from './boot.ts';
 export * from './verdict.ts';
+export * from './glossary.ts';

@@ -1,4 +1,4 @@
-import { SPAPR_PHB0_BUID, type Machine } from '../machine/index.ts';
+import { boardIntxRoute, PIIX3_DEVFN, SPAPR_PHB0_BUID, type Machine } from '../machine/index.ts';
 import type { GuestPlatform } from '../guest/index.ts';
 
 /** The guest's view of a machine: address spaces, RTAS, hypercalls, interrupts, firmware tables. */
@@ -20,12 +20,16 @@ export function platformOf(m: Machine): GuestPlatform {
       msiVectors: m.irq.capacity(),
       dmaWindow: s.spapr ? { pageShift: s.spapr.pageShift, size: s.spapr.dma32WindowSize } : null,
       buid: s.pci.config === 'rtas' ? SPAPR_PHB0_BUID : null,
+      intxRoute: (slot, pin) => boardIntxRoute(s.interrupts.intx, slot, pin),
+      pirqRouterDevfn: m.piix3 ? PIIX3_DEVFN : null,
     },
     rtas: (name, args) => m.rtas?.call(name, args) ?? [-3],
     hcall: (name, ioba, tce) => m.hcall(name, ioba, tce),
     onInterrupt: (h) => {
       m.irq.handler = h;
     },
+    eoi: (irq) => m.irq.eoi(irq),
+    wait: (ns) => m.clock.advance(ns),
   };
 }
 

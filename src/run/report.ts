@@ -13,6 +13,8 @@ export interface BarReport {
   trapped: string[];
   overlays: { name: string; range: string; enabled: boolean }[];
   relocatedMsix: boolean;
+  /** Guest accesses to this BAR by path: no exit (mmap), exit served by pointer (mmapExit), pread/pwrite (trapped). */
+  accesses: { mmap: number; mmapExit: number; trapped: number };
 }
 
 /** The boot report's data; `vdm boot --json` prints exactly this. */
@@ -28,6 +30,12 @@ export interface BootReport {
     bars: BarReport[];
     msix: { entries: number; table: string; pba: string; programmedBy: string; vectors: { vector: number; irq: number; handled: number }[]; relocation: string } | null;
     interrupts: { raised: number; viaKvm: number; viaVmm: number; pended: number; lost: number };
+    /**
+     * INTx (null without a pin): the path (KVM irqfd with resample, or QEMU's VMM path with mmaps
+     * off), the guest IRQ, what the host kernel raised and unmasked, and on the VMM path the EOIs
+     * taken from trapped BAR accesses and how often the BAR mmaps were switched off and back.
+     */
+    intx: { pin: string; path: string; irq: number; hostLine: number; maskedAt: string; raised: number; viaVmm: number; vmmEois: number; unmasks: number; resignals: number; mmapsDisabled: number; mmapsReenabled: number } | null;
     dma: { mappings: { iova: string; size: string; region: string }[]; faults: number; blocked: number };
     vfioCalls: string[];
   }[];
@@ -75,6 +83,27 @@ function barReport(d: VfioPciDevice, n: number): BarReport | null {
     trapped,
     overlays,
     relocatedMsix: !!l && (d.options.msixRelocation ?? 'off') === n,
+    accesses: { ...d.barCounts[n]! },
+  };
+}
+
+function intxReport(d: VfioPciDevice, kernel: VfioKernel): BootReport['devices'][number]['intx'] {
+  const pin = d.cfg.byte(0x3d);
+  if (!pin) return null;
+  const k = kernel.deviceCounters(d.hostName).intx;
+  return {
+    pin: String.fromCharCode(64 + pin),
+    path: d.intx.path,
+    irq: d.intx.route.mode === 'enabled' ? d.intx.route.irq : -1,
+    hostLine: k.line.irq,
+    maskedAt: k.pci23 ? 'device (INTX_DISABLE)' : 'host line (exclusive)',
+    raised: k.stats.interrupts,
+    viaVmm: d.intx.stats.vmmInterrupts,
+    vmmEois: d.intx.stats.eois,
+    unmasks: k.stats.unmasks,
+    resignals: k.stats.resignals,
+    mmapsDisabled: d.intx.stats.mmapDisables,
+    mmapsReenabled: d.intx.stats.mmapEnables,
   };
 }
 
@@ -103,7 +132,7 @@ export function buildReport(m: Machine, host: SimHost, kernel: VfioKernel, progr
     trapped += d.counts.trapped;
     overlay += (d.msix?.accesses.table ?? 0) + (d.msix?.accesses.pba ?? 0);
     const st = kernel.deviceCounters(d.hostName);
-    interrupts += d.interrupts.kvm + d.interrupts.vmm;
+    interrupts += d.interrupts.kvm + d.interrupts.vmm + st.intx.stats.interrupts;
     const container = m.containers.find((x) => x.groups.includes(d.group))!;
     const l = d.msixLayout;
     return {
@@ -123,6 +152,7 @@ export function buildReport(m: Machine, host: SimHost, kernel: VfioKernel, progr
               relocation: String(d.options.msixRelocation ?? 'off'),
             }
           : null,
+      intx: intxReport(d, kernel),
       interrupts: { raised: st.interrupts + st.lostInterrupts, viaKvm: d.interrupts.kvm, viaVmm: d.interrupts.vmm, pended: d.interrupts.pended, lost: st.lostInterrupts + st.msiFaults + st.remapBlocked },
       dma: { mappings: container.mappings.map((x) => ({ iova: hex(x.iova), size: hex(x.size), region: x.region })), faults: st.dmaFaults.length, blocked: st.dmaBlocked },
       vfioCalls: d.calls,

@@ -49,15 +49,17 @@ export function workloadOutcome(d: VfioPciDevice, kernel: VfioKernel, visible: b
     driver: driver && { ...driver, handled: [...driver.handled], vectorIrqs: [...driver.vectorIrqs] },
     dmaFaults: st.dmaFaults.length,
     lostInterrupts: st.lostInterrupts + st.msiFaults + st.remapBlocked,
-    interruptsViaKvm: d.interrupts.kvm,
-    interruptsViaVmm: d.interrupts.vmm,
+    // INTx counts too: KVM's irqfd takes what QEMU's handler (the VMM path) does not.
+    interruptsViaKvm: d.interrupts.kvm + d.intx.stats.interrupts - d.intx.stats.vmmInterrupts,
+    interruptsViaVmm: d.interrupts.vmm + d.intx.stats.vmmInterrupts,
   };
 }
 
 /** How interrupts reached the driver, from what happened (not from what the device claims). */
 function mechanism(o: WorkloadOutcome): string {
   const via = [o.interruptsViaKvm ? 'KVM irqfd' : '', o.interruptsViaVmm ? 'the VMM' : ''].filter(Boolean).join(' and ') || 'nowhere';
-  const how = o.driver?.msixProgrammedBy === 'rtas' ? 'MSI-X (RTAS)' : o.driver?.msixProgrammedBy === 'table' ? 'MSI-X' : 'interrupts';
+  const mode = o.driver?.irqMode;
+  const how = mode === 'intx' ? 'INTx' : mode === 'msi' ? 'MSI' : o.driver?.msixProgrammedBy === 'rtas' ? 'MSI-X (RTAS)' : o.driver?.msixProgrammedBy === 'table' ? 'MSI-X' : 'interrupts';
   return `${how} via ${via}`;
 }
 
@@ -79,7 +81,9 @@ function misplacedBars(m: Machine, d: VfioPciDevice): string[] {
 /** Why interrupts did not reach the driver, from what the device has and what the guest got. */
 function noInterruptReason(m: Machine, d: VfioPciDevice, o: WorkloadOutcome): string {
   const drv = o.driver!;
-  if (!d.msix) return 'no interrupt reached the driver: the device has no MSI-X, and no other interrupt mechanism delivered anything';
+  if (drv.irqMode === 'intx') return `the driver requested INTx (irq ${drv.vectorIrqs[0]}) but no interrupt was delivered`;
+  if (drv.irqMode === 'msi') return 'the driver enabled MSI but no interrupt was delivered';
+  if (!d.msix) return 'no interrupt reached the driver: the device has no MSI-X, MSI or routed INTx pin';
   if (!drv.vectorIrqs.length) return `the ${m.spec.interrupts.controller} gave the driver no MSI-X vectors (${n(m.irq.capacity())} for devices, machine file interrupts.msiBase), so the device cannot interrupt`;
   return `the driver set up ${drv.vectorIrqs.length} MSI-X vector(s) but none was delivered`;
 }

@@ -7,6 +7,7 @@ import type { DeviceFd, GroupFd, VfioApi } from '../common/vfio-api.ts';
 import * as U from '../common/vfio-uapi.ts';
 import { VmmContainer, type DmaPolicy } from './container.ts';
 import type { ProcessMemory } from './process-memory.ts';
+import { INTX_MMAP_TIMEOUT_MS, VfioIntx, type IntxMachine } from './intx.ts';
 import { fixPbaOffset, fixupMsixMmaps, relocateMsix, VfioRealizeError, type BarInfo, type MsixLayout, type Relocation } from './msix-layout.ts';
 
 /** vfio-pci device options, named as QEMU names them. */
@@ -23,6 +24,10 @@ export interface VfioPciOptions {
   addr?: string;
   /** multifunction=on: function 0 of a slot whose other functions are populated. */
   multifunction?: boolean;
+  /** x-no-kvm-intx=on: INTx always through QEMU (the VMM path), never a KVM resample irqfd. */
+  noKvmIntx?: boolean;
+  /** x-intx-mmap-timeout-ms: how long after an INTx the BAR mmaps stay off (0: until INTx is disabled). */
+  intxMmapTimeoutMs?: number;
 }
 
 /** What the machine gives vfio-pci: the VFIO API, the DMA address space and the machine's policies. */
@@ -41,6 +46,8 @@ export interface VfioPciContext {
   express: boolean;
   /** KVM's irqfd: an MSI injected into the interrupt controller without going through the VMM. */
   injectMsi(msg: MsiMessage): void;
+  /** The machine's clock and KVM's resampling irqfd, for INTx. */
+  intx: IntxMachine;
   warn(message: string): void;
 }
 
@@ -77,6 +84,10 @@ export class VfioPciDevice extends PciDevice {
   readonly vbar: (VfioBar | null)[] = new Array(6).fill(null);
   msixLayout: MsixLayout | null = null;
   readonly counts: BarPathCounts = { mmap: 0, mmapExit: 0, trapped: 0 };
+  /** The same counts per BAR (the boot report shows which BAR's pages are slow). */
+  readonly barCounts: BarPathCounts[] = Array.from({ length: 6 }, () => ({ mmap: 0, mmapExit: 0, trapped: 0 }));
+  /** INTx (hw/vfio/pci.c vfio_intx_*), for a device with an interrupt pin. */
+  readonly intx: VfioIntx;
   readonly interrupts = { kvm: 0, vmm: 0, pended: 0 };
   /** VFIO calls this device made, in order (from the kernel's log). */
   readonly calls: string[] = [];
@@ -124,6 +135,36 @@ export class VfioPciDevice extends PciDevice {
     this.physCaps = capabilityList(phys);
     this.emulated = new Uint8Array(this.cfg.size);
     this.emulated.fill(1, 0, R.PCI_CONFIG_HEADER_SIZE);
+    const self = this;
+    this.intx = new VfioIntx(
+      {
+        name: this.name,
+        pin: () => this.cfg.byte(R.PCI_INTERRUPT_PIN),
+        route: (pin) => this.routeIntx(pin),
+        setIrq: (level) => this.setIrq(level),
+        setMmapsEnabled: (on) => this.setMmapsEnabled(on),
+        setIrqs(index, start, count, flags, data) {
+          // The UNMASK after every EOI is not worth a line in the call list; set-up calls are.
+          self.irqSet({ index, start, count, flags, data }, flags !== (U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_UNMASK));
+        },
+      },
+      ctx.intx,
+      { noKvm: options.noKvmIntx ?? false, mmapTimeoutMs: options.intxMmapTimeoutMs ?? INTX_MMAP_TIMEOUT_MS },
+    );
+    this.intxRoutingNotifier = () => this.intx.routingChanged();
+  }
+
+  /** Plugged: INTx can be routed now (vfio_realize ends with vfio_intx_enable when the pin is set). */
+  override attached(bus: Parameters<PciDevice['attached']>[0], devfn: number): void {
+    super.attached(bus, devfn);
+    this.intx.enable();
+  }
+
+  /** vfio_mmap_set_enabled: every BAR's mmap subregions on or off (INTx on the VMM path). */
+  private setMmapsEnabled(on: boolean): void {
+    this.mem.transaction(() => {
+      for (const vb of this.vbar) for (const m of vb?.mmaps ?? []) m.region.setEnabled(on);
+    });
   }
 
   /** vfio_realize: group, container, device fd, config, BARs, MSI-X placement, capabilities. */
@@ -226,17 +267,25 @@ export class VfioPciDevice extends PciDevice {
     if (regionSize > 0n) {
       const vdev = this.deviceFd;
       const counts = this.counts;
+      const own = this.barCounts[n]!;
+      const intx = this.intx;
+      // vfio_region_read/write, then vbasedev->ops->vfio_eoi: a trapped access is INTx's EOI.
       trapped = mem.io(`${this.hostName} BAR ${n}`, regionSize, {
         valid: { minAccessSize: 1, maxAccessSize: 4 },
         impl: { minAccessSize: 1, maxAccessSize: 4 },
         endianness: 'little',
         read: (off, size) => {
           counts.trapped++;
-          return vdev.read(n, off, size);
+          own.trapped++;
+          const v = vdev.read(n, off, size);
+          intx.eoi();
+          return v;
         },
         write: (off, v, size) => {
           counts.trapped++;
+          own.trapped++;
           vdev.write(n, off, Number(v), size);
+          intx.eoi();
         },
       });
       base.addSubregion(0, trapped);
@@ -255,13 +304,23 @@ export class VfioPciDevice extends PciDevice {
         const at = Number(a.offset);
         const region = mem.ramDevice(`${this.hostName} BAR ${n} mmaps[${i}]`, a.size, {
           read: (off, size) => {
-            if (this.mmapExits(n, at + off)) counts.mmapExit++;
-            else counts.mmap++;
+            if (this.mmapExits(n, at + off)) {
+              counts.mmapExit++;
+              own.mmapExit++;
+            } else {
+              counts.mmap++;
+              own.mmap++;
+            }
             return mapping.read(off, size);
           },
           write: (off, v, size) => {
-            if (this.mmapExits(n, at + off)) counts.mmapExit++;
-            else counts.mmap++;
+            if (this.mmapExits(n, at + off)) {
+              counts.mmapExit++;
+              own.mmapExit++;
+            } else {
+              counts.mmap++;
+              own.mmap++;
+            }
             mapping.write(off, v, size);
           },
         });
@@ -345,26 +404,34 @@ export class VfioPciDevice extends PciDevice {
   }
 
   private setIrqs(index: number, start: number, count: number, fds?: (EventFd | null)[]): void {
+    this.irqSet(
+      fds
+        ? { index, start, count, flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, data: fds }
+        : { index, start, count, flags: U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_TRIGGER },
+      true,
+    );
+  }
+
+  /** VFIO_DEVICE_SET_IRQS; `record` adds it to the device's call list (per-interrupt UNMASKs are not). */
+  private irqSet(req: U.SetIrqsRequest, record: boolean): void {
     const mark = this.ctx.kernel.log.length;
     try {
-      this.deviceFd.setIrqs(
-        fds
-          ? { index, start, count, flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, data: fds }
-          : { index, start, count, flags: U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_TRIGGER },
-      );
+      this.deviceFd.setIrqs(req);
     } catch (e) {
       // QEMU reports a failed SET_IRQS ("vfio: Error: Failed to setup MSI fds") and carries on.
       if (!(e instanceof VfioError)) throw e;
       this.ctx.warn(`vfio ${this.hostName}: ${e.message}`);
     } finally {
-      this.calls.push(...this.ctx.kernel.log.slice(mark));
+      if (record) this.calls.push(...this.ctx.kernel.log.slice(mark));
     }
   }
 
   /** vfio_msix_enable: notifiers set; unmasked vectors used in one batch; else enable with no vector. */
   private msixEnable(): void {
     const msix = this.msix!;
-    if (this.msiFds.length) this.msiDisable(); // vfio_disable_interrupts: one type at a time
+    // vfio_disable_interrupts: one type at a time, MSI first, then INTx.
+    if (this.msiFds.length) this.msiDisable(false);
+    this.intx.disable();
     this.batching = true;
     msix.notifiers = { use: (v, m) => this.vectorUse(v, m), release: (v) => this.vectorRelease(v) };
     for (let v = 0; v < msix.entries; v++) if (!msix.isMasked(v)) this.vectorUse(v, msix.message(v));
@@ -381,6 +448,7 @@ export class VfioPciDevice extends PciDevice {
     this.setIrqs(U.VFIO_PCI_MSIX_IRQ_INDEX, 0, 0);
     this.vectorUsed.length = 0;
     this.nrVectors = 0;
+    this.intx.enable(); // vfio_msix_disable ends with vfio_intx_enable
   }
 
   /** SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, nr_vectors): unused vectors -1, masked ones the VMM's fd. */
@@ -454,6 +522,7 @@ export class VfioPciDevice extends PciDevice {
   private msiEnable(): void {
     const msi = this.msi!;
     if (this.msix?.notifiers.use) this.msixDisable(); // vfio_disable_interrupts: one type at a time
+    this.intx.disable();
     const n = msi.enabledVectors();
     this.msiFds = [];
     for (let v = 0; v < n; v++) {
@@ -467,9 +536,11 @@ export class VfioPciDevice extends PciDevice {
     this.setIrqs(U.VFIO_PCI_MSI_IRQ_INDEX, 0, n, this.msiFds);
   }
 
-  private msiDisable(): void {
+  /** vfio_msi_disable: the index off, then INTx back (vfio_intx_enable), unless MSI-X takes over. */
+  private msiDisable(intxBack = true): void {
     this.setIrqs(U.VFIO_PCI_MSI_IRQ_INDEX, 0, 0);
     this.msiFds = [];
+    if (intxBack) this.intx.enable();
   }
 
   /**

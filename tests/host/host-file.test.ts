@@ -45,7 +45,7 @@ test('malformed host files name the file, the field path and what was expected',
   assert.is(error((j) => (j.pci[0].children[0].msix = { entries: 8, table: { bar: 2, offset: 0 }, pba: { bar: 0, offset: 0x1000 } })), 'h.json: pci[0].children[0].msix.table.bar: BAR 2 is not a memory BAR of this function');
   assert.is(error((j) => (j.pci[0].children[0].msix = { entries: 8, table: { bar: 0, offset: 4 }, pba: { bar: 0, offset: 0x1000 } })), 'h.json: pci[0].children[0].msix.table.offset: expected an 8-byte aligned offset (the low 3 bits hold the BIR), got 0x4');
   assert.is(error((j) => (j.pci[0].children[0].children = [])), 'h.json: pci[0].children[0].children: only bridges and ports have children; this is a endpoint');
-  assert.is(error((j) => (j.pci[0].bogus = 1)), 'h.json: pci[0].bogus: unknown field (expected one of: address, type, vendor, device, class, driver, multifunction, acs, bars, rom, msix, msi, intxPin, model, reserved, children)');
+  assert.is(error((j) => (j.pci[0].bogus = 1)), 'h.json: pci[0].bogus: unknown field (expected one of: address, type, vendor, device, class, driver, multifunction, acs, bars, rom, msix, msi, intxPin, intxMasking, intxLine, model, reserved, children)');
   assert.is(error((j) => (j.iommu.kind = 'spapr-tce')), 'h.json: iommu.spapr: expected the sPAPR window facts (dma32WindowSize, pageSizes) for an spapr-tce IOMMU');
   assert.is(error((j) => j.pci.push({ ...j.pci[0], children: undefined })), 'h.json: pci[1].address: duplicate address 0000:00:01.0 (also at pci[0])');
 });

@@ -42,7 +42,7 @@ test('scenario 7: pseries on a POWER9 64K 6.8 host: ibm,change-msi writes the ta
   assert.not.ok(d.msix!.isMasked(3) && d.msix!.enabled(), 'entries unmasked by msix_set_message');
   d.calls.length = 0;
   wr(0x70 + 2, 0x8000, 2); // MSI-X ENABLE
-  assert.equal(d.calls, ['SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 4)']);
+  assert.equal(d.calls, ['SET_IRQS(INTX, NONE|MASK, 0, 1)', 'SET_IRQS(INTX, NONE|TRIGGER, 0, 0)', 'SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 4)'], 'INTx off first (vfio_disable_interrupts)');
   assert.is(d.msix!.accesses.table, 0, 'the guest never touched the table');
   assert.equal(m.rtas!.call('ibm,change-msi', [cfg, HI, LO, RTAS_CHANGE_MSIX_FN, 100, 2]), [0, 64, 3, 2], 'more than the table holds: the maximum, nothing allocated');
   assert.equal(m.rtas!.call('ibm,query-interrupt-source-number', [cfg, HI, LO, 9]), [-1]);

@@ -2,7 +2,10 @@ import { RamBlock } from '../../common/ram-block.ts';
 import type { HostFunction } from '../iommu-groups.ts';
 import type { UserMemory } from '../user-memory.ts';
 import { buildPhysicalConfig, type PhysicalConfig } from './physical-config.ts';
-import { PCI_COMMAND, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY } from '../../common/pci-regs.ts';
+import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PCI_STATUS, PCI_STATUS_INTERRUPT } from '../../common/pci-regs.ts';
+
+/** Which interrupt mechanism the function uses: the kernel switches it when it enables MSI or MSI-X. */
+export type IrqMode = 'intx' | 'msi' | 'msix';
 
 /** Translation and memory behind a device's DMA (the IOMMU domain and the user's memory). */
 export interface DmaPort {
@@ -31,6 +34,12 @@ export class FunctionHardware {
   model: DeviceModel | null = null;
   /** Set by the host kernel while a user has MSI-X vectors bound (vfio_msi_set_vector_signal). */
   irqSink: ((vector: number) => boolean) | null = null;
+  /** MSI and MSI-X enabled by the kernel switch the function off INTx (PCI 3.0 6.8). */
+  irqMode: IrqMode = 'intx';
+  /** The INTx level the function's logic drives (STATUS.INTERRUPT follows it). */
+  private intxLevel = false;
+  /** Called when the pin's output rises (the host line sees an assertion). */
+  intxSink: (() => void) | null = null;
   /** Where the device's DMA goes: the IOMMU domain of its group (null: blocked, every DMA faults). */
   dma: DmaPort | null = null;
   /** DMA the device could not issue because COMMAND.MASTER is clear (nothing reaches the bus). */
@@ -59,6 +68,56 @@ export class FunctionHardware {
   /** COMMAND.MASTER: without it the device cannot issue DMA (or MSI writes). */
   get busMaster(): boolean {
     return (this.config.bytes[PCI_COMMAND]! & PCI_COMMAND_MASTER) !== 0;
+  }
+
+  /** COMMAND.INTX_DISABLE of the real config space (PCI 2.3 INTx masking). */
+  get intxDisabled(): boolean {
+    return (this.config.bytes[PCI_COMMAND + 1]! & (PCI_COMMAND_INTX_DISABLE >> 8)) !== 0;
+  }
+
+  set intxDisabled(on: boolean) {
+    const b = PCI_COMMAND_INTX_DISABLE >> 8;
+    const was = this.intxOutput;
+    this.config.bytes[PCI_COMMAND + 1] = (this.config.bytes[PCI_COMMAND + 1]! & ~b) | (on ? b : 0);
+    if (!was && this.intxOutput) this.intxSink?.();
+  }
+
+  /** STATUS.INTERRUPT: the function wants an interrupt, whether or not INTX_DISABLE lets it out. */
+  get intxPending(): boolean {
+    return (this.config.bytes[PCI_STATUS]! & PCI_STATUS_INTERRUPT) !== 0;
+  }
+
+  /** What the pin drives: asserted, not masked by INTX_DISABLE, and INTx is the mode in use. */
+  get intxOutput(): boolean {
+    return this.intxLevel && !this.intxDisabled && this.irqMode === 'intx' && this.fn.spec.intxPin !== 0;
+  }
+
+  /** The device logic sets its INTx level (a level-triggered pin: it stays up until the cause is cleared). */
+  setIntx(level: boolean): void {
+    const was = this.intxOutput;
+    this.intxLevel = level;
+    this.config.bytes[PCI_STATUS] = (this.config.bytes[PCI_STATUS]! & ~PCI_STATUS_INTERRUPT) | (level ? PCI_STATUS_INTERRUPT : 0);
+    if (!was && this.intxOutput) this.intxSink?.();
+  }
+
+  /** Switches the interrupt mode (the kernel's MSI/MSI-X enable and disable). */
+  setIrqMode(mode: IrqMode): void {
+    const was = this.intxOutput;
+    this.irqMode = mode;
+    if (!was && this.intxOutput) this.intxSink?.();
+  }
+
+  /**
+   * The device logic signals an event on `vector`: an MSI-X or MSI message in those modes; in
+   * INTx mode the level (setIntx) is what the host sees, so nothing more happens here.
+   */
+  interrupt(vector: number): boolean {
+    if (this.irqMode === 'msix') return this.signalMsix(vector);
+    if (this.irqMode === 'msi') {
+      if (!this.busMaster) return this.blocked() ?? false;
+      return this.irqSink?.(vector) ?? false;
+    }
+    return false;
   }
 
   /** A load from BAR `bar` by anyone (mmap, read(), the device itself). */

@@ -3,7 +3,8 @@ import { NIC_DESC_DONE, NIC_DESC_SIZE, NIC_ICR_TX_DONE, NIC_REGS } from '../../c
 
 /**
  * A NIC-like function: a transmit ring in guest memory read by DMA through the IOMMU, completions
- * written back, MSI-X vector 0 on completion. DMA to an unmapped IOVA stops the ring and is counted
+ * written back, and on completion the cause in ICR with MSI-X or MSI vector 0, or INTx asserted
+ * until ICR is read. DMA to an unmapped IOVA stops the ring and is counted
  * as an IOMMU fault; memory is never touched.
  */
 export class NicModel implements DeviceModel {
@@ -24,6 +25,7 @@ export class NicModel implements DeviceModel {
     if (offset === NIC_REGS.ICR) {
       const v = this.icr;
       this.icr = 0;
+      this.hw.setIntx(false);
       return v;
     }
     if (offset === NIC_REGS.PACKETS) return this.packets >>> 0;
@@ -45,6 +47,7 @@ export class NicModel implements DeviceModel {
   private reset(): void {
     this.head = 0;
     this.icr = 0;
+    this.hw.setIntx(false);
   }
 
   /** Processes descriptors from head up to (not including) tail. */
@@ -71,7 +74,8 @@ export class NicModel implements DeviceModel {
     }
     if (done) {
       this.icr |= NIC_ICR_TX_DONE;
-      this.hw.signalMsix(0);
+      this.hw.setIntx(true); // INTx: the pin stays asserted until the driver reads ICR
+      this.hw.interrupt(0);
     }
   }
 }

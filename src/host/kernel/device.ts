@@ -10,6 +10,7 @@ import type { DeviceFd } from '../../common/vfio-api.ts';
 import type { DeviceMapping, SetIrqsRequest } from '../../common/vfio-uapi.ts';
 import { VirtualConfig } from './virtual-config.ts';
 import { SpaprTceIommu } from './spapr-tce.ts';
+import { KernelIntx } from './intx.ts';
 
 /** A device fd of vfio-pci (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_rdwr.c, vfio_pci_intrs.c). */
 export class VfioDevice implements DeviceFd {
@@ -29,6 +30,8 @@ export class VfioDevice implements DeviceFd {
   /** MSI-X vectors whose doorbell the IOMMU does not map (PAMU without an MSI bank window). */
   private readonly unreachableVectors = new Set<number>();
   private closed = false;
+  /** The INTx context (vdev->ctx[0] while irq_type is INTx). */
+  readonly intx: KernelIntx;
 
   constructor(
     private readonly host: SimHost,
@@ -39,6 +42,7 @@ export class VfioDevice implements DeviceFd {
     this.hw = hardwareOf(fn);
     this.config = new VirtualConfig(fn.spec, this.hw.config, () => this.irqType === U.VFIO_PCI_MSI_IRQ_INDEX);
     this.hw.irqSink = (v) => this.raise(v);
+    this.intx = new KernelIntx(this.hw, fn.spec.address, host.irqLines);
     const kernel = container.kernel;
     this.hw.dma = { translate: (iova, w) => container.iommu?.translate(iova, w) ?? null, memory: kernel.userMemory };
   }
@@ -255,12 +259,8 @@ export class VfioDevice implements DeviceFd {
       throw new VfioError('EINVAL', `${label}: vectors ${start}..${start + count - 1} are outside the ${info.count} this index has`);
     }
     if (dataFlags !== U.VFIO_IRQ_SET_DATA_NONE && (req.data?.length ?? 0) < count) throw new VfioError('EINVAL', `${label}: ${count} data elements expected`);
-    if (action !== U.VFIO_IRQ_SET_ACTION_TRIGGER) {
-      if (index === U.VFIO_PCI_MSI_IRQ_INDEX || index === U.VFIO_PCI_MSIX_IRQ_INDEX || (index === U.VFIO_PCI_INTX_IRQ_INDEX && action === U.VFIO_IRQ_SET_ACTION_MASK && dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD)) {
-        throw new VfioError('ENOTTY', `${label}: not implemented by vfio-pci`);
-      }
-      return; // INTx mask/unmask: the line state is not modelled further
-    }
+    if (index === U.VFIO_PCI_INTX_IRQ_INDEX) return this.setIntxIrqs(label, action, dataFlags, start, count, req.data);
+    if (action !== U.VFIO_IRQ_SET_ACTION_TRIGGER) throw new VfioError('ENOTTY', `${label}: not implemented by vfio-pci`);
     if (index === U.VFIO_PCI_ERR_IRQ_INDEX || index === U.VFIO_PCI_REQ_IRQ_INDEX) {
       // One eventfd context each, independent of the active interrupt type (vfio_pci_set_ctx_trigger_single).
       const fd = dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD && count === 1 ? ((req.data as (EventFd | null)[])[0] ?? null) : null;
@@ -284,6 +284,7 @@ export class VfioDevice implements DeviceFd {
     }
     if (this.irqType !== index) {
       this.irqType = index;
+      this.hw.setIrqMode(index === U.VFIO_PCI_MSIX_IRQ_INDEX ? 'msix' : 'msi');
       this.triggers.length = 0;
       for (let v = 0; v < start + count; v++) this.triggers.push(null);
     }
@@ -293,6 +294,44 @@ export class VfioDevice implements DeviceFd {
       this.triggers[v] = fds[v - start] ?? null;
       if (index === U.VFIO_PCI_MSIX_IRQ_INDEX && fds[v - start]) this.programHostVector(v);
     }
+  }
+
+  /**
+   * SET_IRQS on the INTx index (vfio_pci_set_intx_trigger / _unmask / _mask): TRIGGER enables
+   * INTx with an eventfd (only while no other type is active; the line is requested here, so a
+   * line held exclusively fails with EBUSY), loops back with NONE/BOOL, or disables with count 0;
+   * UNMASK and MASK need INTx enabled; MASK by eventfd is not implemented (ENOTTY).
+   */
+  private setIntxIrqs(label: string, action: number, dataFlags: number, start: number, count: number, data: SetIrqsRequest['data']): void {
+    const isIntx = this.irqType === U.VFIO_PCI_INTX_IRQ_INDEX;
+    const fd = () => ((data as (EventFd | null)[])[0] ?? null);
+    const yes = () => dataFlags === U.VFIO_IRQ_SET_DATA_NONE || (data as boolean[])[0] === true;
+    if (action === U.VFIO_IRQ_SET_ACTION_TRIGGER) {
+      if (isIntx && count === 0 && dataFlags === U.VFIO_IRQ_SET_DATA_NONE) return this.disableIrqs();
+      if (!(isIntx || this.irqType === -1) || start !== 0 || count !== 1) {
+        throw new VfioError('EINVAL', `${label}: ${this.irqType >= 0 && !isIntx ? `${['INTx', 'MSI', 'MSI-X'][this.irqType]} is active; disable it first (only one interrupt type at a time)` : 'INTx takes exactly vector 0'}`);
+      }
+      if (dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD) {
+        if (isIntx) this.intx.setSignal(fd());
+        else {
+          this.intx.enable(fd());
+          this.irqType = U.VFIO_PCI_INTX_IRQ_INDEX;
+          this.hw.setIrqMode('intx');
+        }
+        return;
+      }
+      if (!isIntx) throw new VfioError('EINVAL', `${label}: INTx is not enabled`);
+      if (yes()) this.intx.trigger?.signal();
+      return;
+    }
+    if (!isIntx) throw new VfioError('EINVAL', `${label}: INTx is not enabled (irq_type is ${this.irqType < 0 ? 'none' : ['INTx', 'MSI', 'MSI-X'][this.irqType]})`);
+    if (action === U.VFIO_IRQ_SET_ACTION_UNMASK) {
+      if (dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD) this.intx.setUnmaskFd(fd());
+      else if (yes()) this.intx.unmask();
+      return;
+    }
+    if (dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD) throw new VfioError('ENOTTY', `${label}: masking by eventfd is not implemented by vfio-pci`);
+    if (yes()) this.intx.mask();
   }
 
   /** The host kernel writes the physical MSI-X entry: doorbell (through the SW_MSI window) and its event id. */
@@ -345,8 +384,10 @@ export class VfioDevice implements DeviceFd {
   }
 
   private disableIrqs(): void {
+    if (this.irqType === U.VFIO_PCI_INTX_IRQ_INDEX) this.intx.disable();
     this.irqType = -1;
     this.triggers.length = 0;
+    this.hw.setIrqMode('intx');
   }
 
   /** VFIO_DEVICE_RESET (pci_try_reset_function): registers back to zero, interrupts off. */

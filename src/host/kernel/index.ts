@@ -5,3 +5,4 @@ export * from './pamu.ts';
 export * from '../devices/function-hardware.ts';
 export * from './device.ts';
 export * from './kernel-vfio.ts';
+export * from './intx.ts';

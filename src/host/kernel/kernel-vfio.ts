@@ -7,6 +7,7 @@ import { SpaprTceIommu } from './spapr-tce.ts';
 import { PamuIommu } from './pamu.ts';
 import type { IommuBackend } from './iommu-backend.ts';
 import { VfioDevice } from './device.ts';
+import type { KernelIntx } from './intx.ts';
 import * as U from '../../common/vfio-uapi.ts';
 import type { ContainerFd, GroupFd, VfioApi } from '../../common/vfio-api.ts';
 import type { RamBlock } from '../../common/ram-block.ts';
@@ -123,15 +124,16 @@ export class VfioKernel implements VfioApi {
   /**
    * What the kernel knows of an open device for reports: its interrupt counts (/proc/interrupts'
    * vfio-msix lines), the IOMMU faults it logged (the DMAR/SMMU fault lines of dmesg), and DMA the
-   * device dropped because bus mastering was off (no kernel sees that; the simulation counts it).
+   * device dropped because bus mastering was off (no kernel sees that; the simulation counts it),
+   * and its INTx line (/proc/interrupts' vfio-intx line).
    */
-  deviceCounters(address: string): { interrupts: number; lostInterrupts: number; msiFaults: number; remapBlocked: number; dmaFaults: { iova: bigint; write: boolean }[]; dmaBlocked: number } {
+  deviceCounters(address: string): { interrupts: number; lostInterrupts: number; msiFaults: number; remapBlocked: number; dmaFaults: { iova: bigint; write: boolean }[]; dmaBlocked: number; intx: KernelIntx } {
     const f = this.host.functionAt(address);
     const open = f && this.states.get(f.group!.id)?.opened?.devices.find((d) => d.name === f.spec.address);
     if (!open) throw new VfioError('ENODEV', `${address} is not open through VFIO on host ${this.host.spec.name}`);
     const s = open.stats;
     const hw = open.hw;
-    return { interrupts: s.interrupts, lostInterrupts: s.lostInterrupts, msiFaults: s.msiFaults, remapBlocked: s.remapBlocked, dmaFaults: hw.dmaFaults, dmaBlocked: hw.dmaBlocked };
+    return { interrupts: s.interrupts, lostInterrupts: s.lostInterrupts, msiFaults: s.msiFaults, remapBlocked: s.remapBlocked, dmaFaults: hw.dmaFaults, dmaBlocked: hw.dmaBlocked, intx: open.intx };
   }
 
   /** @internal */
