@@ -23,7 +23,7 @@ export function formatBootReport(r: BootReport): string {
       out.push(`    mmapped (fast): ${b.mmapped.join(', ') || 'none'}`);
       out.push(`    trapped (slow): ${b.trapped.join(', ') || 'none'}`);
       for (const o of b.overlays) out.push(`    overlay ${o.name} ${o.range} ${o.enabled ? 'enabled' : 'disabled'}`);
-      out.push(`    accesses: ${n(b.accesses.mmap)} mmap, ${n(b.accesses.mmapExit)} mmap exits, ${n(b.accesses.trapped)} trapped`);
+      out.push(`    guest accesses by path: ${n(b.accesses.mmap)} mmap, ${n(b.accesses.mmapExit)} mmap exits, ${n(b.accesses.trapped)} trapped`);
     }
     if (d.msix) {
       out.push(`  MSI-X: ${d.msix.entries} entries, table ${d.msix.table}, PBA ${d.msix.pba}, relocation ${d.msix.relocation}, programmed by ${d.msix.programmedBy === 'rtas' ? 'RTAS ibm,change-msi' : d.msix.programmedBy === 'table' ? 'table writes' : 'nobody'}`);
