@@ -51,6 +51,29 @@ export function checkedDevices(devices: VfioPciOptions[]): (VfioPciOptions & { i
   return out;
 }
 
+/**
+ * What the bench wiring a machine to a host adds while devices are realized: src/run checks the
+ * host file against the machine's windows and names the host file entry in a refusal. The machine
+ * itself knows the host only through the VFIO API.
+ */
+export interface RealizeHooks {
+  /** After vfio-pci realized the device, before it is plugged. */
+  realized?(opts: VfioPciOptions): void;
+  /** Where the device came from (a host file entry), as context for a refusal. */
+  contextOf?(opts: VfioPciOptions): string | undefined;
+}
+
+/** vfio-pci realize; a refusal carries the hooks' context for the device. */
+function realize(ctx: VfioPciContext, opts: VfioPciOptions & { id: string }, hooks: RealizeHooks): VfioPciDevice {
+  try {
+    return VfioPciDevice.realize(ctx, opts);
+  } catch (e) {
+    const context = hooks.contextOf?.(opts);
+    if (e instanceof VdmError && context) e.context ??= context;
+    throw e;
+  }
+}
+
 /** A machine cannot be built with this host or these devices; the message says why. */
 export class MachineError extends VdmError {
   override name = 'MachineError';
@@ -91,6 +114,7 @@ export class Machine {
     /** The host kernel's VFIO API: all the machine and its devices know of the host. */
     readonly kernel: VfioApi,
     devices: VfioPciOptions[],
+    hooks: RealizeHooks = {},
   ) {
     const iommu = kernel.iommuKind();
     if (!HOST_IOMMU_FOR[spec.iommu].includes(iommu)) {
@@ -120,7 +144,8 @@ export class Machine {
       this.systemMemory.addSubregion(spec.interrupts.doorbell.base, this.irq.region);
       const ctx = this.vfioContext();
       for (const opts of checkedDevices(devices)) {
-        const dev = VfioPciDevice.realize(ctx, opts);
+        const dev = realize(ctx, opts, hooks); // QEMU's own refusals first
+        hooks.realized?.(opts);
         this.plug(dev, opts);
         this.devices.push(dev);
       }

@@ -3,6 +3,7 @@ import { nicFarmHost, parseHostFile, SimHost, VfioKernel, type HostJson } from '
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { runGuest, type GuestDriverTotals, type GuestProgram } from '../guest/index.ts';
 import { platformOf } from './platform.ts';
+import { hostFileChecks } from './host-checks.ts';
 import { buildReport, type BootReport } from './report.ts';
 import { judgeDevice, judgeRun, workloadOutcome, type WorkloadOutcome } from './verdict.ts';
 
@@ -22,7 +23,7 @@ export interface BootResult {
  */
 export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, devices: VfioPciOptions[]): BootResult {
   const kernel = new VfioKernel(host);
-  const m = new Machine(spec, kernel, devices);
+  const m = new Machine(spec, kernel, devices, hostFileChecks(spec, host));
   m.addressSpaceMemory.stats = true; // the report counts every access by path
   m.addressSpaceMemory.resetCounters();
   let outcomes: WorkloadOutcome[] = [];

@@ -4,3 +4,4 @@ export * from './format-report.ts';
 export * from './boot.ts';
 export * from './verdict.ts';
 export * from './glossary.ts';
+export * from './host-checks.ts';

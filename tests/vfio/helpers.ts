@@ -2,7 +2,7 @@
 // the guest firmware's enumeration so BARs sit where a booted guest would put them.
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
-import { loadMachineFile, Machine, SimHost, VfioKernel, type VfioDevice, parseHostFile, infoMtree, platformOf, enumerateAndAssign, ConfigAccess, type VfioPciOptions, type VfioPciDevice } from '../../src/index.ts';
+import { loadMachineFile, Machine, SimHost, VfioKernel, hostFileChecks, type VfioDevice, parseHostFile, infoMtree, platformOf, enumerateAndAssign, ConfigAccess, type VfioPciOptions, type VfioPciDevice } from '../../src/index.ts';
 
 const ROOT = fileURLToPath(new URL('../../machines/', import.meta.url));
 
@@ -26,7 +26,8 @@ export function endpoint(j: { pci: unknown[] }): Record<string, unknown> {
 export function makeBench(machine: string, host: string | object, devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }]): { m: Machine; host: SimHost; kernel: VfioKernel } {
   const h = typeof host === 'string' ? SimHost.load(`${ROOT}hosts/${host}.json`) : new SimHost(parseHostFile(JSON.stringify(host), 'variant.json'));
   const kernel = new VfioKernel(h);
-  return { m: new Machine(loadMachineFile(`${ROOT}${machine}.json`), kernel, devices), host: h, kernel };
+  const spec = loadMachineFile(`${ROOT}${machine}.json`);
+  return { m: new Machine(spec, kernel, devices, hostFileChecks(spec, h)), host: h, kernel };
 }
 
 export function makeMachine(machine: string, host: string | object, devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }]): Machine {
