@@ -1,7 +1,7 @@
 import { boardIntxRoute, Machine, packedDevices, pathCostNs, PIIX3_DEVFN, SPAPR_PHB0_BUID, type AccessPath, type MachineSpec } from '../machine/index.ts';
 import { iommuTypeName, nicFarmHost, parseHostFile, SimHost, type HostJson } from '../host/index.ts';
 import type { VfioPciDevice, VfioPciOptions } from '../vfio/index.ts';
-import { ConfigAccess, enumerateAndAssign } from './firmware.ts';
+import { ConfigAccess, enumerateAndAssign, type RomCheck } from './firmware.ts';
 import { NicDriver, type DriverStats } from './nic-driver.ts';
 import { GuestKernel } from './kernel.ts';
 import type { GuestPlatform } from './platform.ts';
@@ -58,6 +58,11 @@ export interface BootReport {
      * off), the guest IRQ, what the host kernel raised and unmasked, and on the VMM path the EOIs
      * taken from trapped BAR accesses and how often the BAR mmaps were switched off and back.
      */
+    /**
+     * BAR6 (null without one): its size, where its contents come from (the device's ROM read
+     * lazily through VFIO, or romfile=), the guest's reads of it, and the firmware's header check.
+     */
+    rom: { size: string; source: 'device' | 'romfile'; guestReads: number; loaded: boolean; firmware: { address: string; valid: boolean; detail: string } | null } | null;
     intx: { pin: string; path: string; irq: number; hostLine: number; maskedAt: string; raised: number; viaVmm: number; vmmEois: number; unmasks: number; resignals: number; mmapsDisabled: number; mmapsReenabled: number } | null;
     dma: { mappings: { iova: string; size: string; region: string }[]; faults: number; blocked: number };
     vfioCalls: string[];
@@ -134,7 +139,8 @@ export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, de
   if (program.misbehave) for (const d of drivers) d.driver.misbehave();
   const totals = drivers.length ? sumDrivers(drivers.map((d) => d.driver.stats), kernel.spurious) : null;
   const verdict = judgeRun(m.devices.map((dev, k) => judgeDevice(m, dev, outcomes[k]!)));
-  const report = buildReport(m, program, totals, byDevice, cfg.cycles, verdict);
+  const roms = m.devices.map((dev) => found.find((f) => f.devfn === dev.devfn)?.rom ?? null);
+  const report = buildReport(m, program, totals, byDevice, cfg.cycles, verdict, roms);
   if (kernel.vectorsRefused) report.warnings.push(`${kernel.vectorsRefused} MSI-X vectors were refused: the ${m.spec.interrupts.controller} has ${p.firmware.msiVectors} for devices and the drivers asked for more; devices left without vectors take no interrupts`);
   return { machine: m, driver: totals, configCycles: cfg.cycles, report };
 }
@@ -196,6 +202,18 @@ function barReport(d: VfioPciDevice, n: number): BarReport | null {
   };
 }
 
+function romReport(d: VfioPciDevice, check: RomCheck | null): BootReport['devices'][number]['rom'] {
+  const bar = d.bars[6];
+  if (!bar) return null;
+  return {
+    size: hex(bar.size),
+    source: d.rom ? 'device' : 'romfile',
+    guestReads: d.rom?.stats.guestReads ?? 0,
+    loaded: (d.rom?.stats.loads ?? 0) > 0,
+    firmware: check && { address: hex(check.address), valid: check.valid, detail: check.detail },
+  };
+}
+
 function intxReport(d: VfioPciDevice): BootReport['devices'][number]['intx'] {
   const pin = d.cfg.byte(0x3d);
   if (!pin) return null;
@@ -216,7 +234,7 @@ function intxReport(d: VfioPciDevice): BootReport['devices'][number]['intx'] {
   };
 }
 
-function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotals | null, perDevice: (DriverStats | null)[], cycles: { reads: number; writes: number }, verdict: RunVerdict): BootReport {
+function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotals | null, perDevice: (DriverStats | null)[], cycles: { reads: number; writes: number }, verdict: RunVerdict, roms: (RomCheck | null)[] = []): BootReport {
   const s = m.spec;
   const h = m.host.spec;
   const c = m.addressSpaceMemory.counters;
@@ -253,6 +271,7 @@ function buildReport(m: Machine, program: GuestProgram, driver: GuestDriverTotal
             }
           : null,
       intx: intxReport(d),
+      rom: romReport(d, roms[k] ?? null),
       interrupts: { raised: st.interrupts + st.lostInterrupts, viaKvm: d.interrupts.kvm, viaVmm: d.interrupts.vmm, pended: d.interrupts.pended, lost: st.lostInterrupts + st.msiFaults + st.remapBlocked },
       dma: { mappings: container.mappings.map((x) => ({ iova: hex(x.iova), size: hex(x.size), region: x.region })), faults: d.deviceFd.hw.dmaFaults.length, blocked: d.deviceFd.hw.dmaBlocked },
       vfioCalls: d.calls,

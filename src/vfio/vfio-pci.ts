@@ -5,6 +5,8 @@ import { EventFd, VfioError, type DeviceMapping, type VfioDevice, type VfioGroup
 import * as U from '../common/vfio-uapi.ts';
 import { VmmContainer, type DmaPolicy } from './container.ts';
 import { INTX_MMAP_TIMEOUT_MS, VfioIntx, type IntxMachine } from './intx.ts';
+import { VfioRom } from './rom.ts';
+import { addOptionRom } from '../pci/index.ts';
 import { fixPbaOffset, fixupMsixMmaps, relocateMsix, VfioRealizeError, type BarInfo, type MsixLayout, type Relocation } from './msix-layout.ts';
 
 /** vfio-pci device options, named as QEMU names them. */
@@ -21,6 +23,10 @@ export interface VfioPciOptions {
   addr?: string;
   /** multifunction=on: function 0 of a slot whose other functions are populated. */
   multifunction?: boolean;
+  /** rombar=0: no ROM BAR at all. */
+  romBar?: boolean;
+  /** romfile=FILE: the ROM BAR serves this file instead of the device's ROM (pci_add_option_rom). */
+  romFile?: string;
   /** x-no-kvm-intx=on: INTx always through QEMU (the VMM path), never a KVM resample irqfd. */
   noKvmIntx?: boolean;
   /** x-intx-mmap-timeout-ms: how long after an INTx the BAR mmaps stay off (0: until INTx is disabled). */
@@ -83,6 +89,8 @@ export class VfioPciDevice extends PciDevice {
   readonly counts: BarPathCounts = { mmap: 0, mmapExit: 0, trapped: 0 };
   /** The same counts per BAR (the boot report shows which BAR's pages are slow). */
   readonly barCounts: BarPathCounts[] = Array.from({ length: 6 }, () => ({ mmap: 0, mmapExit: 0, trapped: 0 }));
+  /** The device's own ROM behind BAR6 (null with rombar=0, romfile= or no ROM). */
+  rom: VfioRom | null = null;
   /** INTx (hw/vfio/pci.c vfio_intx_*), for a device with an interrupt pin. */
   readonly intx: VfioIntx;
   readonly interrupts = { kvm: 0, vmm: 0, pended: 0 };
@@ -241,6 +249,7 @@ export class VfioPciDevice extends PciDevice {
     bars.forEach((b, i) => {
       if (b) this.registerVfioBar(b, regions[i]!.size, areas[i]!);
     });
+    this.setUpRom();
     this.addCapabilities(phys);
     this.updateExitPages();
   }
@@ -327,6 +336,15 @@ export class VfioPciDevice extends PciDevice {
     this.vbar[n] = { index: n, info, base, trapped, mmaps, regionSize };
     const type = info.ioport ? R.PCI_BASE_ADDRESS_SPACE_IO : (info.mem64 ? R.PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) | (info.prefetch ? R.PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
     this.registerBar(n, type, base);
+  }
+
+  /** vfio_pci_size_rom, or pci_add_option_rom for romfile= (QEMU leaves the file to the PCI core). */
+  private setUpRom(): void {
+    const romBar = this.options.romBar ?? true;
+    if (this.options.romFile) return addOptionRom(this, 'vfio-pci', this.options.romFile, romBar);
+    if (!romBar) return;
+    this.rom = VfioRom.size(this.mem, this.hostName, this.deviceFd, { vendor: this.vendorId, device: this.deviceId }, (m) => this.ctx.warn(m));
+    if (this.rom) this.registerBar(R.PCI_ROM_SLOT, R.PCI_BASE_ADDRESS_SPACE_MEMORY, this.rom.region);
   }
 
   /** vfio_add_capabilities: the physical chain, MSI and MSI-X emulated by vdm, the rest copied. */
