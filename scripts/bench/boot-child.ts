@@ -27,15 +27,23 @@ const template = JSON.parse(readFileSync(`${root}hosts/${spec.defaultHost}.json`
 const guest = parseGuestFile(readFileSync(`${root}guests/nic.json`, 'utf8'), 'nic.json');
 const rssBefore = process.memoryUsage().rss;
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 const r = bootNicFarm(spec, template, guest, count);
+const cpu = process.cpuUsage(cpu0);
 const wallMs = performance.now() - t0;
+const stats = r.machine.memorySystem.stats;
 const a = r.report.accesses;
 console.log(
   JSON.stringify({
     machine,
     devices: r.machine.devices.length,
     wallMs,
-    renders: r.machine.memorySystem.stats.renders,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    incremental: r.machine.memorySystem.incremental,
+    renders: stats.renders,
+    patches: stats.patches,
+    fullRenderEquivalents: stats.fullRenderEquivalents,
+    commitMs: stats.commitMs,
     flatRanges: r.machine.addressSpaceMemory.view.ranges.length,
     peakRssMiB: peakRssMiB(),
     rssBeforeMiB: rssBefore / 2 ** 20,

@@ -19,3 +19,8 @@ export const NIC_REGS = {
 export const NIC_DESC_SIZE = 16;
 export const NIC_DESC_DONE = 1;
 export const NIC_ICR_TX_DONE = 1;
+/**
+ * The longest buffer one descriptor may name (a 64 KiB TSO frame). Longer descriptors are refused
+ * without any DMA, as real NICs bound their descriptor length fields.
+ */
+export const NIC_MAX_BUFFER = 0x10000;

@@ -30,6 +30,9 @@ export interface GuestProgram {
   noMsi: boolean;
 }
 
+/** The longest workload vdm runs: about 15 s on one core (a run reports only at the end). */
+export const MAX_ITERATIONS = 1_000_000;
+
 /** Parses and validates a guest program. */
 export function parseGuestFile(text: string, file = '<guest>'): GuestProgram {
   const r = new Reader(file, parseJson(text, file, GuestFileError), '', GuestFileError);
@@ -43,7 +46,7 @@ export function parseGuestFile(text: string, file = '<guest>'): GuestProgram {
     vectors: r.at('vectors').int(1, 2048),
     ringSize,
     bufferSize,
-    iterations: r.at('iterations').int(0, 10_000_000),
+    iterations: r.at('iterations').int(0, MAX_ITERATIONS),
     statusReads: r.has('statusReads') ? r.at('statusReads').int(0, 100) : 1,
     maskEvery: r.has('maskEvery') ? r.at('maskEvery').int(0, 1_000_000) : 0,
     misbehave: r.has('misbehave') ? r.at('misbehave').bool() : false,

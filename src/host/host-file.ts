@@ -51,6 +51,8 @@ export interface MsiSpec {
 
 /** One PCI function of the host. */
 export interface FunctionSpec {
+  /** Where the function is described: its field path in the host file ("pci[0].children[1]"). */
+  path: string;
   address: string;
   domain: number;
   bus: number;
@@ -224,6 +226,9 @@ function readMsi(r: Reader): HostSpec['msi'] {
   };
 }
 
+/** One MSI-X table entry: address, data, vector control (PCI 3.0 6.8.2). */
+const MSIX_TABLE_ENTRY_SIZE = 16;
+
 const ADDRESS = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-1][0-9a-f])\.([0-7])$/;
 
 function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, string>): FunctionSpec {
@@ -243,7 +248,8 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
   const rom = r.has('rom') ? readRom(r.at('rom'), vendor, device) : null;
   const bars = r.has('bars') ? r.at('bars').array().map(readBar) : [];
   bars.forEach((b, i) => {
-    if (bars.findIndex((o) => o.index === b.index || (o.kind === 'mem64' && o.index + 1 === b.index)) !== i) r.at('bars').at(String(i)).fail(`BAR ${b.index} overlaps another BAR (a 64-bit BAR takes two slots)`);
+    const clash = bars.find((o, j) => j !== i && (o.index === b.index || (o.kind === 'mem64' && o.index + 1 === b.index)));
+    if (clash) r.at('bars').array()[i]!.at('index').fail(`BAR ${b.index} overlaps BAR ${clash.index}${clash.index !== b.index ? ` (a 64-bit BAR takes two slots: ${clash.index} and ${clash.index + 1})` : ''}`);
     if (b.kind === 'mem64' && b.index === 5) r.at('bars').fail('a 64-bit BAR cannot start at BAR 5');
     if (isBridge(type) && b.index > 1) r.at('bars').fail(`a bridge has only BAR 0 and 1, got BAR ${b.index}`);
   });
@@ -267,7 +273,16 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
       return { bar, offset };
     };
     msix = { entries, table: place('table'), pba: place('pba') };
-    if (BigInt(msix.table.offset + entries * 16) > barSize(msix.table.bar, x.at('table'))) x.at('table').fail(`a ${entries}-entry table does not fit in BAR ${msix.table.bar}`);
+    const tableEnd = msix.table.offset + entries * MSIX_TABLE_ENTRY_SIZE;
+    if (BigInt(tableEnd) > barSize(msix.table.bar, x.at('table'))) x.at('table').fail(`a ${entries}-entry table does not fit in BAR ${msix.table.bar}`);
+    // A PBA wholly past its BAR is hardware misreporting, which vfio-pci fixes for some devices
+    // (hw/vfio/pci.c:vfio_msix_early_setup) and refuses for others; one that straddles the end is not.
+    const pbaBytes = Math.ceil(entries / 64) * 8;
+    const pbaBarSize = barSize(msix.pba.bar, x.at('pba'));
+    if (BigInt(msix.pba.offset) < pbaBarSize && BigInt(msix.pba.offset + pbaBytes) > pbaBarSize) x.at('pba').at('offset').fail(`a ${entries}-entry PBA (${pbaBytes} bytes) at 0x${msix.pba.offset.toString(16)} runs past the end of BAR ${msix.pba.bar} (0x${pbaBarSize.toString(16)} bytes)`);
+    if (msix.pba.bar === msix.table.bar && msix.pba.offset < tableEnd && msix.table.offset < msix.pba.offset + pbaBytes) {
+      x.at('pba').at('offset').fail(`the PBA (0x${msix.pba.offset.toString(16)}+0x${pbaBytes.toString(16)}) overlaps the table (0x${msix.table.offset.toString(16)}+0x${(entries * MSIX_TABLE_ENTRY_SIZE).toString(16)}) in BAR ${msix.table.bar} (hw/pci/msix.c:msix_init refuses it)`);
+    }
   }
   let msi: MsiSpec | null = null;
   if (r.has('msi')) {
@@ -300,6 +315,7 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
     if (secondaryBus <= bus) kids[0]!.at('address').fail(`a child bus must be numbered after its parent bus ${hex2(bus)}, got ${hex2(secondaryBus)}`);
   }
   return {
+    path: r.path,
     address,
     domain,
     bus,
@@ -328,14 +344,27 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
   };
 }
 
+/** The largest BAR vdm models: per-page bookkeeping of a BAR grows with its size (256 GiB covers today's GPUs). */
+export const MAX_BAR_SIZE = 1n << 38n;
+
+/** The expansion ROM BAR: address bits 31:11, so 2 KiB to 2 GiB (PCI 3.0 6.2.5.2). */
+function readRomSize(r: Reader): bigint {
+  const size = r.pow2(0x800n);
+  if (size > 1n << 31n) r.fail(`an expansion ROM is at most 2 GiB (its BAR holds address bits 31:11), got 0x${size.toString(16)}`);
+  return size;
+}
+
+/** A ROM's image is kept in memory: by default it fills the BAR up to 1 MiB (the rest reads 0xff). */
+const ROM_IMAGE_DEFAULT_MAX = 1n << 20n;
+
 function readRom(r: Reader, vendor: number, device: number): RomSpec {
   if (typeof r.value === 'string' || typeof r.value === 'number') {
-    const size = r.pow2(0x800n);
-    return { size, imageSize: size, signature: 0xaa55, vendor, device };
+    const size = readRomSize(r);
+    return { size, imageSize: size < ROM_IMAGE_DEFAULT_MAX ? size : ROM_IMAGE_DEFAULT_MAX, signature: 0xaa55, vendor, device };
   }
   r.onlyKeys(['size', 'imageSize', 'signature', 'vendor', 'device']);
-  const size = r.at('size').pow2(0x800n);
-  const imageSize = r.has('imageSize') ? r.at('imageSize').int(512, Number(size)) : Number(size);
+  const size = readRomSize(r.at('size'));
+  const imageSize = r.has('imageSize') ? r.at('imageSize').int(512, Math.min(Number(size), 1 << 24)) : Math.min(Number(size), Number(ROM_IMAGE_DEFAULT_MAX));
   if (imageSize % 512) r.at('imageSize').fail(`expected a multiple of 512 bytes (ROM images are counted in 512-byte units), got ${imageSize}`);
   return {
     size,
@@ -351,6 +380,8 @@ function readBar(r: Reader): BarSpec {
   const kind = r.at('kind').oneOf(['mem32', 'mem64', 'io'] as const);
   const size = r.at('size').pow2(kind === 'io' ? 4n : 16n);
   if (kind === 'mem32' && size > 1n << 31n) r.at('size').fail('a 32-bit BAR is at most 2 GiB');
+  if (kind === 'io' && size > 0x10000n) r.at('size').fail(`an I/O BAR is at most 64 KiB (the whole I/O space), got 0x${size.toString(16)}`);
+  if (size > MAX_BAR_SIZE) r.at('size').fail(`vdm models BARs up to 256 GiB (0x${MAX_BAR_SIZE.toString(16)}), got 0x${size.toString(16)}`);
   return { index: r.at('index').int(0, 5), size, kind, prefetchable: r.has('prefetchable') ? r.at('prefetchable').bool() : false };
 }
 

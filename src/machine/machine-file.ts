@@ -71,11 +71,67 @@ const CONFIGS: ConfigMechanism[] = ['cf8', 'ecam', 'rtas'];
 const CONTROLLERS: InterruptControllerKind[] = ['lapic', 'gicv3-its', 'gicv2m', 'xics', 'xive', 'mpic'];
 const IOMMUS: MachineIommu[] = ['type1', 'spapr-tce', 'fsl-pamu'];
 
-function window(r: Reader): Window {
+const KIB4 = 0x1000n;
+const MIB = 0x100000n;
+/** The largest RAM range vdm models (RAM blocks are allocated as the guest touches them, but are bounded). */
+export const MAX_RAM_RANGE = 1n << 40n;
+
+/** A {base, size} window, page aligned (or `align`), that does not wrap past 2^64. */
+function window(r: Reader, align = KIB4): Window {
   r.onlyKeys(['base', 'size']);
   const w = { base: r.at('base').big(), size: r.at('size').big() };
   if (w.size === 0n) r.at('size').fail('expected a non-zero size');
+  if (w.base % align) r.at('base').fail(`expected a multiple of 0x${align.toString(16)}, got 0x${w.base.toString(16)}`);
+  if (w.size % align) r.at('size').fail(`expected a multiple of 0x${align.toString(16)}, got 0x${w.size.toString(16)}`);
+  if (w.base + w.size > 1n << 64n) r.at('size').fail(`0x${w.base.toString(16)}+0x${w.size.toString(16)} runs past the end of the 64-bit address space`);
   return w;
+}
+
+/**
+ * The interrupt numbers an MSI can name on each controller, so msiBase leaves the guest vectors:
+ * LAPIC vectors 16-255 (0-15 are reserved, Intel SDM vol. 3 10.5.2), GICv2m's 64 SPIs inside
+ * INTIDs 32-1019, ITS LPIs from 8192, and a 24-bit source number elsewhere.
+ */
+const MSI_BASE_RANGE: Record<InterruptControllerKind, [number, number]> = {
+  lapic: [16, 255],
+  gicv2m: [32, 1020 - 64],
+  'gicv3-its': [8192, (1 << 24) - 65536],
+  xics: [0, (1 << 24) - 65536],
+  xive: [0, (1 << 24) - 65536],
+  mpic: [0, (1 << 24) - 256],
+};
+
+/** Nothing the machine maps at a CPU address may overlap anything else: RAM, PCI windows, ECAM, config ports, the MSI doorbell. */
+function checkLayout(r: Reader, spec: Pick<MachineSpec, 'arch' | 'ram' | 'pci' | 'interrupts'>): void {
+  const p = spec.pci;
+  const placed: { field: string; base: bigint; size: bigint }[] = [];
+  spec.ram.forEach((x, i) => placed.push({ field: `ram[${i}]`, ...x }));
+  placed.push({ field: 'pci.mmio32', ...p.mmio32 });
+  if (p.mmio64) placed.push({ field: 'pci.mmio64', ...p.mmio64 });
+  if (p.ecam) placed.push({ field: 'pci.ecam', ...p.ecam });
+  if (p.io && spec.arch !== 'x86_64') placed.push({ field: 'pci.io', ...p.io }); // x86: the I/O window is in port space
+  if (p.configAddress !== null) placed.push({ field: 'pci.configAddress', base: p.configAddress, size: 8n });
+  placed.push({ field: 'interrupts.doorbell', ...spec.interrupts.doorbell });
+  placed.forEach((a, i) => {
+    const b = placed.slice(0, i).find((o) => a.base < o.base + o.size && o.base < a.base + a.size);
+    if (b) fieldReader(r, a.field).fail(`0x${a.base.toString(16)}+0x${a.size.toString(16)} overlaps ${b.field} (0x${b.base.toString(16)}+0x${b.size.toString(16)})`);
+  });
+  if (spec.arch === 'x86_64' && p.io && p.io.base + p.io.size > 0x10000n) fieldReader(r, 'pci.io').fail('expected a range inside the 64 KiB x86 I/O port space');
+}
+
+/** An address aligned to `align` bytes. */
+function aligned(r: Reader, align: bigint): bigint {
+  const v = r.big();
+  if (v % align) r.fail(`expected a multiple of ${align}, got 0x${v.toString(16)}`);
+  return v;
+}
+
+/** The reader of a dotted field path like "pci.mmio32" or "ram[1]". */
+function fieldReader(r: Reader, field: string): Reader {
+  return field.split('.').reduce((at, k) => {
+    const m = /^(\w+)\[(\d+)\]$/.exec(k);
+    return m ? at.at(m[1]!).array()[Number(m[2])]! : at.at(k);
+  }, r);
 }
 
 function ns(r: Reader): number {
@@ -94,8 +150,12 @@ export function parseMachineFile(text: string, file = '<machine>'): MachineSpec 
   const ram = r.at('ram').array().map((x) => {
     x.onlyKeys(['name', 'base', 'size']);
     const size = x.at('size').big();
-    if (size === 0n || size % 0x1000n) x.at('size').fail('expected a non-zero multiple of 4 KiB');
-    return { name: x.at('name').string(), base: x.at('base').big(), size };
+    if (size === 0n || size % KIB4) x.at('size').fail('expected a non-zero multiple of 4 KiB');
+    if (size > MAX_RAM_RANGE) x.at('size').fail(`vdm models RAM ranges up to 1 TiB (0x${MAX_RAM_RANGE.toString(16)}), got 0x${size.toString(16)}`);
+    const base = x.at('base').big();
+    if (base % KIB4) x.at('base').fail(`expected a multiple of 4 KiB, got 0x${base.toString(16)}`);
+    if (base + size > 1n << 64n) x.at('size').fail(`0x${base.toString(16)}+0x${size.toString(16)} runs past the end of the 64-bit address space`);
+    return { name: x.at('name').string(), base, size };
   });
   if (!ram.length) r.at('ram').fail('expected at least one RAM range');
   const p = r.at('pci');
@@ -104,8 +164,8 @@ export function parseMachineFile(text: string, file = '<machine>'): MachineSpec 
   const pci = {
     host: p.at('host').string(),
     config,
-    configAddress: p.has('configAddress') ? p.at('configAddress').big() : null,
-    ecam: p.has('ecam') ? window(p.at('ecam')) : null,
+    configAddress: p.has('configAddress') ? aligned(p.at('configAddress'), 4n) : null,
+    ecam: p.has('ecam') ? window(p.at('ecam'), MIB) : null, // one bus is 1 MiB of ECAM
     mmio32: window(p.at('mmio32')),
     mmio64: p.has('mmio64') ? window(p.at('mmio64')) : null,
     io: p.has('io') ? window(p.at('io')) : null,
@@ -121,7 +181,12 @@ export function parseMachineFile(text: string, file = '<machine>'): MachineSpec 
   const router = x.at('router').oneOf(['piix3', 'ich9', 'swizzle'] as const);
   if (router === 'swizzle' && !x.has('base')) x.at('base').fail('expected the first of the four interrupt numbers the swizzle routes to');
   const intx = { router, base: x.has('base') ? x.at('base').int(0, 1 << 24) : 0 };
-  const interrupts = { controller: i.at('controller').oneOf(CONTROLLERS), doorbell: window(i.at('doorbell')), msiBase: i.at('msiBase').int(0, 1 << 24), intx };
+  const controller = i.at('controller').oneOf(CONTROLLERS);
+  const [lo, hi] = MSI_BASE_RANGE[controller];
+  const msiBase = i.at('msiBase').int(0, 1 << 24);
+  if (msiBase < lo || msiBase > hi) i.at('msiBase').fail(`expected ${lo} to ${hi} for a ${controller} (the interrupt numbers its MSIs can name), got ${msiBase}`);
+  const interrupts = { controller, doorbell: window(i.at('doorbell')), msiBase, intx };
+  checkLayout(r, { arch, ram, pci, interrupts });
   const iommu = r.at('iommu').oneOf(IOMMUS);
   let spapr: MachineSpec['spapr'] = null;
   if (r.has('spapr')) {

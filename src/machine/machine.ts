@@ -1,14 +1,14 @@
 import { VdmError, EXIT_BAD_INPUT } from '../util/errors.ts';
 import { MemorySystem, U64_SPAN, type AddressSpace, type MemoryRegion } from '../memory/index.ts';
 import { PciHost, PciBusError, parsePciAddr, parseHostDevAddr } from '../pci/index.ts';
-import { VfioKernel, type SimHost, type VfioGroup } from '../host/index.ts';
+import { VfioKernel, HostFileError, type SimHost, type VfioGroup } from '../host/index.ts';
 import { VfioPciDevice, type VfioPciOptions, type VfioPciContext } from '../vfio/vfio-pci.ts';
 import type { VmmContainer, DmaPolicy } from '../vfio/container.ts';
 import { InterruptController } from './interrupt-controller.ts';
 import { Rtas } from './rtas.ts';
 import { VirtualClock } from './clock.ts';
 import { BoardIntxRouter, Piix3, PIIX3_DEVFN } from './intx-routing.ts';
-import type { MachineSpec } from './machine-file.ts';
+import type { MachineSpec, Window } from './machine-file.ts';
 
 /**
  * -device options for many host functions packed eight to a slot from `firstSlot` (addr=S.F, with
@@ -48,6 +48,42 @@ export function checkedDevices(devices: VfioPciOptions[]): VfioPciOptions[] {
     out.push({ ...given, host, id });
   }
   return out;
+}
+
+/** Can `size` bytes sit naturally aligned inside window `w`? */
+function fitsAligned(size: bigint, w: Window): boolean {
+  const at = (w.base + size - 1n) & ~(size - 1n);
+  return at + size <= w.base + w.size;
+}
+
+/**
+ * Every memory BAR (and the ROM) of the host function can be placed in the machine's window for it,
+ * naturally aligned: otherwise the host file asks for more than this machine can map, and the error
+ * names the host file's field and the machine file's window. (BARs that fit one by one but not all
+ * together are placed past the window by the guest's firmware; the boot verdict reports that.)
+ */
+function checkBarsFit(spec: MachineSpec, host: SimHost, address: string): void {
+  const fn = host.functionAt(address)?.spec;
+  if (!fn) return; // realize says "no such host device"
+  const p = spec.pci;
+  const where = (name: 'mmio32' | 'mmio64', w: Window) => `machine ${spec.file}: pci.${name} is 0x${w.base.toString(16)}+0x${w.size.toString(16)}`;
+  fn.bars.forEach((b, i) => {
+    if (b.kind === 'io') return;
+    const [name, w] = b.kind === 'mem64' && p.mmio64 ? (['mmio64', p.mmio64] as const) : (['mmio32', p.mmio32] as const);
+    if (!fitsAligned(b.size, w)) throw new HostFileError(host.spec.file, `${fn.path}.bars[${i}].size`, `BAR ${b.index} of 0x${b.size.toString(16)} bytes cannot be placed in the machine's ${name === 'mmio64' ? '64' : '32'}-bit PCI window (${where(name, w)})`);
+  });
+  if (fn.romSize && !fitsAligned(fn.romSize, p.mmio32)) throw new HostFileError(host.spec.file, `${fn.path}.rom`, `a ROM of 0x${fn.romSize.toString(16)} bytes cannot be placed in the machine's 32-bit PCI window (${where('mmio32', p.mmio32)})`);
+}
+
+/** vfio-pci realize; a refusal also names the host file entry the device came from (as its context). */
+function realizeNamingFile(ctx: VfioPciContext, host: SimHost, opts: VfioPciOptions): VfioPciDevice {
+  try {
+    return VfioPciDevice.realize(ctx, opts);
+  } catch (e) {
+    const fn = host.functionAt(opts.host)?.spec;
+    if (e instanceof VdmError && fn) e.context ??= `host function ${fn.address}: ${host.spec.file}: ${fn.path}`;
+    throw e;
+  }
 }
 
 /** A machine cannot be built with this host or these devices; the message says why. */
@@ -118,7 +154,8 @@ export class Machine {
       this.systemMemory.addSubregion(spec.interrupts.doorbell.base, this.irq.region);
       const ctx = this.vfioContext();
       for (const opts of checkedDevices(devices)) {
-        const dev = VfioPciDevice.realize(ctx, opts);
+        const dev = realizeNamingFile(ctx, host, opts); // QEMU's own refusals first
+        checkBarsFit(spec, host, opts.host);
         this.plug(dev, opts);
         this.devices.push(dev);
       }

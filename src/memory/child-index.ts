@@ -24,7 +24,7 @@ export class ChildIndex {
   private readonly classes: (BTree<ChildKey, MemoryRegion> | undefined)[] = [];
 
   constructor(children: readonly MemoryRegion[]) {
-    for (const c of children) this.add(c);
+    for (const c of [...children].sort(byAddr)) this.add(c); // in key order: B-tree appends are cheap
   }
 
   add(child: MemoryRegion): void {

@@ -63,18 +63,45 @@ export class FlatView {
 
   constructor(
     readonly root: MemoryRegion | null,
-    /** Replaced only through `replace` (the incremental render patches a view in place). */
+    /** Changed only through `replace` (the incremental render patches a view in place). */
     public ranges: readonly FlatRange[],
   ) {}
 
-  /** Replaces ranges [from, to) by `items`; returns the ranges taken out. */
-  replace(from: number, to: number, items: readonly FlatRange[]): FlatRange[] {
-    const ranges = this.ranges as FlatRange[];
-    // splice() takes its items as arguments, which overflows the stack for very large slices.
-    if (items.length < 4096) return ranges.splice(from, to - from, ...items);
-    const removed = ranges.slice(from, to);
-    this.ranges = ranges.slice(0, from).concat(items, ranges.slice(to));
+  /**
+   * Replaces runs of ranges, each [from, to) of the current array by its items (ascending, disjoint
+   * runs); returns the ranges each run took out. A run that keeps its count (a region toggled) is
+   * overwritten in place; a few others are spliced (a memmove of the tail); many are copied in one
+   * pass, O(n + k) rather than O(n · k).
+   */
+  replace(runs: readonly { from: number; to: number; items: readonly FlatRange[] }[]): FlatRange[][] {
+    const old = this.ranges as FlatRange[];
+    const removed = runs.map((r) => old.slice(r.from, r.to));
+    // splice() takes its items as arguments, which overflows the stack for very large runs.
+    if (runs.length <= 8 && runs.every((r) => r.items.length < 4096)) {
+      for (let k = runs.length - 1; k >= 0; k--) {
+        const r = runs[k]!;
+        if (r.items.length === r.to - r.from) for (let j = 0; j < r.items.length; j++) old[r.from + j] = r.items[j]!;
+        else old.splice(r.from, r.to - r.from, ...r.items);
+      }
+      return removed;
+    }
+    const first = runs[0]!.from;
+    const last = runs[runs.length - 1]!.to;
+    this.ranges = old.slice(0, first).concat(FlatView.merged(old, runs, first, last), old.slice(last));
     return removed;
+  }
+
+  /** old[first, last) with every run replaced by its items. */
+  private static merged(old: readonly FlatRange[], runs: readonly { from: number; to: number; items: readonly FlatRange[] }[], first: number, last: number): FlatRange[] {
+    const out: FlatRange[] = [];
+    let i = first;
+    for (const r of runs) {
+      for (; i < r.from; i++) out.push(old[i]!);
+      for (const item of r.items) out.push(item);
+      i = r.to;
+    }
+    for (; i < last; i++) out.push(old[i]!);
+    return out;
   }
 
   /** Index of the range containing addr, or -1 (binary search, cold path). */

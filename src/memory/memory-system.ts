@@ -16,7 +16,8 @@ export interface MemorySystemOptions {
   targetEndian?: 'little' | 'big';
   /**
    * Re-render only where regions changed and patch the views in place (the default). False renders
-   * every view from scratch on every commit, as QEMU's flatviews_reset does.
+   * every view from scratch on every commit, as QEMU's flatviews_reset does; so does the
+   * environment variable VDM_FULL_RENDER=1 when the option is not given.
    */
   incremental?: boolean;
   /**
@@ -40,6 +41,8 @@ export interface TopologyStats {
    * plus address-space creation (what `renders` counted before incremental rendering).
    */
   fullRenderEquivalents: number;
+  /** Time spent in those rebuilds (render, patch, listener events), in ms. */
+  commitMs: number;
 }
 
 /** Upward steps one change may take to find where it renders before the commit renders everything. */
@@ -61,9 +64,9 @@ export class MemorySystem implements TopologyHost {
   readonly addressSpaces: AddressSpace[] = [];
   /** Every registered listener, by priority: begin/commit go to all of them. */
   readonly globalListeners: MemoryListener[] = [];
-  readonly stats: TopologyStats = { rebuilds: 0, renders: 0, patches: 0, fullRenderEquivalents: 0 };
-  readonly incremental: boolean;
+  readonly stats: TopologyStats = { rebuilds: 0, renders: 0, patches: 0, fullRenderEquivalents: 0, commitMs: 0 };
   readonly checkRender: boolean;
+  private incrementalOn: boolean;
   private depth = 0;
   private updatePending = false;
   private seq = 0;
@@ -78,9 +81,26 @@ export class MemorySystem implements TopologyHost {
 
   constructor(options: MemorySystemOptions = {}) {
     this.targetBigEndian = options.targetEndian === 'big';
-    this.incremental = options.incremental ?? true;
+    this.incrementalOn = options.incremental ?? !envFlag('VDM_FULL_RENDER');
     this.checkRender = options.checkRender ?? envFlag('VDM_CHECK_RENDER');
     this.views.set(null, this.emptyView);
+  }
+
+  /** Whether commits patch the views (true) or render them from scratch. */
+  get incremental(): boolean {
+    return this.incrementalOn;
+  }
+
+  /**
+   * Switches between patching and rendering from scratch, between transactions (benchmarks compare
+   * both on one tree). The next commit renders from scratch either way: nothing was noted meanwhile.
+   */
+  setIncremental(on: boolean): void {
+    if (this.depth > 0) throw new Error('setIncremental inside a memory transaction');
+    this.incrementalOn = on;
+    this.dirty.clear();
+    this.dirtyWindows = 0;
+    this.renderAll = true;
   }
 
   /** A pure container (memory_region_init). */
@@ -179,6 +199,7 @@ export class MemorySystem implements TopologyHost {
   commit(): void {
     if (this.depth === 0) throw new Error('memory transaction commit without a matching begin');
     if (--this.depth > 0 || !this.updatePending) return;
+    const t0 = performance.now();
     this.stats.rebuilds++;
     const roots = this.addressSpaces.map((as) => flatViewRoot(as.root));
     const needed = new Set(roots);
@@ -223,6 +244,7 @@ export class MemorySystem implements TopologyHost {
     if (before) checkDispatches(this.addressSpaces);
     this.updatePending = false;
     for (const l of this.globalListeners) l.emit('commit');
+    this.stats.commitMs += performance.now() - t0;
   }
 
   /** Notes where mr renders now, in every current view, for the next commit (TopologyHost). */

@@ -182,7 +182,7 @@ export class MemoryRegion {
     this.host.noteChange(sub);
     this.childIndex?.remove(sub);
     sub.container = null;
-    this.children.splice(this.children.lastIndexOf(sub), 1);
+    this.children.splice(this.childPosition(sub), 1);
     this.host.markUpdate(this.enabled && sub.enabled);
     this.host.commit();
   }
@@ -266,6 +266,23 @@ export class MemoryRegion {
 
   toString(): string {
     return `MemoryRegion(${this.name})`;
+  }
+
+  /**
+   * Where sub is in `children`, found by binary search on (priority, insertSeq), the order the list
+   * is kept in: a BAR move under a container of 100,000 children should not scan them all.
+   */
+  private childPosition(sub: MemoryRegion): number {
+    const list = this.children;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const c = list[mid]!;
+      if (c.priority < sub.priority || (c.priority === sub.priority && c.insertSeq < sub.insertSeq)) lo = mid + 1;
+      else hi = mid;
+    }
+    return list[lo] === sub ? lo : list.lastIndexOf(sub);
   }
 
   private insertSubregion(sub: MemoryRegion): void {

@@ -76,7 +76,9 @@ export function patchView(view: FlatView, dirty: readonly (readonly [bigint, big
     if (i1 > i0 && endOf(ranges[i1 - 1]!) > b) b = endOf(ranges[i1 - 1]!);
     let added: FlatRange[];
     for (;;) {
-      for (let prev = done[done.length - 1]; prev && (i0 <= prev.i1 || a <= prev.b); prev = done[done.length - 1]) {
+      // Render as one with the previous interval when they share an old range or meet: the old
+      // neighbour this edge would look at has been replaced there.
+      for (let prev = done[done.length - 1]; prev && (i0 < prev.i1 || a <= prev.b); prev = done[done.length - 1]) {
         done.pop();
         a = prev.a;
         i0 = prev.i0;
@@ -114,12 +116,7 @@ export function patchView(view: FlatView, dirty: readonly (readonly [bigint, big
     }
     done.push({ i0, i1, a, b, added });
   }
-  // Replace from the right so the old indices stay valid, then place the slices in the new view.
-  const removed: FlatRange[][] = [];
-  for (let k = done.length - 1; k >= 0; k--) {
-    const r = done[k]!;
-    removed[k] = view.replace(r.i0, r.i1, r.added);
-  }
+  const removed = view.replace(done.map((r) => ({ from: r.i0, to: r.i1, items: r.added })));
   let shift = 0;
   const slices = done.map((r, k) => {
     const slice = { at: r.i0 + shift, removed: removed[k]!, added: r.added };

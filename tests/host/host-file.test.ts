@@ -74,4 +74,28 @@ test('vdm host: tree, groups, viability and policy; --json; bad files exit 2', (
   assert.match(runCli(['hosts']).out, 'power9-64k');
 });
 
+test('MSI-X PBA: straddling the end of its BAR or overlapping the table is refused; wholly past the BAR is misreporting hardware vfio-pci handles', () => {
+  const ep = (j: any) => j.pci[0].children[0];
+  const msix = (table: number, pba: number, entries = 8) => (j: any) => (ep(j).msix = { entries, table: { bar: 0, offset: table }, pba: { bar: 0, offset: pba } });
+  assert.is(error(msix(0, 0x3ff8, 128)), 'h.json: pci[0].children[0].msix.pba.offset: a 128-entry PBA (16 bytes) at 0x3ff8 runs past the end of BAR 0 (0x4000 bytes)');
+  assert.match(error(msix(0x1000, 0x1040)), 'h.json: pci[0].children[0].msix.pba.offset: the PBA (0x1040+0x8) overlaps the table (0x1000+0x80) in BAR 0 (hw/pci/msix.c:msix_init refuses it)');
+  assert.match(error(msix(0x1000, 0xff8, 128)), 'overlaps the table', 'a 16-byte PBA ending inside the table');
+  const j: any = base();
+  msix(0, 0x8000)(j);
+  assert.is(parseHostFile(JSON.stringify(j), 'h.json').functions[0]!.children[0]!.msix!.pba.offset, 0x8000);
+  msix(0, 0x1000)(j);
+  assert.ok(parseHostFile(JSON.stringify(j), 'h.json'), 'table then PBA, apart');
+});
+
+test('BAR sizes, overlaps and the ROM: each refusal names the field', () => {
+  const ep = (j: any) => j.pci[0].children[0];
+  assert.is(error((j) => (ep(j).bars = [{ index: 0, size: '0x4000', kind: 'mem64' }, { index: 1, size: '0x1000', kind: 'mem32' }])), 'h.json: pci[0].children[0].bars[1].index: BAR 1 overlaps BAR 0 (a 64-bit BAR takes two slots: 0 and 1)');
+  assert.is(error((j) => ep(j).bars.push({ index: 0, size: '0x1000', kind: 'mem32' })), 'h.json: pci[0].children[0].bars[0].index: BAR 0 overlaps BAR 0');
+  for (const size of ['0x200000000000', '0x8000000000000000']) {
+    assert.match(error((j) => (ep(j).bars[0].size = size)), `h.json: pci[0].children[0].bars[0].size: vdm models BARs up to 256 GiB (0x4000000000), got ${size}`);
+  }
+  assert.match(error((j) => (ep(j).bars = [{ index: 0, size: '0x20000', kind: 'io' }])), 'bars[0].size: an I/O BAR is at most 64 KiB');
+  assert.match(error((j) => (ep(j).rom = '0x100000000')), 'h.json: pci[0].children[0].rom: an expansion ROM is at most 2 GiB');
+});
+
 test.run();

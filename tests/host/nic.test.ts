@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
 import { SimHost, VfioKernel, EventFd, NicModel } from '../../src/host/index.ts';
-import { NIC_REGS } from '../../src/common/index.ts';
+import { NIC_MAX_BUFFER, NIC_REGS } from '../../src/common/index.ts';
 import { RamBlock } from '../../src/memory/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 
@@ -96,6 +96,38 @@ test('a masked physical vector pends in the PBA instead of interrupting', () => 
   bar0.write(NIC_REGS.DOORBELL, 1, 4);
   assert.is(irq.count, 0);
   assert.is(dev.read(0, 0x3000, 4) & 1, 1, 'the PBA is readable through read()');
+});
+
+test('a descriptor longer than NIC_MAX_BUFFER is refused before any DMA (found by the hostile-guest campaign: a 4 GiB length was read page by page and allocated whole)', () => {
+  const { bar0, desc, nic, dev } = setup();
+  desc(0, IOVA + 0x1000n, 0xffffffff);
+  bar0.write(NIC_REGS.DOORBELL, 1, 4);
+  assert.is(nic.badDescriptors, 1);
+  assert.is(nic.packets, 0);
+  assert.equal(dev.hw.dmaFaults, [], 'the buffer was never read');
+  desc(0, IOVA + 0x1000n, NIC_MAX_BUFFER);
+  bar0.write(NIC_REGS.DOORBELL, 1, 4);
+  assert.is(nic.badDescriptors, 1, 'the longest legal buffer is read (and faults past the 64 KiB mapping)');
+  assert.is(dev.hw.dmaFaults.length, 1);
+});
+
+test('every MSI-X signal that does not reach the host handler is counted once, by why (the hostile-guest ledger needs it)', () => {
+  const off = setup(false);
+  assert.is(off.dev.hw.signalMsix(0), false);
+  assert.equal(off.dev.hw.msiOutcomes, { unrouted: 0, blocked: 1, pended: 0 }, 'Bus Master off');
+  const { dev } = setup();
+  const entries = dev.hw.fn.spec.msix!.entries;
+  assert.is(dev.hw.signalMsix(entries), false);
+  assert.equal(dev.hw.msiOutcomes, { unrouted: 1, blocked: 0, pended: 0 }, 'no such vector');
+  const t = dev.hw.fn.spec.msix!.table;
+  dev.hw.bars.get(t.bar)!.write(t.offset + 12, 1, 4); // the physical entry masked
+  assert.is(dev.hw.signalMsix(0), false);
+  assert.equal(dev.hw.msiOutcomes, { unrouted: 1, blocked: 0, pended: 1 }, 'masked: the PBA bit is set');
+  const irqs = dev.stats.interrupts;
+  dev.hw.bars.get(t.bar)!.write(t.offset + 12, 0, 4);
+  assert.is(dev.hw.signalMsix(0), true);
+  assert.is(dev.stats.interrupts, irqs + 1, 'delivered: counted by the kernel, not here');
+  assert.equal(dev.hw.msiOutcomes, { unrouted: 1, blocked: 0, pended: 1 });
 });
 
 test.run();

@@ -189,4 +189,10 @@ test('real dumps need no guesses: no notes for pc-basic and pc-basic-opts', () =
   assert.equal(importQemuMtree(opts, 'pc-basic-opts.txt').notes, []);
 });
 
+test('where the rebuilt flat view still differs from the -f output, a note says so (the import does not claim exactness)', () => {
+  const forged = basic.replace('  00000000fed00000-00000000fed003ff (prio 0, i/o): hpet\n  00000000fee00000', '  00000000fed00000-00000000fed007ff (prio 0, i/o): hpet\n  00000000fee00000');
+  const { notes } = importQemuMtree(forged, 'pc-basic.txt');
+  assert.equal(notes, ['line 137: the rebuilt flat view of "memory" differs from the -f output in 2 range(s); first: the dump has "00000000fed00000-00000000fed007ff (prio 0, i/o): hpet"']);
+});
+
 test.run();

@@ -45,6 +45,13 @@ export class FunctionHardware {
   dma: DmaPort | null = null;
   /** DMA the device could not issue because COMMAND.MASTER is clear (nothing reaches the bus). */
   dmaBlocked = 0;
+  /**
+   * MSI and MSI-X signals that never reached the host's handler, by why: no such vector or nothing
+   * listening (unrouted), Bus Master off (blocked; also counted in dmaBlocked), or the physical
+   * entry masked (pended: the PBA bit is set). With the kernel's counts, every signal is in
+   * exactly one place.
+   */
+  readonly msiOutcomes = { unrouted: 0, blocked: 0, pended: 0 };
   /** IOMMU faults: DMA to an address the domain does not map. The memory is never touched. */
   readonly dmaFaults: { iova: bigint; write: boolean }[] = [];
 
@@ -119,8 +126,15 @@ export class FunctionHardware {
   interrupt(vector: number): boolean {
     if (this.irqMode === 'msix') return this.signalMsix(vector);
     if (this.irqMode === 'msi') {
-      if (!this.busMaster) return this.blocked() ?? false;
-      return this.irqSink?.(vector) ?? false;
+      if (!this.irqSink) {
+        this.msiOutcomes.unrouted++;
+        return false;
+      }
+      if (!this.busMaster) {
+        this.msiOutcomes.blocked++;
+        return this.blocked() ?? false;
+      }
+      return this.irqSink(vector);
     }
     return false;
   }
@@ -190,16 +204,23 @@ export class FunctionHardware {
    */
   signalMsix(v: number): boolean {
     const m = this.fn.spec.msix;
-    if (!m || v >= m.entries) return false;
-    if (!this.busMaster) return this.blocked() ?? false; // an MSI is a memory write: it needs MASTER too
+    if (!m || v >= m.entries || !this.irqSink) {
+      this.msiOutcomes.unrouted++;
+      return false;
+    }
+    if (!this.busMaster) {
+      this.msiOutcomes.blocked++;
+      return this.blocked() ?? false; // an MSI is a memory write: it needs MASTER too
+    }
     const table = this.bars.get(m.table.bar)!;
     if (table.read(m.table.offset + v * 16 + 12, 4) & 1) {
       const pba = this.bars.get(m.pba.bar)!;
       const at = m.pba.offset + (v >> 3);
       pba.writeByte(at, pba.readByte(at) | (1 << (v & 7)));
+      this.msiOutcomes.pended++;
       return false;
     }
-    return this.irqSink?.(v) ?? false;
+    return this.irqSink(v);
   }
 }
 

@@ -1,5 +1,5 @@
 import { deviceModels, type FunctionHardware, type DeviceModel } from './function-hardware.ts';
-import { NIC_DESC_DONE, NIC_DESC_SIZE, NIC_ICR_TX_DONE, NIC_REGS } from '../../common/nic-datasheet.ts';
+import { NIC_DESC_DONE, NIC_DESC_SIZE, NIC_ICR_TX_DONE, NIC_MAX_BUFFER, NIC_REGS } from '../../common/nic-datasheet.ts';
 
 /**
  * A NIC-like function: a transmit ring in guest memory read by DMA through the IOMMU, completions
@@ -14,6 +14,8 @@ export class NicModel implements DeviceModel {
   icr = 0;
   /** Checksum of every byte transmitted, so tests can see what the device read. */
   checksum = 0;
+  /** Descriptors refused for a length past NIC_MAX_BUFFER (the ring stops at them). */
+  badDescriptors = 0;
 
   constructor(private readonly hw: FunctionHardware) {
     hw.model = this;
@@ -63,6 +65,11 @@ export class NicModel implements DeviceModel {
       const view = new DataView(d.buffer);
       const buf = view.getBigUint64(0, true);
       const length = view.getUint32(8, true);
+      if (length > NIC_MAX_BUFFER) {
+        // A guest-written length of up to 4 GiB would otherwise be read (and allocated) in full.
+        this.badDescriptors++;
+        break;
+      }
       const data = this.hw.dmaRead(buf, length);
       if (!data) break;
       for (const b of data) this.checksum = (this.checksum + b) >>> 0;

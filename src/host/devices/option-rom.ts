@@ -10,14 +10,14 @@ const PCIR_AT = 0x1c;
 /**
  * The expansion ROM a host file describes: a single x86 image of `imageSize` bytes (at most the
  * BAR) with the 55 AA header and a PCIR structure naming `vendor`:`device`, checksummed; the rest
- * of the BAR reads 0xff. `signature` lets a file describe a broken ROM.
+ * of the BAR reads 0xff (only the image is kept). `signature` lets a file describe a broken ROM.
  */
 export function buildOptionRom(spec: FunctionSpec): Uint8Array | null {
   const rom = spec.rom;
   if (!rom) return null;
-  const bytes = new Uint8Array(Number(rom.size)).fill(0xff);
-  const image = Math.min(Number(rom.imageSize), bytes.length);
-  bytes.fill(0, 0, image);
+  // Only the image is stored; the rest of the BAR reads 0xff.
+  const image = Number(rom.imageSize);
+  const bytes = new Uint8Array(image);
   const v = new DataView(bytes.buffer);
   v.setUint16(0, rom.signature, true);
   bytes[2] = image / 512; // initialization size in 512-byte units
