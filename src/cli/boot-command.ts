@@ -2,7 +2,7 @@ import { loadMachineFile, type MachineSpec } from '../machine/index.ts';
 import { boot, formatBootReport, formatGlossary, loadGuestFile, type BootResult } from '../guest/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { isVfioDriver } from '../host/index.ts';
-import { parsePciAddr, parseHostDevAddr, PciBusError } from '../pci/index.ts';
+import { lspciVerbose, parsePciAddr, parseHostDevAddr, PciBusError } from '../pci/index.ts';
 import { loadHost } from './host-command.ts';
 import { EXIT_FAILURE, UsageError } from './errors.ts';
 import { parseOptions } from './options.ts';
@@ -122,17 +122,27 @@ export function machinesCommand(): { out: string; err: string } {
   return { out: lines.join('\n') + '\n', err: '' };
 }
 
-export const PCI_HELP = `usage: vdm pci [--machine NAME] [--host NAME|FILE] [--guest NAME] [--device ...]
+export const PCI_HELP = `usage: vdm pci [--machine NAME] [--host NAME|FILE] [--guest NAME] [--device ...] [-v]
 
 Boots like "vdm boot" and prints the PCI devices as QEMU's "info pci" does: bus, slot, ids, IRQ
-pin, and each BAR where the guest's firmware put it.
+pin, and each BAR where the guest's firmware put it. With -v, like "lspci -vvv" in the guest: command
+and status bits, BARs with their 64-bit/prefetchable flags, and each capability decoded (PM,
+MSI, MSI-X with its table and PBA, PCI Express device and link, ACS).
 `;
 
 /** \`vdm pci\`: QEMU's "info pci" for the booted machine. */
 export function pciCommand(argv: string[]): { out: string; err: string } {
-  const { values } = parseOptions('vdm pci', argv, BOOT_OPTIONS);
+  const { values } = parseOptions('vdm pci', argv, { ...BOOT_OPTIONS, verbose: { type: 'boolean', short: 'v' } });
   const { machine } = bootFromArgs(values);
   const out: string[] = [];
+  if (values.verbose) {
+    // lspci -vvv from the guest's side: config reads as the guest makes them, BARs where firmware put them.
+    const h2 = (v: number) => v.toString(16).padStart(2, '0');
+    const text = machine.pciHost.devices().map((d) =>
+      lspciVerbose({ slot: `${h2(d.bus!.number())}:${h2(d.devfn >> 3)}.${d.devfn & 7}`, read: (o, len) => d.configRead(o, len), bars: d.bars.slice(0, 6).map((b) => b && { addr: b.addr, size: b.size }), configSize: d.cfg.size }) + `\tvdm: id "${d.name}"\n`,
+    );
+    return { out: text.join('\n'), err: '' };
+  }
   for (const d of machine.pciHost.devices()) {
     out.push(`  Bus  ${d.bus!.number()}, device ${(d.devfn >> 3).toString().padStart(3)}, function ${d.devfn & 7}:`);
     out.push(`    Class ${(d.cfg.word(0x0a)).toString(16).padStart(4, '0')}: PCI device ${d.vendorId.toString(16).padStart(4, '0')}:${d.deviceId.toString(16).padStart(4, '0')}`);

@@ -9,3 +9,4 @@ export * from './pci-bridge.ts';
 export * from './pci-host.ts';
 export * from './capabilities.ts';
 export * from './option-rom.ts';
+export * from './lspci.ts';
