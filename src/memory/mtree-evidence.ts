@@ -57,7 +57,8 @@ export function collectFlatEvidence(segments: Segment[]): FlatEvidence {
 /**
  * A read-only alias (memory_region_set_readonly on an alias, as hw/pci-host/pam.c:init_pam does
  * for `pam-rom`) prints in the tree with its target's type, `ram`; only the flat view shows the
- * range as `rom`. Marks the outermost alias on the path to each such range read-only.
+ * range as `rom`. Marks the innermost alias on the path to each such range read-only (all at once,
+ * in the caller's transaction: the views are not yet updated while this runs).
  */
 export function settleReadonlyAliases(spaces: readonly AddressSpace[], flat: FlatEvidence, lineOf: Map<MemoryRegion, number>, notes: string[]): void {
   const settled = new Map<MemoryRegion, { line: number; ranges: string[] }>();
@@ -69,11 +70,12 @@ export function settleReadonlyAliases(spaces: readonly AddressSpace[], flat: Fla
       const fr = as.lookup(r.start);
       if (!fr || fr.readonly || fr.mr.typeName() !== 'ram') continue;
       const aliases = explainAddress(as, r.start).winner?.path.map((s) => s.region).filter((mr) => mr.alias) ?? [];
-      const alias = aliases[0];
+      const alias = aliases[aliases.length - 1]; // the narrowest: an outer alias may cover a whole address space
       if (!alias) continue;
       alias.setReadonly(true);
       const entry = settled.get(alias) ?? { line: r.line, ranges: [] };
-      entry.ranges.push(r.text.trim().split(' ')[0]!);
+      const range = r.text.trim().split(' ')[0]!;
+      if (!entry.ranges.includes(range)) entry.ranges.push(range); // views are re-rendered after all of them
       settled.set(alias, entry);
     }
   }

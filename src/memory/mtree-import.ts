@@ -46,7 +46,12 @@ export function importQemuMtree(text: string, file = '<input>'): ImportedMtree {
   const mem = new MemorySystem();
   const byName = new Map<string, MtreeNode[]>();
   const index = (root: MtreeNode): void => {
-    for (const n of preorder([root])) if (!n.hidden && !n.alias) byName.set(n.name, [...(byName.get(n.name) ?? []), n]);
+    for (const n of preorder([root])) {
+      if (n.hidden || n.alias) continue;
+      const same = byName.get(n.name);
+      if (same) same.push(n);
+      else byName.set(n.name, [n]);
+    }
   };
   groups.forEach((g) => index(g.root));
 
@@ -95,7 +100,7 @@ export function importQemuMtree(text: string, file = '<input>'): ImportedMtree {
   entries.sort((a, b) => (order.get(a.name) ?? Infinity) - (order.get(b.name) ?? Infinity));
   const spaces = entries.map((e) => mem.addressSpace(e.name, e.root));
   const lineOf = new Map([...regionOf].map(([n, mr]) => [mr, n.line]));
-  settleReadonlyAliases(spaces, flat, lineOf, notes);
+  mem.transaction(() => settleReadonlyAliases(spaces, flat, lineOf, notes)); // one re-render, however many aliases
   checkFlatViews(spaces, flat, notes);
   return { mem, spaces, treeCommand: tree.command ?? 'info mtree', notes };
 }

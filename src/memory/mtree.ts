@@ -40,23 +40,35 @@ function mtreeTree(spaces: readonly AddressSpace[], opts: MtreeOptions): string 
     names.push(as.name);
     groups.set(as.root, names);
   }
-  const queue: MemoryRegion[] = [];
+  const queue = new AliasQueue();
   for (const [root, names] of groups) {
     for (const n of [...names].sort(strcmp)) out.push(`address-space: ${n}\n`);
     printRegion(out, root, queue, opts);
     out.push('\n');
   }
   // The queue grows while it is printed: aliases inside these trees add their targets.
-  for (let i = 0; i < queue.length; i++) {
-    out.push(`memory-region: ${queue[i]!.name}\n`);
-    printRegion(out, queue[i]!, queue, opts);
+  for (let i = 0; i < queue.list.length; i++) {
+    out.push(`memory-region: ${queue.list[i]!.name}\n`);
+    printRegion(out, queue.list[i]!, queue, opts);
     out.push('\n');
   }
   return out.join('');
 }
 
+/** mtree_print_mr's alias_print_queue: each target once, in the order first met (a set beside it, for big dumps). */
+class AliasQueue {
+  readonly list: MemoryRegion[] = [];
+  private readonly seen = new Set<MemoryRegion>();
+
+  add(mr: MemoryRegion): void {
+    if (this.seen.has(mr)) return;
+    this.seen.add(mr);
+    this.list.push(mr);
+  }
+}
+
 /** memory.c:mtree_print_mr, with an explicit stack: an imported tree may nest deeper than the JS stack. */
-function printRegion(out: string[], top: MemoryRegion, queue: MemoryRegion[], opts: MtreeOptions): void {
+function printRegion(out: string[], top: MemoryRegion, queue: AliasQueue, opts: MtreeOptions): void {
   const stack: { mr: MemoryRegion; level: number; base: bigint }[] = [{ mr: top, level: 1, base: 0n }];
   while (stack.length) {
     const { mr, level, base } = stack.pop()!;
@@ -67,7 +79,7 @@ function printRegion(out: string[], top: MemoryRegion, queue: MemoryRegion[], op
     const head = `${overflow}${INDENT.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${mr.nonvolatile ? 'nv-' : ''}${mr.typeName()}): `;
     const tail = `${mr.enabled ? '' : ' [disabled]'}${opts.owner ? ownerText(mr) : ''}\n`;
     if (mr.alias) {
-      if (!queue.includes(mr.alias)) queue.push(mr.alias);
+      queue.add(mr.alias);
       if (visible) {
         const from = mr.aliasOffset;
         const to = BigInt.asUintN(64, from + lastOffset(mr.size));
