@@ -6,3 +6,4 @@ export * from './vfio/index.ts';
 export * from './machine/index.ts';
 export * from './guest/index.ts';
 export * from './util/errors.ts';
+export * from './run/index.ts';

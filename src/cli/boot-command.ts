@@ -1,5 +1,6 @@
 import { loadMachineFile, type MachineSpec } from '../machine/index.ts';
-import { boot, formatBootReport, formatGlossary, loadGuestFile, type BootResult } from '../guest/index.ts';
+import { loadGuestFile } from '../guest/index.ts';
+import { boot, formatBootReport, formatGlossary, type BootResult } from '../run/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { isVfioDriver } from '../host/index.ts';
 import { lspciVerbose, parsePciAddr, parseHostDevAddr, PciBusError } from '../pci/index.ts';

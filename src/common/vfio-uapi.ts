@@ -1,6 +1,8 @@
 // include/uapi/linux/vfio.h: the numbers and structures both sides of the VFIO API use (the VMM in
 // src/vfio and src/machine, the simulated kernel in src/host/kernel).
 
+import type { EventFd } from './eventfd.ts';
+
 export const VFIO_API_VERSION = 0;
 
 /** Extensions; also the IOMMU types for SET_IOMMU. */
@@ -108,3 +110,60 @@ export const VFIO_EEH_PE_RESET_HOT = 6;
 export const VFIO_EEH_PE_RESET_FUNDAMENTAL = 7;
 export const VFIO_EEH_PE_CONFIGURE = 8;
 export const VFIO_EEH_PE_INJECT_ERR = 9;
+
+// The structures of the ioctls, as TypeScript objects.
+
+/** struct vfio_iommu_type1_dma_map. */
+export interface MapDmaRequest {
+  iova: bigint;
+  size: bigint;
+  vaddr: bigint;
+  flags: number;
+}
+
+/** struct vfio_iommu_type1_dma_unmap. */
+export interface UnmapDmaRequest {
+  iova: bigint;
+  size: bigint;
+  flags: number;
+}
+
+/** VFIO_IOMMU_GET_INFO for type1: page sizes and the capability chain. */
+export interface Type1Info {
+  flags: number;
+  iovaPgsizes: bigint;
+  iovaRanges: { start: bigint; end: bigint }[];
+  dmaAvail: number;
+}
+
+/** VFIO_IOMMU_GET_INFO for sPAPR (struct vfio_iommu_spapr_tce_info). */
+export interface SpaprTceInfo {
+  flags: number;
+  dma32WindowStart: bigint;
+  dma32WindowSize: bigint;
+  ddw: { pgsizes: bigint; maxDynamicWindowsSupported: number; levels: number };
+}
+
+/** VFIO_IOMMU_SPAPR_TCE_CREATE's input. */
+export interface TceCreateRequest {
+  pageShift: number;
+  windowSize: bigint;
+  levels: number;
+}
+
+/** What a user mmap of a BAR range gives: direct access to the hardware (a RAM-device backing). */
+export interface DeviceMapping {
+  read(offset: number, size: number): number;
+  write(offset: number, value: number, size: number): void;
+  readonly size: number;
+}
+
+/** struct vfio_irq_set. */
+export interface SetIrqsRequest {
+  index: number;
+  start: number;
+  count: number;
+  flags: number;
+  /** Eventfds (null = -1, unbind) for DATA_EVENTFD, booleans for DATA_BOOL. */
+  data?: (EventFd | null)[] | boolean[];
+}

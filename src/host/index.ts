@@ -1,5 +1,4 @@
 export * from './errors.ts';
-export * from './kernel/behaviour.ts';
 export * from './host-file.ts';
 export * from './iommu-groups.ts';
 export * from './sim-host.ts';

@@ -95,7 +95,7 @@ function relocationFix(dev: VfioPciDevice, bar: number, gain: string): string {
 /** Why the access takes its path and what would change it. */
 function notes(m: Machine, d: PathDecision, offset: bigint): string[] {
   const out: string[] = [];
-  const page = m.host.spec.pageSize;
+  const page = m.kernel.pageSize();
   const r = d.role;
   if (d.path === 'mmapExit' && r?.kind === 'mmap') {
     const inBar = r.at + Number(offset);

@@ -1,6 +1,6 @@
 import type { MemorySystem, MemoryRegion } from '../memory/index.ts';
 import type { MsiMessage } from '../pci/index.ts';
-import type { EventFd } from '../host/index.ts';
+import type { EventFd } from '../common/eventfd.ts';
 import type { MachineSpec } from './machine-file.ts';
 
 /** GITS_TRANSLATER: in the ITS's second 64K frame (hw/intc/arm_gicv3_its.c). */

@@ -1,14 +1,15 @@
 import { VdmError, EXIT_BAD_INPUT } from '../util/errors.ts';
 import { MemorySystem, U64_SPAN, type AddressSpace, type MemoryRegion } from '../memory/index.ts';
 import { PciHost, PciBusError, parsePciAddr, parseHostDevAddr } from '../pci/index.ts';
-import { VfioKernel, HostFileError, type SimHost, type VfioGroup } from '../host/index.ts';
+import type { GroupFd, VfioApi } from '../common/vfio-api.ts';
 import { VfioPciDevice, type VfioPciOptions, type VfioPciContext } from '../vfio/vfio-pci.ts';
 import type { VmmContainer, DmaPolicy } from '../vfio/container.ts';
+import { ProcessMemory } from '../vfio/process-memory.ts';
 import { InterruptController } from './interrupt-controller.ts';
 import { Rtas } from './rtas.ts';
 import { VirtualClock } from './clock.ts';
 import { BoardIntxRouter, Piix3, PIIX3_DEVFN } from './intx-routing.ts';
-import type { MachineSpec, Window } from './machine-file.ts';
+import type { MachineSpec } from './machine-file.ts';
 
 /**
  * -device options for many host functions packed eight to a slot from `firstSlot` (addr=S.F, with
@@ -33,8 +34,8 @@ export function packedDevices(hosts: string[], firstSlot: number): VfioPciOption
  * "device is already attached"). Devices without id= are numbered per machine, so a run's report
  * does not depend on earlier runs in the same process.
  */
-export function checkedDevices(devices: VfioPciOptions[]): VfioPciOptions[] {
-  const out: VfioPciOptions[] = [];
+export function checkedDevices(devices: VfioPciOptions[]): (VfioPciOptions & { id: string })[] {
+  const out: (VfioPciOptions & { id: string })[] = [];
   for (const [i, given] of devices.entries()) {
     let host: string;
     try {
@@ -50,38 +51,25 @@ export function checkedDevices(devices: VfioPciOptions[]): VfioPciOptions[] {
   return out;
 }
 
-/** Can `size` bytes sit naturally aligned inside window `w`? */
-function fitsAligned(size: bigint, w: Window): boolean {
-  const at = (w.base + size - 1n) & ~(size - 1n);
-  return at + size <= w.base + w.size;
-}
-
 /**
- * Every memory BAR (and the ROM) of the host function can be placed in the machine's window for it,
- * naturally aligned: otherwise the host file asks for more than this machine can map, and the error
- * names the host file's field and the machine file's window. (BARs that fit one by one but not all
- * together are placed past the window by the guest's firmware; the boot verdict reports that.)
+ * What the bench wiring a machine to a host adds while devices are realized: src/run checks the
+ * host file against the machine's windows and names the host file entry in a refusal. The machine
+ * itself knows the host only through the VFIO API.
  */
-function checkBarsFit(spec: MachineSpec, host: SimHost, address: string): void {
-  const fn = host.functionAt(address)?.spec;
-  if (!fn) return; // realize says "no such host device"
-  const p = spec.pci;
-  const where = (name: 'mmio32' | 'mmio64', w: Window) => `machine ${spec.file}: pci.${name} is 0x${w.base.toString(16)}+0x${w.size.toString(16)}`;
-  fn.bars.forEach((b, i) => {
-    if (b.kind === 'io') return;
-    const [name, w] = b.kind === 'mem64' && p.mmio64 ? (['mmio64', p.mmio64] as const) : (['mmio32', p.mmio32] as const);
-    if (!fitsAligned(b.size, w)) throw new HostFileError(host.spec.file, `${fn.path}.bars[${i}].size`, `BAR ${b.index} of 0x${b.size.toString(16)} bytes cannot be placed in the machine's ${name === 'mmio64' ? '64' : '32'}-bit PCI window (${where(name, w)})`);
-  });
-  if (fn.romSize && !fitsAligned(fn.romSize, p.mmio32)) throw new HostFileError(host.spec.file, `${fn.path}.rom`, `a ROM of 0x${fn.romSize.toString(16)} bytes cannot be placed in the machine's 32-bit PCI window (${where('mmio32', p.mmio32)})`);
+export interface RealizeHooks {
+  /** After vfio-pci realized the device, before it is plugged. */
+  realized?(opts: VfioPciOptions): void;
+  /** Where the device came from (a host file entry), as context for a refusal. */
+  contextOf?(opts: VfioPciOptions): string | undefined;
 }
 
-/** vfio-pci realize; a refusal also names the host file entry the device came from (as its context). */
-function realizeNamingFile(ctx: VfioPciContext, host: SimHost, opts: VfioPciOptions): VfioPciDevice {
+/** vfio-pci realize; a refusal carries the hooks' context for the device. */
+function realize(ctx: VfioPciContext, opts: VfioPciOptions & { id: string }, hooks: RealizeHooks): VfioPciDevice {
   try {
     return VfioPciDevice.realize(ctx, opts);
   } catch (e) {
-    const fn = host.functionAt(opts.host)?.spec;
-    if (e instanceof VdmError && fn) e.context ??= `host function ${fn.address}: ${host.spec.file}: ${fn.path}`;
+    const context = hooks.contextOf?.(opts);
+    if (e instanceof VdmError && context) e.context ??= context;
     throw e;
   }
 }
@@ -110,7 +98,6 @@ export class Machine {
   readonly addressSpaceIo: AddressSpace | null;
   readonly pciHost: PciHost;
   readonly irq: InterruptController;
-  readonly kernel: VfioKernel;
   readonly devices: VfioPciDevice[] = [];
   readonly containers: VmmContainer[] = [];
   readonly warnings: string[] = [];
@@ -119,23 +106,26 @@ export class Machine {
   readonly clock = new VirtualClock();
   /** The pc's PIIX3 (its PIRQ links route INTx), or null on other boards. */
   readonly piix3: Piix3 | null;
-  private readonly groups = new Map<number, VfioGroup>();
-  /** Devices named hostdevN so far: ids are per machine, as every machine's state is. */
-  private hostdevs = 0;
+  private readonly groups = new Map<number, GroupFd>();
+  private readonly process: ProcessMemory;
 
   constructor(
     readonly spec: MachineSpec,
-    readonly host: SimHost,
+    /** The host kernel's VFIO API: all the machine and its devices know of the host. */
+    readonly kernel: VfioApi,
     devices: VfioPciOptions[],
+    hooks: RealizeHooks = {},
   ) {
-    if (!HOST_IOMMU_FOR[spec.iommu].includes(host.spec.iommu.kind)) {
-      throw new MachineError(`machine ${spec.name} needs a host IOMMU of kind ${HOST_IOMMU_FOR[spec.iommu].join(' or ')} (${spec.iommu}); host ${host.spec.name} has ${host.spec.iommu.kind}`);
+    const iommu = kernel.iommuKind();
+    if (!HOST_IOMMU_FOR[spec.iommu].includes(iommu)) {
+      throw new MachineError(`machine ${spec.name} needs a host IOMMU of kind ${HOST_IOMMU_FOR[spec.iommu].join(' or ')} (${spec.iommu}); host ${kernel.uname().nodename} has ${iommu}`);
     }
-    if (host.spec.pageSize !== spec.hostPageSize) {
-      this.warnings.push(`host ${host.spec.name} uses ${host.spec.pageSize / 1024} KiB pages; machine ${spec.name} is usually run on ${spec.hostPageSize / 1024} KiB`);
+    const pageSize = kernel.pageSize();
+    if (pageSize !== spec.hostPageSize) {
+      this.warnings.push(`host ${kernel.uname().nodename} uses ${pageSize / 1024} KiB pages; machine ${spec.name} is usually run on ${spec.hostPageSize / 1024} KiB`);
     }
     const mem = this.memorySystem;
-    this.kernel = new VfioKernel(host);
+    this.process = new ProcessMemory(kernel);
     this.systemMemory = mem.container('system', U64_SPAN);
     this.systemIo = mem.container('io', 0x10000);
     this.addressSpaceMemory = mem.addressSpace('memory', this.systemMemory);
@@ -154,8 +144,8 @@ export class Machine {
       this.systemMemory.addSubregion(spec.interrupts.doorbell.base, this.irq.region);
       const ctx = this.vfioContext();
       for (const opts of checkedDevices(devices)) {
-        const dev = realizeNamingFile(ctx, host, opts); // QEMU's own refusals first
-        checkBarsFit(spec, host, opts.host);
+        const dev = realize(ctx, opts, hooks); // QEMU's own refusals first
+        hooks.realized?.(opts);
         this.plug(dev, opts);
         this.devices.push(dev);
       }
@@ -213,6 +203,7 @@ export class Machine {
     return {
       mem: this.memorySystem,
       kernel: this.kernel,
+      process: this.process,
       dmaAs: this.addressSpaceMemory,
       containers: this.containers,
       groups: this.groups,
@@ -227,7 +218,6 @@ export class Machine {
         addResampleIrqfd: (irq, trigger, resample) => this.irq.addResampleIrqfd(irq, trigger, resample),
       },
       warn: (m) => this.warnings.push(m),
-      defaultId: () => `hostdev${this.hostdevs++}`,
     };
   }
 

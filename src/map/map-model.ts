@@ -138,8 +138,8 @@ export function machineMap(m: Machine, title: string): MapModel {
     },
   };
   const spaces = m.addressSpaceIo ? [m.addressSpaceMemory, m.addressSpaceIo] : [m.addressSpaceMemory];
-  const h = m.host.spec;
-  return { title, subtitle: `machine ${m.spec.name} on host ${h.name} (${h.arch}, ${h.pageSize / 1024} KiB pages); ${m.devices.length} assigned device(s)`, lanes: spaces.map((as) => lane(as, src)) };
+  const host = m.kernel.uname();
+  return { title, subtitle: `machine ${m.spec.name} on host ${host.nodename} (${host.machine}, ${m.kernel.pageSize() / 1024} KiB pages); ${m.devices.length} assigned device(s)`, lanes: spaces.map((as) => lane(as, src)) };
 }
 
 /** vfio-pci's trapped BAR region, as QEMU names it: "0000:01:00.0 BAR 0". */

@@ -1,6 +1,8 @@
-import { MemoryListener, type AddressSpace, type MemoryRegionSection, type RamBlock } from '../memory/index.ts';
-import { VfioError, type VfioContainer, type VfioGroup, type VfioKernel } from '../host/index.ts';
+import { MemoryListener, type AddressSpace, type MemoryRegionSection } from '../memory/index.ts';
+import { VfioError } from '../common/errno.ts';
+import type { ContainerFd, GroupFd, VfioApi } from '../common/vfio-api.ts';
 import * as U from '../common/vfio-uapi.ts';
+import type { ProcessMemory } from './process-memory.ts';
 import { VfioRealizeError } from './msix-layout.ts';
 
 /** How the machine's guest DMA reaches the host IOMMU (from the machine file). */
@@ -16,23 +18,6 @@ export interface DmaMappingRecord {
   region: string;
 }
 
-/** Where QEMU's process keeps guest RAM: each RAM block gets a virtual address once. */
-const processLayout = new WeakMap<VfioKernel, { next: bigint; blocks: Map<RamBlock, bigint> }>();
-
-/** The VMM's virtual address of a RAM block (QEMU's qemu_ram_get_host_addr), mapping it on first use. */
-export function vaddrOf(kernel: VfioKernel, block: RamBlock): bigint {
-  let layout = processLayout.get(kernel);
-  if (!layout) processLayout.set(kernel, (layout = { next: 0x7f0000000000n, blocks: new Map() }));
-  let va = layout.blocks.get(block);
-  if (va === undefined) {
-    va = layout.next;
-    kernel.userMemory.map(va, block);
-    layout.blocks.set(block, va);
-    layout.next += (BigInt(block.size) + 0x1fffffn) & ~0x1fffffn; // 2 MiB aligned, like QEMU's RAM blocks
-  }
-  return va;
-}
-
 const SPAPR_TCE_LEVELS = 1;
 
 /**
@@ -43,15 +28,18 @@ const SPAPR_TCE_LEVELS = 1;
  * subwindows and gives the MSI bank a subwindow.
  */
 export class VmmContainer {
-  readonly groups: VfioGroup[] = [];
+  readonly groups: GroupFd[] = [];
   readonly mappings: DmaMappingRecord[] = [];
   /** Listener failures (QEMU reports them; before the machine starts they are fatal). */
   readonly errors: string[] = [];
   private readonly listener = new MemoryListener('vfio', 10);
 
   private constructor(
-    readonly kernel: VfioKernel,
-    readonly fd: VfioContainer,
+    private readonly kernel: VfioApi,
+    private readonly process: ProcessMemory,
+    readonly containerFd: ContainerFd,
+    /** The IOMMU type SET_IOMMU accepted (QEMU's container->iommu_type). */
+    readonly iommuType: number,
     readonly as: AddressSpace,
     readonly policy: DmaPolicy,
   ) {}
@@ -61,11 +49,11 @@ export class VmmContainer {
    * pick the IOMMU type (TYPE1v2, TYPE1, SPAPR_TCE_v2, SPAPR_TCE, or the vendor PAMU), attach,
    * and start the listener (whose replay maps the current RAM).
    */
-  static connect(kernel: VfioKernel, group: VfioGroup, as: AddressSpace, existing: VmmContainer[], policy: DmaPolicy): VmmContainer {
+  static connect(kernel: VfioApi, process: ProcessMemory, group: GroupFd, as: AddressSpace, existing: VmmContainer[], policy: DmaPolicy): VmmContainer {
     for (const c of existing) {
       if (c.as !== as) continue;
       try {
-        group.setContainer(c.fd);
+        group.setContainer(c.containerFd);
         c.groups.push(group);
         return c;
       } catch (e) {
@@ -91,9 +79,9 @@ export class VmmContainer {
     if (chosen < 0) {
       group.unsetContainer();
       if (lastError) throw lastError;
-      throw new VfioError('EINVAL', `vfio: No available IOMMU models on host ${kernel.host.spec.name}`);
+      throw new VfioError('EINVAL', `vfio: No available IOMMU models on host ${kernel.uname().nodename}`);
     }
-    const c = new VmmContainer(kernel, fd, as, policy);
+    const c = new VmmContainer(kernel, process, fd, chosen, as, policy);
     c.groups.push(group);
     c.prepare();
     existing.push(c);
@@ -103,20 +91,21 @@ export class VmmContainer {
   /** Backend set-up before the listener replays RAM. */
   private prepare(): void {
     const p = this.policy;
-    const t = this.fd.iommuType;
+    const t = this.iommuType;
     if (p.kind === 'spapr-tce' && t === U.VFIO_SPAPR_TCE_v2_IOMMU) {
       // vfio_spapr_container_init: drop the kernel's default window, create the guest's own.
-      this.fd.spaprTceRemove(0n);
-      const start = this.fd.spaprTceCreate({ pageShift: p.pageShift, windowSize: p.dma32WindowSize, levels: SPAPR_TCE_LEVELS });
+      this.containerFd.spaprTceRemove(0n);
+      const start = this.containerFd.spaprTceCreate({ pageShift: p.pageShift, windowSize: p.dma32WindowSize, levels: SPAPR_TCE_LEVELS });
       if (start !== 0n) {
-        this.fd.spaprTceRemove(start);
+        this.containerFd.spaprTceRemove(start);
         throw new VfioRealizeError(`vfio: Host doesn't support DMA window at 0x0, must be 0x${start.toString(16)}`);
       }
     } else if (p.kind === 'spapr-tce' && t === U.VFIO_SPAPR_TCE_IOMMU) {
-      this.fd.iommuEnable();
+      this.containerFd.iommuEnable();
     } else if (p.kind === 'fsl-pamu') {
-      const pamu = this.fd.pamu();
-      pamu.setGeometry(0n, this.kernel.host.spec.iommu.pamu!.apertureSize);
+      const pamu = this.containerFd.pamu();
+      const aperture = pamu.getGeometry(); // the hardware's whole aperture until SET_ATTR narrows it
+      pamu.setGeometry(0n, aperture.end - aperture.start + 1n);
       pamu.setWindows(p.windows);
       pamu.mapMsiBank(0, p.msiBankIova);
     }
@@ -128,11 +117,11 @@ export class VmmContainer {
 
   private ramSection(s: MemoryRegionSection): { iova: bigint; size: bigint; vaddr: bigint } | null {
     if (!s.mr.isRam || s.mr.isRamDevice || !s.mr.ramBlock) return null;
-    const page = BigInt(this.kernel.host.spec.pageSize);
+    const page = BigInt(this.kernel.pageSize());
     const iova = (s.offsetWithinAddressSpace + page - 1n) & ~(page - 1n);
     const end = (s.offsetWithinAddressSpace + s.size) & ~(page - 1n);
     if (end <= iova) return null;
-    return { iova, size: end - iova, vaddr: vaddrOf(this.kernel, s.mr.ramBlock) + s.offsetWithinRegion + (iova - s.offsetWithinAddressSpace) };
+    return { iova, size: end - iova, vaddr: this.process.vaddrOf(s.mr.ramBlock) + s.offsetWithinRegion + (iova - s.offsetWithinAddressSpace) };
   }
 
   private regionAdd(s: MemoryRegionSection): void {
@@ -140,11 +129,11 @@ export class VmmContainer {
     if (!r) return;
     try {
       if (this.policy.kind === 'spapr-tce') {
-        if (this.fd.iommuType === U.VFIO_SPAPR_TCE_v2_IOMMU) this.fd.spaprRegisterMemory(r.vaddr, r.size);
+        if (this.iommuType === U.VFIO_SPAPR_TCE_v2_IOMMU) this.containerFd.spaprRegisterMemory(r.vaddr, r.size);
         return; // DMA is mapped when the guest fills its TCE window (H_PUT_TCE)
       }
       const flags = U.VFIO_DMA_MAP_FLAG_READ | (s.readonly ? 0 : U.VFIO_DMA_MAP_FLAG_WRITE);
-      this.fd.mapDma({ iova: r.iova, size: r.size, vaddr: r.vaddr, flags });
+      this.containerFd.mapDma({ iova: r.iova, size: r.size, vaddr: r.vaddr, flags });
       this.mappings.push({ iova: r.iova, size: r.size, region: s.mr.name });
     } catch (e) {
       if (!(e instanceof VfioError)) throw e;
@@ -155,7 +144,7 @@ export class VmmContainer {
   private regionDel(s: MemoryRegionSection): void {
     const r = this.ramSection(s);
     if (!r || this.policy.kind === 'spapr-tce') return;
-    this.fd.unmapDma({ iova: r.iova, size: r.size, flags: 0 });
+    this.containerFd.unmapDma({ iova: r.iova, size: r.size, flags: 0 });
     const i = this.mappings.findIndex((m) => m.iova === r.iova);
     if (i >= 0) this.mappings.splice(i, 1);
   }
@@ -168,14 +157,14 @@ export class VmmContainer {
     if (this.policy.kind !== 'spapr-tce') return 'H_PARAMETER';
     const page = 1n << BigInt(this.policy.pageShift);
     if (ioba & (page - 1n) || ioba + page > this.policy.dma32WindowSize) return 'H_PARAMETER';
-    this.fd.unmapDma({ iova: ioba, size: page, flags: 0 });
+    this.containerFd.unmapDma({ iova: ioba, size: page, flags: 0 });
     const i = this.mappings.findIndex((m) => m.iova === ioba);
     if (i >= 0) this.mappings.splice(i, 1);
     if (gpa === null) return 'H_SUCCESS';
     const vaddr = this.gpaToVaddr(gpa & ~(page - 1n));
     if (vaddr === null) return 'H_PARAMETER';
     try {
-      this.fd.mapDma({ iova: ioba, size: page, vaddr, flags: U.VFIO_DMA_MAP_FLAG_READ | (write ? U.VFIO_DMA_MAP_FLAG_WRITE : 0) });
+      this.containerFd.mapDma({ iova: ioba, size: page, vaddr, flags: U.VFIO_DMA_MAP_FLAG_READ | (write ? U.VFIO_DMA_MAP_FLAG_WRITE : 0) });
     } catch (e) {
       if (!(e instanceof VfioError)) throw e;
       this.errors.push(`H_PUT_TCE(0x${ioba.toString(16)}): ${e.message}`);
@@ -189,6 +178,6 @@ export class VmmContainer {
   private gpaToVaddr(gpa: bigint): bigint | null {
     const fr = this.as.lookup(gpa);
     if (!fr || gpa < fr.start || gpa >= fr.start + fr.size || !fr.mr.isRam || fr.mr.isRamDevice || !fr.mr.ramBlock) return null;
-    return vaddrOf(this.kernel, fr.mr.ramBlock) + fr.offsetInRegion + (gpa - fr.start);
+    return this.process.vaddrOf(fr.mr.ramBlock) + fr.offsetInRegion + (gpa - fr.start);
   }
 }

@@ -1,9 +1,12 @@
 import type { AddressSpace, MemoryRegion, MemorySystem } from '../memory/index.ts';
 import { Msi, Msix, MsiSetupError, PciDevice, type MsiMessage } from '../pci/index.ts';
 import * as R from '../common/pci-regs.ts';
-import { EventFd, VfioError, type DeviceMapping, type VfioDevice, type VfioGroup, type VfioKernel } from '../host/index.ts';
+import { EventFd } from '../common/eventfd.ts';
+import { VfioError } from '../common/errno.ts';
+import type { DeviceFd, GroupFd, VfioApi } from '../common/vfio-api.ts';
 import * as U from '../common/vfio-uapi.ts';
 import { VmmContainer, type DmaPolicy } from './container.ts';
+import type { ProcessMemory } from './process-memory.ts';
 import { INTX_MMAP_TIMEOUT_MS, VfioIntx, type IntxMachine } from './intx.ts';
 import { VfioRom } from './rom.ts';
 import { addOptionRom } from '../pci/index.ts';
@@ -36,10 +39,12 @@ export interface VfioPciOptions {
 /** What the machine gives vfio-pci: the VFIO API, the DMA address space and the machine's policies. */
 export interface VfioPciContext {
   mem: MemorySystem;
-  kernel: VfioKernel;
+  kernel: VfioApi;
+  /** The VMM process's memory map (where guest RAM's vaddrs are). */
+  process: ProcessMemory;
   dmaAs: AddressSpace;
   containers: VmmContainer[];
-  groups: Map<number, VfioGroup>;
+  groups: Map<number, GroupFd>;
   policy: DmaPolicy;
   /** QEMU's vfio-no-msix-emulation machine property (pseries). */
   noMsixEmulation: boolean;
@@ -50,8 +55,6 @@ export interface VfioPciContext {
   /** The machine's clock and KVM's resampling irqfd, for INTx. */
   intx: IntxMachine;
   warn(message: string): void;
-  /** The qdev id of a device given no id= (QEMU's hostdevN, counted per machine). */
-  defaultId(): string;
 }
 
 /** A BAR as vfio_bar_register builds it. */
@@ -62,7 +65,7 @@ export interface VfioBar {
   base: MemoryRegion;
   /** "<host> BAR n": the trapped region (pread/pwrite on the device fd), absent for a relocation-only BAR. */
   trapped: MemoryRegion | null;
-  mmaps: { offset: bigint; size: bigint; region: MemoryRegion; mapping: DeviceMapping }[];
+  mmaps: { offset: bigint; size: bigint; region: MemoryRegion; mapping: U.DeviceMapping }[];
   /** Size of the host's region (the guest BAR may be larger after relocation). */
   regionSize: bigint;
 }
@@ -113,16 +116,16 @@ export class VfioPciDevice extends PciDevice {
 
   private constructor(
     private readonly ctx: VfioPciContext,
-    readonly options: VfioPciOptions,
-    readonly deviceFd: VfioDevice,
-    readonly group: VfioGroup,
+    readonly options: VfioPciOptions & { id: string },
+    readonly deviceFd: DeviceFd,
+    readonly group: GroupFd,
     readonly container: VmmContainer,
     phys: Uint8Array,
   ) {
     const word = (o: number) => phys[o]! | (phys[o + 1]! << 8);
     super({
       mem: ctx.mem,
-      name: options.id ?? ctx.defaultId(),
+      name: options.id,
       vendorId: word(R.PCI_VENDOR_ID),
       deviceId: word(R.PCI_DEVICE_ID),
       classCode: phys[9]! | (word(10) << 8),
@@ -136,7 +139,7 @@ export class VfioPciDevice extends PciDevice {
       multifunction: options.multifunction ?? false,
     });
     this.hostName = options.host;
-    this.pageShift = Math.log2(ctx.kernel.host.spec.pageSize);
+    this.pageShift = Math.log2(ctx.kernel.pageSize());
     this.physCaps = capabilityList(phys);
     this.emulated = new Uint8Array(this.cfg.size);
     this.emulated.fill(1, 0, R.PCI_CONFIG_HEADER_SIZE);
@@ -173,7 +176,8 @@ export class VfioPciDevice extends PciDevice {
   }
 
   /** vfio_realize: group, container, device fd, config, BARs, MSI-X placement, capabilities. */
-  static realize(ctx: VfioPciContext, options: VfioPciOptions): VfioPciDevice {
+  /** `options.id` is the qdev id; the machine names devices without id= hostdevN (see checkedDevices). */
+  static realize(ctx: VfioPciContext, options: VfioPciOptions & { id: string }): VfioPciDevice {
     const { kernel } = ctx;
     const mark = kernel.log.length;
     const host = options.host;
@@ -191,7 +195,7 @@ export class VfioPciDevice extends PciDevice {
     if (!(group.getStatus().flags & U.VFIO_GROUP_FLAGS_VIABLE)) {
       throw new VfioRealizeError(`vfio ${host}: error group ${gid} is not viable. Please ensure all devices within the iommu_group are bound to their vfio bus driver. (${kernel.viabilityAdvice(gid)})`);
     }
-    const container = ctx.containers.find((c) => c.groups.includes(group)) ?? VmmContainer.connect(kernel, group, ctx.dmaAs, ctx.containers, ctx.policy);
+    const container = ctx.containers.find((c) => c.groups.includes(group)) ?? VmmContainer.connect(kernel, ctx.process, group, ctx.dmaAs, ctx.containers, ctx.policy);
     const vdev = group.getDeviceFd(host);
     vdev.getInfo();
     const cfgInfo = vdev.getRegionInfo(U.VFIO_PCI_CONFIG_REGION_INDEX);
@@ -239,9 +243,9 @@ export class VfioPciDevice extends PciDevice {
       layout = fixPbaOffset(layout, regions[layout.pbaBar]!.size, this.vendorId, this.deviceId, relocation);
       const t = regions[layout.tableBar]!;
       if (!t.caps.some((c) => c.id === U.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)) {
-        areas[layout.tableBar] = fixupMsixMmaps(areas[layout.tableBar]!, t.size, layout, BigInt(this.ctx.kernel.host.spec.pageSize));
+        areas[layout.tableBar] = fixupMsixMmaps(areas[layout.tableBar]!, t.size, layout, BigInt(this.ctx.kernel.pageSize()));
       }
-      const moved = relocateMsix(layout, infos, relocation, BigInt(this.ctx.kernel.host.spec.pageSize), this.vendorId, this.deviceId);
+      const moved = relocateMsix(layout, infos, relocation, BigInt(this.ctx.kernel.pageSize()), this.vendorId, this.deviceId);
       layout = moved.layout;
       bars = moved.bars;
       this.msixLayout = layout;
@@ -294,9 +298,9 @@ export class VfioPciDevice extends PciDevice {
         },
       });
       base.addSubregion(0, trapped);
-      const page = BigInt(this.ctx.kernel.host.spec.pageSize);
+      const page = BigInt(this.ctx.kernel.pageSize());
       areas.forEach((a, i) => {
-        let mapping: DeviceMapping;
+        let mapping: U.DeviceMapping;
         try {
           // A sub-page BAR is mapped as a whole host page; the region starts at the BAR's size.
           mapping = vdev.mmap(n, a.offset, a.size < page ? page : a.size);
@@ -427,7 +431,7 @@ export class VfioPciDevice extends PciDevice {
   }
 
   /** VFIO_DEVICE_SET_IRQS; `record` adds it to the device's call list (per-interrupt UNMASKs are not). */
-  private irqSet(req: Parameters<VfioDevice['setIrqs']>[0], record: boolean): void {
+  private irqSet(req: U.SetIrqsRequest, record: boolean): void {
     const mark = this.ctx.kernel.log.length;
     try {
       this.deviceFd.setIrqs(req);
@@ -603,7 +607,7 @@ export class VfioPciDevice extends PciDevice {
    * while its guest address is page aligned, and shrinks back (trapped) when it is not.
    */
   private subPageBarUpdate(): void {
-    const page = BigInt(this.ctx.kernel.host.spec.pageSize);
+    const page = BigInt(this.ctx.kernel.pageSize());
     this.mem.transaction(() => {
       for (const vb of this.vbar) {
         if (!vb || !vb.trapped || vb.info.size >= page || vb.mmaps.length !== 1) continue;

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import {
   Machine,
   SimHost,
+  VfioKernel,
   ConfigAccess,
   GuestKernel,
   NicDriver,
@@ -27,6 +28,7 @@ import {
 import { NIC_DESC_SIZE, NIC_REGS } from '../../src/common/nic-datasheet.ts';
 import { PCI_CAP_ID_MSIX } from '../../src/common/pci-regs.ts';
 import { seededRandom } from '../fuzz/dump-mutator.ts';
+import { hostSide } from '../vfio/helpers.ts';
 
 /** Machines the campaign boots (virt-gicv2m's default host refuses assignment by design: no MSI isolation). */
 export const HOSTILE_MACHINES = ['pc', 'q35', 'virt', 'pseries', 'ppce500'] as const;
@@ -106,7 +108,7 @@ export function bootRig(name: string): Rig {
   const { spec, host: hostSpec } = loadSpecs(name);
   const host = new SimHost(hostSpec);
   const first = host.functions.find((f) => isVfioDriver(f.spec.driver))!;
-  const m = new Machine(spec, host, [{ host: first.spec.address }]);
+  const m = new Machine(spec, new VfioKernel(host), [{ host: first.spec.address }]);
   const p = platformOf(m);
   const cfg = new ConfigAccess(p);
   const fn = enumerateAndAssign(p, cfg).find((f) => f.classCode >> 16 === 0x02)!;
@@ -143,7 +145,7 @@ let landing: { block: RamBlock; at: number; length: number }[] | null = null;
  */
 function instrument(rig: Rig): void {
   const d = rig.m.devices[0]!;
-  const hw = d.deviceFd.hw;
+  const hw = hostSide(d).hw;
   const signal = hw.interrupt.bind(hw);
   hw.interrupt = (v) => {
     // In INTx mode an event only holds the level up (counted on the INTx path, not in this ledger).
@@ -194,8 +196,8 @@ function checkLanding(rig: Rig, iova: bigint, bytes: ArrayLike<number>, mapped: 
 /** The interrupt ledger: the machine's own counters, which must account for every signal once. */
 export function interruptCounts(rig: Rig) {
   const d = rig.m.devices[0]!;
-  const hw = d.deviceFd.hw;
-  const ks = d.deviceFd.stats;
+  const hw = hostSide(d).hw;
+  const ks = hostSide(d).stats;
   return {
     raised: rig.ledger.raised,
     unrouted: hw.msiOutcomes.unrouted,

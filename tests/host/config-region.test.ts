@@ -3,7 +3,7 @@
 // init_pci_cap_msi_perm, vfio_msi_config_write, the MSI-X default perms, unassigned_perms).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EventFd } from '../../src/host/index.ts';
+import { EventFd } from '../../src/common/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 import { errno, hostFrom, hostJson, loadHost, open } from './helpers.ts';
 

@@ -2,7 +2,8 @@
 // (PCI 2.3) or the host line, unmask directly and by eventfd, mask, one type at a time, sharing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EventFd, type VfioDevice } from '../../src/host/index.ts';
+import type { VfioDevice } from '../../src/host/index.ts';
+import { EventFd } from '../../src/common/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 import { errno, hostFrom, hostJson, open } from './helpers.ts';
 

@@ -4,7 +4,8 @@
 // vfio_iommu_type1.c (vfio_iommu_type1_attach_group: domain reuse, reserved-region conflicts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VfioKernel, EventFd, KernelBug } from '../../src/host/index.ts';
+import { VfioKernel, KernelBug } from '../../src/host/index.ts';
+import { EventFd } from '../../src/common/index.ts';
 import { RamBlock } from '../../src/memory/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 import { errno, hostFrom, hostJson, loadHost } from './helpers.ts';
@@ -28,10 +29,11 @@ function useGroup(k: VfioKernel, address: string) {
 }
 
 test('scenario 10: binding a DMA driver to a sibling of an in-use group: EBUSY from 5.19, a kernel BUG before', () => {
-  const k = new VfioKernel(multifunctionHost('6.8'));
+  const host = multifunctionHost('6.8');
+  const k = new VfioKernel(host);
   useGroup(k, '0000:00:1f.1');
   assert.is(errno(() => k.bindDriver('0000:00:1f.0', 'e1000e')), 'EBUSY');
-  assert.is(k.host.functionAt('0000:00:1f.0')!.spec.driver, null, 'the sibling stays unbound');
+  assert.is(host.functionAt('0000:00:1f.0')!.spec.driver, null, 'the sibling stays unbound');
   k.bindDriver('0000:00:1f.0', 'pci-stub'); // driver_managed_dma: allowed
   const old = new VfioKernel(multifunctionHost('5.15'));
   useGroup(old, '0000:00:1f.1');

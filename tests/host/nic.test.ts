@@ -4,8 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
-import { SimHost, VfioKernel, EventFd, NicModel } from '../../src/host/index.ts';
-import { NIC_MAX_BUFFER, NIC_REGS } from '../../src/common/index.ts';
+import { SimHost, VfioKernel, NicModel } from '../../src/host/index.ts';
+import { EventFd, NIC_MAX_BUFFER, NIC_REGS } from '../../src/common/index.ts';
 import { RamBlock } from '../../src/memory/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 

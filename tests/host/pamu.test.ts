@@ -3,7 +3,7 @@
 // (fsl_pamu_window_enable, check_size, DOMAIN_ATTR_WINDOWS, removed in 5.13).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EventFd } from '../../src/host/index.ts';
+import { EventFd } from '../../src/common/index.ts';
 import { RamBlock } from '../../src/memory/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 import { errno, hostFrom, hostJson, loadHost, open } from './helpers.ts';
@@ -15,6 +15,9 @@ const M16 = 0x1000000n;
 test('scenario 29: geometry [0,4G) with 256 windows gives 16M subwindows; MAP whole subwindows; MSI bank 0 in subwindow 255', () => {
   const { k, c, dev } = open(loadHost('e500-pamu'), '0000:01:00.0', U.VFIO_FSL_PAMU_IOMMU);
   const pamu = c.pamu();
+  assert.equal(pamu.getGeometry(), { start: 0n, end: 0xffffffffn }, 'PAMU_GET_ATTR(GEOMETRY): the whole hardware aperture until SET_ATTR narrows it');
+  pamu.setGeometry(0n, 0x10000000n);
+  assert.equal(pamu.getGeometry(), { start: 0n, end: 0xfffffffn });
   pamu.setGeometry(0n, 0x100000000n);
   pamu.setWindows(256);
   assert.is(pamu.subwindowSize, M16);

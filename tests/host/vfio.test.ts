@@ -3,7 +3,8 @@
 // vfio_pci_rdwr.c and vfio_pci_intrs.c.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SimHost, VfioKernel, EventFd } from '../../src/host/index.ts';
+import { SimHost, VfioKernel } from '../../src/host/index.ts';
+import { EventFd } from '../../src/common/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 import { HOSTS, hostJson, hostFrom, errno, open } from './helpers.ts';
 

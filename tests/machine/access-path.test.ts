@@ -37,7 +37,7 @@ function pathTaken(m: Machine, addr: bigint): AccessPath {
 /** Addresses worth probing: each host page of each BAR (start and +8), the MSI-X table and PBA. */
 function probes(m: Machine): bigint[] {
   const out: bigint[] = [];
-  const page = BigInt(m.host.spec.pageSize);
+  const page = BigInt(m.kernel.pageSize());
   for (const d of m.devices) {
     for (const vb of d.vbar) {
       const bar = vb && d.bars[vb.index];

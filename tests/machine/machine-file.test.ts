@@ -4,8 +4,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { parseMachineFile, MachineFileError, Machine, loadMachineFile, SimHost, parseHostFile, HostFileError, type VdmError } from '../../src/index.ts';
+import { parseMachineFile, MachineFileError, Machine, loadMachineFile, SimHost, parseHostFile, HostFileError, VfioKernel, hostFileChecks, type MachineSpec, type VdmError } from '../../src/index.ts';
 import { hostJson, endpoint } from '../vfio/helpers.ts';
+
+/** A machine on a host as src/run wires it: the kernel's VFIO API plus the bench's host-file checks. */
+function onBench(spec: MachineSpec, hostFile: object): Machine {
+  const host = new SimHost(parseHostFile(JSON.stringify(hostFile), 'h.json'));
+  return new Machine(spec, new VfioKernel(host), [{ host: '0000:01:00.0' }], hostFileChecks(spec, host));
+}
 
 const q35 = () => JSON.parse(readFileSync(new URL('../../machines/q35.json', import.meta.url), 'utf8'));
 
@@ -61,7 +67,7 @@ test("a BAR or ROM the machine's window cannot hold names the host file's field 
     const h = hostJson('x86-4k-ir');
     mutate(endpoint(h));
     try {
-      new Machine(spec, new SimHost(parseHostFile(JSON.stringify(h), 'h.json')), [{ host: '0000:01:00.0' }]);
+      onBench(spec, h);
     } catch (e) {
       assert.instance(e, HostFileError);
       return (e as Error).message;
@@ -78,7 +84,7 @@ test('a realize refusal names the host file entry the device came from', () => {
   const spec = loadMachineFile(new URL('../../machines/q35.json', import.meta.url).pathname);
   const h = hostJson('x86-4k-ir');
   Object.assign(endpoint(h), { bars: [{ index: 0, size: '0x2000', kind: 'mem64' }], msix: { entries: 8, table: { bar: 0, offset: '0x0' }, pba: { bar: 0, offset: '0x8000' } } });
-  assert.throws(() => new Machine(spec, new SimHost(parseHostFile(JSON.stringify(h), 'h.json')), [{ host: '0000:01:00.0' }]), (e: VdmError) => e.describe() === 'hardware reports invalid configuration, MSIX PBA outside of specified BAR (host function 0000:01:00.0: h.json: pci[2].children[0])');
+  assert.throws(() => onBench(spec, h), (e: VdmError) => e.describe() === 'hardware reports invalid configuration, MSIX PBA outside of specified BAR (host function 0000:01:00.0: h.json: pci[2].children[0])');
 });
 
 test.run();

@@ -5,8 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseMachineFile, MachineError, NIC_REGS, SPAPR_PHB0_BUID, RTAS_CHANGE_MSIX_FN, VfioError } from '../../src/index.ts';
-import { assignBars, barLines, hostJson, makeMachine } from '../vfio/helpers.ts';
-import type { Machine } from '../../src/index.ts';
+import { assignBars, barLines, hostJson, hostSide, makeMachine } from '../vfio/helpers.ts';
+import type { Machine, PamuIommu } from '../../src/index.ts';
 
 const HI = Number(SPAPR_PHB0_BUID >> 32n);
 const LO = Number(SPAPR_PHB0_BUID & 0xffffffffn);
@@ -48,7 +48,7 @@ test('scenario 7: pseries on a POWER9 64K 6.8 host: ibm,change-msi writes the ta
   assert.equal(m.rtas!.call('ibm,query-interrupt-source-number', [cfg, HI, LO, 9]), [-1]);
   assert.equal(m.rtas!.call('ibm,change-msi', [cfg, HI + 1, LO, RTAS_CHANGE_MSIX_FN, 1, 2]), [-3], 'unknown PHB');
   // The host device raises vector 2: KVM's irqfd delivers XIVE IRQ 0x1102.
-  d.deviceFd.hw.signalMsix(2);
+  hostSide(d).hw.signalMsix(2);
   assert.equal([...m.irq.counts], [[0x1102, 1]]);
   assert.is(d.interrupts.kvm, 1);
 });
@@ -60,10 +60,10 @@ test('scenario 7: guest DMA on pseries goes through its TCE window (H_PUT_TCE â†
   assert.ok(log.includes('SPAPR_TCE_REMOVE(start_addr=0x0)') && log.includes('SPAPR_TCE_CREATE(page_shift=12, window_size=0x40000000, levels=1)'));
   assert.ok(log.some((l) => l.startsWith('SPAPR_REGISTER_MEMORY(')), 'guest RAM pre-registered');
   assert.is(m.hcall('H_PUT_TCE', 0x1000n, 0x200000n | 3n), 'H_SUCCESS');
-  assert.is(d.deviceFd.container.iommu!.translate(0x1010n, true) !== null, true);
+  assert.is(hostSide(d).container.iommu!.translate(0x1010n, true) !== null, true);
   assert.is(m.hcall('H_PUT_TCE', 0x1001n, 0x200000n | 3n), 'H_PARAMETER', 'unaligned ioba');
   assert.is(m.hcall('H_PUT_TCE', 0x1000n, 0n), 'H_SUCCESS', 'clearing the TCE unmaps it');
-  assert.is(d.deviceFd.container.iommu!.translate(0x1010n, true), null);
+  assert.is(hostSide(d).container.iommu!.translate(0x1010n, true), null);
 });
 
 test('scenario 8: pseries on a pre-4.16 kernel: the table\'s 64K page is not mmapped; with no overlay it traps to read()/write()', () => {
@@ -75,7 +75,7 @@ test('scenario 8: pseries on a pre-4.16 kernel: the table\'s 64K page is not mma
   assert.is(m.addressSpaceMemory.read(base + 0x10, 4), 0xffffffff, 'a table read: the kernel returns 0xff bytes');
   m.addressSpaceMemory.write(base + 0x100, 1, 4);
   assert.is(d.counts.trapped, 2);
-  assert.ok(d.deviceFd.stats.tableDrops >= 2);
+  assert.ok(hostSide(d).stats.tableDrops >= 2);
   m.addressSpaceMemory.write(base + 0x10000, 1, 4);
   assert.is(d.counts.mmap, 1, 'the next 64K page is mmapped');
 });
@@ -118,7 +118,7 @@ test('a host interrupt reaches the guest: doorbell â†’ DMA â†’ MSI-X vector 0 â†
     m.addressSpaceMemory.write(ram + 8, 64, 4);
     m.addressSpaceMemory.write(Number(bar0!) + NIC_REGS.DOORBELL, 1, 4);
     assert.equal(got, [irq], `${machine}: one interrupt`);
-    assert.is(d.deviceFd.hw.dmaFaults.length, 0, `${machine}: DMA was mapped by the RAM listener`);
+    assert.is(hostSide(d).hw.dmaFaults.length, 0, `${machine}: DMA was mapped by the RAM listener`);
   }
 });
 
@@ -126,7 +126,7 @@ test('ppce500 on the PAMU host: RAM by subwindows, MSI bank 0 in its subwindow, 
   const m = makeMachine('ppce500', 'e500-pamu');
   const log = m.kernel.log;
   assert.ok(log.includes('SET_IOMMU(FSL_PAMU)'));
-  const pamu = m.containers[0]!.fd.pamu();
+  const pamu = m.containers[0]!.containerFd.pamu() as PamuIommu; // the host's driver, to read its subwindows
   assert.is(pamu.subwindowSize, 0x1000000n);
   assert.is(pamu.msiBankSubwindow(0), 255);
   assert.is(m.containers[0]!.mappings[0]!.size, 0x40000000n);

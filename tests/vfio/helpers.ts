@@ -2,7 +2,7 @@
 // the guest firmware's enumeration so BARs sit where a booted guest would put them.
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
-import { loadMachineFile, Machine, SimHost, parseHostFile, infoMtree, platformOf, enumerateAndAssign, ConfigAccess, type VfioPciOptions, type VfioPciDevice } from '../../src/index.ts';
+import { loadMachineFile, Machine, SimHost, VfioKernel, hostFileChecks, type VfioDevice, parseHostFile, infoMtree, platformOf, enumerateAndAssign, ConfigAccess, type VfioPciOptions, type VfioPciDevice } from '../../src/index.ts';
 
 const ROOT = fileURLToPath(new URL('../../machines/', import.meta.url));
 
@@ -22,9 +22,24 @@ export function endpoint(j: { pci: unknown[] }): Record<string, unknown> {
   return walk(j.pci as Record<string, unknown>[])!;
 }
 
-export function makeMachine(machine: string, host: string | object, devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }]): Machine {
+/** A test bench: the host, its kernel, and a machine built on the kernel's VFIO API. */
+export function makeBench(machine: string, host: string | object, devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }]): { m: Machine; host: SimHost; kernel: VfioKernel } {
   const h = typeof host === 'string' ? SimHost.load(`${ROOT}hosts/${host}.json`) : new SimHost(parseHostFile(JSON.stringify(host), 'variant.json'));
-  return new Machine(loadMachineFile(`${ROOT}${machine}.json`), h, devices);
+  const kernel = new VfioKernel(h);
+  const spec = loadMachineFile(`${ROOT}${machine}.json`);
+  return { m: new Machine(spec, kernel, devices, hostFileChecks(spec, h)), host: h, kernel };
+}
+
+export function makeMachine(machine: string, host: string | object, devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }]): Machine {
+  return makeBench(machine, host, devices).m;
+}
+
+/**
+ * The host kernel's side of an assigned device (its hardware, IOMMU, counters): a test bench may
+ * look behind the VFIO API, the VMM may not, so only tests unwrap the fd.
+ */
+export function hostSide(d: VfioPciDevice): VfioDevice {
+  return d.deviceFd as VfioDevice;
 }
 
 /** The guest firmware's own pass (sizing, natural alignment, MEM | MASTER); BAR addresses by index. */

@@ -6,29 +6,15 @@ import type { VfioContainer } from './kernel-vfio.ts';
 import { hardwareOf, type FunctionHardware } from '../devices/function-hardware.ts';
 import type { EventFd } from '../../common/eventfd.ts';
 import * as U from '../../common/vfio-uapi.ts';
+import type { DeviceFd } from '../../common/vfio-api.ts';
+import type { DeviceMapping, SetIrqsRequest } from '../../common/vfio-uapi.ts';
 import { VirtualConfig } from './virtual-config.ts';
 import { SpaprTceIommu } from './spapr-tce.ts';
 import { KernelIntx } from './intx.ts';
 import { romImageSize } from '../devices/option-rom.ts';
 
-/** What a user mmap of a BAR range gives: direct access to the hardware (a RAM-device backing). */
-export interface DeviceMapping {
-  read(offset: number, size: number): number;
-  write(offset: number, value: number, size: number): void;
-  readonly size: number;
-}
-
-export interface SetIrqsRequest {
-  index: number;
-  start: number;
-  count: number;
-  flags: number;
-  /** Eventfds (null = -1, unbind) for DATA_EVENTFD, booleans for DATA_BOOL. */
-  data?: (EventFd | null)[] | boolean[];
-}
-
 /** A device fd of vfio-pci (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_rdwr.c, vfio_pci_intrs.c). */
-export class VfioDevice {
+export class VfioDevice implements DeviceFd {
   readonly hw: FunctionHardware;
   /** The config region as the kernel virtualizes it. */
   readonly config: VirtualConfig;

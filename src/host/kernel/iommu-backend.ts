@@ -1,5 +1,5 @@
 import type { IommuGroup } from '../iommu-groups.ts';
-import type { MapDmaRequest, UnmapDmaRequest } from './type1.ts';
+import type { MapDmaRequest, UnmapDmaRequest } from '../../common/vfio-uapi.ts';
 
 /**
  * What a container needs of its IOMMU driver (vfio_iommu_driver_ops): attach and detach groups,

@@ -2,12 +2,16 @@ import { KernelBug, VfioError } from '../errors.ts';
 import type { SimHost } from '../sim-host.ts';
 import { driverManagedDma, isVfioDriver } from '../sim-host.ts';
 import type { IommuGroup } from '../iommu-groups.ts';
-import { Type1Iommu, type MapDmaRequest, type UnmapDmaRequest, type Type1Info } from './type1.ts';
-import { SpaprTceIommu, type SpaprTceInfo, type TceCreateRequest } from './spapr-tce.ts';
+import { Type1Iommu } from './type1.ts';
+import { SpaprTceIommu } from './spapr-tce.ts';
 import { PamuIommu } from './pamu.ts';
 import type { IommuBackend } from './iommu-backend.ts';
 import { VfioDevice } from './device.ts';
+import type { KernelIntx } from './intx.ts';
 import * as U from '../../common/vfio-uapi.ts';
+import type { ContainerFd, GroupFd, VfioApi } from '../../common/vfio-api.ts';
+import type { RamBlock } from '../../common/ram-block.ts';
+import type { MapDmaRequest, UnmapDmaRequest, Type1Info, SpaprTceInfo, TceCreateRequest } from '../../common/vfio-uapi.ts';
 import { UserMemory } from '../user-memory.ts';
 
 /** Per-group kernel state: one open at a time, its container, its open device fds. */
@@ -19,9 +23,10 @@ interface GroupState {
 /**
  * The host kernel's VFIO, as an object API with the kernel's rules and errno-style errors
  * (drivers/vfio/group.c, container.c; vfio_iommu_type1.c). Opening /dev/vfio/vfio gives a
- * container; /dev/vfio/<id> a group.
+ * container; /dev/vfio/<id> a group. A VMM gets it as a VfioApi and sees nothing else of the
+ * host; the rest of this class is the host's own side (driver binding, what the kernel logs).
  */
-export class VfioKernel {
+export class VfioKernel implements VfioApi {
   private readonly states = new Map<number, GroupState>();
   /** Every call made, for reports: "SET_IOMMU(TYPE1v2)" and the like. */
   readonly log: string[] = [];
@@ -30,7 +35,7 @@ export class VfioKernel {
 
   /** `memlockLimit`: the process's RLIMIT_MEMLOCK in bytes (sPAPR accounts pinned memory against it). */
   constructor(
-    readonly host: SimHost,
+    private readonly host: SimHost,
     readonly memlockLimit: bigint = 1n << 62n,
   ) {
     for (const g of host.groups) this.states.set(g.id, { group: g, opened: null });
@@ -38,7 +43,7 @@ export class VfioKernel {
 
   /** open("/dev/vfio/vfio"). */
   openContainer(): VfioContainer {
-    return new VfioContainer(this);
+    return new VfioContainer(this, this.host);
   }
 
   /** open("/dev/vfio/N"): only groups with a device on a vfio driver exist; a second open is EBUSY. */
@@ -48,7 +53,7 @@ export class VfioKernel {
       throw new VfioError('ENOENT', `/dev/vfio/${id} does not exist: no device of IOMMU group ${id} is bound to vfio-pci`);
     }
     if (st.opened) throw new VfioError('EBUSY', `/dev/vfio/${id} is already open (a group can be opened once); close the other user first`);
-    st.opened = new VfioGroup(this, st.group);
+    st.opened = new VfioGroup(this, this.host, st.group);
     return st.opened;
   }
 
@@ -100,6 +105,37 @@ export class VfioKernel {
     return this.host.viability(st.group).advice;
   }
 
+  pageSize(): number {
+    return this.host.spec.pageSize;
+  }
+
+  iommuKind(): string {
+    return this.host.spec.iommu.kind;
+  }
+
+  uname(): { nodename: string; machine: string } {
+    return { nodename: this.host.spec.name, machine: this.host.spec.arch };
+  }
+
+  mapProcessMemory(vaddr: bigint, block: RamBlock): void {
+    this.userMemory.map(vaddr, block);
+  }
+
+  /**
+   * What the kernel knows of an open device for reports: its interrupt counts (/proc/interrupts'
+   * vfio-msix lines), the IOMMU faults it logged (the DMAR/SMMU fault lines of dmesg), and DMA the
+   * device dropped because bus mastering was off (no kernel sees that; the simulation counts it),
+   * and its INTx line (/proc/interrupts' vfio-intx line).
+   */
+  deviceCounters(address: string): { interrupts: number; lostInterrupts: number; msiFaults: number; remapBlocked: number; dmaFaults: { iova: bigint; write: boolean }[]; dmaBlocked: number; intx: KernelIntx } {
+    const f = this.host.functionAt(address);
+    const open = f && this.states.get(f.group!.id)?.opened?.devices.find((d) => d.name === f.spec.address);
+    if (!open) throw new VfioError('ENODEV', `${address} is not open through VFIO on host ${this.host.spec.name}`);
+    const s = open.stats;
+    const hw = open.hw;
+    return { interrupts: s.interrupts, lostInterrupts: s.lostInterrupts, msiFaults: s.msiFaults, remapBlocked: s.remapBlocked, dmaFaults: hw.dmaFaults, dmaBlocked: hw.dmaBlocked, intx: open.intx };
+  }
+
   /** @internal */
   closed(group: VfioGroup): void {
     this.states.get(group.id)!.opened = null;
@@ -107,11 +143,14 @@ export class VfioKernel {
 }
 
 /** A container fd: IOMMU backend selection and DMA mapping. */
-export class VfioContainer {
+export class VfioContainer implements ContainerFd {
   readonly groups: VfioGroup[] = [];
   iommu: IommuBackend | null = null;
 
-  constructor(readonly kernel: VfioKernel) {}
+  constructor(
+    readonly kernel: VfioKernel,
+    private readonly host: SimHost,
+  ) {}
 
   getApiVersion(): number {
     return U.VFIO_API_VERSION;
@@ -120,15 +159,15 @@ export class VfioContainer {
   /** Before SET_IOMMU every registered driver answers; afterwards only the chosen one. */
   checkExtension(ext: number): number {
     if (this.iommu) return this.iommu.checkExtension(ext);
-    const kind = this.kernel.host.spec.iommu.kind;
+    const kind = this.host.spec.iommu.kind;
     if (['intel-vtd', 'amd-vi', 'arm-smmu-v3', 'arm-smmu-v2'].includes(kind)) {
       return [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, U.VFIO_UNMAP_ALL, U.VFIO_UPDATE_VADDR, U.VFIO_DMA_CC_IOMMU].includes(ext) ? 1 : 0;
     }
     if (kind === 'spapr-tce') {
-      if (ext === U.VFIO_EEH) return this.kernel.host.spec.eeh ? 1 : 0;
+      if (ext === U.VFIO_EEH) return this.host.spec.eeh ? 1 : 0;
       return ext === U.VFIO_SPAPR_TCE_IOMMU || ext === U.VFIO_SPAPR_TCE_v2_IOMMU ? 1 : 0;
     }
-    if (kind === 'fsl-pamu') return ext === U.VFIO_FSL_PAMU_IOMMU && !this.kernel.host.kernel.pamuWindowsRemoved ? 1 : 0;
+    if (kind === 'fsl-pamu') return ext === U.VFIO_FSL_PAMU_IOMMU && !this.host.kernel.pamuWindowsRemoved ? 1 : 0;
     return 0;
   }
 
@@ -142,8 +181,8 @@ export class VfioContainer {
     if (this.groups.length === 0) throw new VfioError('EINVAL', 'SET_IOMMU on a container with no group: call GROUP_SET_CONTAINER first');
     if (this.iommu) throw new VfioError('EINVAL', 'SET_IOMMU: the container already has an IOMMU driver (there is no unset)');
     if (this.checkExtension(type) <= 0 || type === U.VFIO_EEH || type === U.VFIO_UNMAP_ALL || type === U.VFIO_UPDATE_VADDR || type === U.VFIO_DMA_CC_IOMMU) {
-      const why = this.kernel.host.kernel.pamuWindowsRemoved && type === U.VFIO_FSL_PAMU_IOMMU ? ' (the windowed PAMU driver needs DOMAIN_ATTR_WINDOWS, removed in 5.13)' : '';
-      throw new VfioError('ENODEV', `SET_IOMMU: no IOMMU driver on ${this.kernel.host.spec.name} (${this.kernel.host.spec.iommu.kind}) supports type ${iommuTypeName(type)}${why}`);
+      const why = this.host.kernel.pamuWindowsRemoved && type === U.VFIO_FSL_PAMU_IOMMU ? ' (the windowed PAMU driver needs DOMAIN_ATTR_WINDOWS, removed in 5.13)' : '';
+      throw new VfioError('ENODEV', `SET_IOMMU: no IOMMU driver on ${this.host.spec.name} (${this.host.spec.iommu.kind}) supports type ${iommuTypeName(type)}${why}`);
     }
     const iommu = this.newBackend(type);
     for (const g of this.groups) iommu.attachGroup(g.group);
@@ -151,7 +190,8 @@ export class VfioContainer {
   }
 
   private newBackend(type: number): IommuBackend {
-    const { host, userMemory, memlockLimit } = this.kernel;
+    const { host } = this;
+    const { userMemory, memlockLimit } = this.kernel;
     if (type === U.VFIO_SPAPR_TCE_IOMMU || type === U.VFIO_SPAPR_TCE_v2_IOMMU) return new SpaprTceIommu(host, type === U.VFIO_SPAPR_TCE_v2_IOMMU, userMemory, memlockLimit);
     if (type === U.VFIO_FSL_PAMU_IOMMU) return new PamuIommu(host, userMemory);
     return new Type1Iommu(host, type === U.VFIO_TYPE1v2_IOMMU);
@@ -247,13 +287,14 @@ export class VfioContainer {
 }
 
 /** A group fd. */
-export class VfioGroup {
+export class VfioGroup implements GroupFd {
   container: VfioContainer | null = null;
   readonly devices: VfioDevice[] = [];
   private closedFlag = false;
 
   constructor(
     private readonly kernel: VfioKernel,
+    private readonly host: SimHost,
     readonly group: IommuGroup,
   ) {}
 
@@ -264,15 +305,17 @@ export class VfioGroup {
   /** VFIO_GROUP_GET_STATUS. */
   getStatus(): { flags: number } {
     if (this.container) return { flags: U.VFIO_GROUP_FLAGS_VIABLE | U.VFIO_GROUP_FLAGS_CONTAINER_SET };
-    return { flags: this.kernel.host.viability(this.group).viable ? U.VFIO_GROUP_FLAGS_VIABLE : 0 };
+    return { flags: this.host.viability(this.group).viable ? U.VFIO_GROUP_FLAGS_VIABLE : 0 };
   }
 
   /** VFIO_GROUP_SET_CONTAINER: from 5.19 claiming DMA ownership fails (EPERM) while a host driver holds a device. */
-  setContainer(c: VfioContainer): void {
+  setContainer(fd: ContainerFd): void {
     this.kernel.log.push(`GROUP_SET_CONTAINER(group ${this.id})`);
+    if (!(fd instanceof VfioContainer) || fd.kernel !== this.kernel) throw new VfioError('EBADF', `GROUP_SET_CONTAINER(group ${this.id}): the fd is not a container of this kernel`);
+    const c = fd;
     if (this.container) throw new VfioError('EINVAL', `group ${this.id} already has a container`);
-    const v = this.kernel.host.viability(this.group);
-    if (this.kernel.host.kernel.dmaOwnership && !v.viable) throw new VfioError('EPERM', v.advice);
+    const v = this.host.viability(this.group);
+    if (this.host.kernel.dmaOwnership && !v.viable) throw new VfioError('EPERM', v.advice);
     c.attach(this);
     this.container = c;
   }
@@ -292,9 +335,9 @@ export class VfioGroup {
     if (!f || !isVfioDriver(f.spec.driver)) throw new VfioError('ENODEV', `group ${this.id} has no device "${name}" bound to vfio-pci`);
     if (!this.container) throw new VfioError('EINVAL', `group ${this.id} has no container: call GROUP_SET_CONTAINER, then SET_IOMMU`);
     if (!this.container.iommu) throw new VfioError('EINVAL', `group ${this.id}: the container has no IOMMU driver yet (call SET_IOMMU first)`);
-    const v = this.kernel.host.viability(this.group);
+    const v = this.host.viability(this.group);
     if (!v.viable) throw new VfioError('EINVAL', `${v.advice} (verify all devices in group ${this.id} are bound to vfio-pci or pci-stub and not already in use)`);
-    const dev = new VfioDevice(this.kernel.host, f, this.container, () => this.devices.splice(this.devices.indexOf(dev), 1));
+    const dev = new VfioDevice(this.host, f, this.container, () => this.devices.splice(this.devices.indexOf(dev), 1));
     this.devices.push(dev);
     return dev;
   }

@@ -2,9 +2,10 @@ import { VfioError } from '../errors.ts';
 import type { SimHost } from '../sim-host.ts';
 import type { IommuGroup } from '../iommu-groups.ts';
 import type { UserMemory } from '../user-memory.ts';
-import type { MapDmaRequest, UnmapDmaRequest } from './type1.ts';
 import { hex, type IommuBackend } from './iommu-backend.ts';
 import * as U from '../../common/vfio-uapi.ts';
+import type { PamuIoctls } from '../../common/vfio-api.ts';
+import type { MapDmaRequest, UnmapDmaRequest } from '../../common/vfio-uapi.ts';
 
 /** What a subwindow maps: user memory for DMA, or an MPIC MSI bank's MSIIR page. */
 type Subwindow = { kind: 'dma'; vaddr: bigint; size: bigint; read: boolean; write: boolean } | { kind: 'msi'; bank: number };
@@ -18,7 +19,7 @@ const MSI_BANK_STRIDE = 0x1000n;
  * N subwindows; each maps one contiguous block, or an MSI bank placed there by MAP_MSI_BANK.
  * Geometry and window count can change only while nothing is mapped (the domain is disabled).
  */
-export class PamuIommu implements IommuBackend {
+export class PamuIommu implements IommuBackend, PamuIoctls {
   readonly type = U.VFIO_FSL_PAMU_IOMMU;
   readonly groups: IommuGroup[] = [];
   geometry: { start: bigint; end: bigint };
@@ -54,6 +55,11 @@ export class PamuIommu implements IommuBackend {
 
   checkExtension(ext: number): number {
     return ext === U.VFIO_FSL_PAMU_IOMMU ? 1 : 0;
+  }
+
+  /** VFIO_IOMMU_PAMU_GET_ATTR(GEOMETRY): the aperture (the whole hardware aperture until SET_ATTR narrows it). */
+  getGeometry(): { start: bigint; end: bigint } {
+    return { ...this.geometry };
   }
 
   /** VFIO_IOMMU_PAMU_SET_ATTR(GEOMETRY): a power-of-two aperture of at least 4 KiB, naturally aligned. */

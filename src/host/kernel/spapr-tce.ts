@@ -2,24 +2,9 @@ import { VfioError } from '../errors.ts';
 import type { SimHost } from '../sim-host.ts';
 import type { IommuGroup } from '../iommu-groups.ts';
 import type { UserMemory } from '../user-memory.ts';
-import type { MapDmaRequest, UnmapDmaRequest } from './type1.ts';
 import { hex, type IommuBackend } from './iommu-backend.ts';
 import * as U from '../../common/vfio-uapi.ts';
-
-/** VFIO_IOMMU_GET_INFO for sPAPR (struct vfio_iommu_spapr_tce_info). */
-export interface SpaprTceInfo {
-  flags: number;
-  dma32WindowStart: bigint;
-  dma32WindowSize: bigint;
-  ddw: { pgsizes: bigint; maxDynamicWindowsSupported: number; levels: number };
-}
-
-/** VFIO_IOMMU_SPAPR_TCE_CREATE's input. */
-export interface TceCreateRequest {
-  pageShift: number;
-  windowSize: bigint;
-  levels: number;
-}
+import type { MapDmaRequest, UnmapDmaRequest, SpaprTceInfo, TceCreateRequest } from '../../common/vfio-uapi.ts';
 
 /** One TCE table: a window of bus addresses (absolute, not offset) cut into IOMMU pages. */
 interface TceWindow {

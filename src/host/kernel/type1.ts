@@ -2,6 +2,7 @@ import { VfioError } from '../errors.ts';
 import type { SimHost } from '../sim-host.ts';
 import type { IommuGroup } from '../iommu-groups.ts';
 import * as U from '../../common/vfio-uapi.ts';
+import type { MapDmaRequest, UnmapDmaRequest, Type1Info } from '../../common/vfio-uapi.ts';
 import type { IommuBackend } from './iommu-backend.ts';
 
 /** One MAP_DMA (vfio_dma): never merged with neighbours in modern kernels. */
@@ -12,27 +13,6 @@ export interface DmaMapping {
   read: boolean;
   write: boolean;
   vaddrInvalid: boolean;
-}
-
-export interface MapDmaRequest {
-  iova: bigint;
-  size: bigint;
-  vaddr: bigint;
-  flags: number;
-}
-
-export interface UnmapDmaRequest {
-  iova: bigint;
-  size: bigint;
-  flags: number;
-}
-
-/** VFIO_IOMMU_GET_INFO for type1: page sizes and the capability chain. */
-export interface Type1Info {
-  flags: number;
-  iovaPgsizes: bigint;
-  iovaRanges: { start: bigint; end: bigint }[];
-  dmaAvail: number;
 }
 
 const U64 = (1n << 64n) - 1n;

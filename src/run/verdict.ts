@@ -1,7 +1,8 @@
 import type { Machine } from '../machine/index.ts';
 import type { VfioPciDevice } from '../vfio/index.ts';
-import { PCI_BAR_UNMAPPED } from '../pci/index.ts';
-import type { DriverStats } from './nic-driver.ts';
+import type { SimHost, VfioKernel } from '../host/index.ts';
+import { PCI_BAR_UNMAPPED } from '../common/pci-regs.ts';
+import type { DriverStats } from '../guest/index.ts';
 
 /** Whether one assigned device did what its driver expected, and if not, why. */
 export interface DeviceVerdict {
@@ -40,13 +41,13 @@ export interface WorkloadOutcome {
 const n = (v: number) => v.toLocaleString('en-US');
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
-/** The counters of a device that judge it, read now. */
-export function workloadOutcome(d: VfioPciDevice, visible: boolean, driver: DriverStats | null): WorkloadOutcome {
-  const st = d.deviceFd.stats;
+/** The counters of a device that judge it, read now: the VMM's, and the host kernel's (interrupts, IOMMU faults). */
+export function workloadOutcome(d: VfioPciDevice, kernel: VfioKernel, visible: boolean, driver: DriverStats | null): WorkloadOutcome {
+  const st = kernel.deviceCounters(d.hostName);
   return {
     visible,
     driver: driver && { ...driver, handled: [...driver.handled], vectorIrqs: [...driver.vectorIrqs] },
-    dmaFaults: d.deviceFd.hw.dmaFaults.length,
+    dmaFaults: st.dmaFaults.length,
     lostInterrupts: st.lostInterrupts + st.msiFaults + st.remapBlocked,
     // INTx counts too: KVM's irqfd takes what QEMU's handler (the VMM path) does not.
     interruptsViaKvm: d.interrupts.kvm + d.intx.stats.interrupts - d.intx.stats.vmmInterrupts,
@@ -88,7 +89,7 @@ function noInterruptReason(m: Machine, d: VfioPciDevice, o: WorkloadOutcome): st
 }
 
 /** Judges one device: bound and visible, BARs in the windows, interrupts delivered, every transmit completed, no fault. */
-export function judgeDevice(m: Machine, d: VfioPciDevice, o: WorkloadOutcome): DeviceVerdict {
+export function judgeDevice(m: Machine, host: SimHost, d: VfioPciDevice, o: WorkloadOutcome): DeviceVerdict {
   const reasons: string[] = [];
   const slot = (d.devfn >> 3).toString(16);
   const fn = d.devfn & 7;
@@ -102,7 +103,7 @@ export function judgeDevice(m: Machine, d: VfioPciDevice, o: WorkloadOutcome): D
   if (drv) {
     const handled = drv.handled.reduce((a, b) => a + b, 0);
     if (drv.completions < drv.transmits) {
-      const model = m.host.functionAt(d.hostName)?.spec.model ?? null;
+      const model = host.functionAt(d.hostName)?.spec.model ?? null;
       const why =
         model === null
           ? `host function ${d.hostName} has no behaviour model (its host file entry sets no "model"), so nothing answers the doorbell`

@@ -1,4 +1,4 @@
-import type { BootReport } from './boot.ts';
+import type { BootReport } from './report.ts';
 import { alignColumns } from '../util/table.ts';
 
 const n = (v: number) => v.toLocaleString('en-US');

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { bootFromArgs } from '../../src/cli/boot-command.ts';
 import { packageRoot } from '../../src/cli/package-root.ts';
 import { runCli } from '../../src/cli/main.ts';
-import { formatBootReport, formatGlossary, GLOSSARY } from '../../src/guest/index.ts';
+import { formatBootReport, formatGlossary, GLOSSARY } from '../../src/run/index.ts';
 
 test('the interrupt line is a sum that adds up (1,000 raised, not 1,010), pended ones said apart', () => {
   for (const machine of ['q35', 'virt', 'pseries']) {

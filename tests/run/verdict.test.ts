@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../../src/cli/main.ts';
 import { bootNicFarm, loadMachineFile, parseGuestFile, judgeDevice, workloadOutcome, type BootReport } from '../../src/index.ts';
-import { hostJson, endpoint, makeMachine, assignBars } from '../vfio/helpers.ts';
+import { hostJson, endpoint, makeBench, assignBars } from '../vfio/helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vdm-verdict-'));
 const write = (name: string, json: unknown) => {
@@ -86,19 +86,19 @@ test('a misbehaving guest is judged on its workload: its deliberate DMA fault do
 });
 
 test('a BAR outside the machine\'s windows, a DMA fault, a lost interrupt: each makes the device NOT working', () => {
-  const m = makeMachine('virt', 'arm64-64k-its');
+  const { m, host, kernel } = makeBench('virt', 'arm64-64k-its');
   const d = m.devices[0]!;
   assignBars(m, d);
   const stats = { msixProgrammedBy: 'table' as const, irqMode: 'msix' as const, vectorIrqs: [1], handled: [10], transmits: 10, completions: 10, statusReads: 0, masks: 0, tces: 0 };
-  const ok = judgeDevice(m, d, { ...workloadOutcome(d, true, stats), interruptsViaKvm: 10 });
+  const ok = judgeDevice(m, host, d, { ...workloadOutcome(d, kernel, true, stats), interruptsViaKvm: 10 });
   assert.is(ok.working, true, ok.summary);
-  assert.is(judgeDevice(m, d, { ...workloadOutcome(d, true, stats), dmaFaults: 2 }).summary, 'NOT working — 2 IOMMU faults (DMA to unmapped IOVAs)');
-  assert.is(judgeDevice(m, d, { ...workloadOutcome(d, true, stats), lostInterrupts: 3 }).summary, 'NOT working — 3 interrupts lost');
+  assert.is(judgeDevice(m, host, d, { ...workloadOutcome(d, kernel, true, stats), dmaFaults: 2 }).summary, 'NOT working — 2 IOMMU faults (DMA to unmapped IOVAs)');
+  assert.is(judgeDevice(m, host, d, { ...workloadOutcome(d, kernel, true, stats), lostInterrupts: 3 }).summary, 'NOT working — 3 interrupts lost');
   // The guest moves BAR0 below the 32-bit window.
   const reg = 0x10;
   d.configWrite(reg, 0x100000, 4);
   d.configWrite(reg + 4, 0, 4);
-  const moved = judgeDevice(m, d, workloadOutcome(d, true, stats));
+  const moved = judgeDevice(m, host, d, workloadOutcome(d, kernel, true, stats));
   assert.is(moved.working, false);
   assert.match(moved.summary, /BAR0 \(0x\w+ bytes\) at 0x100000 lies outside the machine's PCI windows \(0x10000000\+0x2eff0000, 0x8000000000\+0x8000000000\)/);
 });
