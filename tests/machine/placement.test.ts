@@ -55,9 +55,9 @@ test('nicFarmHost: 4-function cards behind ACS root ports, every function its ow
   assert.is(new Set(m.devices.map((d) => d.group.id)).size, 10);
 });
 
-test.run();
-
 test('default qdev ids (hostdevN) are counted per machine, not per process', () => {
   const names = [0, 1, 2].map(() => makeMachine('q35', 'x86-4k-ir').devices.map((d) => d.name));
   assert.equal(names, [['hostdev0'], ['hostdev0'], ['hostdev0']]);
 });
+
+test.run();

@@ -38,6 +38,25 @@ test('case 28: writing to ROM is dropped with DECODE_ERROR; write_rom changes it
   assert.ok(as.counters.invalid >= 2);
 });
 
+test('writes through a readonly alias of RAM are dropped (memory.c:memory_region_set_readonly); the RAM itself stays writable', () => {
+  const { mem, root, as } = setup(0x100000);
+  const ram = mem.ram('ram', 0x2000);
+  const ro = mem.alias('ram-ro', ram, 0x1000, 0x1000);
+  ro.setReadonly(true);
+  root.addSubregion(0, ram);
+  root.addSubregion(0x10000, ro);
+  as.write(0x1010, 0x11223344, 4);
+  assert.is(as.read(0x10010, 4), 0x11223344, 'the alias shows the RAM');
+  assert.is(as.write(0x10010, 0xdeadbeef, 4), MEMTX_DECODE_ERROR, 'a 4-byte write through the alias is refused');
+  assert.is(as.write(0x10014, 0x55, 1), MEMTX_DECODE_ERROR);
+  assert.is(as.writeBytes(0x10020, [1, 2, 3, 4]), MEMTX_DECODE_ERROR, 'a bulk write too');
+  assert.is(as.read(0x1010, 4), 0x11223344, 'nothing reached the RAM');
+  assert.is(as.read(0x1014, 1), 0);
+  assert.is(as.read(0x1020, 4), 0);
+  assert.is(as.write(0x1010, 0x99, 4), MEMTX_OK, 'the RAM at its own address is still writable');
+  assert.is(as.read(0x10010, 4), 0x99);
+});
+
 for (const endian of ['little', 'big'] as const) {
   test(`case 30: impl.max = 1 splits in ascending order and keeps byte lanes (${endian}-endian device)`, () => {
     const mem = new MemorySystem();
