@@ -1,14 +1,11 @@
 import type { MemoryRegion, MemorySystem } from '../memory/index.ts';
-import { VfioError } from '../host/index.ts';
+import { VfioError } from '../common/errno.ts';
 import * as R from '../common/pci-regs.ts';
 import * as U from '../common/vfio-uapi.ts';
+import type { DeviceFd } from '../common/vfio-api.ts';
 
 /** The device fd calls the ROM needs (pread on the config and ROM regions, GET_REGION_INFO). */
-export interface RomDeviceFd {
-  read(index: number, offset: number, size: number): number;
-  write(index: number, offset: number, value: number, size: number): void;
-  getRegionInfo(index: number): U.RegionInfo;
-}
+export type RomDeviceFd = Pick<DeviceFd, 'read' | 'write' | 'getRegionInfo'>;
 
 /**
  * The device's option ROM as QEMU's vfio-pci serves it (hw/vfio/pci.c): sized like the physical

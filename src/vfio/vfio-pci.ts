@@ -1,5 +1,5 @@
 import type { AddressSpace, MemoryRegion, MemorySystem } from '../memory/index.ts';
-import { Msi, Msix, MsiSetupError, PciDevice, type MsiMessage } from '../pci/index.ts';
+import { addOptionRom, Msi, Msix, MsiSetupError, PciDevice, type MsiMessage } from '../pci/index.ts';
 import * as R from '../common/pci-regs.ts';
 import { EventFd } from '../common/eventfd.ts';
 import { VfioError } from '../common/errno.ts';
@@ -9,7 +9,6 @@ import { VmmContainer, type DmaPolicy } from './container.ts';
 import type { ProcessMemory } from './process-memory.ts';
 import { INTX_MMAP_TIMEOUT_MS, VfioIntx, type IntxMachine } from './intx.ts';
 import { VfioRom } from './rom.ts';
-import { addOptionRom } from '../pci/index.ts';
 import { fixPbaOffset, fixupMsixMmaps, relocateMsix, VfioRealizeError, type BarInfo, type MsixLayout, type Relocation } from './msix-layout.ts';
 
 /** vfio-pci device options, named as QEMU names them. */
