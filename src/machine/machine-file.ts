@@ -16,7 +16,7 @@ export interface Window {
   size: bigint;
 }
 
-/** Per-path costs of the cost model, in nanoseconds per access (issue 6's estimate). */
+/** Per-path costs of the boot report's time estimate, in nanoseconds per access. */
 export interface AccessCosts {
   ram: number;
   mmap: number;

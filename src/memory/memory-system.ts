@@ -9,7 +9,7 @@ import { renderWindows, coalesce } from './render-windows.ts';
 import { patchView, NO_CHANGE, type ViewPatch } from './view-patch.ts';
 import { checkCommit, checkDispatches } from './render-check.ts';
 import type { MemoryListener } from './listener.ts';
-import { toBig } from './constants.ts';
+import { toBig, U64_SPAN } from './constants.ts';
 
 export interface MemorySystemOptions {
   /** Byte order of the target, used by devices declared 'native' (QEMU's DEVICE_NATIVE_ENDIAN). */
@@ -224,7 +224,9 @@ export class MemorySystem implements TopologyHost {
           patches.set(view, NO_CHANGE);
           continue;
         }
-        const patch = patchView(view, coalesce(dirty));
+        // When the changes meet a large part of a large view, one render of all of it is cheaper.
+        const windows = coalesce(dirty);
+        const patch = patchView(view, view.ranges.length >= 1024 && windows.length > view.ranges.length / 4 ? [[0n, U64_SPAN]] : windows);
         patches.set(view, patch);
         this.stats.patches++;
         // The view's dispatch, if compiled, is patched for the same intervals (tables outside them kept).

@@ -1,4 +1,4 @@
-// End-to-end boots (issue 6): every machine type on its default host, the overlay difference
+// End-to-end boots: every machine type on its default host, the overlay difference
 // between q35 and pseries, the doorbell path with and without relocation on a 64K host, a
 // misbehaving guest, and malformed files giving exit code 2.
 import { test } from 'uvu';

@@ -1,4 +1,4 @@
-// The config region of a vfio-pci device fd (research/vfio.md §3.4):
+// The config region of a vfio-pci device fd:
 // drivers/vfio/pci/vfio_pci_config.c (init_pci_cap_basic_perm, vfio_bar_fixup,
 // init_pci_cap_msi_perm, vfio_msi_config_write, the MSI-X default perms, unassigned_perms).
 import { test } from 'uvu';

@@ -10,31 +10,31 @@ const HOSTS = fileURLToPath(new URL('../../machines/hosts/', import.meta.url));
 const topo = SimHost.load(HOSTS + 'x86-acs-topology.json');
 const members = (addr: string) => topo.functionAt(addr)!.group!.functions.map((f) => f.spec.address.slice(5)).sort();
 
-test('scenario 21: behind a downstream port without ACS, the endpoint joins the port\'s group', () => {
+test('behind a downstream port without ACS, the endpoint joins the port\'s group', () => {
   // pci_device_group as in kernels up to the 2025 grouping rework: the walk stops at the first
   // bridge whose ACS path is enabled (here the switch's upstream port, which needs no ACS as a
   // single-function port), so each downstream port and what is below it form one group.
-  // research/vfio.md §9.21 expects the whole switch in one group: that is the later rework
+  // Newer kernels put the whole switch in one group: that is the later rework
   // ("Fix incorrect iommu_groups with PCIe ACS", 2025), not modelled yet.
   assert.equal(members('03:00.0'), ['02:08.0', '03:00.0']);
   assert.equal(members('04:00.0'), ['02:10.0', '04:00.0']);
   assert.equal(members('01:00.0'), ['01:00.0']);
 });
 
-test('scenario 21: a PCIe-to-PCI bridge and the legacy devices behind it are one group', () => {
+test('a PCIe-to-PCI bridge and the legacy devices behind it are one group', () => {
   assert.equal(members('06:02.0'), ['05:00.0', '06:01.0', '06:02.0', '06:03.0']);
 });
 
-test('scenario 21: a single-function endpoint under an ACS root port is alone', () => {
+test('a single-function endpoint under an ACS root port is alone', () => {
   assert.equal(members('07:00.0'), ['07:00.0']);
   assert.equal(members('00:1d.0'), ['00:1d.0']);
 });
 
-test('scenario 9: a multifunction device without ACS shares one group across functions', () => {
+test('a multifunction device without ACS shares one group across functions', () => {
   assert.equal(members('00:1f.1'), ['00:1f.0', '00:1f.1']);
 });
 
-test('scenario 9: viability names the device and driver in the way (old model, 5.15)', () => {
+test('viability names the device and driver in the way (old model, 5.15)', () => {
   const v = topo.viability(topo.functionAt('00:1f.1')!.group!);
   assert.not.ok(v.viable);
   assert.equal(v.blockers, [{ address: '0000:00:1f.0', driver: 'e1000e' }]);

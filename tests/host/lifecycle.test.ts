@@ -1,4 +1,4 @@
-// Groups and containers over time (research/vfio.md §2.3-2.4, scenarios 10, 11, 13, 14):
+// Groups and containers over time:
 // drivers/iommu/iommu.c (iommu_device_use_default_domain), the pre-5.19 vfio_iommu_group_notifier,
 // drivers/vfio/vfio_main.c (vfio_device_remove and the REQ eventfd),
 // vfio_iommu_type1.c (vfio_iommu_type1_attach_group: domain reuse, reserved-region conflicts).
@@ -28,7 +28,7 @@ function useGroup(k: VfioKernel, address: string) {
   return { c, g, dev: g.getDeviceFd(address) };
 }
 
-test('scenario 10: binding a DMA driver to a sibling of an in-use group: EBUSY from 5.19, a kernel BUG before', () => {
+test('binding a DMA driver to a sibling of an in-use group: EBUSY from 5.19, a kernel BUG before', () => {
   const host = multifunctionHost('6.8');
   const k = new VfioKernel(host);
   useGroup(k, '0000:00:1f.1');
@@ -40,7 +40,7 @@ test('scenario 10: binding a DMA driver to a sibling of an in-use group: EBUSY f
   assert.throws(() => old.bindDriver('0000:00:1f.0', 'e1000e'), (e: unknown) => e instanceof KernelBug && /vfio_iommu_group_notifier/.test(e.message));
 });
 
-test('scenario 11: unbinding vfio-pci from an open device signals REQ and waits until the user closes it', () => {
+test('unbinding vfio-pci from an open device signals REQ and waits until the user closes it', () => {
   const k = new VfioKernel(loadHost('x86-4k-ir'));
   const { g, dev } = useGroup(k, '0000:01:00.0');
   const req = new EventFd('req');
@@ -54,7 +54,7 @@ test('scenario 11: unbinding vfio-pci from an open device signals REQ and waits 
   assert.is(errno(() => k.openGroup(k.groupOf('0000:01:00.0'))), 'ENOENT', 'no vfio driver: no /dev/vfio node');
 });
 
-test('scenario 13: a second group joins an existing type1 container; existing mappings serve its device at once', () => {
+test('a second group joins an existing type1 container; existing mappings serve its device at once', () => {
   const j = hostJson('x86-acs-topology');
   j.kernel = '6.8';
   const host = hostFrom(j);
@@ -71,7 +71,7 @@ test('scenario 13: a second group joins an existing type1 container; existing ma
   assert.is(c.iommu!.translate(0x100010n, false), 0x7f0000000010n, 'the same domain: no replay, pinned once');
 });
 
-test('scenario 14: a group whose device has an RMRR over an existing mapping cannot join (EINVAL): use a separate container', () => {
+test('a group whose device has an RMRR over an existing mapping cannot join (EINVAL): use a separate container', () => {
   const j = hostJson('x86-acs-topology');
   j.kernel = '6.8';
   const dev = j.pci.find((f: { address: string }) => f.address === '0000:00:1c.0').children[0].children[2];

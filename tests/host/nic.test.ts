@@ -1,6 +1,6 @@
 // The synthetic NIC behind vfio-pci: descriptors and buffers read by DMA through the type1 IOMMU,
 // completions written back, MSI-X vector 0 on the bound eventfd; DMA outside the mappings is an
-// IOMMU fault that is counted and touches nothing (issue 4, item 4).
+// IOMMU fault that is counted and touches nothing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';

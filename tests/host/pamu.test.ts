@@ -1,4 +1,4 @@
-// The Freescale vendor tree's windowed PAMU backend (research/vfio.md §8, scenario 29):
+// The Freescale vendor tree's windowed PAMU backend:
 // vfio_iommu_fsl_pamu.c (never upstream) over drivers/iommu/fsl_pamu_domain.c
 // (fsl_pamu_window_enable, check_size, DOMAIN_ATTR_WINDOWS, removed in 5.13).
 import { test } from 'uvu';
@@ -12,7 +12,7 @@ const VA = 0x70000000n;
 const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
 const M16 = 0x1000000n;
 
-test('scenario 29: geometry [0,4G) with 256 windows gives 16M subwindows; MAP whole subwindows; MSI bank 0 in subwindow 255', () => {
+test('geometry [0,4G) with 256 windows gives 16M subwindows; MAP whole subwindows; MSI bank 0 in subwindow 255', () => {
   const { k, c, dev } = open(loadHost('e500-pamu'), '0000:01:00.0', U.VFIO_FSL_PAMU_IOMMU);
   const pamu = c.pamu();
   assert.equal(pamu.getGeometry(), { start: 0n, end: 0xffffffffn }, 'PAMU_GET_ATTR(GEOMETRY): the whole hardware aperture until SET_ATTR narrows it');
@@ -51,7 +51,7 @@ test('scenario 29: geometry [0,4G) with 256 windows gives 16M subwindows; MAP wh
   pamu.setWindows(128);
 });
 
-test('scenario 29: from 5.13 mainline has no windowed PAMU: the extension is absent and SET_IOMMU says why', () => {
+test('from 5.13 mainline has no windowed PAMU: the extension is absent and SET_IOMMU says why', () => {
   const j = hostJson('e500-pamu');
   j.kernel = '5.15';
   let caught = '';

@@ -1,4 +1,4 @@
-// sPAPR TCE v1/v2 and EEH (research/vfio.md §5, scenarios 22-24):
+// sPAPR TCE v1/v2 and EEH:
 // drivers/vfio/vfio_iommu_spapr_tce.c (tce_iommu_attach_group, tce_iommu_create_window,
 // tce_iommu_map_dma, tce_page_is_contained, tce_iommu_register_pages) and vfio_spapr_eeh.c.
 import { test } from 'uvu';
@@ -12,7 +12,7 @@ const VA = 0x7f0000000000n;
 const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
 const DDW = 1n << 59n;
 
-test('scenario 22: v2 on PowerNV: GET_INFO, QEMU removes window 0 and creates its own, DDW at 1<<59, the kernel\'s errnos', () => {
+test('v2 on PowerNV: GET_INFO, QEMU removes window 0 and creates its own, DDW at 1<<59, the kernel\'s errnos', () => {
   const { k, c } = open(loadHost('power9-64k'), '0000:01:00.0', U.VFIO_SPAPR_TCE_v2_IOMMU);
   const info = c.spaprTceGetInfo();
   assert.equal([info.dma32WindowStart, info.dma32WindowSize, info.flags], [0n, 0x80000000n, U.VFIO_IOMMU_SPAPR_INFO_DDW]);
@@ -45,7 +45,7 @@ test('scenario 22: v2 on PowerNV: GET_INFO, QEMU removes window 0 and creates it
   assert.is(errno(() => c.iommuGetInfo()), 'ENOTTY', 'no type1 info on an sPAPR container');
 });
 
-test('scenario 22: without REMOVE(0), the first MAP creates the default 4K window over the 32-bit range', () => {
+test('without REMOVE(0), the first MAP creates the default 4K window over the 32-bit range', () => {
   const { k, c } = open(loadHost('power9-64k'), '0000:01:00.0', U.VFIO_SPAPR_TCE_v2_IOMMU);
   k.userMemory.map(VA, new RamBlock(0x100000));
   c.spaprRegisterMemory(VA, 0x100000n);
@@ -54,7 +54,7 @@ test('scenario 22: without REMOVE(0), the first MAP creates the default 4K windo
   assert.is(c.spaprTceCreate({ pageShift: 16, windowSize: 0x40000000n, levels: 1 }), DDW, 'slot 0 is taken by the default window');
 });
 
-test('scenario 23: v2: REGISTER_MEMORY rules, unregistered vaddr is EINVAL, a 16M TCE over 64K pages is EPERM, hugepages work', () => {
+test('v2: REGISTER_MEMORY rules, unregistered vaddr is EINVAL, a 16M TCE over 64K pages is EPERM, hugepages work', () => {
   const { k, c } = open(loadHost('power9-64k'), '0000:01:00.0', U.VFIO_SPAPR_TCE_v2_IOMMU);
   k.userMemory.map(VA, new RamBlock(0x2000000));
   k.userMemory.map(VA * 2n, new RamBlock(0x2000000), 0, 0x2000000n, 0x1000000n);
@@ -74,7 +74,7 @@ test('scenario 23: v2: REGISTER_MEMORY rules, unregistered vaddr is EINVAL, a 16
   c.spaprUnregisterMemory(VA * 2n, 0x2000000n);
 });
 
-test('scenario 23: v1 on a PHB without ownership ops: ENABLE accounts the 32-bit window against RLIMIT_MEMLOCK', () => {
+test('v1 on a PHB without ownership ops: ENABLE accounts the 32-bit window against RLIMIT_MEMLOCK', () => {
   const j = hostJson('power9-64k');
   j.iommu.spapr.ownershipOps = false;
   const host = hostFrom(j);
@@ -99,7 +99,7 @@ test('scenario 23: v1 on a PHB without ownership ops: ENABLE accounts the 32-bit
   assert.is(errno(() => ok.c.mapDma({ iova: 0x1000n, size: 0x1000n, vaddr: VA, flags: RW })), 'EPERM', 'disabled again');
 });
 
-test('scenario 24: EEH: CHECK_EXTENSION, an injected freeze stops MMIO and DMA, thawing IO then DMA restores NORMAL', () => {
+test('EEH: CHECK_EXTENSION, an injected freeze stops MMIO and DMA, thawing IO then DMA restores NORMAL', () => {
   const { k, c, dev } = open(loadHost('power9-64k'), '0000:01:00.0', U.VFIO_SPAPR_TCE_v2_IOMMU);
   assert.is(c.checkExtension(U.VFIO_EEH), 1);
   assert.is(new VfioKernel(loadHost('x86-4k-ir')).openContainer().checkExtension(U.VFIO_EEH), 0);

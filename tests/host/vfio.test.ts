@@ -1,4 +1,4 @@
-// The kernel's VFIO rules (research/vfio.md §2-§4 and §9): drivers/vfio/group.c, container.c,
+// The kernel's VFIO rules: drivers/vfio/group.c, container.c,
 // vfio_iommu_type1.c (vfio_dma_do_map/unmap, attach_group), vfio_pci_core.c (region info, mmap),
 // vfio_pci_rdwr.c and vfio_pci_intrs.c.
 import { test } from 'uvu';
@@ -8,7 +8,7 @@ import { EventFd } from '../../src/common/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 import { HOSTS, hostJson, hostFrom, errno, open } from './helpers.ts';
 
-test('scenario 12: API misuse gives the kernel\'s errnos', () => {
+test('API misuse gives the kernel\'s errnos', () => {
   const host = SimHost.load(HOSTS + 'x86-4k-ir.json');
   const k = new VfioKernel(host);
   const id = k.groupOf('0000:01:00.0');
@@ -33,7 +33,7 @@ test('scenario 12: API misuse gives the kernel\'s errnos', () => {
   assert.is(new VfioKernel(SimHost.load(HOSTS + 'power9-64k.json')).openContainer().checkExtension(U.VFIO_TYPE1v2_IOMMU), 0);
 });
 
-test('scenario 9: a non-viable group: EPERM at SET_CONTAINER from 5.19, EINVAL at GET_DEVICE_FD before', () => {
+test('a non-viable group: EPERM at SET_CONTAINER from 5.19, EINVAL at GET_DEVICE_FD before', () => {
   const old = SimHost.load(HOSTS + 'x86-acs-topology.json');
   const k = new VfioKernel(old);
   const g = k.openGroup(k.groupOf('0000:00:1f.1'));
@@ -55,7 +55,7 @@ test('scenario 9: a non-viable group: EPERM at SET_CONTAINER from 5.19, EINVAL a
   assert.is(errno(() => g2.setContainer(modern.openContainer())), 'EPERM');
 });
 
-test('scenario 15: type1 MAP/UNMAP rules, v2 and v1 (4K)', () => {
+test('type1 MAP/UNMAP rules, v2 and v1 (4K)', () => {
   const host = SimHost.load(HOSTS + 'x86-4k-ir.json');
   const v2 = open(host).c;
   const map = (c: typeof v2, iova: number, size: number) => errno(() => c.mapDma({ iova: BigInt(iova), size: BigInt(size), vaddr: 0x7f0000000000n + BigInt(iova), flags: 3 }));
@@ -73,7 +73,7 @@ test('scenario 15: type1 MAP/UNMAP rules, v2 and v1 (4K)', () => {
   assert.is(errno(() => v1.mapDma({ iova: 0xfee00000n, size: 0x1000n, vaddr: 0x1000n, flags: 3 })), 'EINVAL', 'the MSI window is not a valid IOVA');
 });
 
-test('scenario 16: dma_entry_limit: the 4th MAP is ENOSPC; DMA_AVAIL follows', () => {
+test('dma_entry_limit: the 4th MAP is ENOSPC; DMA_AVAIL follows', () => {
   const j = hostJson('x86-4k-ir');
   j.iommu.dmaEntryLimit = 3;
   const { c } = open(hostFrom(j));
@@ -84,7 +84,7 @@ test('scenario 16: dma_entry_limit: the 4th MAP is ENOSPC; DMA_AVAIL follows', (
   assert.is(c.iommuGetInfo().dmaAvail, 1);
 });
 
-test('scenarios 17 and 19: 64K arm64 with SMMUv3 and ITS: pgsizes, IOVA ranges, the MSI doorbell IOVA', () => {
+test('64K arm64 with SMMUv3 and ITS: pgsizes, IOVA ranges, the MSI doorbell IOVA', () => {
   const { c, dev } = open(SimHost.load(HOSTS + 'arm64-64k-its.json'));
   const info = c.iommuGetInfo();
   assert.is(info.iovaPgsizes, 0x10000n | 0x200000n | 0x20000000n, '4K hidden below the 64K PAGE_SIZE');
@@ -95,7 +95,7 @@ test('scenarios 17 and 19: 64K arm64 with SMMUv3 and ITS: pgsizes, IOVA ranges, 
   assert.is(dev.hostVectorAddress(0), 0x8000040n, 'IOVA 0x8000000 plus GITS_TRANSLATER offset 0x40');
 });
 
-test('scenarios 18 and 20: hosts that do not isolate MSIs refuse type1 (EPERM) unless allow_unsafe_interrupts', () => {
+test('hosts that do not isolate MSIs refuse type1 (EPERM) unless allow_unsafe_interrupts', () => {
   const v2m = SimHost.load(HOSTS + 'arm64-gicv2m.json');
   const k = new VfioKernel(v2m);
   const g = k.openGroup(k.groupOf('0000:01:00.0'));
@@ -117,7 +117,7 @@ test('scenarios 18 and 20: hosts that do not isolate MSIs refuse type1 (EPERM) u
   assert.is(errno(() => open(hostFrom(x))), 'EPERM');
 });
 
-test('scenarios 1 and 2: region info for an MSI-X BAR on 4.6-4.15 (sparse) and 4.16+ (MSIX_MAPPABLE)', () => {
+test('region info for an MSI-X BAR on 4.6-4.15 (sparse) and 4.16+ (MSIX_MAPPABLE)', () => {
   const j = hostJson('x86-4k-ir');
   j.kernel = '4.15';
   const old = open(hostFrom(j)).dev.getRegionInfo(0);
@@ -131,7 +131,7 @@ test('scenarios 1 and 2: region info for an MSI-X BAR on 4.6-4.15 (sparse) and 4
   assert.is(errno(() => now.getRegionInfo(8)), 'EINVAL');
 });
 
-test('scenario 3: 64K pages on 4.6-4.15: the table page is the whole BAR, one empty area, mmap refused', () => {
+test('64K pages on 4.6-4.15: the table page is the whole BAR, one empty area, mmap refused', () => {
   const j = hostJson('arm64-64k-its');
   j.kernel = '4.14';
   const { dev } = open(hostFrom(j));
@@ -139,7 +139,7 @@ test('scenario 3: 64K pages on 4.6-4.15: the table page is the whole BAR, one em
   assert.is(errno(() => dev.mmap(0, 0n, 0x10000n)), 'EINVAL');
 });
 
-test('scenario 28 / §3.5: read() and write() of the MSI-X table return 0xff and drop; the PBA passes through', () => {
+test('read() and write() of the MSI-X table return 0xff and drop; the PBA passes through', () => {
   const { dev } = open(SimHost.load(HOSTS + 'x86-4k-ir.json'));
   dev.write(0, 0x2000, 0x12345678, 4);
   assert.is(dev.read(0, 0x2000, 4), 0xffffffff);
@@ -152,7 +152,7 @@ test('scenario 28 / §3.5: read() and write() of the MSI-X table return 0xff and
   assert.is(dev.hw.bars.get(0)!.read(0x2000, 4), 0xdead, 'from 4.16 the table itself can be written through the mmap');
 });
 
-test('scenario 25: memory decode off: mmap accesses fault (SIGBUS, counted) and read() gives EIO', () => {
+test('memory decode off: mmap accesses fault (SIGBUS, counted) and read() gives EIO', () => {
   const { dev } = open(SimHost.load(HOSTS + 'x86-4k-ir.json'));
   const map = dev.mmap(0, 0n, 0x1000n);
   dev.write(7, 4, 0, 2);
@@ -186,7 +186,7 @@ test('IRQs: counts and flags by kernel; one type at a time; NORESIZE; MSI-X mask
 });
 
 
-test('scenario 28: a user rewrites a table entry through the mmap (4.16+, x86 IR): delivery is refused until SET_IRQS rewrites it', () => {
+test('a user rewrites a table entry through the mmap (4.16+, x86 IR): delivery is refused until SET_IRQS rewrites it', () => {
   const { dev } = open(SimHost.load(HOSTS + 'x86-4k-ir.json'));
   dev.write(U.VFIO_PCI_CONFIG_REGION_INDEX, 4, 0x6, 2);
   const fd = new EventFd();

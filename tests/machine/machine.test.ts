@@ -1,4 +1,4 @@
-// Machine types and what they decide (research/vfio.md §6.3, §6.7, §7, §9 scenarios 7, 8, 18):
+// Machine types and what they decide:
 // hw/ppc/spapr.c (spapr_get_msix_emulation: vfio-no-msix-emulation), hw/ppc/spapr_pci.c
 // (rtas_ibm_change_msi, rtas_ibm_query_interrupt_source_number, spapr_msi_setmsg),
 // hw/vfio/spapr.c (vfio_spapr_create_window), vfio_iommu_type1.c (the MSI isolation check).
@@ -33,7 +33,7 @@ test('the same device: q35 lays the msix-table overlay on BAR0, pseries disables
   assert.ok(barLines(p).some((l) => /0000:01:00.0 BAR 0 mmaps\[0\]$/.test(l) && l.startsWith('0000200080000000-0000200081ffffff')), 'the whole 32M BAR is one mmap, table page included');
 });
 
-test('scenario 7: pseries on a POWER9 64K 6.8 host: ibm,change-msi writes the table, ENABLE uses 4 vectors, interrupts arrive as XIVE IRQs', () => {
+test('pseries on a POWER9 64K 6.8 host: ibm,change-msi writes the table, ENABLE uses 4 vectors, interrupts arrive as XIVE IRQs', () => {
   const m = makeMachine('pseries', 'power9-64k');
   const { d, cfg, wr } = rtasBoot(m);
   assert.equal(m.rtas!.call('ibm,change-msi', [cfg, HI, LO, RTAS_CHANGE_MSIX_FN, 4, 1]), [0, 4, 2, 2]);
@@ -55,7 +55,7 @@ test('scenario 7: pseries on a POWER9 64K 6.8 host: ibm,change-msi writes the ta
   assert.is(d.interrupts.kvm, 1);
 });
 
-test('scenario 7: guest DMA on pseries goes through its TCE window (H_PUT_TCE → MAP_DMA of 4K pages)', () => {
+test('guest DMA on pseries goes through its TCE window (H_PUT_TCE → MAP_DMA of 4K pages)', () => {
   const m = makeMachine('pseries', 'power9-64k');
   const { d } = rtasBoot(m);
   const log = m.kernel.log;
@@ -68,7 +68,7 @@ test('scenario 7: guest DMA on pseries goes through its TCE window (H_PUT_TCE �
   assert.is(hostSide(d).container.iommu!.translate(0x1010n, true), null);
 });
 
-test('scenario 8: pseries on a pre-4.16 kernel: the table\'s 64K page is not mmapped; with no overlay it traps to read()/write()', () => {
+test('pseries on a pre-4.16 kernel: the table\'s 64K page is not mmapped; with no overlay it traps to read()/write()', () => {
   const j = hostJson('power9-64k');
   j.kernel = '4.10';
   const m = makeMachine('pseries', j);
@@ -82,7 +82,7 @@ test('scenario 8: pseries on a pre-4.16 kernel: the table\'s 64K page is not mma
   assert.is(d.counts.mmap, 1, 'the next 64K page is mmapped');
 });
 
-test('scenario 18: a GICv2m host refuses the assignment unless allow_unsafe_interrupts is set', () => {
+test('a GICv2m host refuses the assignment unless allow_unsafe_interrupts is set', () => {
   let msg = '';
   try {
     makeMachine('virt-gicv2m', 'arm64-gicv2m');

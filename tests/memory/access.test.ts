@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { MemorySystem, MEMTX_OK, MEMTX_DECODE_ERROR, dispatchRead, dispatchWrite, unassignedIoOps, U64_SPAN } from '../../src/memory/index.ts';
 import { setup, recordingIo } from './helpers.ts';
 
-test('case 27 (access): romd reads the backing RAM without callbacks; writes go to the callback', () => {
+test('romd reads the backing RAM without callbacks; writes go to the callback', () => {
   const { mem, root, as } = setup();
   const calls: string[] = [];
   const F = mem.romDevice('F', 0x1000, {
@@ -25,7 +25,7 @@ test('case 27 (access): romd reads the backing RAM without callbacks; writes go 
   assert.equal(calls.at(-1), 'read(0x10, 2)');
 });
 
-test('case 28: writing to ROM is dropped with DECODE_ERROR; write_rom changes it; reads are direct', () => {
+test('writing to ROM is dropped with DECODE_ERROR; write_rom changes it; reads are direct', () => {
   const { mem, root, as } = setup();
   const P = mem.rom('P', 0x1000);
   P.ramBlock!.fill(0xaa);
@@ -58,7 +58,7 @@ test('writes through a readonly alias of RAM are dropped (memory.c:memory_region
 });
 
 for (const endian of ['little', 'big'] as const) {
-  test(`case 30: impl.max = 1 splits in ascending order and keeps byte lanes (${endian}-endian device)`, () => {
+  test(`impl.max = 1 splits in ascending order and keeps byte lanes (${endian}-endian device)`, () => {
     const mem = new MemorySystem();
     const D = recordingIo(mem, 'D', 0x10, { endianness: endian, impl: { maxAccessSize: 1 } });
     dispatchWrite(D.mr, 0, 0x11223344, 4, 'le');
@@ -71,7 +71,7 @@ for (const endian of ['little', 'big'] as const) {
   });
 }
 
-test('case 31: impl.max = 4 splits an 8-byte write into two dwords, LE and BE devices', () => {
+test('impl.max = 4 splits an 8-byte write into two dwords, LE and BE devices', () => {
   const mem = new MemorySystem();
   const le = recordingIo(mem, 'LE', 0x20, { endianness: 'little' });
   dispatchWrite(le.mr, 0x10, 0x1122334455667788n, 8, 'le');
@@ -87,7 +87,7 @@ test('case 31: impl.max = 4 splits an 8-byte write into two dwords, LE and BE de
   assert.equal(D.calls, ['write(0x10, 0x55667788, 4)', 'write(0x14, 0x11223344, 4)']);
 });
 
-test('case 32: an access smaller than impl.min calls the callback wide at the unaligned offset', () => {
+test('an access smaller than impl.min calls the callback wide at the unaligned offset', () => {
   const mem = new MemorySystem();
   const le = recordingIo(mem, 'LE', 0x10, { endianness: 'little', impl: { minAccessSize: 4 } });
   le.regs.set(2, 0xa1b2c3d4);
@@ -103,7 +103,7 @@ test('case 32: an access smaller than impl.min calls the callback wide at the un
   assert.equal(be.calls.at(-1), 'write(0x2, 0xab000000, 4)');
 });
 
-test('case 33: invalid accesses read 0, drop writes, return DECODE_ERROR, never call back', () => {
+test('invalid accesses read 0, drop writes, return DECODE_ERROR, never call back', () => {
   const mem = new MemorySystem();
   const D = recordingIo(mem, 'D', 0x10, { valid: { minAccessSize: 4, maxAccessSize: 4 } });
   D.regs.set(0, 0x12345678);
@@ -116,7 +116,7 @@ test('case 33: invalid accesses read 0, drop writes, return DECODE_ERROR, never 
   assert.equal(dispatchRead(D.mr, 0, 4), { value: 0x12345678n, result: MEMTX_OK });
 });
 
-test('case 34: address_space_read chunks by alignment of the region offset (memory_access_size)', () => {
+test('address_space_read chunks by alignment of the region offset (memory_access_size)', () => {
   const { mem, root, as } = setup();
   const D = recordingIo(mem, 'D', 0x100);
   root.addSubregion(0x1000, D.mr);
@@ -127,7 +127,7 @@ test('case 34: address_space_read chunks by alignment of the region offset (memo
   assert.equal(D.calls, ['read(0x1, 1)', 'read(0x2, 2)', 'read(0x4, 1)']);
 });
 
-test('case 35: unassigned memory reads 0 with DECODE_ERROR; an unclaimed I/O port reads all ones, OK', () => {
+test('unassigned memory reads 0 with DECODE_ERROR; an unclaimed I/O port reads all ones, OK', () => {
   const { as, root, mem } = setup(U64_SPAN, 'system');
   root.addSubregion(0x1000, mem.ram('ram', 0x1000));
   assert.equal([...as.readBytes(0x100000, 4)], [0, 0, 0, 0]);

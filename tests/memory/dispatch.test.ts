@@ -1,5 +1,5 @@
 // The compiled dispatch structure (vdm's counterpart of physmem.c's AddressSpaceDispatch:
-// phys_page_find, register_subpage, address_space_lookup_region) and memory_region_find (case 40).
+// phys_page_find, register_subpage, address_space_lookup_region), and memory_region_find.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Dispatch, U64_SPAN } from '../../src/memory/index.ts';
@@ -12,7 +12,7 @@ function regionAt(as: ReturnType<typeof setup>['as'], addr: number): string {
   return `${d.secRegion[s]!.name}@0x${(addr - d.secStart[s]! + d.secOffset[s]!).toString(16)}`;
 }
 
-test('case 36: sub-page regions resolve through a subpage table (physmem.c:register_subpage)', () => {
+test('sub-page regions resolve through a subpage table (physmem.c:register_subpage)', () => {
   const { mem, root, as } = setup(U64_SPAN);
   root.addSubregion(0x1000, io(mem, 'A', 0x100));
   root.addSubregion(0x1100, io(mem, 'B', 0x100));
@@ -24,7 +24,7 @@ test('case 36: sub-page regions resolve through a subpage table (physmem.c:regis
   assert.ok(as.dispatch.tableSizes().includes(16));
 });
 
-test('case 37: lookups never hit a neighbouring page by index aliasing (section_covers_addr)', () => {
+test('lookups never hit a neighbouring page by index aliasing (section_covers_addr)', () => {
   const { mem, as } = setup(0x8000, 'A');
   const B = mem.container('B', 0x4000);
   B.addSubregion(0, io(mem, 'D', 0x1000));
@@ -72,7 +72,7 @@ test('the MRU entry serves repeated lookups and is invalidated by a new view', (
   assert.is(regionAt(as, 0x10), 'unassigned');
 });
 
-test('case 40: memory_region_find returns the first overlapping range, clipped', () => {
+test('memory_region_find returns the first overlapping range, clipped', () => {
   const { mem, root, as } = setup();
   root.addSubregion(0, mem.ram('R', 0x4000));
   const M = io(mem, 'M', 0x1000);

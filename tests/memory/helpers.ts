@@ -1,6 +1,6 @@
 import { MemorySystem, type MemoryRegion, type AddressSpace, type MemoryRegionOps, MemoryListener, type MemoryRegionSection } from '../../src/memory/index.ts';
 
-/** Flat view in the notation of qemu-memory.md §16: `[start-end] MR@offset`, one entry per range. */
+/** A flat view as `[start-end] MR@offset`, one entry per range. */
 export function flat(as: AddressSpace): string[] {
   return as.view.ranges.map((r) => `[0x${r.start.toString(16)}-0x${(r.start + r.size - 1n).toString(16)}] ${r.mr.name}@0x${r.offsetInRegion.toString(16)}${r.readonly ? ' (readonly)' : ''}`);
 }

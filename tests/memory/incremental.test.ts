@@ -108,6 +108,28 @@ test('a change under an alias target re-renders every view that reaches it, shar
   assert.is(mem.stats.renders, 2, 'one view per distinct root, rendered once');
 });
 
+test('a batch that meets much of a large view renders all of it once, still as a patch of the same view', () => {
+  const mem = new MemorySystem({ checkRender: true });
+  const root = mem.container('root', 0x1000000);
+  const as = mem.addressSpace('as0', root);
+  const regs = mem.transaction(() =>
+    Array.from({ length: 1100 }, (_, i) => {
+      const r = io(mem, `r${i}`, 0x100);
+      root.addSubregion(i * 0x1000, r);
+      return r;
+    }),
+  );
+  const { log } = logListener(as);
+  const view = as.view;
+  const { renders, patches } = mem.stats;
+  mem.transaction(() => regs.slice(0, 400).forEach((r, i) => r.setAddress(0x800000 + i * 0x100)));
+  assert.is(as.view, view);
+  assert.equal([mem.stats.renders, mem.stats.patches], [renders, patches + 1]);
+  assert.is(log.filter((e) => e.startsWith('region_del')).length, 400);
+  assert.is(log.filter((e) => e.startsWith('region_add')).length, 400);
+  assert.is(as.view.ranges.length, 1100);
+});
+
 test('VDM_CHECK_RENDER=1 turns the check on; the option wins over it', () => {
   const saved = process.env.VDM_CHECK_RENDER;
   process.env.VDM_CHECK_RENDER = '1';

@@ -14,13 +14,13 @@ function case9() {
   return { mem, as, M, ...logListener(as) };
 }
 
-test('case 9: enabling a region: every delete first, then adds in address order', () => {
+test('enabling a region: every delete first, then adds in address order', () => {
   const { M, log } = case9();
   M.setEnabled(true);
   assert.equal(log, ['begin', 'region_del R[0x0-0x3fff]@0x0', 'region_add R[0x0-0xfff]@0x0', 'region_add M[0x1000-0x1fff]@0x0', 'region_add R[0x2000-0x3fff]@0x2000', 'commit']);
 });
 
-test('case 10: disabling again: all deletes before the add', () => {
+test('disabling again: all deletes before the add', () => {
   const { M, log } = case9();
   M.setEnabled(true);
   log.length = 0;
@@ -28,7 +28,7 @@ test('case 10: disabling again: all deletes before the add', () => {
   assert.equal(log, ['begin', 'region_del R[0x0-0xfff]@0x0', 'region_del M[0x1000-0x1fff]@0x0', 'region_del R[0x2000-0x3fff]@0x2000', 'region_add R[0x0-0x3fff]@0x0', 'commit']);
 });
 
-test('case 7: set_address to the same address makes no transaction and no listener calls', () => {
+test('set_address to the same address makes no transaction and no listener calls', () => {
   const { mem, root, as } = setup();
   const X = io(mem, 'X', 0x2000);
   root.addSubregion(0, X);
@@ -47,7 +47,7 @@ test('unchanged ranges are reported as region_nop on every commit (address_space
   assert.equal(log, ['begin', 'region_nop R[0x0-0xfff]@0x0', 'region_add N[0x2000-0x20ff]@0x0', 'commit']);
 });
 
-test('case 27 (listeners): switching romd mode deletes and re-adds the range; same mode does nothing', () => {
+test('switching romd mode deletes and re-adds the range; same mode does nothing', () => {
   const { mem, root, as } = setup();
   const F = mem.romDevice('F', 0x1000, { write: () => {} });
   root.addSubregion(0xf000, F);
@@ -59,7 +59,7 @@ test('case 27 (listeners): switching romd mode deletes and re-adds the range; sa
   assert.equal(log, []);
 });
 
-test('case 29: a transaction renders once; nested transactions commit at the outermost level', () => {
+test('a transaction renders once; nested transactions commit at the outermost level', () => {
   {
     const { mem, root, as } = setup();
     const { log } = logListener(as);
@@ -99,7 +99,7 @@ test('commit without begin is an error naming the mistake', () => {
   assert.throws(() => new MemorySystem().commit(), /commit without a matching begin/);
 });
 
-test('case 41: a change in another address space produces nops; one begin/commit per listener', () => {
+test('a change in another address space produces nops; one begin/commit per listener', () => {
   const mem = new MemorySystem();
   const R1 = mem.container('R1', 0x10000);
   R1.addSubregion(0, mem.ram('ram', 0x1000));

@@ -1,5 +1,5 @@
 // Importing real QEMU 7.2 `info mtree` dumps and printing them back (system/memory.c:mtree_info);
-// golden files: ../shared/qemu/pc-basic.txt and pc-basic-opts.txt (qemu-system-x86_64 -M pc).
+// golden files: tests/fixtures/qemu/pc-basic.txt and pc-basic-opts.txt (qemu-system-x86_64 -M pc).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { importQemuMtree, infoMtree, explainAddress, MtreeImportError, MAX_MTREE_DEPTH, MEMTX_OK, MEMTX_DECODE_ERROR } from '../../src/memory/index.ts';

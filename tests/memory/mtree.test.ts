@@ -1,5 +1,5 @@
 // `info mtree` output: system/memory.c:mtree_info_as, mtree_print_mr, mtree_print_flatview and
-// mtree_print_mr_owner, in QEMU 7.2's format (shared/qemu/pc-basic*.txt are real 7.2 dumps).
+// mtree_print_mr_owner, in QEMU 7.2's format (tests/fixtures/qemu/pc-basic*.txt are real 7.2 dumps).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemorySystem, infoMtree, U64_SPAN } from '../../src/memory/index.ts';
@@ -16,10 +16,10 @@ function case39() {
   return { mem, as };
 }
 
-test('case 39: without -D a disabled region is left out but its children keep their depth', () => {
+test('without -D a disabled region is left out but its children keep their depth', () => {
   const { as } = case39();
   // QEMU 7.2 prints a root container as "i/o" (memory_region_type has no "container" before 8.x;
-  // see the "system" line of shared/qemu/pc-basic.txt).
+  // see the "system" line of tests/fixtures/qemu/pc-basic.txt).
   assert.is(infoMtree([as]), ['address-space: as0', '  0000000000000000-000000000000ffff (prio 0, i/o): sys', '      0000000000001000-00000000000010ff (prio 0, i/o): N', '', ''].join('\n'));
   assert.is(
     infoMtree([as], { disabled: true }),
@@ -75,7 +75,7 @@ test('alias lines, alias targets queued under memory-region (even for a hidden d
   );
 });
 
-test('case 18 (mtree): an alias shows its target type, which becomes i/o once the target has a container', () => {
+test('an alias shows its target type, which becomes i/o once the target has a container', () => {
   const mem = new MemorySystem();
   const root = mem.container('root', U64_SPAN);
   const P = mem.container('P', 0x10000);
@@ -86,7 +86,7 @@ test('case 18 (mtree): an alias shows its target type, which becomes i/o once th
   assert.match(infoMtree([as]), '(prio 0, i/o): alias win @P 0000000000002000-0000000000003fff');
 });
 
-test('case 21 (mtree -f): a readonly range prints as rom; a non-zero offset prints @offset', () => {
+test('a readonly range prints as rom; a non-zero offset prints @offset', () => {
   const mem = new MemorySystem();
   const root = mem.container('root', U64_SPAN);
   const ram = mem.ram('ram', 0x10000);
@@ -114,7 +114,7 @@ test('-f: shared views list every address space; an empty view says so; alias ro
   assert.ok(text.includes('FlatView #1\n AS "empty", root: bus master container\n Root memory region: (none)\n  No rendered FlatView\n\n'));
 });
 
-test('case 38 (mtree): the top of the 64-bit space prints exactly; sizes of 2^64 end at ffffffffffffffff', () => {
+test('the top of the 64-bit space prints exactly; sizes of 2^64 end at ffffffffffffffff', () => {
   const mem = new MemorySystem();
   const root = mem.container('root', U64_SPAN);
   root.addSubregion(0xfffffffffffff000n, io(mem, 'T', 0x1000));

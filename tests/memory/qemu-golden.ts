@@ -1,6 +1,6 @@
-// Helpers to compare vdm's output with the real QEMU 7.2 dumps copied from ../shared/qemu into tests/fixtures/qemu, treating as
+// Helpers to compare vdm's output with the real QEMU 7.2 dumps in tests/fixtures/qemu, treating as
 // unordered what QEMU orders by hash table (address-space groups, memory-region sections,
-// FlatView numbering; see shared/qemu/README.md).
+// FlatView numbering; see tests/fixtures/qemu/README.md).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

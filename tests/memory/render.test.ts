@@ -1,11 +1,11 @@
-// Rendering cases 1–26 and 38 of research/qemu-memory.md §16: system/memory.c:render_memory_region,
+// Rendering: QEMU's system/memory.c:render_memory_region,
 // flatview_simplify and memory_region_update_container_subregions.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { U64_SPAN, MEMTX_DECODE_ERROR } from '../../src/memory/index.ts';
 import { setup, flat, io } from './helpers.ts';
 
-test('case 1: single RAM; reads outside it are unassigned (memory.c:render_memory_region)', () => {
+test('single RAM; reads outside it are unassigned (memory.c:render_memory_region)', () => {
   const { mem, root, as } = setup();
   root.addSubregion(0x1000, mem.ram('R', 0x1000));
   assert.equal(flat(as), ['[0x1000-0x1fff] R@0x0']);
@@ -13,7 +13,7 @@ test('case 1: single RAM; reads outside it are unassigned (memory.c:render_memor
   assert.is(as.result, MEMTX_DECODE_ERROR);
 });
 
-test('case 2: adjacent distinct MMIO regions do not merge (memory.c:can_merge compares mr)', () => {
+test('adjacent distinct MMIO regions do not merge (memory.c:can_merge compares mr)', () => {
   const { mem, root, as } = setup();
   root.addSubregion(0, io(mem, 'A', 0x100));
   root.addSubregion(0x100, io(mem, 'B', 0x100));
@@ -30,15 +30,15 @@ function docsExample(bIsIo: boolean) {
   return flat(as);
 }
 
-test('case 3: docs/devel/memory.rst "Visibility" example with a pure container B', () => {
+test('docs/devel/memory.rst "Visibility" example with a pure container B', () => {
   assert.equal(docsExample(false), ['[0x0-0x1fff] C@0x0', '[0x2000-0x2fff] D@0x0', '[0x3000-0x3fff] C@0x3000', '[0x4000-0x4fff] E@0x0', '[0x5000-0x5fff] C@0x5000']);
 });
 
-test('case 4: the same with B an io region fills its own holes (non-pure container)', () => {
+test('the same with B an io region fills its own holes (non-pure container)', () => {
   assert.equal(docsExample(true), ['[0x0-0x1fff] C@0x0', '[0x2000-0x2fff] D@0x0', '[0x3000-0x3fff] B@0x1000', '[0x4000-0x4fff] E@0x0', '[0x5000-0x5fff] B@0x3000']);
 });
 
-test('case 5: equal priority, the later-added region wins (memory_region_update_container_subregions)', () => {
+test('equal priority, the later-added region wins (memory_region_update_container_subregions)', () => {
   const { mem, root, as } = setup();
   root.addSubregion(0, io(mem, 'X', 0x2000));
   root.addSubregion(0x1000, io(mem, 'Y', 0x2000));
@@ -46,14 +46,14 @@ test('case 5: equal priority, the later-added region wins (memory_region_update_
   assert.equal(root.subregions.map((r) => r.name), ['Y', 'X']);
 });
 
-test('case 6: equal priority with the order reversed', () => {
+test('equal priority with the order reversed', () => {
   const { mem, root, as } = setup();
   root.addSubregion(0x1000, io(mem, 'Y', 0x2000));
   root.addSubregion(0, io(mem, 'X', 0x2000));
   assert.equal(flat(as), ['[0x0-0x1fff] X@0x0', '[0x2000-0x2fff] Y@0x1000']);
 });
 
-test('case 7: set_address re-inserts at the front of the priority group (memory_region_readd_subregion)', () => {
+test('set_address re-inserts at the front of the priority group (memory_region_readd_subregion)', () => {
   const { mem, root, as } = setup();
   const X = io(mem, 'X', 0x2000);
   root.addSubregion(0, X);
@@ -66,14 +66,14 @@ test('case 7: set_address re-inserts at the front of the priority group (memory_
   assert.is(mem.stats.rebuilds, rebuilds, 'same address: no transaction work');
 });
 
-test('case 8: priority beats insertion order', () => {
+test('priority beats insertion order', () => {
   const { mem, root, as } = setup();
   root.addSubregionOverlap(0, io(mem, 'X', 0x2000), 1);
   root.addSubregionOverlap(0x1000, io(mem, 'Y', 0x2000), 0);
   assert.equal(flat(as), ['[0x0-0x1fff] X@0x0', '[0x2000-0x2fff] Y@0x1000']);
 });
 
-test('case 9 (view): a disabled subregion renders nothing until enabled (memory_region_set_enabled)', () => {
+test('a disabled subregion renders nothing until enabled (memory_region_set_enabled)', () => {
   const { mem, root, as } = setup();
   root.addSubregion(0, mem.ram('R', 0x4000));
   const M = io(mem, 'M', 0x1000);
@@ -84,7 +84,7 @@ test('case 9 (view): a disabled subregion renders nothing until enabled (memory_
   assert.equal(flat(as), ['[0x0-0xfff] R@0x0', '[0x1000-0x1fff] M@0x0', '[0x2000-0x3fff] R@0x2000']);
 });
 
-test('case 11: a disabled container hides its children and obscures nothing', () => {
+test('a disabled container hides its children and obscures nothing', () => {
   const { mem, root, as } = setup();
   root.addSubregionOverlap(0, io(mem, 'BG', 0x10000), -1);
   const K = mem.container('K', 0x1000);
@@ -96,7 +96,7 @@ test('case 11: a disabled container hides its children and obscures nothing', ()
   assert.equal(flat(as), ['[0x0-0xfff] BG@0x0', '[0x1000-0x1fff] N@0x0', '[0x2000-0xffff] BG@0x2000']);
 });
 
-test('case 12: an empty pure container obscures nothing; an empty io region does', () => {
+test('an empty pure container obscures nothing; an empty io region does', () => {
   const { mem, root, as } = setup();
   root.addSubregionOverlap(0, io(mem, 'BG', 0x10000), -1);
   const K = mem.container('K', 0x1000);
@@ -112,14 +112,14 @@ function aliasRoot() {
   return { ...s, ram: s.mem.ram('ram', 0x10000) };
 }
 
-test('case 13: aliases with offsets (the PC lomem/himem pattern)', () => {
+test('aliases with offsets (the PC lomem/himem pattern)', () => {
   const { mem, root, as, ram } = aliasRoot();
   root.addSubregion(0, mem.alias('lo', ram, 0, 0x8000));
   root.addSubregion(0x100000, mem.alias('hi', ram, 0x8000, 0x8000));
   assert.equal(flat(as), ['[0x0-0x7fff] ram@0x0', '[0x100000-0x107fff] ram@0x8000']);
 });
 
-test('case 14: adjacent aliases to contiguous RAM merge; a gap or unmergeable stops it (flatview_simplify)', () => {
+test('adjacent aliases to contiguous RAM merge; a gap or unmergeable stops it (flatview_simplify)', () => {
   {
     const { mem, root, as, ram } = aliasRoot();
     root.addSubregion(0, mem.alias('A1', ram, 0, 0x1000));
@@ -142,7 +142,7 @@ test('case 14: adjacent aliases to contiguous RAM merge; a gap or unmergeable st
   }
 });
 
-test('case 15: an alias offset is clipped at the end of its target', () => {
+test('an alias offset is clipped at the end of its target', () => {
   const { mem, root, as } = setup();
   const T = mem.ram('T', 0x2000);
   root.addSubregion(0x4000, mem.alias('W', T, 0x1000, 0x2000));
@@ -151,13 +151,13 @@ test('case 15: an alias offset is clipped at the end of its target', () => {
   assert.is(as.result, MEMTX_DECODE_ERROR);
 });
 
-test('case 16: an alias offset past the target renders nothing', () => {
+test('an alias offset past the target renders nothing', () => {
   const { mem, root, as } = setup();
   root.addSubregion(0x4000, mem.alias('W', mem.ram('T', 0x2000), 0x3000, 0x1000));
   assert.equal(flat(as), []);
 });
 
-test('case 17: an alias clipped by its own container', () => {
+test('an alias clipped by its own container', () => {
   const { mem, root, as, ram } = aliasRoot();
   const C = mem.container('C', 0x1000);
   C.addSubregion(0x800, mem.alias('W', ram, 0, 0x4000));
@@ -165,7 +165,7 @@ test('case 17: an alias clipped by its own container', () => {
   assert.equal(flat(as), ['[0x10800-0x10fff] ram@0x0']);
 });
 
-test('case 18: alias into a container with overlapping children; the target address cancels out', () => {
+test('alias into a container with overlapping children; the target address cancels out', () => {
   const { mem, root, as } = aliasRoot();
   const P = mem.container('P', 0x10000);
   P.addSubregionOverlap(0, io(mem, 'BG', 0x10000), -1);
@@ -178,7 +178,7 @@ test('case 18: alias into a container with overlapping children; the target addr
   assert.equal(flat(as), [...window, '[0x1000000-0x1001fff] BG@0x0', '[0x1002000-0x10027ff] D1@0x0', '[0x1002800-0x10037ff] D2@0x0', '[0x1003800-0x100ffff] BG@0x3800']);
 });
 
-test('case 19: alias of an alias (negative intermediate base)', () => {
+test('alias of an alias (negative intermediate base)', () => {
   const { mem, root, as } = setup();
   const R = mem.ram('R', 0x4000);
   const A1 = mem.alias('A1', R, 0x1000, 0x1000);
@@ -186,7 +186,7 @@ test('case 19: alias of an alias (negative intermediate base)', () => {
   assert.equal(flat(as), ['[0x0-0xff] R@0x1100']);
 });
 
-test('case 20: a disabled alias target empties every alias to it', () => {
+test('a disabled alias target empties every alias to it', () => {
   const { mem, root, as, ram } = aliasRoot();
   root.addSubregion(0, mem.alias('lo', ram, 0, 0x8000));
   root.addSubregion(0x100000, mem.alias('hi', ram, 0x8000, 0x8000));
@@ -194,7 +194,7 @@ test('case 20: a disabled alias target empties every alias to it', () => {
   assert.equal(flat(as), []);
 });
 
-test('case 21: a readonly alias marks its ranges readonly; they do not merge with writable ones', () => {
+test('a readonly alias marks its ranges readonly; they do not merge with writable ones', () => {
   const { mem, root, as, ram } = aliasRoot();
   const ROA = mem.alias('ROA', ram, 0, 0x1000);
   ROA.setReadonly(true);
@@ -203,7 +203,7 @@ test('case 21: a readonly alias marks its ranges readonly; they do not merge wit
   assert.equal(flat(as), ['[0x0-0xfff] ram@0x0 (readonly)', '[0x1000-0x1fff] ram@0x1000']);
 });
 
-test('case 22: the priority-0 background trap', () => {
+test('the priority-0 background trap', () => {
   {
     const { mem, root, as } = setup();
     root.addSubregion(0x1000, io(mem, 'DEV', 0x1000));
@@ -218,7 +218,7 @@ test('case 22: the priority-0 background trap', () => {
   }
 });
 
-test('case 23: a negative-priority background works in either order', () => {
+test('a negative-priority background works in either order', () => {
   for (const bgFirst of [true, false]) {
     const { mem, root, as } = setup();
     const add = [() => root.addSubregionOverlap(0, io(mem, 'BG', 0x10000), -1), () => root.addSubregion(0x1000, io(mem, 'DEV', 0x1000))];
@@ -227,7 +227,7 @@ test('case 23: a negative-priority background works in either order', () => {
   }
 });
 
-test('case 24: priorities are local to a container (docs/devel/memory.rst)', () => {
+test('priorities are local to a container (docs/devel/memory.rst)', () => {
   const { mem, root, as } = setup();
   const CA = mem.container('CA', 0x2000);
   CA.addSubregionOverlap(0, io(mem, 'X', 0x1000), -5);
@@ -236,7 +236,7 @@ test('case 24: priorities are local to a container (docs/devel/memory.rst)', () 
   assert.equal(flat(as), ['[0x0-0xfff] X@0x0', '[0x1000-0x1fff] Y@0x1000']);
 });
 
-test('case 25: children are clipped by their container', () => {
+test('children are clipped by their container', () => {
   const { mem, root, as } = setup();
   const C = mem.container('C', 0x1000);
   C.addSubregion(0x800, io(mem, 'Z', 0x1000));
@@ -245,7 +245,7 @@ test('case 25: children are clipped by their container', () => {
   assert.equal(flat(as), ['[0x800-0xfff] Z@0x0']);
 });
 
-test('case 26: RAM with an io child is a non-pure container', () => {
+test('RAM with an io child is a non-pure container', () => {
   const { mem, root, as } = setup();
   const R = mem.ram('R', 0x4000);
   R.addSubregion(0x1000, io(mem, 'M', 0x1000));
@@ -253,7 +253,7 @@ test('case 26: RAM with an io child is a non-pure container', () => {
   assert.equal(flat(as), ['[0x0-0xfff] R@0x0', '[0x1000-0x1fff] M@0x0', '[0x2000-0x3fff] R@0x2000']);
 });
 
-test('case 38: a region at the top of the 64-bit space renders', () => {
+test('a region at the top of the 64-bit space renders', () => {
   const { mem, root, as } = setup(U64_SPAN);
   root.addSubregion(0xfffffffffffff000n, io(mem, 'T', 0x1000));
   assert.equal(flat(as), ['[0xfffffffffffff000-0xffffffffffffffff] T@0x0']);

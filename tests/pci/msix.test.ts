@@ -1,4 +1,4 @@
-// MSI-X end to end (qemu-memory.md §16 case 42): hw/pci/msix.c msix_init, msix_table_mmio_write,
+// MSI-X end to end: hw/pci/msix.c msix_init, msix_table_mmio_write,
 // msix_handle_mask_update, msix_write_config, msix_notify, msix_pba_mmio_read, msix_reset.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -22,13 +22,13 @@ function case42() {
   return { ...p, dev, msix, used, ctrl, devfn };
 }
 
-test('case 42 (a): every vector starts masked; Message Control reads n-1', () => {
+test('every vector starts masked; Message Control reads n-1', () => {
   const { memory, msix, cfg, devfn } = case42();
   for (let v = 0; v < 3; v++) assert.is(memory.read(BAR + v * 16 + 12, 4), 1);
   assert.is(cfg.read(0, devfn, msix.cap + 2, 2), 0x0002);
 });
 
-test('case 42 (b)-(d): pending while masked, delivered exactly once on unmask as one 4-byte DMA', () => {
+test('pending while masked, delivered exactly once on unmask as one 4-byte DMA', () => {
   const { memory, msix, msis, used, ctrl } = case42();
   memory.write(BAR + 0x10, 0xfee00000, 4);
   memory.write(BAR + 0x14, 0, 4);
@@ -44,7 +44,7 @@ test('case 42 (b)-(d): pending while masked, delivered exactly once on unmask as
   assert.is(memory.read(BAR + 0x800, 4), 0);
 });
 
-test('case 42 (e): MaskAll holds a notification pending; clearing it delivers once', () => {
+test('MaskAll holds a notification pending; clearing it delivers once', () => {
   const { memory, msix, msis, ctrl } = case42();
   memory.write(BAR + 0x10, 0xfee00000, 4);
   memory.write(BAR + 0x18, 0x4041, 4);
@@ -59,7 +59,7 @@ test('case 42 (e): MaskAll holds a notification pending; clearing it delivers on
   assert.not.ok(msix.isPending(1));
 });
 
-test('case 42 (f): 2-byte table access is refused; an 8-byte read is two dwords, low first', () => {
+test('2-byte table access is refused; an 8-byte read is two dwords, low first', () => {
   const { memory } = case42();
   memory.write(BAR + 0x10, 0xfee00000, 4);
   memory.write(BAR + 0x14, 0x1, 4);
@@ -71,7 +71,7 @@ test('case 42 (f): 2-byte table access is refused; an 8-byte read is two dwords,
   assert.is(memory.read(BAR + 0x10, 4), 0xfee00000);
 });
 
-test('case 42 (g)-(h): an unused vector never pends; PBA writes and out-of-table vectors are ignored', () => {
+test('an unused vector never pends; PBA writes and out-of-table vectors are ignored', () => {
   const { memory, msix } = case42();
   msix.notify(2);
   assert.not.ok(msix.isPending(2));

@@ -1,4 +1,4 @@
-// QEMU's vfio-pci on each machine (research/vfio.md §6 and §9): hw/vfio/pci.c (vfio_realize,
+// QEMU's vfio-pci on each machine: hw/vfio/pci.c (vfio_realize,
 // vfio_bar_register, vfio_msix_early_setup, vfio_pci_fixup_msix_region, vfio_pci_relocate_msix,
 // vfio_msix_enable, vfio_msix_vector_do_use/release, vfio_sub_page_bar_update_mapping),
 // hw/vfio/common.c (vfio_region_setup, vfio_region_mmap), hw/pci/msix.c (msix_init).
@@ -31,7 +31,7 @@ function kernel(name: string, version: string) {
   return j;
 }
 
-test('scenario 1: q35, 4K host on 4.10: sparse mmaps around the table page, table and PBA overlays, NORESIZE re-enable on unmask', () => {
+test('q35, 4K host on 4.10: sparse mmaps around the table page, table and PBA overlays, NORESIZE re-enable on unmask', () => {
   const m = makeMachine('q35', kernel('x86-4k-ir', '4.10'));
   const d = m.devices[0]!;
   const [bar0] = assignBars(m, d);
@@ -49,7 +49,7 @@ test('scenario 1: q35, 4K host on 4.10: sparse mmaps around the table page, tabl
   d.calls.length = 0;
   msixEnable(m, d);
   // vfio_msix_enable → vfio_disable_interrupts → vfio_intx_disable (vfio_intx_disable_kvm masks first).
-  assert.equal(d.calls, ['SET_IRQS(INTX, NONE|MASK, 0, 1)', 'SET_IRQS(INTX, NONE|TRIGGER, 0, 0)', 'SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 1)'], 'scenario 27: enabled with every vector masked: one vector, no trigger');
+  assert.equal(d.calls, ['SET_IRQS(INTX, NONE|MASK, 0, 1)', 'SET_IRQS(INTX, NONE|TRIGGER, 0, 0)', 'SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 1)'], 'enabled with every vector masked: one vector, no trigger');
   d.calls.length = 0;
   unmask(m, bar0! + 0x2000n, 3);
   assert.equal(d.calls, ['SET_IRQS(MSIX, NONE|TRIGGER, 0, 0)', 'SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 4)'], 'NORESIZE: disable, then enable with 4');
@@ -60,7 +60,7 @@ test('scenario 1: q35, 4K host on 4.10: sparse mmaps around the table page, tabl
   assert.is(d.counts.mmap, 1, 'page 0 is a memslot: no exit');
 });
 
-test('scenario 1 on 6.8: dynamic MSI-X adds vector 3 alone', () => {
+test('on 6.8: dynamic MSI-X adds vector 3 alone', () => {
   const m = makeMachine('q35', 'x86-4k-ir');
   const d = m.devices[0]!;
   const [bar0] = assignBars(m, d);
@@ -70,7 +70,7 @@ test('scenario 1 on 6.8: dynamic MSI-X adds vector 3 alone', () => {
   assert.equal(d.calls, ['SET_IRQS(MSIX, EVENTFD|TRIGGER, 3, 1)']);
 });
 
-test('scenario 2: 4.16+: the whole BAR is mmapped; the table page exits (no memslot) but is served by pointer', () => {
+test('4.16+: the whole BAR is mmapped; the table page exits (no memslot) but is served by pointer', () => {
   const m = makeMachine('q35', 'x86-4k-ir');
   const d = m.devices[0]!;
   const [bar0] = assignBars(m, d);
@@ -80,7 +80,7 @@ test('scenario 2: 4.16+: the whole BAR is mmapped; the table page exits (no mems
   assert.equal([d.counts.mmapExit, d.counts.mmap, d.counts.trapped], [1, 1, 0]);
 });
 
-test('scenario 3: arm64 64K on 4.10: the table page is the whole BAR, nothing is mmapped, every doorbell is a pwrite', () => {
+test('arm64 64K on 4.10: the table page is the whole BAR, nothing is mmapped, every doorbell is a pwrite', () => {
   const m = makeMachine('virt', kernel('arm64-64k-its', '4.10'));
   const d = m.devices[0]!;
   const [bar0] = assignBars(m, d);
@@ -89,7 +89,7 @@ test('scenario 3: arm64 64K on 4.10: the table page is the whole BAR, nothing is
   assert.is(d.counts.trapped, 1);
 });
 
-test('scenario 4: arm64 64K on 6.8: the doorbell exits without relocation and is fast with x-msix-relocation=bar2', () => {
+test('arm64 64K on 6.8: the doorbell exits without relocation and is fast with x-msix-relocation=bar2', () => {
   const m = makeMachine('virt', 'arm64-64k-its');
   const d = m.devices[0]!;
   const [bar0] = assignBars(m, d);
@@ -110,7 +110,7 @@ test('scenario 4: arm64 64K on 6.8: the doorbell exits without relocation and is
   assert.is(rd.msix!.accesses.table, 4, 'the table is emulated in BAR2');
 });
 
-test('scenario 5: relocation refusals in QEMU\'s words', () => {
+test('relocation refusals in QEMU\'s words', () => {
   const big = hostJson('x86-4k-ir');
   (endpoint(big).bars as unknown[]).push({ index: 2, size: '0x80000000', kind: 'mem32' });
   const refuse = (host: object, msixRelocation: 'auto' | number) => {
@@ -127,7 +127,7 @@ test('scenario 5: relocation refusals in QEMU\'s words', () => {
   assert.is(refuse(hostJson('x86-4k-ir'), 'auto'), 'No automatic MSI-X relocation available for device 8086:10fb');
 });
 
-test('scenario 6: a Chelsio T5 VF\'s PBA past its 8K BAR is moved to 0x1000; another device fails realize', () => {
+test('a Chelsio T5 VF\'s PBA past its 8K BAR is moved to 0x1000; another device fails realize', () => {
   const j = hostJson('x86-4k-ir');
   const e = endpoint(j);
   Object.assign(e, { vendor: '0x1425', device: '0x5801', bars: [{ index: 0, size: '0x2000', kind: 'mem64' }], msix: { entries: 8, table: { bar: 0, offset: '0x0' }, pba: { bar: 0, offset: '0x8000' } } });
@@ -146,7 +146,7 @@ test('x-no-mmap: every BAR access traps', () => {
   assert.is(m.devices[0]!.counts.trapped, 1);
 });
 
-test('scenario 30: a 0x100-byte BAR on a 4K host is widened to a page while page aligned, and shrinks back when not', () => {
+test('a 0x100-byte BAR on a 4K host is widened to a page while page aligned, and shrinks back when not', () => {
   const j = hostJson('x86-4k-ir');
   (endpoint(j).bars as unknown[]).push({ index: 2, size: '0x100', kind: 'mem32' });
   const m = makeMachine('q35', j);

@@ -14,7 +14,7 @@ type Subwindow = { kind: 'dma'; vaddr: bigint; size: bigint; read: boolean; writ
 const MSI_BANK_STRIDE = 0x1000n;
 
 /**
- * The Freescale vendor tree's vfio_iommu_fsl_pamu (never upstream; research/vfio.md §8): a
+ * The Freescale vendor tree's vfio_iommu_fsl_pamu (never upstream; drivers/vfio/vfio_iommu_fsl_pamu.c): a
  * windowed IOMMU with no page tables. One aperture (power of two, naturally aligned) is cut into
  * N subwindows; each maps one contiguous block, or an MSI bank placed there by MAP_MSI_BANK.
  * Geometry and window count can change only while nothing is mapped (the domain is disabled).
