@@ -130,6 +130,28 @@ test('a batch that meets much of a large view renders all of it once, still as a
   assert.is(as.view.ranges.length, 1100);
 });
 
+test('a region reached through too many alias paths to trace makes the commit render from scratch', () => {
+  const mem = new MemorySystem({ checkRender: true });
+  const x = io(mem, 'X', 0x100);
+  let level = mem.container('c0', 0x1000);
+  level.addSubregion(0, x);
+  // Every level holds two aliases of the one below: 2^17 paths from the root down to X.
+  for (let i = 1; i <= 17; i++) {
+    const up = mem.container(`c${i}`, 0x1000);
+    up.addSubregion(0, mem.alias(`a${i}`, level, 0, 0x1000));
+    up.addSubregionOverlap(0, mem.alias(`b${i}`, level, 0, 0x1000), 1);
+    level = up;
+  }
+  const root = mem.container('root', 0x10000);
+  root.addSubregion(0, level);
+  root.addSubregion(0x8000, io(mem, 'Y', 0x100));
+  const as = mem.addressSpace('as0', root);
+  const { renders, patches } = mem.stats;
+  x.setAddress(0x400);
+  assert.equal([mem.stats.renders, mem.stats.patches], [renders + 1, patches]);
+  assert.equal(flat(as), ['[0x400-0x4ff] X@0x0', '[0x8000-0x80ff] Y@0x0']);
+});
+
 test('VDM_CHECK_RENDER=1 turns the check on; the option wins over it', () => {
   const saved = process.env.VDM_CHECK_RENDER;
   process.env.VDM_CHECK_RENDER = '1';
