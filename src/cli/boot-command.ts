@@ -1,5 +1,5 @@
 import { loadMachineFile, MachineFileError, type MachineSpec } from '../machine/index.ts';
-import { loadGuestFile } from '../guest/index.ts';
+import { loadGuestFile, type ProgressFn } from '../guest/index.ts';
 import { boot, formatBootReport, formatGlossary, type BootResult } from '../run/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
 import { isVfioDriver, type SimHost } from '../host/index.ts';
@@ -7,6 +7,7 @@ import { lspciVerbose, parsePciAddr, parseHostDevAddr, PciBusError } from '../pc
 import { loadHost } from './host-command.ts';
 import { EXIT_FAILURE, UsageError } from './errors.ts';
 import { parseOptions } from './options.ts';
+import { progressBar } from './progress.ts';
 import { inputFile, shippedNames } from './input-files.ts';
 
 export const BOOT_HELP = `usage: vdm boot [--machine NAME|FILE] [--host NAME|FILE] [--guest NAME|FILE]
@@ -90,7 +91,7 @@ function defaultHost(spec: MachineSpec): SimHost {
 }
 
 /** Boots from command-line options (shared by boot and mtree --machine). */
-export function bootFromArgs(values: { machine?: string; host?: string; guest?: string; device?: string[] }): BootResult {
+export function bootFromArgs(values: { machine?: string; host?: string; guest?: string; device?: string[] }, progress?: ProgressFn): BootResult {
   const machineFile = inputFile('machine', values.machine ?? 'q35');
   const spec: MachineSpec = loadMachineFile(machineFile.path, machineFile.display);
   const host = values.host !== undefined ? loadHost(values.host) : defaultHost(spec);
@@ -102,7 +103,13 @@ export function bootFromArgs(values: { machine?: string; host?: string; guest?: 
     if (!first) throw new UsageError(`host ${host.spec.name} has no function bound to vfio-pci to assign`);
     devices = [{ host: first.spec.address }];
   }
-  return boot(spec, host, guest, devices);
+  // Long guests and many-device boots show a bar on a terminal (stderr); piped or --json output is untouched.
+  const bar = progress ? null : progressBar(`guest ${guest.name}`);
+  try {
+    return boot(spec, host, guest, devices, progress ?? bar?.update);
+  } finally {
+    bar?.stop();
+  }
 }
 
 /** `vdm boot`. */

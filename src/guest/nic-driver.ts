@@ -210,8 +210,8 @@ export class NicDriver {
     return first + (gpa & (page - 1n));
   }
 
-  /** The workload loop. */
-  run(): void {
+  /** The workload loop; `onIteration` (progress reporting) runs after each iteration. */
+  run(onIteration?: () => void): void {
     const prog = this.program;
     for (let i = 0; i < prog.iterations; i++) {
       const mask = prog.maskEvery > 0 && i % prog.maskEvery === prog.maskEvery - 1 && this.stats.msixProgrammedBy === 'table';
@@ -223,6 +223,7 @@ export class NicDriver {
       }
       if (mask) this.setMask(0, false);
       if (prog.iterationUs) this.p.wait(prog.iterationUs * 1000);
+      onIteration?.();
     }
   }
 

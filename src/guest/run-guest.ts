@@ -32,18 +32,24 @@ export interface WorkloadDone {
   drivers: GuestRun['drivers'];
 }
 
+/** Progress of long work: `done` of `total` steps (a guest's iterations over all its drivers). */
+export type ProgressFn = (done: number, total: number) => void;
+
 /**
  * Runs a guest program on a platform: firmware enumerates and places BARs, a driver probes every
  * network function (in bus order, as Linux does), then each runs its workload. `onWorkloadDone`
  * sees the state after the workload and before a misbehaving program's deliberate faults.
  */
-export function runGuest(p: GuestPlatform, program: GuestProgram, onWorkloadDone?: (done: WorkloadDone) => void): GuestRun {
+export function runGuest(p: GuestPlatform, program: GuestProgram, onWorkloadDone?: (done: WorkloadDone) => void, progress?: ProgressFn): GuestRun {
   const cfg = new ConfigAccess(p);
   const found = enumerateAndAssign(p, cfg);
   const kernel = new GuestKernel(p);
   const drivers = found.filter((f) => f.classCode >> 16 === NETWORK_CLASS).map((f) => ({ fn: f, driver: new NicDriver(p, kernel, cfg, f, program) }));
   for (const d of drivers) d.driver.probe();
-  for (const d of drivers) d.driver.run();
+  const total = drivers.length * program.iterations;
+  let done = 0;
+  const step = progress && (() => progress(++done, total));
+  for (const d of drivers) d.driver.run(step);
   const stats = drivers.map((d) => ({ devfn: d.fn.devfn, stats: d.driver.stats }));
   onWorkloadDone?.({ found: found.map((f) => f.devfn), drivers: stats });
   if (program.misbehave) for (const d of drivers) d.driver.misbehave();

@@ -1,7 +1,7 @@
 import { Machine, packedDevices, type MachineSpec } from '../machine/index.ts';
 import { nicFarmHost, parseHostFile, SimHost, VfioKernel, type HostJson } from '../host/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
-import { runGuest, type GuestDriverTotals, type GuestProgram } from '../guest/index.ts';
+import { runGuest, type GuestDriverTotals, type GuestProgram, type ProgressFn } from '../guest/index.ts';
 import { platformOf } from './platform.ts';
 import { hostFileChecks } from './host-checks.ts';
 import { buildReport, type BootReport } from './report.ts';
@@ -21,7 +21,7 @@ export interface BootResult {
  * handed to a new machine with its devices, the guest program runs on the machine's platform,
  * and the report puts together what the machine, the guest and the host kernel counted.
  */
-export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, devices: VfioPciOptions[]): BootResult {
+export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, devices: VfioPciOptions[], progress?: ProgressFn): BootResult {
   const kernel = new VfioKernel(host);
   const m = new Machine(spec, kernel, devices, hostFileChecks(spec, host));
   m.addressSpaceMemory.stats = true; // the report counts every access by path
@@ -30,7 +30,7 @@ export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, de
   const guest = runGuest(platformOf(m), program, (done) => {
     // Judged on the workload, before a misbehaving guest's deliberate faults.
     outcomes = m.devices.map((dev) => workloadOutcome(dev, kernel, done.found.includes(dev.devfn), done.drivers.find((d) => d.devfn === dev.devfn)?.stats ?? null));
-  });
+  }, progress);
   const verdict = judgeRun(m.devices.map((dev, k) => judgeDevice(m, host, dev, outcomes[k]!)));
   const report = buildReport(m, host, kernel, program, guest, verdict);
   return { machine: m, driver: guest.totals, configCycles: guest.configCycles, report };
