@@ -64,7 +64,7 @@ function layerOf(file: string): string {
 }
 
 /** Every import and re-export of a source file that points into src/, with its line. */
-export function importsOf(file: string, text = readFileSync(file, 'utf8')): Edge[] {
+function importsOf(file: string, text = readFileSync(file, 'utf8')): Edge[] {
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
   const out: Edge[] = [];
   const add = (node: ts.Node, spec: ts.Expression | undefined, typeOnly: boolean) => {

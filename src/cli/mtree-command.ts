@@ -53,7 +53,7 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
     spaces = machine.addressSpaceIo ? [machine.addressSpaceIo, machine.addressSpaceMemory] : [machine.addressSpaceMemory];
   } else {
     const text = readInputFile(file, 'QEMU "info mtree" dump', FileError);
-    let imported;
+    let imported: ReturnType<typeof importQemuMtree>;
     try {
       imported = importQemuMtree(text, file);
     } catch (e) {

@@ -83,8 +83,8 @@ const COST_NAME: Record<AccessPath, string> = {
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
 
-/** The x-msix-relocation option that would free BAR `bar`'s pages (QEMU's "auto" knows no device). */
-function relocationFix(dev: VfioPciDevice, bar: number, gain: string): string {
+/** The x-msix-relocation option that would free the MSI-X table's pages (QEMU's "auto" knows no device). */
+function relocationFix(dev: VfioPciDevice, gain: string): string {
   const l = dev.msixLayout!;
   const n = relocationCandidate(l, dev.vbar.map((v) => v?.info ?? null), BigInt(dev.pageSize), dev.vendorId, dev.deviceId);
   if (n === null) return 'fix: none by relocation: no BAR can take the MSI-X table (hw/vfio/pci.c:vfio_pci_relocate_msix)';
@@ -103,13 +103,13 @@ function notes(m: Machine, d: PathDecision, offset: bigint): string[] {
     const cause = r.dev.mmapExitCause(r.bar, inBar);
     const what = cause === 'sub-page-bar' ? `BAR${r.bar} is smaller than a host page and not page-aligned in the guest` : `the host page BAR${r.bar}+${hex(first)}-${hex(first + page - 1)} (${page / 1024} KiB) also holds the ${cause === 'msix-pba' ? 'MSI-X PBA' : 'MSI-X table'} QEMU emulates`;
     out.push(`why: ${what}, so KVM makes no memslot for it (kvm_align_section) and QEMU serves the access from the mmap`);
-    if (cause !== 'sub-page-bar') out.push(relocationFix(r.dev, r.bar, 'this page stays in the mmap'));
+    if (cause !== 'sub-page-bar') out.push(relocationFix(r.dev, 'this page stays in the mmap'));
   } else if (d.path === 'trappedToKernel' && r?.kind === 'trapped') {
     const l = r.dev.msixLayout;
     if (r.dev.options.noMmap) out.push('why: x-no-mmap=on: no BAR is mmapped\nfix: drop x-no-mmap=on');
     else if (l && (l.tableBar === r.bar || l.pbaBar === r.bar)) {
       out.push(`why: the kernel grants no mmap of the host page(s) holding the MSI-X table/PBA in BAR${r.bar} (hw/vfio/pci.c:vfio_pci_fixup_msix_region)`);
-      out.push(relocationFix(r.dev, r.bar, 'the whole BAR can be mmapped'));
+      out.push(relocationFix(r.dev, 'the whole BAR can be mmapped'));
     } else out.push(`why: the kernel grants no mmap of this part of BAR${r.bar} (VFIO region info: no MMAP flag, or a hole in the sparse mmap)`);
   }
   out.push(`cost: ${pathCostNs(d.path, m.spec.costs).toLocaleString('en-US')} ns per access (${COST_NAME[d.path]} in machines/${m.spec.name}.json)`);

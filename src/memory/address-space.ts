@@ -7,7 +7,7 @@ import { Dispatch, SectionKind, SEC_DELTA, SEC_END, SEC_KIND, SEC_START, SEC_STR
 import { HOST_LITTLE_ENDIAN, type RamBlock } from '../common/ram-block.ts';
 import { lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
 import { DISPATCH_LIMIT, MEMTX_DECODE_ERROR, MEMTX_OK } from './constants.ts';
-import { MemoryListener, insertByPriority } from './listener.ts';
+import { type MemoryListener, insertByPriority } from './listener.ts';
 
 /** Which path accesses took: what users of vdm come to see. Counted per dispatched chunk. */
 export interface AccessCounters {

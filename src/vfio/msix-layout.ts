@@ -89,7 +89,7 @@ export function relocateMsix(layout: MsixLayout, bars: (BarInfo | null)[], targe
   let msixSz = BigInt(layout.entries * MSIX_ENTRY_SIZE + pbaSize(layout.entries));
   msixSz = pow2ceil((msixSz + hostPage - 1n) & ~(hostPage - 1n));
   let tableOffset: bigint;
-  if (bar && bar.size) {
+  if (bar?.size) {
     if (!bar.mem64 && bar.size > 1n << 30n) throw new VfioRealizeError(`Invalid MSI-X relocation BAR ${n}, no space to extend 32-bit BAR`);
     const size = bar.size * 2n > msixSz * 2n ? bar.size * 2n : msixSz * 2n;
     bar.size = size;

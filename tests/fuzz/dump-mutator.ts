@@ -44,7 +44,7 @@ function mutateLine(r: Rand, line: string, names: string[]): string {
 
 /** A mutant of `text`: one to three damages chosen by `r`. */
 export function mutateDump(r: Rand, text: string): string {
-  let lines = text.split('\n');
+  const lines = text.split('\n');
   const names = [...new Set(lines.map((l) => REGION.exec(l)?.[6]?.replace(/^alias (\S+).*/, '$1')).filter((n): n is string => !!n))];
   for (let k = 1 + int(r, 3); k > 0; k--) {
     const i = int(r, lines.length);

@@ -37,7 +37,7 @@ test('the memory check catches a DMA write the VMM never mapped, and one that la
   watchingDma(() => {
     const probe = RamBlock.prototype.writeBytes;
     const elsewhere = new RamBlock(0x1000);
-    RamBlock.prototype.writeBytes = function (_at: number, data: ArrayLike<number>) {
+    RamBlock.prototype.writeBytes = (_at: number, data: ArrayLike<number>) => {
       return probe.call(elsewhere, 0, data); // the bytes go to memory that is not guest RAM
     };
     try {

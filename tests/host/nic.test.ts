@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
-import { SimHost, VfioKernel, NicModel } from '../../src/host/index.ts';
+import { SimHost, VfioKernel, type NicModel } from '../../src/host/index.ts';
 import { EventFd, NIC_MAX_BUFFER, NIC_REGS } from '../../src/common/index.ts';
 import { RamBlock } from '../../src/memory/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';

@@ -259,7 +259,10 @@ export class VfioDevice implements DeviceFd {
       throw new VfioError('EINVAL', `${label}: vectors ${start}..${start + count - 1} are outside the ${info.count} this index has`);
     }
     if (dataFlags !== U.VFIO_IRQ_SET_DATA_NONE && (req.data?.length ?? 0) < count) throw new VfioError('EINVAL', `${label}: ${count} data elements expected`);
-    if (index === U.VFIO_PCI_INTX_IRQ_INDEX) return this.setIntxIrqs(label, action, dataFlags, start, count, req.data);
+    if (index === U.VFIO_PCI_INTX_IRQ_INDEX) {
+      this.setIntxIrqs(label, action, dataFlags, start, count, req.data);
+      return;
+    }
     if (action !== U.VFIO_IRQ_SET_ACTION_TRIGGER) throw new VfioError('ENOTTY', `${label}: not implemented by vfio-pci`);
     if (index === U.VFIO_PCI_ERR_IRQ_INDEX || index === U.VFIO_PCI_REQ_IRQ_INDEX) {
       // One eventfd context each, independent of the active interrupt type (vfio_pci_set_ctx_trigger_single).
@@ -307,7 +310,10 @@ export class VfioDevice implements DeviceFd {
     const fd = () => ((data as (EventFd | null)[])[0] ?? null);
     const yes = () => dataFlags === U.VFIO_IRQ_SET_DATA_NONE || (data as boolean[])[0] === true;
     if (action === U.VFIO_IRQ_SET_ACTION_TRIGGER) {
-      if (isIntx && count === 0 && dataFlags === U.VFIO_IRQ_SET_DATA_NONE) return this.disableIrqs();
+      if (isIntx && count === 0 && dataFlags === U.VFIO_IRQ_SET_DATA_NONE) {
+        this.disableIrqs();
+        return;
+      }
       if (!(isIntx || this.irqType === -1) || start !== 0 || count !== 1) {
         throw new VfioError('EINVAL', `${label}: ${this.irqType >= 0 && !isIntx ? `${['INTx', 'MSI', 'MSI-X'][this.irqType]} is active; disable it first (only one interrupt type at a time)` : 'INTx takes exactly vector 0'}`);
       }
