@@ -12,7 +12,7 @@ import { inputFile, shippedNames } from './input-files.ts';
 
 export const BOOT_HELP = `usage: vdm boot [--machine NAME|FILE] [--host NAME|FILE] [--guest NAME|FILE]
                 [--device host=ADDR[,x-msix-relocation=barN|auto|off][,x-no-mmap=on][,id=ID]
-                          [,x-no-kvm-intx=on][,x-intx-mmap-timeout-ms=MS]]... [--json]
+                          [,x-no-kvm-intx=on][,x-intx-mmap-timeout-ms=MS][,rombar=0|1][,romfile=FILE]]... [--json]
 
 Builds the machine, assigns the host devices through the simulated VFIO API, boots the synthetic
 guest (firmware enumerates PCI and places BARs; the driver enables MSI-X, runs its DMA workload and
@@ -43,6 +43,10 @@ export function parseDevice(text: string): VfioPciOptions {
     else if (k === 'x-no-mmap') opts.noMmap = onOff(k, v);
     else if (k === 'multifunction') opts.multifunction = onOff(k, v);
     else if (k === 'x-no-kvm-intx') opts.noKvmIntx = onOff(k, v);
+    else if (k === 'rombar') {
+      if (v !== '0' && v !== '1') throw new UsageError(`--device: rombar must be 0 or 1, got "${v}"`);
+      opts.romBar = v === '1';
+    } else if (k === 'romfile') opts.romFile = v;
     else if (k === 'x-intx-mmap-timeout-ms') {
       if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) throw new UsageError(`--device: x-intx-mmap-timeout-ms must be a number of milliseconds (0-4294967295), got "${v}"`);
       opts.intxMmapTimeoutMs = Number(v);
@@ -53,7 +57,7 @@ export function parseDevice(text: string): VfioPciOptions {
       if (m) opts.msixRelocation = Number(m[1]);
       else if (v === 'off' || v === 'auto') opts.msixRelocation = v;
       else throw new UsageError(`--device: x-msix-relocation must be off, auto or bar0..bar5, got "${v}"`);
-    } else throw new UsageError(`--device: unknown option "${k}" (host, id, addr, multifunction, x-msix-relocation, x-no-mmap, x-no-kvm-intx, x-intx-mmap-timeout-ms)`);
+    } else throw new UsageError(`--device: unknown option "${k}" (host, id, addr, multifunction, x-msix-relocation, x-no-mmap, x-no-kvm-intx, x-intx-mmap-timeout-ms, rombar, romfile)`);
   }
   if (!opts.host) throw new UsageError(`--device ${text}: host=DDDD:BB:DD.F is required`);
   return opts as VfioPciOptions;
@@ -156,7 +160,8 @@ export function pciCommand(argv: string[]): { out: string; err: string } {
       if (!b) return;
       const io = (b.type & 1) !== 0;
       const kind = io ? 'I/O' : `${b.type & 4 ? '64' : '32'} bit${b.type & 8 ? ' prefetchable' : ''} memory`;
-      const at = b.addr === 0xffffffffffffffffn ? 'unmapped' : `at 0x${b.addr.toString(16).padStart(io ? 4 : 8, '0')} [0x${(b.addr + b.size - 1n).toString(16).padStart(io ? 4 : 8, '0')}]`;
+      // hmp_info_pci_device prints the address even when unmapped (PCI_BAR_UNMAPPED), the end wrapping.
+      const at = `at 0x${b.addr.toString(16).padStart(io ? 4 : 8, '0')} [0x${((b.addr + b.size - 1n) & 0xffffffffffffffffn).toString(16).padStart(io ? 4 : 8, '0')}]`;
       out.push(`      BAR${n}: ${kind} ${at}.`);
     });
     out.push(`      id "${d.name}"`);

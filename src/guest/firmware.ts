@@ -22,6 +22,18 @@ export interface FoundFunction {
   device: number;
   classCode: number;
   bars: AssignedBar[];
+  /** The expansion ROM as the firmware found it (BAR6 sized, placed, its header checked), or null. */
+  rom: RomCheck | null;
+}
+
+/** What the firmware's option ROM scan saw (SeaBIOS src/optionrom.c:map_pcirom). */
+export interface RomCheck {
+  size: bigint;
+  address: bigint;
+  /** An x86 image for this vendor:device was found. */
+  valid: boolean;
+  /** SeaBIOS's words for what it found. */
+  detail: string;
 }
 
 /** Config cycles through the machine's mechanism: CF8/CFC, ECAM loads and stores, or RTAS. */
@@ -88,7 +100,10 @@ export function enumerateAndAssign(p: GuestPlatform, cfg: ConfigAccess): FoundFu
       if ((devfn & 7) === 0) devfn += 7; // no function 0: skip the slot
       continue;
     }
-    found.push({ bus: 0, devfn, vendor: id & 0xffff, device: id >>> 16, classCode: cfg.read(0, devfn, 8, 4) >>> 8, bars: sizeBars(cfg, devfn) });
+    const bars = sizeBars(cfg, devfn);
+    const rom = sizeRom(cfg, devfn);
+    if (rom) bars.push(rom);
+    found.push({ bus: 0, devfn, vendor: id & 0xffff, device: id >>> 16, classCode: cfg.read(0, devfn, 8, 4) >>> 8, bars, rom: null });
     if ((devfn & 7) === 0 && !(cfg.read(0, devfn, 0x0e, 1) & 0x80)) devfn += 7;
   }
   const f = p.firmware;
@@ -101,16 +116,71 @@ export function enumerateAndAssign(p: GuestPlatform, cfg: ConfigAccess): FoundFu
     if (high) cursor.high = at + b.size;
     else cursor.low = at + b.size;
     b.address = at;
-    const reg = 0x10 + 4 * b.index;
+    const reg = b.index === ROM_SLOT ? PCI_ROM_ADDRESS : 0x10 + 4 * b.index;
     cfg.write(fn.bus, fn.devfn, reg, Number(at & 0xffffffffn), 4);
     if (b.kind === 'mem64') cfg.write(fn.bus, fn.devfn, reg + 4, Number(at >> 32n), 4);
   }
   for (const fn of found) cfg.write(fn.bus, fn.devfn, 4, 0x6, 2); // MEMORY | MASTER
+  for (const fn of found) {
+    const b = fn.bars.find((x) => x.index === ROM_SLOT);
+    if (!b) continue;
+    fn.bars.splice(fn.bars.indexOf(b), 1); // BAR6 is not a BAR a driver maps
+    fn.rom = checkRom(p, cfg, fn, b);
+  }
   // SeaBIOS piix_isa_bridge_setup: PIRQ A-D to ISA IRQs 10, 10, 11, 11.
   const router = p.firmware.pirqRouterDevfn;
   if (router !== null && found.some((f) => f.devfn === router)) SEABIOS_PCI_IRQS.forEach((irq, i) => cfg.write(0, router, PIRQ_ROUTE_CONTROL + i, irq, 1));
   return found;
 }
+
+const ROM_SLOT = 6;
+const PCI_ROM_ADDRESS = 0x30;
+const PCI_ROM_ADDRESS_ENABLE = 1;
+const PCI_ROM_ADDRESS_MASK = 0xfffff800;
+
+/** SeaBIOS pci_bios_get_bar for the ROM: write ~ENABLE, read the mask back, restore. */
+function sizeRom(cfg: ConfigAccess, devfn: number): AssignedBar | null {
+  const orig = cfg.read(0, devfn, PCI_ROM_ADDRESS, 4);
+  cfg.write(0, devfn, PCI_ROM_ADDRESS, ~PCI_ROM_ADDRESS_ENABLE >>> 0, 4);
+  const v = cfg.read(0, devfn, PCI_ROM_ADDRESS, 4) & PCI_ROM_ADDRESS_MASK;
+  cfg.write(0, devfn, PCI_ROM_ADDRESS, orig, 4);
+  if (!v) return null;
+  return { index: ROM_SLOT, address: 0n, size: BigInt((~v + 1) >>> 0), kind: 'mem32', prefetchable: false };
+}
+
+/**
+ * SeaBIOS map_pcirom: enable the ROM at its address, walk its images for the 55 AA header, a
+ * "PCIR" structure and an x86 image naming this vendor:device, then write the original value
+ * back, which leaves the ROM disabled.
+ */
+function checkRom(p: GuestPlatform, cfg: ConfigAccess, fn: FoundFunction, b: AssignedBar): RomCheck {
+  const done = (valid: boolean, detail: string): RomCheck => ({ size: b.size, address: b.address, valid, detail });
+  if (b.address + b.size > 0x100000000n) return done(false, 'not placed: no 32-bit PCI window on this machine');
+  const orig = cfg.read(fn.bus, fn.devfn, PCI_ROM_ADDRESS, 4);
+  cfg.write(fn.bus, fn.devfn, PCI_ROM_ADDRESS, orig | PCI_ROM_ADDRESS_ENABLE, 4);
+  const base = Number(b.address);
+  const rd = (off: number, size: number) => p.memory.read(base + off, size);
+  let result: RomCheck | null = null;
+  for (let image = 0; !result && image < Number(b.size); ) {
+    const sig = rd(image, 2);
+    if (sig !== 0xaa55) {
+      result = done(false, `No option rom signature (got ${sig.toString(16)})`);
+      break;
+    }
+    const pcir = image + rd(image + 0x18, 2);
+    if (pcir + 24 > Number(b.size) || rd(pcir, 4) !== 0x52494350) {
+      result = done(false, 'No valid pci signature found');
+      break;
+    }
+    if (rd(pcir + 4, 2) === fn.vendor && rd(pcir + 6, 2) === fn.device && rd(pcir + 20, 1) === 0) result = done(true, `x86 image at +0x${image.toString(16)} for ${hex4(fn.vendor)}:${hex4(fn.device)}`);
+    else if (rd(pcir + 21, 1) & 0x80) break;
+    else image += rd(pcir + 16, 2) * 512 || Number(b.size);
+  }
+  cfg.write(fn.bus, fn.devfn, PCI_ROM_ADDRESS, orig, 4);
+  return result ?? done(false, 'Unable to find x86 BIOS rom');
+}
+
+const hex4 = (v: number) => v.toString(16).padStart(4, '0');
 
 function sizeBars(cfg: ConfigAccess, devfn: number): AssignedBar[] {
   const bars: AssignedBar[] = [];

@@ -1,4 +1,4 @@
-import { ConfigAccess, enumerateAndAssign } from './firmware.ts';
+import { ConfigAccess, enumerateAndAssign, type RomCheck } from './firmware.ts';
 import { NicDriver, type DriverStats } from './nic-driver.ts';
 import { GuestKernel } from './kernel.ts';
 import type { GuestPlatform } from './platform.ts';
@@ -23,6 +23,8 @@ export interface GuestRun {
   configCycles: { reads: number; writes: number };
   /** MSI-X vectors the guest kernel could not give a driver (its pool was empty). */
   vectorsRefused: number;
+  /** The firmware's option ROM checks, by devfn of the function. */
+  roms: { devfn: number; rom: RomCheck }[];
 }
 
 /** What the guest found and its drivers counted when the workload ended. */
@@ -70,6 +72,7 @@ export function runGuest(
       : null,
     configCycles: cfg.cycles,
     vectorsRefused: kernel.vectorsRefused,
+    roms: found.flatMap((f) => (f.rom ? [{ devfn: f.devfn, rom: f.rom }] : [])),
   };
 }
 

@@ -25,6 +25,18 @@ export interface BarSpec {
   prefetchable: boolean;
 }
 
+/**
+ * An expansion ROM: "rom": "0x10000" is a valid image for the function; the object form can break
+ * it: another signature, a PCIR naming other ids, an image shorter than the BAR.
+ */
+export interface RomSpec {
+  size: bigint;
+  imageSize: bigint;
+  signature: number;
+  vendor: number;
+  device: number;
+}
+
 export interface MsixSpec {
   entries: number;
   table: { bar: number; offset: number };
@@ -56,6 +68,8 @@ export interface FunctionSpec {
   acs: { cap: AcsFlag[]; ctrl: AcsFlag[] } | null;
   bars: BarSpec[];
   romSize: bigint;
+  /** The expansion ROM's image (its size is romSize), or null without a ROM. */
+  rom: RomSpec | null;
   msix: MsixSpec | null;
   msi: MsiSpec | null;
   intxPin: number;
@@ -229,6 +243,9 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
   seen.set(address, r.path);
   const type = r.at('type').oneOf(TYPES);
   const intxPin = r.has('intxPin') ? r.at('intxPin').int(0, 4) : 1;
+  const vendor = r.at('vendor').int(0, 0xffff);
+  const device = r.at('device').int(0, 0xffff);
+  const rom = r.has('rom') ? readRom(r.at('rom'), vendor, device) : null;
   const bars = r.has('bars') ? r.at('bars').array().map(readBar) : [];
   bars.forEach((b, i) => {
     const clash = bars.find((o, j) => j !== i && (o.index === b.index || (o.kind === 'mem64' && o.index + 1 === b.index)));
@@ -305,14 +322,15 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
     slot,
     fn,
     type,
-    vendor: r.at('vendor').int(0, 0xffff),
-    device: r.at('device').int(0, 0xffff),
+    vendor,
+    device,
     classCode: r.has('class') ? r.at('class').int(0, 0xffffff) : isBridge(type) ? 0x060400 : 0x020000,
     driver: r.has('driver') ? r.at('driver').string() : null,
     multifunction: r.has('multifunction') ? r.at('multifunction').bool() : false,
     acs,
     bars,
-    romSize: r.has('rom') ? readRomSize(r.at('rom')) : 0n,
+    romSize: rom?.size ?? 0n,
+    rom,
     msix,
     reserved: readReserved(r),
     msi,
@@ -334,6 +352,27 @@ function readRomSize(r: Reader): bigint {
   const size = r.pow2(0x800n);
   if (size > 1n << 31n) r.fail(`an expansion ROM is at most 2 GiB (its BAR holds address bits 31:11), got 0x${size.toString(16)}`);
   return size;
+}
+
+/** A ROM's image is kept in memory: by default it fills the BAR up to 1 MiB (the rest reads 0xff). */
+const ROM_IMAGE_DEFAULT_MAX = 1n << 20n;
+
+function readRom(r: Reader, vendor: number, device: number): RomSpec {
+  if (typeof r.value === 'string' || typeof r.value === 'number') {
+    const size = readRomSize(r);
+    return { size, imageSize: size < ROM_IMAGE_DEFAULT_MAX ? size : ROM_IMAGE_DEFAULT_MAX, signature: 0xaa55, vendor, device };
+  }
+  r.onlyKeys(['size', 'imageSize', 'signature', 'vendor', 'device']);
+  const size = readRomSize(r.at('size'));
+  const imageSize = r.has('imageSize') ? r.at('imageSize').int(512, Math.min(Number(size), 1 << 24)) : Math.min(Number(size), Number(ROM_IMAGE_DEFAULT_MAX));
+  if (imageSize % 512) r.at('imageSize').fail(`expected a multiple of 512 bytes (ROM images are counted in 512-byte units), got ${imageSize}`);
+  return {
+    size,
+    imageSize: BigInt(imageSize),
+    signature: r.has('signature') ? r.at('signature').int(0, 0xffff) : 0xaa55,
+    vendor: r.has('vendor') ? r.at('vendor').int(0, 0xffff) : vendor,
+    device: r.has('device') ? r.at('device').int(0, 0xffff) : device,
+  };
 }
 
 function readBar(r: Reader): BarSpec {

@@ -43,6 +43,8 @@ export class SimHost {
   readonly reserved: ReservedRegion[];
   /** The host's INTx lines (shared by every function wired to one). */
   readonly irqLines = new HostIrqLines();
+  /** The host kernel's log (dmesg): what drivers print, such as pci_get_rom_size's complaints. */
+  readonly dmesg: string[] = [];
 
   constructor(readonly spec: HostSpec) {
     this.kernel = kernelBehaviour(spec.kernel);

@@ -8,4 +8,5 @@ export * from './pci-bus.ts';
 export * from './pci-bridge.ts';
 export * from './pci-host.ts';
 export * from './capabilities.ts';
+export * from './option-rom.ts';
 export * from './lspci.ts';

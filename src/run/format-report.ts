@@ -29,6 +29,10 @@ export function formatBootReport(r: BootReport): string {
       out.push(`  MSI-X: ${d.msix.entries} entries, table ${d.msix.table}, PBA ${d.msix.pba}, relocation ${d.msix.relocation}, programmed by ${d.msix.programmedBy === 'rtas' ? 'RTAS ibm,change-msi' : d.msix.programmedBy === 'table' ? 'table writes' : 'nobody'}`);
       out.push(`    vectors: ${d.msix.vectors.map((v) => `${v.vector}->irq ${v.irq} (${n(v.handled)} handled)`).join(', ') || 'none'}`);
     }
+    if (d.rom) {
+      const f = d.rom.firmware;
+      out.push(`  ROM (BAR6): ${d.rom.size} from ${d.rom.source === 'device' ? 'the device (read lazily through VFIO)' : 'romfile='}; ${n(d.rom.guestReads)} guest reads; firmware: ${f ? `${f.valid ? 'valid' : 'INVALID'} at ${f.address} (${f.detail})` : 'not checked'}`);
+    }
     if (d.intx) {
       const x = d.intx;
       const how = x.path === 'vmm' ? `VMM path: ${n(x.vmmEois)} EOIs from trapped BAR accesses, mmaps off ${n(x.mmapsDisabled)}x, back ${n(x.mmapsReenabled)}x` : x.path === 'kvm-resample' ? 'KVM irqfd + resample, mmaps stay on' : 'not in use';

@@ -1,7 +1,7 @@
 import { pathCostNs, type AccessPath, type Machine, type MachineSpec } from '../machine/index.ts';
 import { iommuTypeName, type SimHost, type VfioKernel } from '../host/index.ts';
 import type { VfioPciDevice } from '../vfio/index.ts';
-import type { GuestDriverTotals, GuestProgram, GuestRun } from '../guest/index.ts';
+import type { GuestDriverTotals, GuestProgram, GuestRun, RomCheck } from '../guest/index.ts';
 import type { RunVerdict } from './verdict.ts';
 
 /** One BAR of an assigned device, as the boot report shows it. */
@@ -35,6 +35,11 @@ export interface BootReport {
      * off), the guest IRQ, what the host kernel raised and unmasked, and on the VMM path the EOIs
      * taken from trapped BAR accesses and how often the BAR mmaps were switched off and back.
      */
+    /**
+     * BAR6 (null without one): its size, where its contents come from (the device's ROM read
+     * lazily through VFIO, or romfile=), the guest's reads of it, and the firmware's header check.
+     */
+    rom: { size: string; source: 'device' | 'romfile'; guestReads: number; loaded: boolean; firmware: { address: string; valid: boolean; detail: string } | null } | null;
     intx: { pin: string; path: string; irq: number; hostLine: number; maskedAt: string; raised: number; viaVmm: number; vmmEois: number; unmasks: number; resignals: number; mmapsDisabled: number; mmapsReenabled: number } | null;
     dma: { mappings: { iova: string; size: string; region: string }[]; faults: number; blocked: number };
     vfioCalls: string[];
@@ -84,6 +89,18 @@ function barReport(d: VfioPciDevice, n: number): BarReport | null {
     overlays,
     relocatedMsix: !!l && (d.options.msixRelocation ?? 'off') === n,
     accesses: { ...d.barCounts[n]! },
+  };
+}
+
+function romReport(d: VfioPciDevice, check: RomCheck | null): BootReport['devices'][number]['rom'] {
+  const bar = d.bars[6];
+  if (!bar) return null;
+  return {
+    size: hex(bar.size),
+    source: d.rom ? 'device' : 'romfile',
+    guestReads: d.rom?.stats.guestReads ?? 0,
+    loaded: (d.rom?.stats.loads ?? 0) > 0,
+    firmware: check && { address: hex(check.address), valid: check.valid, detail: check.detail },
   };
 }
 
@@ -153,6 +170,7 @@ export function buildReport(m: Machine, host: SimHost, kernel: VfioKernel, progr
             }
           : null,
       intx: intxReport(d, kernel),
+      rom: romReport(d, guest.roms.find((r) => r.devfn === d.devfn)?.rom ?? null),
       interrupts: { raised: st.interrupts + st.lostInterrupts, viaKvm: d.interrupts.kvm, viaVmm: d.interrupts.vmm, pended: d.interrupts.pended, lost: st.lostInterrupts + st.msiFaults + st.remapBlocked },
       dma: { mappings: container.mappings.map((x) => ({ iova: hex(x.iova), size: hex(x.size), region: x.region })), faults: st.dmaFaults.length, blocked: st.dmaBlocked },
       vfioCalls: d.calls,

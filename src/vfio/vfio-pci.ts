@@ -1,5 +1,5 @@
 import type { AddressSpace, MemoryRegion, MemorySystem } from '../memory/index.ts';
-import { Msi, Msix, MsiSetupError, PciDevice, type MsiMessage } from '../pci/index.ts';
+import { addOptionRom, Msi, Msix, MsiSetupError, PciDevice, type MsiMessage } from '../pci/index.ts';
 import * as R from '../common/pci-regs.ts';
 import { EventFd } from '../common/eventfd.ts';
 import { VfioError } from '../common/errno.ts';
@@ -8,6 +8,7 @@ import * as U from '../common/vfio-uapi.ts';
 import { VmmContainer, type DmaPolicy } from './container.ts';
 import type { ProcessMemory } from './process-memory.ts';
 import { INTX_MMAP_TIMEOUT_MS, VfioIntx, type IntxMachine } from './intx.ts';
+import { VfioRom } from './rom.ts';
 import { fixPbaOffset, fixupMsixMmaps, relocateMsix, VfioRealizeError, type BarInfo, type MsixLayout, type Relocation } from './msix-layout.ts';
 
 /** vfio-pci device options, named as QEMU names them. */
@@ -24,6 +25,10 @@ export interface VfioPciOptions {
   addr?: string;
   /** multifunction=on: function 0 of a slot whose other functions are populated. */
   multifunction?: boolean;
+  /** rombar=0: no ROM BAR at all. */
+  romBar?: boolean;
+  /** romfile=FILE: the ROM BAR serves this file instead of the device's ROM (pci_add_option_rom). */
+  romFile?: string;
   /** x-no-kvm-intx=on: INTx always through QEMU (the VMM path), never a KVM resample irqfd. */
   noKvmIntx?: boolean;
   /** x-intx-mmap-timeout-ms: how long after an INTx the BAR mmaps stay off (0: until INTx is disabled). */
@@ -86,6 +91,8 @@ export class VfioPciDevice extends PciDevice {
   readonly counts: BarPathCounts = { mmap: 0, mmapExit: 0, trapped: 0 };
   /** The same counts per BAR (the boot report shows which BAR's pages are slow). */
   readonly barCounts: BarPathCounts[] = Array.from({ length: 6 }, () => ({ mmap: 0, mmapExit: 0, trapped: 0 }));
+  /** The device's own ROM behind BAR6 (null with rombar=0, romfile= or no ROM). */
+  rom: VfioRom | null = null;
   /** INTx (hw/vfio/pci.c vfio_intx_*), for a device with an interrupt pin. */
   readonly intx: VfioIntx;
   readonly interrupts = { kvm: 0, vmm: 0, pended: 0 };
@@ -245,6 +252,7 @@ export class VfioPciDevice extends PciDevice {
     bars.forEach((b, i) => {
       if (b) this.registerVfioBar(b, regions[i]!.size, areas[i]!);
     });
+    this.setUpRom();
     this.addCapabilities(phys);
     this.updateExitPages();
   }
@@ -331,6 +339,15 @@ export class VfioPciDevice extends PciDevice {
     this.vbar[n] = { index: n, info, base, trapped, mmaps, regionSize };
     const type = info.ioport ? R.PCI_BASE_ADDRESS_SPACE_IO : (info.mem64 ? R.PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) | (info.prefetch ? R.PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
     this.registerBar(n, type, base);
+  }
+
+  /** vfio_pci_size_rom, or pci_add_option_rom for romfile= (QEMU leaves the file to the PCI core). */
+  private setUpRom(): void {
+    const romBar = this.options.romBar ?? true;
+    if (this.options.romFile) return addOptionRom(this, 'vfio-pci', this.options.romFile, romBar);
+    if (!romBar) return;
+    this.rom = VfioRom.size(this.mem, this.hostName, this.deviceFd, { vendor: this.vendorId, device: this.deviceId }, (m) => this.ctx.warn(m));
+    if (this.rom) this.registerBar(R.PCI_ROM_SLOT, R.PCI_BASE_ADDRESS_SPACE_MEMORY, this.rom.region);
   }
 
   /** vfio_add_capabilities: the physical chain, MSI and MSI-X emulated by vdm, the rest copied. */

@@ -2,6 +2,7 @@ import { RamBlock } from '../../common/ram-block.ts';
 import type { HostFunction } from '../iommu-groups.ts';
 import type { UserMemory } from '../user-memory.ts';
 import { buildPhysicalConfig, type PhysicalConfig } from './physical-config.ts';
+import { buildOptionRom } from './option-rom.ts';
 import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PCI_STATUS, PCI_STATUS_INTERRUPT } from '../../common/pci-regs.ts';
 
 /** Which interrupt mechanism the function uses: the kernel switches it when it enables MSI or MSI-X. */
@@ -54,7 +55,11 @@ export class FunctionHardware {
   /** IOMMU faults: DMA to an address the domain does not map. The memory is never touched. */
   readonly dmaFaults: { iova: bigint; write: boolean }[] = [];
 
+  /** The expansion ROM's contents (what a ROM BAR read returns), or null. */
+  readonly rom: Uint8Array | null;
+
   constructor(readonly fn: HostFunction) {
+    this.rom = buildOptionRom(fn.spec);
     this.config = buildPhysicalConfig(fn.spec);
     for (const b of fn.spec.bars) {
       // Sparse storage: a 32 MiB BAR costs only what is touched. Huge BARs are capped: vdm models

@@ -11,6 +11,7 @@ import type { DeviceMapping, SetIrqsRequest } from '../../common/vfio-uapi.ts';
 import { VirtualConfig } from './virtual-config.ts';
 import { SpaprTceIommu } from './spapr-tce.ts';
 import { KernelIntx } from './intx.ts';
+import { romImageSize } from '../devices/option-rom.ts';
 
 /** A device fd of vfio-pci (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_rdwr.c, vfio_pci_intrs.c). */
 export class VfioDevice implements DeviceFd {
@@ -98,8 +99,9 @@ export class VfioDevice implements DeviceFd {
       return { index, flags, size: b.size, offset, caps };
     }
     if (index === U.VFIO_PCI_ROM_REGION_INDEX) {
-      const size = this.fn.spec.romSize;
-      return { index, flags: size ? U.VFIO_REGION_INFO_FLAG_READ : 0, size, offset, caps: [] };
+      // The BAR's size, READ only; size 0 when pci_map_rom finds no valid image (vfio_pci_ioctl_get_region_info).
+      const ok = this.romImage() > 0;
+      return { index, flags: ok ? U.VFIO_REGION_INFO_FLAG_READ : 0, size: ok ? this.fn.spec.romSize : 0n, offset, caps: [] };
     }
     if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) {
       const size = BigInt(this.config.size);
@@ -165,6 +167,28 @@ export class VfioDevice implements DeviceFd {
     };
   }
 
+  /**
+   * pci_map_rom's size check (drivers/pci/rom.c:pci_get_rom_size): the bytes the ROM's images
+   * cover, 0 for an invalid ROM (the kernel's message goes to the host's log once).
+   */
+  private romImage(): number {
+    const rom = this.hw.rom;
+    if (!rom) return 0;
+    const r = romImageSize(rom);
+    if (r.message && !this.host.dmesg.includes(`${this.name}: ${r.message}`)) this.host.dmesg.push(`${this.name}: ${r.message}`);
+    return r.size;
+  }
+
+  /** pread on the ROM region: the images, then 0xff to the end of the BAR; ENOMEM when pci_map_rom fails. */
+  private romRead(offset: number, size: number): number {
+    const image = this.romImage();
+    if (!image) throw new VfioError('ENOMEM', `${this.name}: the ROM has no valid image (pci_map_rom failed)`);
+    if (offset < 0 || size < 1 || size > 4 || BigInt(offset + size) > this.fn.spec.romSize) throw new VfioError('EINVAL', `${this.name}: 0x${offset.toString(16)}+${size} is outside the ROM`);
+    let v = 0;
+    for (let i = size - 1; i >= 0; i--) v = v * 256 + (offset + i < image ? this.hw.rom![offset + i]! : 0xff);
+    return v;
+  }
+
   /** pread on a region (vfio_pci_bar_rw / config): the MSI-X table reads as 0xff bytes. */
   read(index: number, offset: number, size: number): number {
     this.check();
@@ -173,6 +197,7 @@ export class VfioDevice implements DeviceFd {
       this.checkConfigAccess(offset, size);
       return this.config.read(offset, size);
     }
+    if (index === U.VFIO_PCI_ROM_REGION_INDEX) return this.romRead(offset, size);
     this.barAccess(index, offset, size);
     if (this.inTable(index, offset, size)) {
       this.stats.tableDrops++;
@@ -191,6 +216,7 @@ export class VfioDevice implements DeviceFd {
       this.config.write(offset, value, size);
       return;
     }
+    if (index === U.VFIO_PCI_ROM_REGION_INDEX) throw new VfioError('EINVAL', `${this.name}: the ROM region is read-only`);
     this.barAccess(index, offset, size);
     if (this.inTable(index, offset, size)) {
       this.stats.tableDrops++;
