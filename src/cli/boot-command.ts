@@ -1,8 +1,8 @@
-import { loadMachineFile, type MachineSpec } from '../machine/index.ts';
+import { loadMachineFile, MachineFileError, type MachineSpec } from '../machine/index.ts';
 import { loadGuestFile, type ProgressFn } from '../guest/index.ts';
 import { boot, formatBootReport, formatGlossary, type BootResult } from '../run/index.ts';
 import type { VfioPciOptions } from '../vfio/index.ts';
-import { isVfioDriver } from '../host/index.ts';
+import { isVfioDriver, type SimHost } from '../host/index.ts';
 import { lspciVerbose, parsePciAddr, parseHostDevAddr, PciBusError } from '../pci/index.ts';
 import { loadHost } from './host-command.ts';
 import { EXIT_FAILURE, UsageError } from './errors.ts';
@@ -83,13 +83,22 @@ function onOff(key: string, v: string): boolean {
 /** The options every command that boots a machine takes. */
 export const BOOT_OPTIONS = { machine: { type: 'string' }, host: { type: 'string' }, guest: { type: 'string' }, device: { type: 'string', multiple: true } } as const;
 
+/** The machine file's defaultHost; a missing or unknown one is the machine file's error, with its field. */
+function defaultHost(spec: MachineSpec): SimHost {
+  if (!spec.defaultHost) throw new MachineFileError(spec.file, 'defaultHost', 'missing: name a host here (a shipped name or a path) or pass --host NAME|FILE');
+  try {
+    return loadHost(spec.defaultHost);
+  } catch (e) {
+    if (e instanceof UsageError) throw new MachineFileError(spec.file, 'defaultHost', e.message);
+    throw e;
+  }
+}
+
 /** Boots from command-line options (shared by boot and mtree --machine). */
 export function bootFromArgs(values: { machine?: string; host?: string; guest?: string; device?: string[] }, progress?: ProgressFn): BootResult {
   const machineFile = inputFile('machine', values.machine ?? 'q35');
   const spec: MachineSpec = loadMachineFile(machineFile.path, machineFile.display);
-  const hostName = values.host ?? spec.defaultHost;
-  if (!hostName) throw new UsageError(`machine ${spec.name} names no defaultHost: pass --host NAME|FILE`);
-  const host = loadHost(hostName);
+  const host = values.host !== undefined ? loadHost(values.host) : defaultHost(spec);
   const guestFile = inputFile('guest', values.guest ?? 'nic');
   const guest = loadGuestFile(guestFile.path, guestFile.display);
   let devices = (values.device ?? []).map(parseDevice);

@@ -15,6 +15,9 @@ export const NIC_REGS = {
   DOORBELL: 0x1000, // the driver writes the new tail here
 } as const;
 
+/** BAR0 must hold the registers and the doorbell's page. */
+export const NIC_BAR0_MIN_SIZE = 0x2000;
+
 /** Descriptor layout: u64 buffer IOVA, u32 length, u32 status (bit 0 = done). */
 export const NIC_DESC_SIZE = 16;
 export const NIC_DESC_DONE = 1;

@@ -1,4 +1,5 @@
 import { Reader, parseJson } from '../util/json-reader.ts';
+import { NIC_BAR0_MIN_SIZE, NIC_REGS } from '../common/nic-datasheet.ts';
 import { HostFileError } from './errors.ts';
 import { kernelBehaviour } from './kernel/behaviour.ts';
 
@@ -338,10 +339,19 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
     intxMasking: r.has('intxMasking') ? r.at('intxMasking').bool() : true,
     // Default wiring: the root complex swizzles slot and pin onto four lines from IRQ 16.
     intxLine: r.has('intxLine') ? r.at('intxLine').int(1, 1023) : 16 + ((slot + Math.max(intxPin, 1) - 1) & 3),
-    model: r.has('model') ? r.at('model').oneOf(['nic']) : null,
+    model: readModel(r, bars),
     children: kids.map((k) => readFunction(k, secondaryBus, seen)),
     secondaryBus,
   };
+}
+
+/** The behaviour model, which needs the BAR its registers live in. */
+function readModel(r: Reader, bars: BarSpec[]): string | null {
+  if (!r.has('model')) return null;
+  const model = r.at('model').oneOf(['nic']);
+  const bar0 = bars.find((b) => b.index === 0 && b.kind !== 'io');
+  if (!bar0 || bar0.size < NIC_BAR0_MIN_SIZE) r.at('model').fail(`the "nic" model needs a memory BAR 0 of at least 0x${NIC_BAR0_MIN_SIZE.toString(16)} bytes (its registers, and the doorbell at 0x${NIC_REGS.DOORBELL.toString(16)})`);
+  return model;
 }
 
 /** The largest BAR vdm models: per-page bookkeeping of a BAR grows with its size (256 GiB covers today's GPUs). */

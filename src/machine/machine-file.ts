@@ -1,4 +1,4 @@
-import { FileError, Reader, parseJson, readInputFile } from '../util/json-reader.ts';
+import { FileError, Reader, describe, parseJson, readInputFile } from '../util/json-reader.ts';
 import type { IntxRouterKind } from './intx-routing.ts';
 
 /** A malformed machine file: names the file, the field path and what was expected. */
@@ -136,7 +136,7 @@ function fieldReader(r: Reader, field: string): Reader {
 
 function ns(r: Reader): number {
   const v = r.value;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) r.fail(`expected a non-negative number of nanoseconds, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) r.fail(`expected a non-negative number of nanoseconds, got ${typeof v === 'number' ? v : describe(v)}`);
   return v as number;
 }
 

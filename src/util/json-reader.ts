@@ -13,7 +13,7 @@ export class FileError extends BadInputError {
     readonly path: string,
     readonly expected: string,
   ) {
-    super(`${file}: ${path}: ${expected}`);
+    super(`${file}: ${path || '(top level)'}: ${expected}`);
   }
 }
 
@@ -109,7 +109,7 @@ export class Reader {
 
   oneOf<T extends string>(choices: readonly T[]): T {
     const s = this.string();
-    if (!choices.includes(s as T)) this.fail(`expected one of ${choices.join(', ')}, got "${s}"`);
+    if (!choices.includes(s as T)) this.fail(`expected one of ${choices.join(', ')}, got ${describe(s)}`);
     return s as T;
   }
 
@@ -140,10 +140,14 @@ export class Reader {
   }
 }
 
-function describe(v: unknown): string {
+/** A value as an error message shows it: short, whatever its size or depth. */
+export function describe(v: unknown): string {
   if (v === undefined) return 'nothing (the field is missing)';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  return typeof v === 'string' ? `"${v}"` : `${typeof v} ${JSON.stringify(v)}`;
+  // Never the whole value: it may be huge or nested deeper than JSON.stringify can go.
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return v.length > 60 ? `"${v.slice(0, 60)}..." (${v.length} characters)` : `"${v}"`;
+  return `${typeof v} ${JSON.stringify(v)}`;
 }
 

@@ -80,7 +80,7 @@ test('bad input is exit 2 with the file and field named', () => {
   writeFileSync(join(dir, 'm.json'), JSON.stringify(spec));
   const noHost = runCli(['boot', '--machine', join(dir, 'm.json')]);
   assert.is(noHost.code, 2);
-  assert.match(noHost.err, /names no defaultHost: pass --host/);
+  assert.match(noHost.err, /m.json: defaultHost: missing: .* or pass --host NAME\|FILE/);
   assert.is(runCli(['boot', '--machine', join(dir, 'm.json'), '--host', 'x86-4k-ir']).code, 0);
   assert.throws(() => parseGuestFile('{"name":"g","vectors":0,"ringSize":8,"bufferSize":64,"iterations":1}', 'g.json'), /g.json: vectors: expected an integer from 1 to 2048, got 0/);
   assert.throws(() => parseGuestFile('{"name":"g","vectors":1,"ringSize":8,"bufferSize":64}', 'g.json'), /g.json: iterations: expected a non-negative integer/);

@@ -98,4 +98,22 @@ test('BAR sizes, overlaps and the ROM: each refusal names the field', () => {
   assert.match(error((j) => (ep(j).rom = '0x100000000')), 'h.json: pci[0].children[0].rom: an expansion ROM is at most 2 GiB');
 });
 
+test('the "nic" model needs its register BAR 0 (found by the file fuzz: a NIC without BAR 0 crashed at realize)', () => {
+  const ep = (j: any) => j.pci[0].children[0];
+  assert.is(error((j) => Object.assign(ep(j), { model: 'nic', bars: [{ index: 1, size: '0x4000', kind: 'mem32' }] })), 'h.json: pci[0].children[0].model: the "nic" model needs a memory BAR 0 of at least 0x2000 bytes (its registers, and the doorbell at 0x1000)');
+  assert.match(error((j) => Object.assign(ep(j), { model: 'nic', bars: [{ index: 0, size: '0x1000', kind: 'mem32' }] })), 'needs a memory BAR 0 of at least 0x2000 bytes');
+  const j: any = base();
+  ep(j).model = 'nic';
+  assert.is(parseHostFile(JSON.stringify(j), 'h.json').functions[0]!.children[0]!.model, 'nic');
+});
+
+test('a value too deep or too long for a message is described, not printed (found by the file fuzz)', () => {
+  const deep = '['.repeat(6000) + ']'.repeat(6000);
+  assert.match(error((j) => (j.name = { a: 1 })), 'h.json: name: expected a string, got an object');
+  const text = JSON.stringify(base()).replace('"kernel":"6.8"', `"kernel":${'{"a":'.repeat(6000)}1${'}'.repeat(6000)}`);
+  assert.throws(() => parseHostFile(text, 'h.json'), /h.json: kernel: expected a string, got an object/);
+  assert.throws(() => parseHostFile(JSON.stringify(base()).replace('"name":"t"', `"name":${deep}`), 'h.json'), /h.json: name: expected a string, got an array/);
+  assert.match(error((j) => (j.arch = 'x'.repeat(500))), '..." (500 characters)');
+});
+
 test.run();
