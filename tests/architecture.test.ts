@@ -54,7 +54,9 @@ interface Edge {
 }
 
 function tsFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 /** The layer of a file under src/: its first folder (src/index.ts, the package barrel, is "root"). */
@@ -77,11 +79,20 @@ function importsOf(file: string, text = readFileSync(file, 'utf8')): Edge[] {
   const visit = (node: ts.Node) => {
     if (ts.isImportDeclaration(node)) {
       const c = node.importClause;
-      const allTypes = !!c && (c.isTypeOnly || (!c.name && !!c.namedBindings && ts.isNamedImports(c.namedBindings) && c.namedBindings.elements.length > 0 && c.namedBindings.elements.every((e) => e.isTypeOnly)));
+      const allTypes =
+        !!c &&
+        (c.isTypeOnly ||
+          (!c.name &&
+            !!c.namedBindings &&
+            ts.isNamedImports(c.namedBindings) &&
+            c.namedBindings.elements.length > 0 &&
+            c.namedBindings.elements.every((e) => e.isTypeOnly)));
       add(node, node.moduleSpecifier, allTypes);
     } else if (ts.isExportDeclaration(node)) add(node, node.moduleSpecifier, node.isTypeOnly);
-    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) add(node, node.arguments[0], false);
-    else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node, node.argument.literal as ts.Expression, true);
+    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword)
+      add(node, node.arguments[0], false);
+    else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument))
+      add(node, node.argument.literal as ts.Expression, true);
     ts.forEachChild(node, visit);
   };
   visit(sf);
@@ -102,10 +113,12 @@ function violation(e: Edge): string | null {
 test('every import in src/ follows the layers of ARCHITECTURE.md', () => {
   const files = tsFiles(SRC);
   assert.ok(files.length > 50, 'src/ was read');
-  const bad = files.flatMap((f) => importsOf(f)).flatMap((e) => {
-    const why = violation(e);
-    return why ? [`src/${e.file}:${e.line}: imports '${e.spec}': ${why}`] : [];
-  });
+  const bad = files
+    .flatMap((f) => importsOf(f))
+    .flatMap((e) => {
+      const why = violation(e);
+      return why ? [`src/${e.file}:${e.line}: imports '${e.spec}': ${why}`] : [];
+    });
   assert.equal(bad, [], `imports against the layers:\n${bad.join('\n')}`);
 });
 
@@ -130,14 +143,29 @@ test('the checker sees what it must: multi-line, type-only, re-exports, dynamic 
       ['guest', 6, false],
     ],
   );
-  assert.equal(edges.map((e) => violation(e)), ['vfio may not import host', null, null, 'vfio may not import guest']);
-  const guest = importsOf(join(SRC, 'guest', 'x.ts'), "import { AddressSpace } from '../memory/index.ts';\nimport type { MsiMessage } from '../pci/index.ts';");
-  assert.equal(guest.map((e) => violation(e)), ['guest may not import memory (only with import type)', null]);
+  assert.equal(
+    edges.map((e) => violation(e)),
+    ['vfio may not import host', null, null, 'vfio may not import guest'],
+  );
+  const guest = importsOf(
+    join(SRC, 'guest', 'x.ts'),
+    "import { AddressSpace } from '../memory/index.ts';\nimport type { MsiMessage } from '../pci/index.ts';",
+  );
+  assert.equal(
+    guest.map((e) => violation(e)),
+    ['guest may not import memory (only with import type)', null],
+  );
 });
 
 test('every layer of src/ has a rule and the allow-list explains itself', () => {
-  const layers = readdirSync(SRC, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-  assert.equal(layers.filter((l) => !MAY_IMPORT[l]), [], 'folders of src/ with no rule');
+  const layers = readdirSync(SRC, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
+  assert.equal(
+    layers.filter((l) => !MAY_IMPORT[l]),
+    [],
+    'folders of src/ with no rule',
+  );
   for (const a of ALLOWED) assert.ok(a.why.length > 20, `${a.from} -> ${a.to} needs its reason`);
 });
 

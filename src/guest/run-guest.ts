@@ -42,11 +42,18 @@ export type ProgressFn = (done: number, total: number) => void;
  * network function (in bus order, as Linux does), then each runs its workload. `onWorkloadDone`
  * sees the state after the workload and before a misbehaving program's deliberate faults.
  */
-export function runGuest(p: GuestPlatform, program: GuestProgram, onWorkloadDone?: (done: WorkloadDone) => void, progress?: ProgressFn): GuestRun {
+export function runGuest(
+  p: GuestPlatform,
+  program: GuestProgram,
+  onWorkloadDone?: (done: WorkloadDone) => void,
+  progress?: ProgressFn,
+): GuestRun {
   const cfg = new ConfigAccess(p);
   const found = enumerateAndAssign(p, cfg);
   const kernel = new GuestKernel(p);
-  const drivers = found.filter((f) => f.classCode >> 16 === NETWORK_CLASS).map((f) => ({ fn: f, driver: new NicDriver(p, kernel, cfg, f, program) }));
+  const drivers = found
+    .filter((f) => f.classCode >> 16 === NETWORK_CLASS)
+    .map((f) => ({ fn: f, driver: new NicDriver(p, kernel, cfg, f, program) }));
   for (const d of drivers) d.driver.probe();
   const total = drivers.length * program.iterations;
   let done = 0;
@@ -57,7 +64,12 @@ export function runGuest(p: GuestPlatform, program: GuestProgram, onWorkloadDone
   if (program.misbehave) for (const d of drivers) d.driver.misbehave();
   return {
     drivers: stats,
-    totals: drivers.length ? sumDrivers(drivers.map((d) => d.driver.stats), kernel.spurious) : null,
+    totals: drivers.length
+      ? sumDrivers(
+          drivers.map((d) => d.driver.stats),
+          kernel.spurious,
+        )
+      : null,
     configCycles: cfg.cycles,
     vectorsRefused: kernel.vectorsRefused,
     roms: found.flatMap((f) => (f.rom ? [{ devfn: f.devfn, rom: f.rom }] : [])),

@@ -21,16 +21,34 @@ export interface BootResult {
  * handed to a new machine with its devices, the guest program runs on the machine's platform,
  * and the report puts together what the machine, the guest and the host kernel counted.
  */
-export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, devices: VfioPciOptions[], progress?: ProgressFn): BootResult {
+export function boot(
+  spec: MachineSpec,
+  host: SimHost,
+  program: GuestProgram,
+  devices: VfioPciOptions[],
+  progress?: ProgressFn,
+): BootResult {
   const kernel = new VfioKernel(host);
   const m = new Machine(spec, kernel, devices, hostFileChecks(spec, host));
   m.addressSpaceMemory.stats = true; // the report counts every access by path
   m.addressSpaceMemory.resetCounters();
   let outcomes: WorkloadOutcome[] = [];
-  const guest = runGuest(platformOf(m), program, (done) => {
-    // Judged on the workload, before a misbehaving guest's deliberate faults.
-    outcomes = m.devices.map((dev) => workloadOutcome(dev, kernel, done.found.includes(dev.devfn), done.drivers.find((d) => d.devfn === dev.devfn)?.stats ?? null));
-  }, progress);
+  const guest = runGuest(
+    platformOf(m),
+    program,
+    (done) => {
+      // Judged on the workload, before a misbehaving guest's deliberate faults.
+      outcomes = m.devices.map((dev) =>
+        workloadOutcome(
+          dev,
+          kernel,
+          done.found.includes(dev.devfn),
+          done.drivers.find((d) => d.devfn === dev.devfn)?.stats ?? null,
+        ),
+      );
+    },
+    progress,
+  );
   const verdict = judgeRun(m.devices.map((dev, k) => judgeDevice(m, host, dev, outcomes[k]!)));
   const report = buildReport(m, host, kernel, program, guest, verdict);
   return { machine: m, driver: guest.totals, configCycles: guest.configCycles, report };
@@ -42,6 +60,10 @@ export function boot(spec: MachineSpec, host: SimHost, program: GuestProgram, de
  */
 export function bootNicFarm(spec: MachineSpec, template: HostJson, program: GuestProgram, count: number): BootResult {
   const { host, nics } = nicFarmHost(template, count);
-  return boot(spec, new SimHost(parseHostFile(JSON.stringify(host), `${host.name}.json`)), program, packedDevices(nics, spec.pci.firstSlot));
+  return boot(
+    spec,
+    new SimHost(parseHostFile(JSON.stringify(host), `${host.name}.json`)),
+    program,
+    packedDevices(nics, spec.pci.firstSlot),
+  );
 }
-

@@ -31,11 +31,23 @@ function checkBarsFit(spec: MachineSpec, host: SimHost, address: string): void {
   const fn = host.functionAt(address)?.spec;
   if (!fn) return; // realize says "no such host device"
   const p = spec.pci;
-  const where = (name: 'mmio32' | 'mmio64', w: Window) => `machine ${spec.file}: pci.${name} is 0x${w.base.toString(16)}+0x${w.size.toString(16)}`;
+  const where = (name: 'mmio32' | 'mmio64', w: Window) =>
+    `machine ${spec.file}: pci.${name} is 0x${w.base.toString(16)}+0x${w.size.toString(16)}`;
   fn.bars.forEach((b, i) => {
     if (b.kind === 'io') return;
-    const [name, w] = b.kind === 'mem64' && p.mmio64 ? (['mmio64', p.mmio64] as const) : (['mmio32', p.mmio32] as const);
-    if (!fitsAligned(b.size, w)) throw new HostFileError(host.spec.file, `${fn.path}.bars[${i}].size`, `BAR ${b.index} of 0x${b.size.toString(16)} bytes cannot be placed in the machine's ${name === 'mmio64' ? '64' : '32'}-bit PCI window (${where(name, w)})`);
+    const [name, w] =
+      b.kind === 'mem64' && p.mmio64 ? (['mmio64', p.mmio64] as const) : (['mmio32', p.mmio32] as const);
+    if (!fitsAligned(b.size, w))
+      throw new HostFileError(
+        host.spec.file,
+        `${fn.path}.bars[${i}].size`,
+        `BAR ${b.index} of 0x${b.size.toString(16)} bytes cannot be placed in the machine's ${name === 'mmio64' ? '64' : '32'}-bit PCI window (${where(name, w)})`,
+      );
   });
-  if (fn.romSize && !fitsAligned(fn.romSize, p.mmio32)) throw new HostFileError(host.spec.file, `${fn.path}.rom`, `a ROM of 0x${fn.romSize.toString(16)} bytes cannot be placed in the machine's 32-bit PCI window (${where('mmio32', p.mmio32)})`);
+  if (fn.romSize && !fitsAligned(fn.romSize, p.mmio32))
+    throw new HostFileError(
+      host.spec.file,
+      `${fn.path}.rom`,
+      `a ROM of 0x${fn.romSize.toString(16)} bytes cannot be placed in the machine's 32-bit PCI window (${where('mmio32', p.mmio32)})`,
+    );
 }

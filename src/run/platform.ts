@@ -32,4 +32,3 @@ export function platformOf(m: Machine): GuestPlatform {
     wait: (ns) => m.clock.advance(ns),
   };
 }
-
