@@ -344,7 +344,10 @@ export class VfioPciDevice extends PciDevice {
   /** vfio_pci_size_rom, or pci_add_option_rom for romfile= (QEMU leaves the file to the PCI core). */
   private setUpRom(): void {
     const romBar = this.options.romBar ?? true;
-    if (this.options.romFile) return addOptionRom(this, 'vfio-pci', this.options.romFile, romBar);
+    if (this.options.romFile) {
+      addOptionRom(this, 'vfio-pci', this.options.romFile, romBar);
+      return;
+    }
     if (!romBar) return;
     this.rom = VfioRom.size(this.mem, this.hostName, this.deviceFd, { vendor: this.vendorId, device: this.deviceId }, (m) => this.ctx.warn(m));
     if (this.rom) this.registerBar(R.PCI_ROM_SLOT, R.PCI_BASE_ADDRESS_SPACE_MEMORY, this.rom.region);

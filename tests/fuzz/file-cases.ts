@@ -29,14 +29,14 @@ export interface FileCase {
   problem: string | null;
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Checks one outcome; `file` is the mutated file the CLI was given. */
 export function judge(argv: string[], file: string, r: CliResult): string | null {
   if (![0, 1, 2].includes(r.code)) return `exit ${r.code}`;
   if (/\n\s+at /.test(r.err) || /\n\s+at /.test(r.out)) return 'a stack trace reached the user';
   if (/internal error/.test(r.err)) return `internal error: ${r.err.split('\n')[0]}`;
-  if (r.code === 2 && !new RegExp(`${escape(file)}: [^:\\n]+: `).test(r.err)) return `exit 2 without file and field: ${r.err.split('\n')[0]}`;
+  if (r.code === 2 && !new RegExp(`${escapeRegExp(file)}: [^:\\n]+: `).test(r.err)) return `exit 2 without file and field: ${r.err.split('\n')[0]}`;
   if (argv[0] === 'boot' && r.out) {
     let rep: BootReport;
     try {
