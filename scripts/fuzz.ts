@@ -16,10 +16,13 @@ for (let i = 0; i < cases; i++) {
   const c = runFileCase(seed + i, dir);
   exits[c.result.code] = (exits[c.result.code] ?? 0) + 1;
   if (c.problem) failures.push(`seed ${c.seed} (${c.kind} ${c.base}: ${c.mutations.join('; ')}): ${c.problem}`);
-  if ((i + 1) % 5000 === 0) console.log(`${i + 1} cases, ${failures.length} failures, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  if ((i + 1) % 5000 === 0)
+    console.log(`${i + 1} cases, ${failures.length} failures, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 const seconds = (performance.now() - t0) / 1000;
 writeFileSync('fuzz-files.json', JSON.stringify({ cases, seed, seconds, exits, failures }, null, 2));
-console.log(`${cases} mutated files (seed ${seed}) in ${seconds.toFixed(1)} s: exit 0/1/2 ${exits.join('/')}, ${failures.length} failures`);
+console.log(
+  `${cases} mutated files (seed ${seed}) in ${seconds.toFixed(1)} s: exit 0/1/2 ${exits.join('/')}, ${failures.length} failures`,
+);
 for (const f of failures.slice(0, 20)) console.log('  ' + f);
 process.exitCode = failures.length ? 1 : 0;

@@ -6,13 +6,28 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = ['--import', 'tsx', '--import', join(root, 'scripts/count-tests.mjs'), join(root, 'node_modules/uvu/bin.js'), 'tests', '\\.test\\.ts$', ...process.argv.slice(2)];
+const args = [
+  '--import',
+  'tsx',
+  '--import',
+  join(root, 'scripts/count-tests.mjs'),
+  join(root, 'node_modules/uvu/bin.js'),
+  'tests',
+  '\\.test\\.ts$',
+  ...process.argv.slice(2),
+];
 const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } });
 
 let out = '';
-child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+child.stdout.on('data', (d) => {
+  out += d;
+  process.stdout.write(d);
+});
 let err = '';
-child.stderr.on('data', (d) => { err += d; process.stderr.write(d); });
+child.stderr.on('data', (d) => {
+  err += d;
+  process.stderr.write(d);
+});
 child.on('close', (code) => {
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const passed = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0);
@@ -22,7 +37,9 @@ child.on('close', (code) => {
   const declared = Number(/tests declared: (\d+)/.exec(err)?.[1] ?? -1);
   const late = [...err.matchAll(/test declared after its file's test.run\(\): (.*)/g)].map((m) => m[1]);
   if (declared !== total || late.length) {
-    console.log(`\n${declared} tests declared, ${total} ran${late.length ? `; declared after their file's test.run() (move test.run() to the end): ${late.join(', ')}` : ''}`);
+    console.log(
+      `\n${declared} tests declared, ${total} ran${late.length ? `; declared after their file's test.run() (move test.run() to the end): ${late.join(', ')}` : ''}`,
+    );
     failed = Math.max(failed, 1);
   }
   console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

@@ -3,7 +3,17 @@
 // the same fresh state in every process; the parent compares them), then times rotated rounds.
 // Usage (from access.ts): access-child.ts '{"n":1000,"strategy":"vdm","ms":40,"rounds":5}'
 import { layout, ramBlockCost, vdmMachine, v86Machine, RAM_BASE, RAM_SIZE, type V86Cpu } from './access-layout.ts';
-import { STREAMS, STREAM, body, makeStream, runs, type AccessStrategy, type Op, type Stream, type StreamName } from './access-streams.ts';
+import {
+  STREAMS,
+  STREAM,
+  body,
+  makeStream,
+  runs,
+  type AccessStrategy,
+  type Op,
+  type Stream,
+  type StreamName,
+} from './access-streams.ts';
 import type { AddressSpace, RamBlock } from '../../src/memory/index.ts';
 
 interface Args {
@@ -131,7 +141,12 @@ for (const stream of STREAMS) {
     work.push({ stream, op, c: { ...s, as, cpu, M, R: l.read, W: l.write }, loop, chunk: { size: 64 } });
   }
 }
-const rows: ChildRow[] = work.map((w) => ({ stream: w.stream, op: w.op, checksum: checksum(w.loop, w.c, w.op), ns: [] }));
+const rows: ChildRow[] = work.map((w) => ({
+  stream: w.stream,
+  op: w.op,
+  checksum: checksum(w.loop, w.c, w.op),
+  ns: [],
+}));
 for (const w of work) timeLoop(w.loop, w.c, args.ms / 2, w.chunk); // warm up
 for (let round = 0; round < args.rounds; round++) {
   // Rotated, so no stream always runs first or after the same neighbour.

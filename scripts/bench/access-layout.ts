@@ -32,7 +32,11 @@ function handler(kind: number, k: number): { read: ReadFn; write: WriteFn; regs:
   for (let i = 0; i < REGS; i++) regs[i] = pattern(k, i);
   switch (kind) {
     case 0: // register file
-      return { regs, read: (off) => regs[(off >>> 2) & (REGS - 1)]!, write: (off, v) => void (regs[(off >>> 2) & (REGS - 1)] = v) };
+      return {
+        regs,
+        read: (off) => regs[(off >>> 2) & (REGS - 1)]!,
+        write: (off, v) => void (regs[(off >>> 2) & (REGS - 1)] = v),
+      };
     case 1: // status: bit 0 clears on read, writes set bits
       return {
         regs,
@@ -47,7 +51,11 @@ function handler(kind: number, k: number): { read: ReadFn; write: WriteFn; regs:
     case 2: // doorbell: writes add to a head pointer, reads see it plus the offset
       return { regs, read: (off) => (regs[0]! + off) >>> 0, write: (_off, v) => void (regs[0] = (regs[0]! + v) >>> 0) };
     default: // computed registers, writes fold into a scratch file
-      return { regs, read: (off) => Math.imul(off ^ k, 0x9e3779b1) >>> 0, write: (off, v) => void (regs[(off >>> 2) & (REGS - 1)]! ^= v) };
+      return {
+        regs,
+        read: (off) => Math.imul(off ^ k, 0x9e3779b1) >>> 0,
+        write: (off, v) => void (regs[(off >>> 2) & (REGS - 1)]! ^= v),
+      };
   }
 }
 
@@ -80,7 +88,16 @@ export function vdmMachine(l: Layout): { as: AddressSpace; ram: RamBlock } {
   mem.transaction(() => {
     root.addSubregion(RAM_BASE, ram);
     for (let k = 0; k < l.n; k++) {
-      root.addSubregion(MMIO_BASE + k * l.stride, mem.io(`dev${k}`, l.stride, { read: l.read[k]!, write: l.write[k] as (o: number, v: number | bigint, s: number) => void, valid: { minAccessSize: 4, maxAccessSize: 8 }, impl: { maxAccessSize: 4 }, endianness: 'little' }));
+      root.addSubregion(
+        MMIO_BASE + k * l.stride,
+        mem.io(`dev${k}`, l.stride, {
+          read: l.read[k]!,
+          write: l.write[k] as (o: number, v: number | bigint, s: number) => void,
+          valid: { minAccessSize: 4, maxAccessSize: 8 },
+          impl: { maxAccessSize: 4 },
+          endianness: 'little',
+        }),
+      );
     }
   });
   const as = mem.addressSpace('memory', root);
@@ -94,14 +111,33 @@ export interface V86Cpu {
   read32s(addr: number): number;
   write32(addr: number, value: number): void;
   mem32s: Int32Array;
-  io: { mmap_register(addr: number, size: number, r8: (a: number) => number, w8: (a: number, v: number) => void, r32: (a: number) => number, w32: (a: number, v: number) => void): void };
+  io: {
+    mmap_register(
+      addr: number,
+      size: number,
+      r8: (a: number) => number,
+      w8: (a: number, v: number) => void,
+      r32: (a: number) => number,
+      w32: (a: number, v: number) => void,
+    ): void;
+  };
 }
 
 /** Boots v86's CPU with 32 MiB of RAM and registers the regions; resolves with its cpu. */
 export async function v86Machine(l: Layout): Promise<V86Cpu> {
-  const { V86 } = (await import('v86')) as unknown as { V86: new (o: object) => { add_listener(e: string, f: () => void): void; v86: { cpu: V86Cpu } } };
+  const { V86 } = (await import('v86')) as unknown as {
+    V86: new (o: object) => { add_listener(e: string, f: () => void): void; v86: { cpu: V86Cpu } };
+  };
   const wasm = fileURLToPath(new URL('v86.wasm', import.meta.resolve('v86')));
-  const emulator = new V86({ wasm_path: wasm, memory_size: 32 << 20, vga_memory_size: 2 << 20, autostart: false, disable_keyboard: true, disable_mouse: true, disable_speaker: true });
+  const emulator = new V86({
+    wasm_path: wasm,
+    memory_size: 32 << 20,
+    vga_memory_size: 2 << 20,
+    autostart: false,
+    disable_keyboard: true,
+    disable_mouse: true,
+    disable_speaker: true,
+  });
   await new Promise<void>((resolve) => emulator.add_listener('emulator-ready', resolve));
   const cpu = emulator.v86.cpu;
   for (let k = 0; k < l.n; k++) {
@@ -109,7 +145,14 @@ export async function v86Machine(l: Layout): Promise<V86Cpu> {
     const r = l.read[k]!;
     const w = l.write[k]!;
     // A v86 device gets the absolute address and subtracts its own base.
-    cpu.io.mmap_register(base, V86_BLOCK, (a) => (r((a - base) & ~3, 4) >>> (8 * (a & 3))) & 0xff, () => {}, (a) => r(a - base, 4), (a, v) => w(a - base, v >>> 0, 4));
+    cpu.io.mmap_register(
+      base,
+      V86_BLOCK,
+      (a) => (r((a - base) & ~3, 4) >>> (8 * (a & 3))) & 0xff,
+      () => {},
+      (a) => r(a - base, 4),
+      (a, v) => w(a - base, v >>> 0, 4),
+    );
   }
   return cpu;
 }

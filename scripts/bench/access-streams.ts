@@ -88,11 +88,20 @@ export function body(strategy: AccessStrategy, stream: StreamName, op: Op): stri
   const ramOnly = stream.startsWith('ram');
   const mmioOnly = stream.startsWith('mmio');
   if (strategy === 'direct') {
-    const call = op === 'read' ? (w8 ? '(R[h](O[i], 4) ^ R[h](O[i] + 4, 4))' : 'R[h](O[i], 4)') : w8 ? '(W[h](O[i], i, 4), W[h](O[i] + 4, i, 4))' : 'W[h](O[i], i, 4)';
+    const call =
+      op === 'read'
+        ? w8
+          ? '(R[h](O[i], 4) ^ R[h](O[i] + 4, 4))'
+          : 'R[h](O[i], 4)'
+        : w8
+          ? '(W[h](O[i], i, 4), W[h](O[i] + 4, i, 4))'
+          : 'W[h](O[i], i, 4)';
     const mem = op === 'read' ? 'M[O[i]]' : '(M[O[i]] = i)';
     if (ramOnly) return op === 'read' ? `s = (s + ${mem}) | 0;` : `${mem};`;
     if (mmioOnly) return op === 'read' ? `{ const h = H[i]; s = (s + ${call}) | 0; }` : `{ const h = H[i]; ${call}; }`;
-    return op === 'read' ? `{ const h = H[i]; s = (s + (h < 0 ? ${mem} : ${call})) | 0; }` : `{ const h = H[i]; if (h < 0) ${mem}; else ${call}; }`;
+    return op === 'read'
+      ? `{ const h = H[i]; s = (s + (h < 0 ? ${mem} : ${call})) | 0; }`
+      : `{ const h = H[i]; if (h < 0) ${mem}; else ${call}; }`;
   }
   if (strategy === 'vdm') {
     if (w8) return op === 'read' ? 's = (s + (as.read(A[i], 8) ^ as.hi)) | 0;' : 'as.write(A[i], i, 8, i);';

@@ -52,7 +52,16 @@ function bundleChild(): string {
   const dir = fileURLToPath(new URL('../../node_modules/.cache/vdm-bench/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const out = `${dir}access-child.mjs`;
-  buildSync({ entryPoints: [fileURLToPath(new URL('./access-child.ts', import.meta.url))], bundle: true, platform: 'node', format: 'esm', target: 'node20', external: ['v86'], outfile: out, logLevel: 'error' });
+  buildSync({
+    entryPoints: [fileURLToPath(new URL('./access-child.ts', import.meta.url))],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['v86'],
+    outfile: out,
+    logLevel: 'error',
+  });
   return out;
 }
 
@@ -61,7 +70,11 @@ function spread(ns: number[]): Spread {
   return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
 }
 
-export function runAccess(opts: AccessOptions, progress: Progress, onRow: (row: AccessRow) => void): { rows: AccessRow[]; summaries: AccessSummary[] } {
+export function runAccess(
+  opts: AccessOptions,
+  progress: Progress,
+  onRow: (row: AccessRow) => void,
+): { rows: AccessRow[]; summaries: AccessSummary[] } {
   const child = bundleChild();
   const rows: AccessRow[] = [];
   const summaries: AccessSummary[] = [];
@@ -70,12 +83,24 @@ export function runAccess(opts: AccessOptions, progress: Progress, onRow: (row: 
     for (const strategy of ACCESS_STRATEGIES) {
       if (!STREAMS.some((s) => runs(strategy, s, n))) continue;
       progress.step(`access: ${n} regions, ${strategy}`);
-      const r = spawnSync(process.execPath, ['--expose-gc', child, JSON.stringify({ n, strategy, ms: opts.ms, rounds: opts.rounds })], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync(
+        process.execPath,
+        ['--expose-gc', child, JSON.stringify({ n, strategy, ms: opts.ms, rounds: opts.rounds })],
+        { encoding: 'utf8', maxBuffer: 1 << 24 },
+      );
       const last = r.stdout.trim().split('\n').pop() ?? '';
-      if (r.status !== 0 || !last.startsWith('{')) throw new Error(`access benchmark, ${n} regions, ${strategy}: ${r.stderr.trim().split('\n').slice(-3).join(' ') || `exit ${r.status}`}`);
+      if (r.status !== 0 || !last.startsWith('{'))
+        throw new Error(
+          `access benchmark, ${n} regions, ${strategy}: ${r.stderr.trim().split('\n').slice(-3).join(' ') || `exit ${r.status}`}`,
+        );
       results.set(strategy, JSON.parse(last) as ChildResult);
     }
-    summaries.push({ regions: n, heapPerRegion: results.get('vdm')?.heapPerRegion, ramBlock4k: results.get('vdm')?.ramBlock4k, setupMs: Object.fromEntries([...results].map(([s, r]) => [s, r.setupMs])) });
+    summaries.push({
+      regions: n,
+      heapPerRegion: results.get('vdm')?.heapPerRegion,
+      ramBlock4k: results.get('vdm')?.ramBlock4k,
+      setupMs: Object.fromEntries([...results].map(([s, r]) => [s, r.setupMs])),
+    });
     const direct = results.get('direct')!;
     for (const d of direct.rows) {
       const row: AccessRow = { regions: n, stream: d.stream, op: d.op, ns: {}, vdmToDirect: 0, noisy: [] };
@@ -83,7 +108,10 @@ export function runAccess(opts: AccessOptions, progress: Progress, onRow: (row: 
         const mine = res.rows.find((x) => x.stream === d.stream && x.op === d.op);
         if (!mine) continue;
         // The cross-check: the same answers (reads) or the same state after (writes) as the direct call.
-        if (mine.checksum !== d.checksum) throw new Error(`access benchmark, ${n} regions, ${d.stream} ${d.op}: ${strategy} answered differently from the direct call (checksum ${mine.checksum} vs ${d.checksum})`);
+        if (mine.checksum !== d.checksum)
+          throw new Error(
+            `access benchmark, ${n} regions, ${d.stream} ${d.op}: ${strategy} answered differently from the direct call (checksum ${mine.checksum} vs ${d.checksum})`,
+          );
         const s = spread(mine.ns);
         row.ns[strategy] = s;
         if (s.max > s.median * (1 + NOISE) || s.min < s.median * (1 - NOISE)) row.noisy.push(strategy);

@@ -38,7 +38,8 @@ export class FlatTable {
       this.end[i] = Number(r.start + r.size);
       this.delta[i] = Number(r.offsetInRegion) - Number(r.start);
       const mr = r.mr;
-      if (mr.directSizes === 0 && !mr.isRam) throw new Error(`baseline: region ${mr.name} needs the general MMIO path, which the baselines do not model`);
+      if (mr.directSizes === 0 && !mr.isRam)
+        throw new Error(`baseline: region ${mr.name} needs the general MMIO path, which the baselines do not model`);
       this.kind[i] = mr.isRamDevice ? Kind.RamDevice : mr.isRam ? Kind.Ram : Kind.Mmio;
       this.block.push(mr.ramBlock);
       this.backing.push(mr.ramDeviceBacking);

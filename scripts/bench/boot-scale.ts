@@ -32,21 +32,33 @@ export interface BootRow {
 
 const child = fileURLToPath(new URL('./boot-child.ts', import.meta.url));
 
-export function runBootScale(machines: string[], counts: number[], progress: Progress, onRow: (row: BootRow) => void): BootRow[] {
+export function runBootScale(
+  machines: string[],
+  counts: number[],
+  progress: Progress,
+  onRow: (row: BootRow) => void,
+): BootRow[] {
   const rows: BootRow[] = [];
-  for (const machine of machines) for (const devices of counts) for (const mode of ['full', 'incremental'] as const) {
-    progress.step(`boot: ${machine} with ${devices} NIC${devices > 1 ? 's' : ''}, ${mode} render`);
-    const env = { ...process.env, VDM_FULL_RENDER: mode === 'full' ? '1' : '0' };
-    const r = spawnSync(process.execPath, [...process.execArgv, child, machine, String(devices)], { encoding: 'utf8', maxBuffer: 1 << 24, env });
-    const last = r.stdout.trim().split('\n').pop() ?? '';
-    let row: BootRow;
-    if (r.status === 0 && last.startsWith('{')) row = { ...(JSON.parse(last) as BootRow), mode };
-    else {
-      const message = /Error: ([^\n]+)/.exec(r.stderr)?.[1] ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status}`);
-      row = { machine, devices, mode, error: message };
-    }
-    rows.push(row);
-    onRow(row);
-  }
+  for (const machine of machines)
+    for (const devices of counts)
+      for (const mode of ['full', 'incremental'] as const) {
+        progress.step(`boot: ${machine} with ${devices} NIC${devices > 1 ? 's' : ''}, ${mode} render`);
+        const env = { ...process.env, VDM_FULL_RENDER: mode === 'full' ? '1' : '0' };
+        const r = spawnSync(process.execPath, [...process.execArgv, child, machine, String(devices)], {
+          encoding: 'utf8',
+          maxBuffer: 1 << 24,
+          env,
+        });
+        const last = r.stdout.trim().split('\n').pop() ?? '';
+        let row: BootRow;
+        if (r.status === 0 && last.startsWith('{')) row = { ...(JSON.parse(last) as BootRow), mode };
+        else {
+          const message =
+            /Error: ([^\n]+)/.exec(r.stderr)?.[1] ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status}`);
+          row = { machine, devices, mode, error: message };
+        }
+        rows.push(row);
+        onRow(row);
+      }
   return rows;
 }

@@ -12,13 +12,19 @@ const log10 = Math.log10;
 /** 10^e nanoseconds as a short label: 1ns, 10µs, 1ms. */
 const label = (e: number) => (e < 3 ? `${10 ** e}ns` : e < 6 ? `${10 ** (e - 3)}µs` : `${10 ** (e - 6)}ms`);
 
-export function dispatchChart(rows: DispatchRow[], strategies: { key: keyof DispatchRow['ns']; label: string }[]): string {
+export function dispatchChart(
+  rows: DispatchRow[],
+  strategies: { key: keyof DispatchRow['ns']; label: string }[],
+): string {
   const reads = rows.filter((r) => r.op === 'read');
   const orders = [...new Set(reads.map((r) => r.order))];
   const paths = [...new Set(reads.map((r) => r.path))];
   const sizes = [...new Set(reads.map((r) => r.regions))].sort((a, b) => a - b);
-  const all = reads.flatMap((r) => strategies.map((s) => r.ns[s.key]).filter((v): v is number => v !== undefined && v > 0));
-  if (all.length === 0) return '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="20"><text y="14">no read rows</text></svg>';
+  const all = reads.flatMap((r) =>
+    strategies.map((s) => r.ns[s.key]).filter((v): v is number => v !== undefined && v > 0),
+  );
+  if (all.length === 0)
+    return '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="20"><text y="14">no read rows</text></svg>';
   const yMin = 10 ** Math.floor(log10(Math.min(...all)));
   const yMax = 10 ** Math.ceil(log10(Math.max(...all)));
   const xMin = Math.min(...sizes);
@@ -32,29 +38,52 @@ export function dispatchChart(rows: DispatchRow[], strategies: { key: keyof Disp
   ];
   strategies.forEach((s, k) => {
     const x = 10 + k * 150;
-    out.push(`<line x1="${x}" y1="14" x2="${x + 18}" y2="14" stroke="${COLORS[k % COLORS.length]}" stroke-width="2"/>`, `<text x="${x + 22}" y="18">${esc(s.label)}</text>`);
+    out.push(
+      `<line x1="${x}" y1="14" x2="${x + 18}" y2="14" stroke="${COLORS[k % COLORS.length]}" stroke-width="2"/>`,
+      `<text x="${x + 22}" y="18">${esc(s.label)}</text>`,
+    );
   });
   orders.forEach((order, row) => {
     paths.forEach((path, col) => {
       const ox = col * W;
       const oy = legendH + row * H;
-      const px = (n: number) => ox + PAD.left + ((log10(n) - log10(xMin)) / (log10(xMax) - log10(xMin) || 1)) * (W - PAD.left - PAD.right);
-      const py = (ns: number) => oy + H - PAD.bottom - ((log10(ns) - log10(yMin)) / (log10(yMax) - log10(yMin) || 1)) * (H - PAD.top - PAD.bottom);
+      const px = (n: number) =>
+        ox + PAD.left + ((log10(n) - log10(xMin)) / (log10(xMax) - log10(xMin) || 1)) * (W - PAD.left - PAD.right);
+      const py = (ns: number) =>
+        oy +
+        H -
+        PAD.bottom -
+        ((log10(ns) - log10(yMin)) / (log10(yMax) - log10(yMin) || 1)) * (H - PAD.top - PAD.bottom);
       out.push(`<text x="${ox + PAD.left}" y="${oy + 14}" font-weight="bold">${esc(`${path} read, ${order}`)}</text>`);
-      out.push(`<rect x="${ox + PAD.left}" y="${oy + PAD.top}" width="${W - PAD.left - PAD.right}" height="${H - PAD.top - PAD.bottom}" fill="none" stroke="#ccc"/>`);
+      out.push(
+        `<rect x="${ox + PAD.left}" y="${oy + PAD.top}" width="${W - PAD.left - PAD.right}" height="${H - PAD.top - PAD.bottom}" fill="none" stroke="#ccc"/>`,
+      );
       for (let e = log10(yMin); e <= log10(yMax); e++) {
         const y = py(10 ** e);
-        out.push(`<line x1="${ox + PAD.left}" y1="${y}" x2="${ox + W - PAD.right}" y2="${y}" stroke="#eee"/>`, `<text x="${ox + PAD.left - 4}" y="${y + 3}" text-anchor="end">${label(e)}</text>`);
+        out.push(
+          `<line x1="${ox + PAD.left}" y1="${y}" x2="${ox + W - PAD.right}" y2="${y}" stroke="#eee"/>`,
+          `<text x="${ox + PAD.left - 4}" y="${y + 3}" text-anchor="end">${label(e)}</text>`,
+        );
       }
-      for (const n of sizes) out.push(`<text x="${px(n)}" y="${oy + H - PAD.bottom + 12}" text-anchor="middle">${n >= 1000 ? `${n / 1000}k` : n}</text>`);
-      if (col === 0 && row === orders.length - 1) out.push(`<text x="${ox + W / 2}" y="${oy + H - 4}" text-anchor="middle">regions</text>`);
+      for (const n of sizes)
+        out.push(
+          `<text x="${px(n)}" y="${oy + H - PAD.bottom + 12}" text-anchor="middle">${n >= 1000 ? `${n / 1000}k` : n}</text>`,
+        );
+      if (col === 0 && row === orders.length - 1)
+        out.push(`<text x="${ox + W / 2}" y="${oy + H - 4}" text-anchor="middle">regions</text>`);
       strategies.forEach((s, k) => {
         const pts = sizes
           .map((n) => reads.find((r) => r.regions === n && r.order === order && r.path === path))
           .filter((r): r is DispatchRow => r?.ns[s.key] !== undefined)
           .map((r) => `${px(r.regions).toFixed(1)},${py(r.ns[s.key]!).toFixed(1)}`);
-        if (pts.length) out.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${COLORS[k % COLORS.length]}" stroke-width="1.6"/>`);
-        for (const p of pts) out.push(`<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="2" fill="${COLORS[k % COLORS.length]}"/>`);
+        if (pts.length)
+          out.push(
+            `<polyline points="${pts.join(' ')}" fill="none" stroke="${COLORS[k % COLORS.length]}" stroke-width="1.6"/>`,
+          );
+        for (const p of pts)
+          out.push(
+            `<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="2" fill="${COLORS[k % COLORS.length]}"/>`,
+          );
       });
     });
   });

@@ -70,7 +70,12 @@ function loopFor(strategy: Strategy, path: PathName, op: Op, order: Order): Loop
   let loop = loops.get(key);
   if (!loop) {
     const body = op === 'read' ? `s = (s + ${EXPR[strategy][op]}) | 0;` : `${EXPR[strategy][op]};`;
-    loop = new Function('c', 'from', 'to', `// ${key}\nconst { as, A, H, O, R, W, L, B, K } = c;\nlet s = 0;\nfor (let i = from; i < to; i++) ${body}\nreturn s;`) as Loop;
+    loop = new Function(
+      'c',
+      'from',
+      'to',
+      `// ${key}\nconst { as, A, H, O, R, W, L, B, K } = c;\nlet s = 0;\nfor (let i = from; i < to; i++) ${body}\nreturn s;`,
+    ) as Loop;
     loops.set(key, loop);
   }
   return loop;
@@ -109,13 +114,34 @@ function makeStream(tree: BenchTree, path: PathName, order: Order): Pick<LoopCon
 }
 
 /** The stream of one path and order over `tree`, with every strategy's object. */
-export function loopContext(tree: BenchTree, table: FlatTable, block: BlockTable, path: PathName, order: Order): LoopContext {
+export function loopContext(
+  tree: BenchTree,
+  table: FlatTable,
+  block: BlockTable,
+  path: PathName,
+  order: Order,
+): LoopContext {
   const h = tree.handlers[path];
-  return { as: tree.as, ...makeStream(tree, path, order), R: h.read as LoopContext['R'], W: h.write as LoopContext['W'], L: new LinearScan(table), B: new BinarySearch(table), K: block };
+  return {
+    as: tree.as,
+    ...makeStream(tree, path, order),
+    R: h.read as LoopContext['R'],
+    W: h.write as LoopContext['W'],
+    L: new LinearScan(table),
+    B: new BinarySearch(table),
+    K: block,
+  };
 }
 
 /** Runs each strategy against the direct call on the first CHECKED accesses; throws on any difference. */
-export function crossCheck(c: LoopContext, strategies: Strategy[], path: PathName, op: Op, order: Order, where: string): void {
+export function crossCheck(
+  c: LoopContext,
+  strategies: Strategy[],
+  path: PathName,
+  op: Op,
+  order: Order,
+  where: string,
+): void {
   const answer = (s: Strategy): Uint32Array => {
     const loop = loopFor(s, path, op, order);
     const out = new Uint32Array(CHECKED);
@@ -136,7 +162,9 @@ export function crossCheck(c: LoopContext, strategies: Strategy[], path: PathNam
     const i = got.findIndex((v, k) => v !== expected[k]);
     if (i >= 0) {
       const a = `0x${c.A[i]!.toString(16)}`;
-      throw new Error(`${where}: ${s} ${op === 'read' ? 'read' : 'left'} 0x${got[i]!.toString(16)} at ${a} (access ${i}) where the direct call ${op === 'read' ? 'read' : 'left'} 0x${expected[i]!.toString(16)}`);
+      throw new Error(
+        `${where}: ${s} ${op === 'read' ? 'read' : 'left'} 0x${got[i]!.toString(16)} at ${a} (access ${i}) where the direct call ${op === 'read' ? 'read' : 'left'} 0x${expected[i]!.toString(16)}`,
+      );
     }
   }
 }
@@ -170,7 +198,11 @@ export interface TreeSummary {
   usedBlocks: number;
 }
 
-export function runDispatch(opts: DispatchOptions, progress: Progress, onRow: (row: DispatchRow) => void): { rows: DispatchRow[]; trees: TreeSummary[] } {
+export function runDispatch(
+  opts: DispatchOptions,
+  progress: Progress,
+  onRow: (row: DispatchRow) => void,
+): { rows: DispatchRow[]; trees: TreeSummary[] } {
   const rows: DispatchRow[] = [];
   const trees: TreeSummary[] = [];
   for (const size of opts.sizes) {
@@ -180,39 +212,47 @@ export function runDispatch(opts: DispatchOptions, progress: Progress, onRow: (r
     const buildMs = performance.now() - t0;
     const table = new FlatTable(tree.as.view.ranges);
     const block = new BlockTable(table);
-    trees.push({ regions: tree.regions, flatRanges: table.n, buildMs, mixedBlocks: block.mixedBlocks, usedBlocks: block.usedBlocks });
-    for (const path of opts.paths) for (const order of opts.orders) {
-      const c = loopContext(tree, table, block, path, order);
-      for (const op of opts.ops) {
-        const where = `${tree.regions} regions, ${path} ${op}, ${order}`;
-        progress.step(`dispatch: ${where}`);
-        const strategies: Strategy[] = ['direct', ...opts.strategies.filter((s) => s !== 'direct')];
-        crossCheck(c, strategies, path, op, order, where);
-        const total = new Map(strategies.map((s) => [s, { accesses: 0, ms: 0 }]));
-        const chunks = new Map(strategies.map((s) => [s, { size: 64 }]));
-        const slice = (opts.seconds * 1000) / ROUNDS;
-        for (const s of strategies) runFor(loopFor(s, path, op, order), c, slice / 4, chunks.get(s)!); // warm up
-        for (let round = 0; round < ROUNDS; round++) {
-          // Rotate the order so no strategy always runs first (or right after the slowest one).
-          for (let k = 0; k < strategies.length; k++) {
-            const s = strategies[(k + round) % strategies.length]!;
-            const r = runFor(loopFor(s, path, op, order), c, slice, chunks.get(s)!);
-            const t = total.get(s)!;
-            t.accesses += r.accesses;
-            t.ms += r.ms;
+    trees.push({
+      regions: tree.regions,
+      flatRanges: table.n,
+      buildMs,
+      mixedBlocks: block.mixedBlocks,
+      usedBlocks: block.usedBlocks,
+    });
+    for (const path of opts.paths)
+      for (const order of opts.orders) {
+        const c = loopContext(tree, table, block, path, order);
+        for (const op of opts.ops) {
+          const where = `${tree.regions} regions, ${path} ${op}, ${order}`;
+          progress.step(`dispatch: ${where}`);
+          const strategies: Strategy[] = ['direct', ...opts.strategies.filter((s) => s !== 'direct')];
+          crossCheck(c, strategies, path, op, order, where);
+          const total = new Map(strategies.map((s) => [s, { accesses: 0, ms: 0 }]));
+          const chunks = new Map(strategies.map((s) => [s, { size: 64 }]));
+          const slice = (opts.seconds * 1000) / ROUNDS;
+          for (const s of strategies) runFor(loopFor(s, path, op, order), c, slice / 4, chunks.get(s)!); // warm up
+          for (let round = 0; round < ROUNDS; round++) {
+            // Rotate the order so no strategy always runs first (or right after the slowest one).
+            for (let k = 0; k < strategies.length; k++) {
+              const s = strategies[(k + round) % strategies.length]!;
+              const r = runFor(loopFor(s, path, op, order), c, slice, chunks.get(s)!);
+              const t = total.get(s)!;
+              t.accesses += r.accesses;
+              t.ms += r.ms;
+            }
           }
+          const ns: DispatchRow['ns'] = {};
+          const ratio: DispatchRow['ratio'] = {};
+          for (const s of strategies) ns[s] = (total.get(s)!.ms * 1e6) / total.get(s)!.accesses;
+          for (const s of strategies) ratio[s] = ns[s]! / ns.direct!;
+          const row: DispatchRow = { regions: tree.regions, flatRanges: table.n, path, op, order, ns, ratio };
+          rows.push(row);
+          onRow(row);
         }
-        const ns: DispatchRow['ns'] = {};
-        const ratio: DispatchRow['ratio'] = {};
-        for (const s of strategies) ns[s] = (total.get(s)!.ms * 1e6) / total.get(s)!.accesses;
-        for (const s of strategies) ratio[s] = ns[s]! / ns.direct!;
-        const row: DispatchRow = { regions: tree.regions, flatRanges: table.n, path, op, order, ns, ratio };
-        rows.push(row);
-        onRow(row);
       }
-    }
     const counters = tree.as.counters;
-    if (counters.invalid !== 0) throw new Error(`${tree.regions} regions: ${counters.invalid} accesses were refused as invalid`);
+    if (counters.invalid !== 0)
+      throw new Error(`${tree.regions} regions: ${counters.invalid} accesses were refused as invalid`);
   }
   return { rows, trees };
 }

@@ -6,7 +6,9 @@ import { PATHS, type PathName } from './tree.ts';
 import { STRATEGIES, type DispatchOptions, type Op, type Order, type Strategy } from './dispatch.ts';
 import type { AccessOptions } from './access.ts';
 
-const MACHINES = readdirSync(fileURLToPath(new URL('../../machines/', import.meta.url))).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+const MACHINES = readdirSync(fileURLToPath(new URL('../../machines/', import.meta.url)))
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.slice(0, -5));
 
 export const PHASES = ['access', 'dispatch', 'render', 'boot'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -39,11 +41,22 @@ export interface BenchOptions {
   out: string;
 }
 
-function list<T extends string>(flag: string, text: string | undefined, allowed: readonly T[], fallback: readonly T[]): T[] {
+function list<T extends string>(
+  flag: string,
+  text: string | undefined,
+  allowed: readonly T[],
+  fallback: readonly T[],
+): T[] {
   if (text === undefined) return [...fallback];
-  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = items.filter((s) => !allowed.includes(s as T));
-  if (bad.length || items.length === 0) throw new Error(`--${flag}: ${bad.length ? `unknown ${bad.map((b) => `'${b}'`).join(', ')}` : 'empty list'}; choose from ${allowed.join(', ')}`);
+  if (bad.length || items.length === 0)
+    throw new Error(
+      `--${flag}: ${bad.length ? `unknown ${bad.map((b) => `'${b}'`).join(', ')}` : 'empty list'}; choose from ${allowed.join(', ')}`,
+    );
   return items as T[];
 }
 
@@ -52,7 +65,8 @@ function counts(flag: string, text: string | undefined, fallback: number[], max:
   const items = text.split(',').map((s) => s.trim());
   for (const s of items) {
     const n = Number(s);
-    if (!/^\d+$/.test(s) || n < 1 || n > max) throw new Error(`--${flag}: '${s}' is not a whole number from 1 to ${max}`);
+    if (!/^\d+$/.test(s) || n < 1 || n > max)
+      throw new Error(`--${flag}: '${s}' is not a whole number from 1 to ${max}`);
   }
   return items.map(Number);
 }
@@ -82,7 +96,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   });
   const quick = values.quick === true;
   const seconds = values.seconds === undefined ? (quick ? 0.01 : 0.06) : Number(values.seconds);
-  if (!(seconds > 0 && seconds <= 60)) throw new Error(`--seconds: '${values.seconds}' is not a duration in seconds (0 < N <= 60)`);
+  if (!(seconds > 0 && seconds <= 60))
+    throw new Error(`--seconds: '${values.seconds}' is not a duration in seconds (0 < N <= 60)`);
   return {
     help: values.help === true,
     phases: list('only', values.only, PHASES, PHASES),
@@ -99,7 +114,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       ops: list<Op>('ops', values.ops, ['read', 'write'], ['read', 'write']),
       seconds,
     },
-    renderSizes: counts('render-sizes', values['render-sizes'], quick ? [100, 1000] : [100, 1000, 10000, 100000], 1_000_000),
+    renderSizes: counts(
+      'render-sizes',
+      values['render-sizes'],
+      quick ? [100, 1000] : [100, 1000, 10000, 100000],
+      1_000_000,
+    ),
     devices: counts('devices', values.devices, quick ? [1, 4] : [1, 16, 64, 256], 256),
     bootMachines: list('boot-machines', values['boot-machines'], MACHINES, ['pseries', 'q35']),
     out: values.out ?? 'bench-results',

@@ -42,12 +42,17 @@ export class Progress {
 
 /** One line of fixed-width cells: a positive width right-aligns (numbers), a negative one left-aligns. */
 export function line(cells: (string | number)[], widths: number[]): string {
-  return cells.map((c, k) => (widths[k]! < 0 ? String(c).padEnd(-widths[k]!) : String(c).padStart(widths[k]!))).join('  ').trimEnd();
+  return cells
+    .map((c, k) => (widths[k]! < 0 ? String(c).padEnd(-widths[k]!) : String(c).padStart(widths[k]!)))
+    .join('  ')
+    .trimEnd();
 }
 
 /** Markdown table of the same cells (for the README). */
 export function markdown(header: string[], rows: (string | number)[][]): string[] {
-  const align = header.map((_, k) => (rows.every((r) => typeof r[k] === 'number' || /^[\d.,]+/.test(String(r[k]))) ? '---:' : '---'));
+  const align = header.map((_, k) =>
+    rows.every((r) => typeof r[k] === 'number' || /^[\d.,]+/.test(String(r[k]))) ? '---:' : '---',
+  );
   return [`| ${header.join(' | ')} |`, `|${align.join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
 }
 

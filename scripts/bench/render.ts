@@ -55,7 +55,13 @@ function measure(tree: BenchTree, events: { n: number }, change: () => void): Sa
   const t1 = performance.now();
   void tree.as.dispatch; // what the first access after the change does
   const t2 = performance.now();
-  return { commitMs: t1 - t0, compileMs: t2 - t1, renders: tree.mem.stats.renders - renders0, patches: tree.mem.stats.patches - patches0, listenerEvents: events.n };
+  return {
+    commitMs: t1 - t0,
+    compileMs: t2 - t1,
+    renders: tree.mem.stats.renders - renders0,
+    patches: tree.mem.stats.patches - patches0,
+    listenerEvents: events.n,
+  };
 }
 
 function row(tree: BenchTree, change: Change, mode: Mode, samples: Sample[]): RenderRow {
@@ -76,7 +82,11 @@ function row(tree: BenchTree, change: Change, mode: Mode, samples: Sample[]): Re
   };
 }
 
-export function runRender(sizes: number[], progress: Progress, onRow: (row: RenderRow) => void): { rows: RenderRow[]; growth: Growth[] } {
+export function runRender(
+  sizes: number[],
+  progress: Progress,
+  onRow: (row: RenderRow) => void,
+): { rows: RenderRow[]; growth: Growth[] } {
   const rows: RenderRow[] = [];
   const emit = (r: RenderRow): void => {
     rows.push(r);
@@ -147,7 +157,12 @@ export function runRender(sizes: number[], progress: Progress, onRow: (row: Rend
           ),
         );
       }
-      for (const r of [row(tree, 'barMove', mode, moves), row(tree, 'enableToggle', mode, toggles), row(tree, 'batch1000', mode, batches)]) emit(r);
+      for (const r of [
+        row(tree, 'barMove', mode, moves),
+        row(tree, 'enableToggle', mode, toggles),
+        row(tree, 'batch1000', mode, batches),
+      ])
+        emit(r);
     }
   }
   return { rows, growth: fitGrowth(rows) };

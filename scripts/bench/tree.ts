@@ -2,7 +2,14 @@
 // with assigned devices has: guest RAM, an emulated MMIO page, a page split into sub-page MMIO
 // registers, a passthrough BAR (a container holding the mmapped RAM-device and the MSI-X table and
 // PBA overlays on top), and a gap where nothing decodes.
-import { MemorySystem, U64_SPAN, type AddressSpace, type MemoryRegion, type RamBlock, type RamDeviceBacking } from '../../src/memory/index.ts';
+import {
+  MemorySystem,
+  U64_SPAN,
+  type AddressSpace,
+  type MemoryRegion,
+  type RamBlock,
+  type RamDeviceBacking,
+} from '../../src/memory/index.ts';
 import { Msix, PciDevice } from '../../src/pci/index.ts';
 
 /** The access paths the dispatch benchmark measures, one address stream each. */
@@ -62,7 +69,13 @@ export function pattern(u: number, which: number, off: number): number {
   return (Math.imul(u + 1, 0x9e3779b1) ^ Math.imul(which + 1, 0x85ebca6b) ^ off) >>> 0;
 }
 
-function registers(mem: MemorySystem, name: string, size: number, u: number, which: number): { mr: MemoryRegion; read: ReadFn; write: WriteFn } {
+function registers(
+  mem: MemorySystem,
+  name: string,
+  size: number,
+  u: number,
+  which: number,
+): { mr: MemoryRegion; read: ReadFn; write: WriteFn } {
   const regs = new Uint32Array(size / 4);
   for (let k = 0; k < regs.length; k++) regs[k] = pattern(u, which, k * 4);
   // The same two functions serve the region and the direct baseline, so both do identical work.
@@ -120,7 +133,12 @@ export function buildTree(regions: number): BenchTree {
       // The mmap goes in first, as in vfio_bars_register before msix_init: the newer overlays win.
       bar.addSubregion(0, backing);
       const dev = new PciDevice({ mem, name: `dev${u}`, vendorId: 0x8086, deviceId: 0x10fb, classCode: 0x020000 });
-      const msix = new Msix(dev, VECTORS, { bar, barNr: 0, offset: TABLE_OFFSET }, { bar, barNr: 0, offset: PBA_OFFSET });
+      const msix = new Msix(
+        dev,
+        VECTORS,
+        { bar, barNr: 0, offset: TABLE_OFFSET },
+        { bar, barNr: 0, offset: PBA_OFFSET },
+      );
       const mapped: RamDeviceBacking = backing.ramDeviceBacking!;
       h.ramDevice.read.push((off, size) => mapped.read(off, size));
       h.ramDevice.write.push((off, v, size) => mapped.write(off, v as number, size));

@@ -48,16 +48,22 @@ export function parseDevice(text: string): VfioPciOptions {
       opts.romBar = v === '1';
     } else if (k === 'romfile') opts.romFile = v;
     else if (k === 'x-intx-mmap-timeout-ms') {
-      if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) throw new UsageError(`--device: x-intx-mmap-timeout-ms must be a number of milliseconds (0-4294967295), got "${v}"`);
+      if (!/^\d+$/.test(v) || Number(v) > 0xffffffff)
+        throw new UsageError(
+          `--device: x-intx-mmap-timeout-ms must be a number of milliseconds (0-4294967295), got "${v}"`,
+        );
       opts.intxMmapTimeoutMs = Number(v);
-    }
-    else if (k === 'addr') opts.addr = qdevProperty(() => (parsePciAddr(v, 'vfio-pci'), v), ' (SLOT[.FN] in hex, slot 0-1f, function 0-7)');
+    } else if (k === 'addr')
+      opts.addr = qdevProperty(() => (parsePciAddr(v, 'vfio-pci'), v), ' (SLOT[.FN] in hex, slot 0-1f, function 0-7)');
     else if (k === 'x-msix-relocation') {
       const m = /^bar([0-5])$/.exec(v);
       if (m) opts.msixRelocation = Number(m[1]);
       else if (v === 'off' || v === 'auto') opts.msixRelocation = v;
       else throw new UsageError(`--device: x-msix-relocation must be off, auto or bar0..bar5, got "${v}"`);
-    } else throw new UsageError(`--device: unknown option "${k}" (host, id, addr, multifunction, x-msix-relocation, x-no-mmap, x-no-kvm-intx, x-intx-mmap-timeout-ms, rombar, romfile)`);
+    } else
+      throw new UsageError(
+        `--device: unknown option "${k}" (host, id, addr, multifunction, x-msix-relocation, x-no-mmap, x-no-kvm-intx, x-intx-mmap-timeout-ms, rombar, romfile)`,
+      );
   }
   if (!opts.host) throw new UsageError(`--device ${text}: host=DDDD:BB:DD.F is required`);
   return opts as VfioPciOptions;
@@ -81,11 +87,21 @@ function onOff(key: string, v: string): boolean {
 }
 
 /** The options every command that boots a machine takes. */
-export const BOOT_OPTIONS = { machine: { type: 'string' }, host: { type: 'string' }, guest: { type: 'string' }, device: { type: 'string', multiple: true } } as const;
+export const BOOT_OPTIONS = {
+  machine: { type: 'string' },
+  host: { type: 'string' },
+  guest: { type: 'string' },
+  device: { type: 'string', multiple: true },
+} as const;
 
 /** The machine file's defaultHost; a missing or unknown one is the machine file's error, with its field. */
 function defaultHost(spec: MachineSpec): SimHost {
-  if (!spec.defaultHost) throw new MachineFileError(spec.file, 'defaultHost', 'missing: name a host here (a shipped name or a path) or pass --host NAME|FILE');
+  if (!spec.defaultHost)
+    throw new MachineFileError(
+      spec.file,
+      'defaultHost',
+      'missing: name a host here (a shipped name or a path) or pass --host NAME|FILE',
+    );
   try {
     return loadHost(spec.defaultHost);
   } catch (e) {
@@ -95,7 +111,10 @@ function defaultHost(spec: MachineSpec): SimHost {
 }
 
 /** Boots from command-line options (shared by boot and mtree --machine). */
-export function bootFromArgs(values: { machine?: string; host?: string; guest?: string; device?: string[] }, progress?: ProgressFn): BootResult {
+export function bootFromArgs(
+  values: { machine?: string; host?: string; guest?: string; device?: string[] },
+  progress?: ProgressFn,
+): BootResult {
   const machineFile = inputFile('machine', values.machine ?? 'q35');
   const spec: MachineSpec = loadMachineFile(machineFile.path, machineFile.display);
   const host = values.host !== undefined ? loadHost(values.host) : defaultHost(spec);
@@ -118,14 +137,24 @@ export function bootFromArgs(values: { machine?: string; host?: string; guest?: 
 
 /** `vdm boot`. */
 export function bootCommand(argv: string[]): { out: string; err: string; code?: number } {
-  const { values } = parseOptions('vdm boot', argv, { ...BOOT_OPTIONS, json: { type: 'boolean' }, 'explain-terms': { type: 'boolean' } });
+  const { values } = parseOptions('vdm boot', argv, {
+    ...BOOT_OPTIONS,
+    json: { type: 'boolean' },
+    'explain-terms': { type: 'boolean' },
+  });
   if (values['explain-terms']) return { out: formatGlossary(), err: '' };
   const r = bootFromArgs(values);
-  const out = values.json ? JSON.stringify(r.report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2) + '\n' : formatBootReport(r.report);
+  const out = values.json
+    ? JSON.stringify(r.report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2) + '\n'
+    : formatBootReport(r.report);
   const v = r.report.verdict;
   if (v.working) return { out, err: '' };
   // The reason first: each device that did not work, then the run.
-  const err = [...v.devices.filter((d) => !d.working).map((d) => `vdm boot: ${d.id} (host ${d.host}): ${d.summary}`), `vdm boot: run ${v.summary}`].join('\n') + '\n';
+  const err =
+    [
+      ...v.devices.filter((d) => !d.working).map((d) => `vdm boot: ${d.id} (host ${d.host}): ${d.summary}`),
+      `vdm boot: run ${v.summary}`,
+    ].join('\n') + '\n';
   return { out, err, code: EXIT_FAILURE };
 }
 
@@ -155,14 +184,24 @@ export function pciCommand(argv: string[]): { out: string; err: string } {
   if (values.verbose) {
     // lspci -vvv from the guest's side: config reads as the guest makes them, BARs where firmware put them.
     const h2 = (v: number) => v.toString(16).padStart(2, '0');
-    const text = machine.pciHost.devices().map((d) =>
-      lspciVerbose({ slot: `${h2(d.bus!.number())}:${h2(d.devfn >> 3)}.${d.devfn & 7}`, read: (o, len) => d.configRead(o, len), bars: d.bars.slice(0, 6).map((b) => b && { addr: b.addr, size: b.size }), configSize: d.cfg.size }) + `\tvdm: id "${d.name}"\n`,
-    );
+    const text = machine.pciHost
+      .devices()
+      .map(
+        (d) =>
+          lspciVerbose({
+            slot: `${h2(d.bus!.number())}:${h2(d.devfn >> 3)}.${d.devfn & 7}`,
+            read: (o, len) => d.configRead(o, len),
+            bars: d.bars.slice(0, 6).map((b) => b && { addr: b.addr, size: b.size }),
+            configSize: d.cfg.size,
+          }) + `\tvdm: id "${d.name}"\n`,
+      );
     return { out: text.join('\n'), err: '' };
   }
   for (const d of machine.pciHost.devices()) {
     out.push(`  Bus  ${d.bus!.number()}, device ${(d.devfn >> 3).toString().padStart(3)}, function ${d.devfn & 7}:`);
-    out.push(`    Class ${(d.cfg.word(0x0a)).toString(16).padStart(4, '0')}: PCI device ${d.vendorId.toString(16).padStart(4, '0')}:${d.deviceId.toString(16).padStart(4, '0')}`);
+    out.push(
+      `    Class ${d.cfg.word(0x0a).toString(16).padStart(4, '0')}: PCI device ${d.vendorId.toString(16).padStart(4, '0')}:${d.deviceId.toString(16).padStart(4, '0')}`,
+    );
     const pin = d.cfg.byte(0x3d);
     if (pin) out.push(`      IRQ ${d.cfg.byte(0x3c)}, pin ${String.fromCharCode(64 + pin)}.`);
     d.bars.forEach((b, n) => {

@@ -23,7 +23,16 @@ export function demoCommand(): { out: string; err: string } {
     const bar = mem.container('0000:01:00.0 BAR 0', 0x4000);
     bar.addSubregion(0, mem.io('0000:01:00.0 BAR 0', 0x4000, { read: () => 0, write: () => void doorbells++ }));
     bar.addSubregionOverlap(0x1000, mem.ramDevice('0000:01:00.0 BAR 0 mmaps[0]', 0x3000), 0);
-    bar.addSubregionOverlap(0, mem.io('msix-table', 0x30, { read: () => 1, write: () => {}, valid: { minAccessSize: 4, maxAccessSize: 8 }, impl: { maxAccessSize: 4 } }), 1);
+    bar.addSubregionOverlap(
+      0,
+      mem.io('msix-table', 0x30, {
+        read: () => 1,
+        write: () => {},
+        valid: { minAccessSize: 4, maxAccessSize: 8 },
+        impl: { maxAccessSize: 4 },
+      }),
+      1,
+    );
     pci.addSubregionOverlap(0xfe000000, bar, 1);
   });
   const memory = mem.addressSpace('memory', system);
@@ -39,11 +48,21 @@ export function demoCommand(): { out: string; err: string } {
   memory.read(0xa0000000, 4); // nothing there
   ioSpace.read(0x80, 1); // unclaimed port
 
-  const out = [infoMtree([memory, ioSpace], { flat: true }).split('FlatView #1')[0]!.trimEnd(), '', 'Access paths', ...counters(memory), ...counters(ioSpace), `  doorbell writes seen by the device model: ${doorbells}`, ''];
+  const out = [
+    infoMtree([memory, ioSpace], { flat: true }).split('FlatView #1')[0]!.trimEnd(),
+    '',
+    'Access paths',
+    ...counters(memory),
+    ...counters(ioSpace),
+    `  doorbell writes seen by the device model: ${doorbells}`,
+    '',
+  ];
   return { out: out.join('\n'), err: '' };
 }
 
 function counters(as: AddressSpace): string[] {
   const c = as.counters;
-  return [`  ${as.name.padEnd(7)} RAM ${c.ram}  RAM-device (mmapped) ${c.ramDevice}  MMIO (trapped) ${c.mmio}  unassigned ${c.unassigned}  invalid ${c.invalid}`];
+  return [
+    `  ${as.name.padEnd(7)} RAM ${c.ram}  RAM-device (mmapped) ${c.ramDevice}  MMIO (trapped) ${c.mmio}  unassigned ${c.unassigned}  invalid ${c.invalid}`,
+  ];
 }

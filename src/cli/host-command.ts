@@ -29,7 +29,12 @@ export function hostCommand(argv: string[]): { out: string; err: string } {
   const { values, positionals } = parseOptions('vdm host', argv, { json: { type: 'boolean' } }, true);
   if (positionals.length !== 1) throw new UsageError('vdm host: expected exactly one host file');
   const host = loadHost(positionals[0]!);
-  return { out: values.json ? JSON.stringify(hostReport(host), (_k, v) => (typeof v === 'bigint' ? hex(v) : v), 2) + '\n' : formatHost(host), err: '' };
+  return {
+    out: values.json
+      ? JSON.stringify(hostReport(host), (_k, v) => (typeof v === 'bigint' ? hex(v) : v), 2) + '\n'
+      : formatHost(host),
+    err: '',
+  };
 }
 
 /** `vdm hosts`. */
@@ -50,8 +55,17 @@ export function hostReport(host: SimHost) {
     pageSize: s.pageSize,
     kernel: host.kernel,
     iommu: { kind: s.iommu.kind, pageSizes: s.iommu.pageSizes, aperture: s.iommu.aperture, reserved: host.reserved },
-    msi: { controller: s.msi.controller, isolated: host.msiIsolated(), allowUnsafeInterrupts: s.allowUnsafeInterrupts, ...host.interruptPolicy() },
-    groups: host.groups.map((g) => ({ id: g.id, functions: g.functions.map((f) => f.spec.address), ...host.viability(g) })),
+    msi: {
+      controller: s.msi.controller,
+      isolated: host.msiIsolated(),
+      allowUnsafeInterrupts: s.allowUnsafeInterrupts,
+      ...host.interruptPolicy(),
+    },
+    groups: host.groups.map((g) => ({
+      id: g.id,
+      functions: g.functions.map((f) => f.spec.address),
+      ...host.viability(g),
+    })),
     functions: host.functions.map((f) => ({
       address: f.spec.address,
       type: f.spec.type,
@@ -101,10 +115,15 @@ export function formatHost(host: SimHost): string {
     const sp = f.spec;
     const v = host.viability(f.group!);
     const acs = sp.acs ? ` ACS:${sp.acs.ctrl.join(',') || '-'}` : '';
-    const extras = [sp.bars.map((b) => `BAR${b.index} ${kib(b.size)} ${b.kind}`).join(' '), sp.msix ? `MSI-X ${sp.msix.entries} @BAR${sp.msix.table.bar}+${hex(BigInt(sp.msix.table.offset))}` : '']
+    const extras = [
+      sp.bars.map((b) => `BAR${b.index} ${kib(b.size)} ${b.kind}`).join(' '),
+      sp.msix ? `MSI-X ${sp.msix.entries} @BAR${sp.msix.table.bar}+${hex(BigInt(sp.msix.table.offset))}` : '',
+    ]
       .filter(Boolean)
       .join(', ');
-    out.push(`${prefix}${last ? '└─' : '├─'} ${sp.address.slice(5)} ${sp.type} ${hex4(sp.vendor)}:${hex4(sp.device)} [${sp.driver ?? 'no driver'}]${acs}${extras ? ` ${extras}` : ''}  group ${f.group!.id} ${v.viable ? 'viable' : 'NOT viable'}`);
+    out.push(
+      `${prefix}${last ? '└─' : '├─'} ${sp.address.slice(5)} ${sp.type} ${hex4(sp.vendor)}:${hex4(sp.device)} [${sp.driver ?? 'no driver'}]${acs}${extras ? ` ${extras}` : ''}  group ${f.group!.id} ${v.viable ? 'viable' : 'NOT viable'}`,
+    );
     const kids = host.functions.filter((k) => k.parent === f);
     if (isBridge(sp.type) && kids.length) {
       const p = prefix + (last ? '   ' : '│  ');

@@ -34,6 +34,9 @@ export function shippedNames(kind: keyof typeof DIRS): string[] {
 export function inputFile(kind: keyof typeof DIRS, name: string): InputFile {
   if (/[/\\.]/.test(name)) return { path: isAbsolute(name) ? name : resolve(userCwd(), name), display: name };
   const path = join(packageRoot(), DIRS[kind], `${name}.json`);
-  if (!existsSync(path)) throw new UsageError(`unknown ${kind} "${name}": shipped ${kind}s are ${shippedNames(kind).join(', ')}; or give the path of a .json file`);
+  if (!existsSync(path))
+    throw new UsageError(
+      `unknown ${kind} "${name}": shipped ${kind}s are ${shippedNames(kind).join(', ')}; or give the path of a .json file`,
+    );
   return { path, display: `${DIRS[kind]}/${name}.json` };
 }

@@ -73,5 +73,9 @@ export function errorResult(command: string, e: unknown, debug: boolean): CliRes
   const trace = debug ? `${(e as Error)?.stack ?? String(e)}\n` : '';
   if (e instanceof VdmError) return { code: e.exitCode, out: '', err: `vdm ${command}: ${e.describe()}\n${trace}` };
   const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  return { code: EXIT_FAILURE, out: '', err: `vdm ${command}: internal error (a bug in vdm, please report it): ${what}\n${trace || 'run again with --debug for the stack trace\n'}` };
+  return {
+    code: EXIT_FAILURE,
+    out: '',
+    err: `vdm ${command}: internal error (a bug in vdm, please report it): ${what}\n${trace || 'run again with --debug for the stack trace\n'}`,
+  };
 }

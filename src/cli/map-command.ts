@@ -41,7 +41,8 @@ export function mapCommand(argv: string[]): { out: string; err: string } {
   });
   const file = values['import-qemu'];
   if (file !== undefined) {
-    for (const k of ['machine', 'host', 'guest', 'device'] as const) if (values[k] !== undefined) throw new UsageError(`--${k} applies to a booted machine, not to --import-qemu`);
+    for (const k of ['machine', 'host', 'guest', 'device'] as const)
+      if (values[k] !== undefined) throw new UsageError(`--${k} applies to a booted machine, not to --import-qemu`);
   }
   let model: MapModel;
   if (file !== undefined) {
@@ -58,7 +59,9 @@ export function mapCommand(argv: string[]): { out: string; err: string } {
   }
   const out = values.out ?? 'vdm-map.html';
   writeFileSync(out, mapPage(model, mapScript()));
-  const lines = [`wrote ${out} (${model.lanes.map((l) => `${l.name}: ${l.boxes.length} regions`).join(', ')}); open it in a browser`];
+  const lines = [
+    `wrote ${out} (${model.lanes.map((l) => `${l.name}: ${l.boxes.length} regions`).join(', ')}); open it in a browser`,
+  ];
   if (values.svg !== undefined) {
     const axis = new Axis(model);
     writeFileSync(values.svg, renderSvg(model, axis, { u0: 0, u1: axis.total, width: 1280 }));

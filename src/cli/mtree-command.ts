@@ -1,4 +1,12 @@
-import { importQemuMtree, infoMtree, explainAddress, formatExplanation, formatExplanationData, MtreeImportError, type AddressSpace } from '../memory/index.ts';
+import {
+  importQemuMtree,
+  infoMtree,
+  explainAddress,
+  formatExplanation,
+  formatExplanationData,
+  MtreeImportError,
+  type AddressSpace,
+} from '../memory/index.ts';
 import { explainGuestAccess, type Machine } from '../machine/index.ts';
 import { FileError, readInputFile } from '../util/json-reader.ts';
 import { UsageError } from './errors.ts';
@@ -37,20 +45,28 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
     ...BOOT_OPTIONS,
   });
   const file = values['import-qemu'];
-  if (values.machine !== undefined && file !== undefined) throw new UsageError('--machine and --import-qemu are two sources of a memory tree: give one');
-  if (values.machine === undefined && file === undefined) throw new UsageError('--machine NAME or --import-qemu FILE is required');
+  if (values.machine !== undefined && file !== undefined)
+    throw new UsageError('--machine and --import-qemu are two sources of a memory tree: give one');
+  if (values.machine === undefined && file === undefined)
+    throw new UsageError('--machine NAME or --import-qemu FILE is required');
   if (file !== undefined) {
-    for (const k of ['host', 'guest', 'device'] as const) if (values[k] !== undefined) throw new UsageError(`--${k} applies to --machine (a booted machine), not to --import-qemu`);
+    for (const k of ['host', 'guest', 'device'] as const)
+      if (values[k] !== undefined)
+        throw new UsageError(`--${k} applies to --machine (a booted machine), not to --import-qemu`);
   }
-  if (values.as !== undefined && values.explain === undefined) throw new UsageError('--as names the address space for --explain ADDR; give --explain too');
-  if (values.explain !== undefined && (values.f || values.D || values.o)) throw new UsageError('--explain answers for one address; -f, -D and -o shape a whole tree: give one or the other');
+  if (values.as !== undefined && values.explain === undefined)
+    throw new UsageError('--as names the address space for --explain ADDR; give --explain too');
+  if (values.explain !== undefined && (values.f || values.D || values.o))
+    throw new UsageError('--explain answers for one address; -f, -D and -o shape a whole tree: give one or the other');
   const address = values.explain === undefined ? undefined : parseAddress(values.explain);
   let spaces: AddressSpace[];
   let err = '';
   let machine: Machine | null = null;
   if (file === undefined) {
     machine = bootFromArgs(values).machine;
-    spaces = machine.addressSpaceIo ? [machine.addressSpaceIo, machine.addressSpaceMemory] : [machine.addressSpaceMemory];
+    spaces = machine.addressSpaceIo
+      ? [machine.addressSpaceIo, machine.addressSpaceMemory]
+      : [machine.addressSpaceMemory];
   } else {
     const text = readInputFile(file, 'QEMU "info mtree" dump', FileError);
     let imported: ReturnType<typeof importQemuMtree>;
@@ -63,18 +79,28 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
     spaces = imported.spaces;
     err = imported.notes.map((n) => `note: ${file}: ${n}\n`).join('');
   }
-  if (address === undefined) return { out: infoMtree(spaces, { flat: values.f, disabled: values.D, owner: values.o }), err };
+  if (address === undefined)
+    return { out: infoMtree(spaces, { flat: values.f, disabled: values.D, owner: values.o }), err };
   const name = values.as ?? (spaces.some((s) => s.name === 'memory') ? 'memory' : spaces[0]?.name);
   const as = spaces.find((s) => s.name === name);
-  if (!as) throw new UsageError(`--as ${name}: ${file ?? 'the booted machine'} has no such address space (have: ${spaces.map((s) => s.name).join(', ')})`);
+  if (!as)
+    throw new UsageError(
+      `--as ${name}: ${file ?? 'the booted machine'} has no such address space (have: ${spaces.map((s) => s.name).join(', ')})`,
+    );
   // On a booted machine the answer also says whether the access exits, what it costs and what fixes it.
-  return { out: machine ? formatExplanationData(explainGuestAccess(machine, as, address)) : formatExplanation(explainAddress(as, address)), err };
+  return {
+    out: machine
+      ? formatExplanationData(explainGuestAccess(machine, as, address))
+      : formatExplanation(explainAddress(as, address)),
+    err,
+  };
 }
 
 /** Parses 0x-prefixed hex or decimal into a 64-bit address. */
 export function parseAddress(text: string): bigint {
   const t = text.trim().replace(/_/g, '');
-  if (!/^(0x[0-9a-f]+|\d+)$/i.test(t)) throw new UsageError(`"${text}" is not an address (use hex like 0xfee00000 or decimal)`);
+  if (!/^(0x[0-9a-f]+|\d+)$/i.test(t))
+    throw new UsageError(`"${text}" is not an address (use hex like 0xfee00000 or decimal)`);
   const v = BigInt(t);
   if (v >= 1n << 64n) throw new UsageError(`address ${text} is past the 64-bit space`);
   return v;

@@ -23,7 +23,8 @@ export function parseOptions<O extends Options>(command: string, argv: string[],
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: positionals });
   } catch (e) {
-    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError(`${(e as Error).message} ("${command} --help" lists its options)`, { cause: e });
+    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+      throw new UsageError(`${(e as Error).message} ("${command} --help" lists its options)`, { cause: e });
     throw e;
   }
 }

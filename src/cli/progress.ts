@@ -10,7 +10,13 @@ export interface ProgressBar {
 /** cli-progress's bar, started on the first update (the total is known then), cleared when done. */
 export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): ProgressBar | null {
   if (!stream.isTTY) return null;
-  const bar = new cliProgress.SingleBar({ stream, format: `${label} [{bar}] {percentage}% {value}/{total}`, clearOnComplete: true, hideCursor: true, barsize: 30 });
+  const bar = new cliProgress.SingleBar({
+    stream,
+    format: `${label} [{bar}] {percentage}% {value}/{total}`,
+    clearOnComplete: true,
+    hideCursor: true,
+    barsize: 30,
+  });
   let started = false;
   return {
     update: (done, total) => {

@@ -55,14 +55,18 @@ export class ConfigAccess {
       return r[0] === 0 ? r[1]! >>> 0 : size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
     }
     this.selectCf8(bus, devfn, reg);
-    return f.configAddress === null ? this.p.io!.read(0xcfc + (reg & 3), size) : this.p.memory.read(Number(f.configAddress) + 4 + (reg & 3), size);
+    return f.configAddress === null
+      ? this.p.io!.read(0xcfc + (reg & 3), size)
+      : this.p.memory.read(Number(f.configAddress) + 4 + (reg & 3), size);
   }
 
   write(bus: number, devfn: number, reg: number, value: number, size: number): void {
     this.cycles.writes++;
     const f = this.p.firmware;
-    if (f.config === 'ecam') return void this.p.memory.write(Number(f.ecamBase!) + ((bus << 20) | (devfn << 12) | reg), value >>> 0, size);
-    if (f.config === 'rtas') return void this.p.rtas('write-pci-config', [this.cfgAddr(bus, devfn, reg), size, value >>> 0]);
+    if (f.config === 'ecam')
+      return void this.p.memory.write(Number(f.ecamBase!) + ((bus << 20) | (devfn << 12) | reg), value >>> 0, size);
+    if (f.config === 'rtas')
+      return void this.p.rtas('write-pci-config', [this.cfgAddr(bus, devfn, reg), size, value >>> 0]);
     this.selectCf8(bus, devfn, reg);
     if (f.configAddress === null) this.p.io!.write(0xcfc + (reg & 3), value >>> 0, size);
     else this.p.memory.write(Number(f.configAddress) + 4 + (reg & 3), value >>> 0, size);
@@ -103,12 +107,22 @@ export function enumerateAndAssign(p: GuestPlatform, cfg: ConfigAccess): FoundFu
     const bars = sizeBars(cfg, devfn);
     const rom = sizeRom(cfg, devfn);
     if (rom) bars.push(rom);
-    found.push({ bus: 0, devfn, vendor: id & 0xffff, device: id >>> 16, classCode: cfg.read(0, devfn, 8, 4) >>> 8, bars, rom: null });
+    found.push({
+      bus: 0,
+      devfn,
+      vendor: id & 0xffff,
+      device: id >>> 16,
+      classCode: cfg.read(0, devfn, 8, 4) >>> 8,
+      bars,
+      rom: null,
+    });
     if ((devfn & 7) === 0 && !(cfg.read(0, devfn, 0x0e, 1) & 0x80)) devfn += 7;
   }
   const f = p.firmware;
   const cursor = { low: f.mmio32.base, high: f.mmio64?.base ?? f.mmio32.base };
-  const all = found.flatMap((fn) => fn.bars.map((b) => ({ fn, b }))).sort((a, b) => (a.b.size > b.b.size ? -1 : a.b.size < b.b.size ? 1 : 0));
+  const all = found
+    .flatMap((fn) => fn.bars.map((b) => ({ fn, b })))
+    .sort((a, b) => (a.b.size > b.b.size ? -1 : a.b.size < b.b.size ? 1 : 0));
   for (const { fn, b } of all) {
     if (b.kind === 'io') continue;
     const high = b.kind === 'mem64' && f.mmio64 !== null;
@@ -129,7 +143,8 @@ export function enumerateAndAssign(p: GuestPlatform, cfg: ConfigAccess): FoundFu
   }
   // SeaBIOS piix_isa_bridge_setup: PIRQ A-D to ISA IRQs 10, 10, 11, 11.
   const router = p.firmware.pirqRouterDevfn;
-  if (router !== null && found.some((f) => f.devfn === router)) SEABIOS_PCI_IRQS.forEach((irq, i) => cfg.write(0, router, PIRQ_ROUTE_CONTROL + i, irq, 1));
+  if (router !== null && found.some((f) => f.devfn === router))
+    SEABIOS_PCI_IRQS.forEach((irq, i) => cfg.write(0, router, PIRQ_ROUTE_CONTROL + i, irq, 1));
   return found;
 }
 
@@ -172,7 +187,8 @@ function checkRom(p: GuestPlatform, cfg: ConfigAccess, fn: FoundFunction, b: Ass
       result = done(false, 'No valid pci signature found');
       break;
     }
-    if (rd(pcir + 4, 2) === fn.vendor && rd(pcir + 6, 2) === fn.device && rd(pcir + 20, 1) === 0) result = done(true, `x86 image at +0x${image.toString(16)} for ${hex4(fn.vendor)}:${hex4(fn.device)}`);
+    if (rd(pcir + 4, 2) === fn.vendor && rd(pcir + 6, 2) === fn.device && rd(pcir + 20, 1) === 0)
+      result = done(true, `x86 image at +0x${image.toString(16)} for ${hex4(fn.vendor)}:${hex4(fn.device)}`);
     else if (rd(pcir + 21, 1) & 0x80) break;
     else image += rd(pcir + 16, 2) * 512 || Number(b.size);
   }
@@ -201,7 +217,13 @@ function sizeBars(cfg: ConfigAccess, devfn: number): AssignedBar[] {
       cfg.write(0, devfn, reg + 4, 0xffffffff, 4);
       mask |= BigInt(cfg.read(0, devfn, reg + 4, 4)) << 32n;
     } else mask |= 0xffffffff00000000n;
-    bars.push({ index: n, address: 0n, size: (~mask & 0xffffffffffffffffn) + 1n, kind: is64 ? 'mem64' : 'mem32', prefetchable: (low & 8) !== 0 });
+    bars.push({
+      index: n,
+      address: 0n,
+      size: (~mask & 0xffffffffffffffffn) + 1n,
+      kind: is64 ? 'mem64' : 'mem32',
+      prefetchable: (low & 8) !== 0,
+    });
     if (is64) n++;
   }
   return bars;

@@ -36,7 +36,20 @@ export const MAX_ITERATIONS = 1_000_000;
 /** Parses and validates a guest program. */
 export function parseGuestFile(text: string, file = '<guest>'): GuestProgram {
   const r = new Reader(file, parseJson(text, file, GuestFileError), '', GuestFileError);
-  r.onlyKeys(['name', 'description', 'vectors', 'ringSize', 'bufferSize', 'iterations', 'statusReads', 'maskEvery', 'misbehave', 'iterationUs', 'noMsix', 'noMsi']);
+  r.onlyKeys([
+    'name',
+    'description',
+    'vectors',
+    'ringSize',
+    'bufferSize',
+    'iterations',
+    'statusReads',
+    'maskEvery',
+    'misbehave',
+    'iterationUs',
+    'noMsix',
+    'noMsi',
+  ]);
   const ringSize = r.at('ringSize').int(2, 4096);
   const bufferSize = r.at('bufferSize').int(1, 4096);
   return {

@@ -47,7 +47,8 @@ export class GuestKernel {
 
   /** request_irq(IRQF_SHARED) for an INTx line: the handler returns whether its device was interrupting. */
   requestSharedIrq(irq: number, handler: () => boolean): void {
-    if (this.handlers.has(irq)) throw new GuestError(`guest: interrupt ${irq} is already requested without IRQF_SHARED`);
+    if (this.handlers.has(irq))
+      throw new GuestError(`guest: interrupt ${irq} is already requested without IRQF_SHARED`);
     this.shared.set(irq, [...(this.shared.get(irq) ?? []), handler]);
   }
 
@@ -64,7 +65,10 @@ export class GuestKernel {
   allocRam(bytes: bigint): bigint {
     const at = (this.nextRam + 0xfffn) & ~0xfffn;
     const { base, size } = this.p.firmware.ram;
-    if (at + bytes > base + size) throw new GuestError(`guest: out of RAM allocating ${bytes} bytes for driver buffers (RAM is 0x${size.toString(16)} bytes)`);
+    if (at + bytes > base + size)
+      throw new GuestError(
+        `guest: out of RAM allocating ${bytes} bytes for driver buffers (RAM is 0x${size.toString(16)} bytes)`,
+      );
     this.nextRam = at + bytes;
     return at;
   }
@@ -73,7 +77,8 @@ export class GuestKernel {
   allocIoba(pages: number, pageSize: bigint): bigint {
     const first = this.nextIoba;
     const window = this.p.firmware.dmaWindow?.size ?? 0n;
-    if (first + BigInt(pages) * pageSize > window) throw new GuestError(`guest: the DMA window (0x${window.toString(16)} bytes) has no room for ${pages} more TCEs`);
+    if (first + BigInt(pages) * pageSize > window)
+      throw new GuestError(`guest: the DMA window (0x${window.toString(16)} bytes) has no room for ${pages} more TCEs`);
     this.nextIoba += BigInt(pages) * pageSize;
     return first;
   }
@@ -95,7 +100,8 @@ export class GuestKernel {
   }
 
   requestIrq(irq: number, handler: () => void): void {
-    if (this.handlers.has(irq) || this.shared.has(irq)) throw new GuestError(`guest: interrupt ${irq} is already requested`);
+    if (this.handlers.has(irq) || this.shared.has(irq))
+      throw new GuestError(`guest: interrupt ${irq} is already requested`);
     this.handlers.set(irq, handler);
   }
 }

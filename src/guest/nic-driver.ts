@@ -42,7 +42,17 @@ export interface DriverStats {
  * completion interrupt (reading the read-to-clear ICR), sometimes mask vector 0 across a round.
  */
 export class NicDriver {
-  readonly stats: DriverStats = { msixProgrammedBy: 'none', irqMode: 'none', vectorIrqs: [], handled: [], transmits: 0, completions: 0, statusReads: 0, masks: 0, tces: 0 };
+  readonly stats: DriverStats = {
+    msixProgrammedBy: 'none',
+    irqMode: 'none',
+    vectorIrqs: [],
+    handled: [],
+    transmits: 0,
+    completions: 0,
+    statusReads: 0,
+    masks: 0,
+    tces: 0,
+  };
   private readonly bar0: number;
   private msixCap = 0;
   private tableBase = 0;
@@ -177,7 +187,8 @@ export class NicDriver {
       if (r[1] === want) break;
       want = r[1]!; // fewer available: ask again for what the platform offered
     }
-    for (let v = 0; v < want; v++) this.stats.vectorIrqs.push(this.p.rtas('ibm,query-interrupt-source-number', [cfgAddr, hi, lo, v])[1]!);
+    for (let v = 0; v < want; v++)
+      this.stats.vectorIrqs.push(this.p.rtas('ibm,query-interrupt-source-number', [cfgAddr, hi, lo, v])[1]!);
     this.cfg.write(bus, devfn, this.msixCap + 2, MSIX_ENABLE, 2);
     this.stats.msixProgrammedBy = 'rtas';
   }
@@ -214,7 +225,8 @@ export class NicDriver {
   run(onIteration?: () => void): void {
     const prog = this.program;
     for (let i = 0; i < prog.iterations; i++) {
-      const mask = prog.maskEvery > 0 && i % prog.maskEvery === prog.maskEvery - 1 && this.stats.msixProgrammedBy === 'table';
+      const mask =
+        prog.maskEvery > 0 && i % prog.maskEvery === prog.maskEvery - 1 && this.stats.msixProgrammedBy === 'table';
       if (mask) this.setMask(0, true);
       this.post(this.tail, this.bufBus + BigInt(this.tail * prog.bufferSize), prog.bufferSize);
       for (let s = 0; s < prog.statusReads; s++) {

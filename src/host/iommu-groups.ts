@@ -81,7 +81,8 @@ function findGroup(start: HostFunction, all: HostFunction[]): IommuGroup | null 
   let pdev = start;
   if (pdev.group) return pdev.group;
   for (let t = start.parent; t; t = t.parent) {
-    if (t.spec.type === 'root-port' || t.spec.type === 'switch-upstream' || t.spec.type === 'switch-downstream') continue;
+    if (t.spec.type === 'root-port' || t.spec.type === 'switch-upstream' || t.spec.type === 'switch-downstream')
+      continue;
     if (t.spec.type === 'pcie-to-pci-bridge' || t.spec.type === 'pci-bridge') {
       if (t.group) return t.group;
       pdev = t;
@@ -96,7 +97,13 @@ function findGroup(start: HostFunction, all: HostFunction[]): IommuGroup | null 
   // get_pci_function_alias_group: non-isolated functions of the same slot share a group.
   if (pdev.spec.multifunction && !acsEnabled(pdev.spec)) {
     for (const tmp of all) {
-      if (tmp === pdev || tmp.parent !== pdev.parent || tmp.spec.bus !== pdev.spec.bus || tmp.spec.slot !== pdev.spec.slot) continue;
+      if (
+        tmp === pdev ||
+        tmp.parent !== pdev.parent ||
+        tmp.spec.bus !== pdev.spec.bus ||
+        tmp.spec.slot !== pdev.spec.slot
+      )
+        continue;
       if (acsEnabled(tmp.spec)) continue;
       if (tmp.group) return tmp.group;
     }
@@ -108,7 +115,9 @@ function findGroup(start: HostFunction, all: HostFunction[]): IommuGroup | null 
 export function probeOrder(roots: FunctionSpec[]): HostFunction[] {
   const out: HostFunction[] = [];
   const visit = (specs: FunctionSpec[], parent: HostFunction | null) => {
-    const placed = [...specs].sort((a, b) => a.slot * 8 + a.fn - (b.slot * 8 + b.fn)).map((spec) => ({ spec, parent, group: null }));
+    const placed = [...specs]
+      .sort((a, b) => a.slot * 8 + a.fn - (b.slot * 8 + b.fn))
+      .map((spec) => ({ spec, parent, group: null }));
     out.push(...placed);
     for (const f of placed) if (f.spec.children.length) visit(f.spec.children, f);
   };

@@ -37,8 +37,21 @@ export function nicFarmHost(template: HostJson, count: number): { host: HostJson
       nics.push(address);
       return { ...nic, address, multifunction: functions > 1, acs: ACS, children: undefined };
     });
-    pci.push({ address: `0000:00:${hex2(1 + (c >> 3))}.${c & 7}`, type: 'root-port', vendor: '0x8086', device: '0x1901', driver: 'pcieport', acs: ACS, children });
+    pci.push({
+      address: `0000:00:${hex2(1 + (c >> 3))}.${c & 7}`,
+      type: 'root-port',
+      vendor: '0x8086',
+      device: '0x1901',
+      driver: 'pcieport',
+      acs: ACS,
+      children,
+    });
   }
-  const host = { ...template, name: `${template.name}-${count}nics`, description: `${template.name} with ${count} NICs (${cards} cards behind ACS root ports)`, pci };
+  const host = {
+    ...template,
+    name: `${template.name}-${count}nics`,
+    description: `${template.name} with ${count} NICs (${cards} cards behind ACS root ports)`,
+    pci,
+  };
   return { host: JSON.parse(JSON.stringify(host)) as HostJson, nics };
 }

@@ -73,7 +73,9 @@ export class SimHost {
       .filter((f) => {
         const d = f.spec.driver;
         if (d === null) return false;
-        return this.kernel.dmaOwnership ? !driverManagedDma(d) : !(isVfioDriver(d) || d === 'pci-stub' || isBridge(f.spec.type));
+        return this.kernel.dmaOwnership
+          ? !driverManagedDma(d)
+          : !(isVfioDriver(d) || d === 'pci-stub' || isBridge(f.spec.type));
       })
       .map((f) => ({ address: f.spec.address, driver: f.spec.driver! }));
     const advice = blockers.length
@@ -97,8 +99,15 @@ export class SimHost {
       return { allowed: true, reason: `${this.spec.iommu.kind} does not use type1's MSI isolation check (${c})` };
     }
     if (this.msiIsolated()) return { allowed: true, reason: `${c} isolates MSIs (IRQ_DOMAIN_FLAG_ISOLATED_MSI)` };
-    if (this.spec.allowUnsafeInterrupts) return { allowed: true, reason: `${c} does not isolate MSIs; allowed only because allow_unsafe_interrupts=1 (a device can forge interrupts)` };
-    return { allowed: false, reason: `${c} does not isolate MSIs: type1 refuses to attach (EPERM) unless vfio_iommu_type1.allow_unsafe_interrupts=1` };
+    if (this.spec.allowUnsafeInterrupts)
+      return {
+        allowed: true,
+        reason: `${c} does not isolate MSIs; allowed only because allow_unsafe_interrupts=1 (a device can forge interrupts)`,
+      };
+    return {
+      allowed: false,
+      reason: `${c} does not isolate MSIs: type1 refuses to attach (EPERM) unless vfio_iommu_type1.allow_unsafe_interrupts=1`,
+    };
   }
 
   /** Whether the function has ACS isolation as pci_acs_enabled counts it. */

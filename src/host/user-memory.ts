@@ -12,7 +12,8 @@ export class UserMemory {
    * (hugepages: 2 MiB, 16 MiB, ...); 0 means the host's base page.
    */
   map(vaddr: bigint, block: RamBlock, offset = 0, size = BigInt(block.size - offset), pageSize = 0n): void {
-    if (this.maps.some((m) => m.vaddr < vaddr + size && vaddr < m.vaddr + m.size)) throw new RangeError(`user memory 0x${vaddr.toString(16)}+0x${size.toString(16)} overlaps an existing mapping`);
+    if (this.maps.some((m) => m.vaddr < vaddr + size && vaddr < m.vaddr + m.size))
+      throw new RangeError(`user memory 0x${vaddr.toString(16)}+0x${size.toString(16)} overlaps an existing mapping`);
     this.maps.push({ vaddr, size, block, offset, pageSize });
   }
 
@@ -35,6 +36,10 @@ export class UserMemory {
   piece(vaddr: bigint, length: number): { block: RamBlock; at: number; length: number } | null {
     const m = this.maps.find((x) => x.vaddr <= vaddr && vaddr < x.vaddr + x.size);
     if (!m) return null;
-    return { block: m.block, at: m.offset + Number(vaddr - m.vaddr), length: Math.min(length, Number(m.vaddr + m.size - vaddr)) };
+    return {
+      block: m.block,
+      at: m.offset + Number(vaddr - m.vaddr),
+      length: Math.min(length, Number(m.vaddr + m.size - vaddr)),
+    };
   }
 }

@@ -38,7 +38,10 @@ export class InterruptController {
   /** The guest's interrupt entry point. */
   handler: ((irq: number) => void) | null = null;
   /** Level-triggered inputs (I/O APIC pins, GIC SPIs, XIVE LSIs, MPIC sources) by interrupt number. */
-  private readonly lines = new Map<number, { sources: Set<unknown>; inService: boolean; resamplers: { trigger: EventFd; resample: EventFd }[] }>();
+  private readonly lines = new Map<
+    number,
+    { sources: Set<unknown>; inService: boolean; resamplers: { trigger: EventFd; resample: EventFd }[] }
+  >();
   /** EOIs of level-triggered interrupts the guest made. */
   eois = 0;
 
@@ -111,7 +114,9 @@ export class InterruptController {
       case 'gicv3-its':
         return offset === GITS_TRANSLATER ? this.spec.msiBase + data : null;
       case 'gicv2m':
-        return offset === V2M_MSI_SETSPI_NS && data >= this.spec.msiBase && data < this.spec.msiBase + V2M_SPIS ? data : null;
+        return offset === V2M_MSI_SETSPI_NS && data >= this.spec.msiBase && data < this.spec.msiBase + V2M_SPIS
+          ? data
+          : null;
       case 'mpic':
         return offset === MPIC_MSIIR ? this.spec.msiBase + (((data >>> 29) << 5) | ((data >>> 24) & 0x1f)) : null;
       default:

@@ -24,7 +24,11 @@ export const PIIX3_DEVFN = 0x08;
  *   (pci_swizzle_map_irq_fn onto SPIs 3-6 of hw/arm/virt.c), hw/ppc/spapr_pci.c:spapr_phb_map_irq
  *   (the PHB's four LSIs) and hw/pci-host/ppce500.c:mpc85xx_pci_map_irq (MPIC sources 1-4).
  */
-export function boardIntxRoute(intx: MachineSpec['interrupts']['intx'], slot: number, pin: number): { pirq: number } | { irq: number } {
+export function boardIntxRoute(
+  intx: MachineSpec['interrupts']['intx'],
+  slot: number,
+  pin: number,
+): { pirq: number } | { irq: number } {
   switch (intx.router) {
     case 'piix3':
       return { pirq: (slot - 1 + pin) & 3 };
@@ -57,7 +61,8 @@ export class Piix3 extends PciDevice {
 
   protected override writeConfig(offset: number, value: number, len: number): void {
     super.writeConfig(offset, value, len);
-    if (offset < PIIX_PIRQC + 4 && PIIX_PIRQC < offset + len) for (const d of this.bus?.allDevices() ?? []) d.intxRoutingNotifier?.();
+    if (offset < PIIX_PIRQC + 4 && PIIX_PIRQC < offset + len)
+      for (const d of this.bus?.allDevices() ?? []) d.intxRoutingNotifier?.();
   }
 }
 

@@ -83,7 +83,10 @@ function window(r: Reader, align = KIB4): Window {
   if (w.size === 0n) r.at('size').fail('expected a non-zero size');
   if (w.base % align) r.at('base').fail(`expected a multiple of 0x${align.toString(16)}, got 0x${w.base.toString(16)}`);
   if (w.size % align) r.at('size').fail(`expected a multiple of 0x${align.toString(16)}, got 0x${w.size.toString(16)}`);
-  if (w.base + w.size > 1n << 64n) r.at('size').fail(`0x${w.base.toString(16)}+0x${w.size.toString(16)} runs past the end of the 64-bit address space`);
+  if (w.base + w.size > 1n << 64n)
+    r.at('size').fail(
+      `0x${w.base.toString(16)}+0x${w.size.toString(16)} runs past the end of the 64-bit address space`,
+    );
   return w;
 }
 
@@ -114,9 +117,13 @@ function checkLayout(r: Reader, spec: Pick<MachineSpec, 'arch' | 'ram' | 'pci' |
   placed.push({ field: 'interrupts.doorbell', ...spec.interrupts.doorbell });
   placed.forEach((a, i) => {
     const b = placed.slice(0, i).find((o) => a.base < o.base + o.size && o.base < a.base + a.size);
-    if (b) fieldReader(r, a.field).fail(`0x${a.base.toString(16)}+0x${a.size.toString(16)} overlaps ${b.field} (0x${b.base.toString(16)}+0x${b.size.toString(16)})`);
+    if (b)
+      fieldReader(r, a.field).fail(
+        `0x${a.base.toString(16)}+0x${a.size.toString(16)} overlaps ${b.field} (0x${b.base.toString(16)}+0x${b.size.toString(16)})`,
+      );
   });
-  if (spec.arch === 'x86_64' && p.io && p.io.base + p.io.size > 0x10000n) fieldReader(r, 'pci.io').fail('expected a range inside the 64 KiB x86 I/O port space');
+  if (spec.arch === 'x86_64' && p.io && p.io.base + p.io.size > 0x10000n)
+    fieldReader(r, 'pci.io').fail('expected a range inside the 64 KiB x86 I/O port space');
 }
 
 /** An address aligned to `align` bytes. */
@@ -136,27 +143,52 @@ function fieldReader(r: Reader, field: string): Reader {
 
 function ns(r: Reader): number {
   const v = r.value;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) r.fail(`expected a non-negative number of nanoseconds, got ${typeof v === 'number' ? v : describe(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    r.fail(`expected a non-negative number of nanoseconds, got ${typeof v === 'number' ? v : describe(v)}`);
   return v as number;
 }
 
 /** Parses and validates a machine description; every error names the file and the field path. */
 export function parseMachineFile(text: string, file = '<machine>'): MachineSpec {
   const r = new Reader(file, parseJson(text, file, MachineFileError), '', MachineFileError);
-  r.onlyKeys(['name', 'description', 'arch', 'hostPageSize', 'defaultHost', 'ram', 'pci', 'interrupts', 'iommu', 'msixEmulation', 'spapr', 'pamu', 'costs']);
+  r.onlyKeys([
+    'name',
+    'description',
+    'arch',
+    'hostPageSize',
+    'defaultHost',
+    'ram',
+    'pci',
+    'interrupts',
+    'iommu',
+    'msixEmulation',
+    'spapr',
+    'pamu',
+    'costs',
+  ]);
   const arch = r.at('arch').oneOf(ARCHES);
   const hostPageSize = r.at('hostPageSize').int(4096, 65536);
-  if (hostPageSize !== 4096 && hostPageSize !== 65536) r.at('hostPageSize').fail(`expected 4096 or 65536, got ${hostPageSize}`);
-  const ram = r.at('ram').array().map((x) => {
-    x.onlyKeys(['name', 'base', 'size']);
-    const size = x.at('size').big();
-    if (size === 0n || size % KIB4) x.at('size').fail('expected a non-zero multiple of 4 KiB');
-    if (size > MAX_RAM_RANGE) x.at('size').fail(`vdm models RAM ranges up to 1 TiB (0x${MAX_RAM_RANGE.toString(16)}), got 0x${size.toString(16)}`);
-    const base = x.at('base').big();
-    if (base % KIB4) x.at('base').fail(`expected a multiple of 4 KiB, got 0x${base.toString(16)}`);
-    if (base + size > 1n << 64n) x.at('size').fail(`0x${base.toString(16)}+0x${size.toString(16)} runs past the end of the 64-bit address space`);
-    return { name: x.at('name').string(), base, size };
-  });
+  if (hostPageSize !== 4096 && hostPageSize !== 65536)
+    r.at('hostPageSize').fail(`expected 4096 or 65536, got ${hostPageSize}`);
+  const ram = r
+    .at('ram')
+    .array()
+    .map((x) => {
+      x.onlyKeys(['name', 'base', 'size']);
+      const size = x.at('size').big();
+      if (size === 0n || size % KIB4) x.at('size').fail('expected a non-zero multiple of 4 KiB');
+      if (size > MAX_RAM_RANGE)
+        x.at('size').fail(
+          `vdm models RAM ranges up to 1 TiB (0x${MAX_RAM_RANGE.toString(16)}), got 0x${size.toString(16)}`,
+        );
+      const base = x.at('base').big();
+      if (base % KIB4) x.at('base').fail(`expected a multiple of 4 KiB, got 0x${base.toString(16)}`);
+      if (base + size > 1n << 64n)
+        x.at('size').fail(
+          `0x${base.toString(16)}+0x${size.toString(16)} runs past the end of the 64-bit address space`,
+        );
+      return { name: x.at('name').string(), base, size };
+    });
   if (!ram.length) r.at('ram').fail('expected at least one RAM range');
   const p = r.at('pci');
   p.onlyKeys(['host', 'config', 'configAddress', 'ecam', 'mmio32', 'mmio64', 'io', 'express', 'firstSlot']);
@@ -172,19 +204,26 @@ export function parseMachineFile(text: string, file = '<machine>'): MachineSpec 
     express: p.has('express') ? p.at('express').bool() : false,
     firstSlot: p.has('firstSlot') ? p.at('firstSlot').int(0, 31) : 1,
   };
-  if (config === 'cf8' && arch !== 'x86_64' && pci.configAddress === null) p.at('configAddress').fail('expected the MMIO address of CONFIG_ADDRESS (config "cf8" outside x86 has no I/O ports)');
+  if (config === 'cf8' && arch !== 'x86_64' && pci.configAddress === null)
+    p.at('configAddress').fail(
+      'expected the MMIO address of CONFIG_ADDRESS (config "cf8" outside x86 has no I/O ports)',
+    );
   if (config === 'ecam' && !pci.ecam) p.at('ecam').fail('expected the ECAM window {base, size} for config "ecam"');
   const i = r.at('interrupts');
   i.onlyKeys(['controller', 'doorbell', 'msiBase', 'intx']);
   const x = i.at('intx');
   x.onlyKeys(['router', 'base']);
   const router = x.at('router').oneOf(['piix3', 'ich9', 'swizzle'] as const);
-  if (router === 'swizzle' && !x.has('base')) x.at('base').fail('expected the first of the four interrupt numbers the swizzle routes to');
+  if (router === 'swizzle' && !x.has('base'))
+    x.at('base').fail('expected the first of the four interrupt numbers the swizzle routes to');
   const intx = { router, base: x.has('base') ? x.at('base').int(0, 1 << 24) : 0 };
   const controller = i.at('controller').oneOf(CONTROLLERS);
   const [lo, hi] = MSI_BASE_RANGE[controller];
   const msiBase = i.at('msiBase').int(0, 1 << 24);
-  if (msiBase < lo || msiBase > hi) i.at('msiBase').fail(`expected ${lo} to ${hi} for a ${controller} (the interrupt numbers its MSIs can name), got ${msiBase}`);
+  if (msiBase < lo || msiBase > hi)
+    i.at('msiBase').fail(
+      `expected ${lo} to ${hi} for a ${controller} (the interrupt numbers its MSIs can name), got ${msiBase}`,
+    );
   const interrupts = { controller, doorbell: window(i.at('doorbell')), msiBase, intx };
   checkLayout(r, { arch, ram, pci, interrupts });
   const iommu = r.at('iommu').oneOf(IOMMUS);
@@ -192,8 +231,15 @@ export function parseMachineFile(text: string, file = '<machine>'): MachineSpec 
   if (r.has('spapr')) {
     const s = r.at('spapr');
     s.onlyKeys(['dma32WindowSize', 'pageShift', 'dma64WindowAddr']);
-    spapr = { dma32WindowSize: s.at('dma32WindowSize').pow2(0x1000n), pageShift: s.at('pageShift').int(12, 24), dma64WindowAddr: s.at('dma64WindowAddr').big() };
-  } else if (iommu === 'spapr-tce') r.at('spapr').fail('expected the guest DMA window facts {dma32WindowSize, pageShift, dma64WindowAddr} for an spapr-tce machine');
+    spapr = {
+      dma32WindowSize: s.at('dma32WindowSize').pow2(0x1000n),
+      pageShift: s.at('pageShift').int(12, 24),
+      dma64WindowAddr: s.at('dma64WindowAddr').big(),
+    };
+  } else if (iommu === 'spapr-tce')
+    r.at('spapr').fail(
+      'expected the guest DMA window facts {dma32WindowSize, pageShift, dma64WindowAddr} for an spapr-tce machine',
+    );
   let pamu: MachineSpec['pamu'] = null;
   if (r.has('pamu')) {
     const s = r.at('pamu');
@@ -202,7 +248,13 @@ export function parseMachineFile(text: string, file = '<machine>'): MachineSpec 
   } else if (iommu === 'fsl-pamu') r.at('pamu').fail('expected {windows, msiBankIova} for an fsl-pamu machine');
   const c = r.at('costs');
   c.onlyKeys(['ram', 'mmap', 'vmmTrap', 'kernelTrap', 'interrupt']);
-  const costs = { ram: ns(c.at('ram')), mmap: ns(c.at('mmap')), vmmTrap: ns(c.at('vmmTrap')), kernelTrap: ns(c.at('kernelTrap')), interrupt: ns(c.at('interrupt')) };
+  const costs = {
+    ram: ns(c.at('ram')),
+    mmap: ns(c.at('mmap')),
+    vmmTrap: ns(c.at('vmmTrap')),
+    kernelTrap: ns(c.at('kernelTrap')),
+    interrupt: ns(c.at('interrupt')),
+  };
   return {
     file,
     name: r.at('name').string(),

@@ -18,13 +18,21 @@ import type { MachineSpec } from './machine-file.ts';
  */
 export function packedDevices(hosts: string[], firstSlot: number): VfioPciOptions[] {
   const room = (32 - firstSlot) * 8;
-  if (hosts.length > room) throw new MachineError(`${hosts.length} devices do not fit on the root bus: slots ${firstSlot}-31 hold ${room} functions (more need PCIe root ports or bridges, which the guest firmware does not enumerate)`);
+  if (hosts.length > room)
+    throw new MachineError(
+      `${hosts.length} devices do not fit on the root bus: slots ${firstSlot}-31 hold ${room} functions (more need PCIe root ports or bridges, which the guest firmware does not enumerate)`,
+    );
   const perSlot = hosts.length > 32 - firstSlot ? 8 : 1;
   return hosts.map((host, i) => {
     const slot = firstSlot + Math.floor(i / perSlot);
     const fn = i % perSlot;
     const shared = perSlot > 1 && Math.floor(i / perSlot) * perSlot + 1 < hosts.length;
-    return { host, id: `hostdev${i}`, addr: `${slot.toString(16)}.${fn}`, ...(fn === 0 && shared ? { multifunction: true } : {}) };
+    return {
+      host,
+      id: `hostdev${i}`,
+      addr: `${slot.toString(16)}.${fn}`,
+      ...(fn === 0 && shared ? { multifunction: true } : {}),
+    };
   });
 }
 
@@ -44,8 +52,10 @@ export function checkedDevices(devices: VfioPciOptions[]): (VfioPciOptions & { i
       throw new MachineError((e as Error).message, { exitCode: EXIT_BAD_INPUT, cause: e });
     }
     const id = given.id ?? `hostdev${i}`;
-    if (given.id !== undefined && out.some((o) => o.id === given.id)) throw new MachineError(`Duplicate ID '${given.id}' for device`, { exitCode: EXIT_BAD_INPUT });
-    if (out.some((o) => o.host === host)) throw new MachineError(`vfio ${host}: device is already attached`, { exitCode: EXIT_BAD_INPUT });
+    if (given.id !== undefined && out.some((o) => o.id === given.id))
+      throw new MachineError(`Duplicate ID '${given.id}' for device`, { exitCode: EXIT_BAD_INPUT });
+    if (out.some((o) => o.host === host))
+      throw new MachineError(`vfio ${host}: device is already attached`, { exitCode: EXIT_BAD_INPUT });
     out.push({ ...given, host, id });
   }
   return out;
@@ -118,11 +128,15 @@ export class Machine {
   ) {
     const iommu = kernel.iommuKind();
     if (!HOST_IOMMU_FOR[spec.iommu].includes(iommu)) {
-      throw new MachineError(`machine ${spec.name} needs a host IOMMU of kind ${HOST_IOMMU_FOR[spec.iommu].join(' or ')} (${spec.iommu}); host ${kernel.uname().nodename} has ${iommu}`);
+      throw new MachineError(
+        `machine ${spec.name} needs a host IOMMU of kind ${HOST_IOMMU_FOR[spec.iommu].join(' or ')} (${spec.iommu}); host ${kernel.uname().nodename} has ${iommu}`,
+      );
     }
     const pageSize = kernel.pageSize();
     if (pageSize !== spec.hostPageSize) {
-      this.warnings.push(`host ${kernel.uname().nodename} uses ${pageSize / 1024} KiB pages; machine ${spec.name} is usually run on ${spec.hostPageSize / 1024} KiB`);
+      this.warnings.push(
+        `host ${kernel.uname().nodename} uses ${pageSize / 1024} KiB pages; machine ${spec.name} is usually run on ${spec.hostPageSize / 1024} KiB`,
+      );
     }
     const mem = this.memorySystem;
     this.process = new ProcessMemory(kernel);
@@ -132,7 +146,8 @@ export class Machine {
     this.addressSpaceIo = spec.arch === 'x86_64' ? mem.addressSpace('I/O', this.systemIo) : null;
     this.irq = new InterruptController(mem, spec.interrupts);
     const pciMem = mem.container(spec.arch === 'x86_64' ? 'pci' : `${spec.pci.host}-mmio`, U64_SPAN);
-    const pciIo = spec.arch === 'x86_64' ? this.systemIo : mem.container(`${spec.pci.host}-io`, spec.pci.io?.size ?? 0x10000n);
+    const pciIo =
+      spec.arch === 'x86_64' ? this.systemIo : mem.container(`${spec.pci.host}-io`, spec.pci.io?.size ?? 0x10000n);
     this.pciHost = new PciHost(mem, { memSpace: pciMem, ioSpace: pciIo, dmaRoot: this.systemMemory });
     this.rtas = spec.pci.config === 'rtas' ? new Rtas(this) : null;
     this.piix3 = spec.interrupts.intx.router === 'piix3' ? new Piix3(mem) : null;
@@ -158,7 +173,10 @@ export class Machine {
   private plug(dev: VfioPciDevice, opts: VfioPciOptions): void {
     const bus = this.pciHost.bus;
     try {
-      const at = opts.addr !== undefined ? parsePciAddr(opts.addr, 'vfio-pci') : { slot: bus.freeSlot(this.spec.pci.firstSlot, dev.name), fn: 0 };
+      const at =
+        opts.addr !== undefined
+          ? parsePciAddr(opts.addr, 'vfio-pci')
+          : { slot: bus.freeSlot(this.spec.pci.firstSlot, dev.name), fn: 0 };
       bus.attach(dev, at.slot, at.fn);
     } catch (e) {
       if (e instanceof PciBusError) throw new MachineError(`-device vfio-pci,host=${opts.host}: ${e.message}`);
@@ -174,7 +192,8 @@ export class Machine {
       system.addSubregionOverlap(0, pciMem, -1); // pc_pci_as_mapping_init
     } else {
       system.addSubregion(p.mmio32.base, mem.alias(`${p.host}-mmio-window`, pciMem, p.mmio32.base, p.mmio32.size));
-      if (p.mmio64) system.addSubregion(p.mmio64.base, mem.alias(`${p.host}-mmio-high`, pciMem, p.mmio64.base, p.mmio64.size));
+      if (p.mmio64)
+        system.addSubregion(p.mmio64.base, mem.alias(`${p.host}-mmio-high`, pciMem, p.mmio64.base, p.mmio64.size));
       if (p.io) system.addSubregion(p.io.base, mem.alias(`${p.host}-pio-window`, pciIo, 0, p.io.size));
     }
     if (p.config === 'cf8') {
@@ -194,7 +213,8 @@ export class Machine {
 
   private dmaPolicy(): DmaPolicy {
     const s = this.spec;
-    if (s.iommu === 'spapr-tce') return { kind: 'spapr-tce', dma32WindowSize: s.spapr!.dma32WindowSize, pageShift: s.spapr!.pageShift };
+    if (s.iommu === 'spapr-tce')
+      return { kind: 'spapr-tce', dma32WindowSize: s.spapr!.dma32WindowSize, pageShift: s.spapr!.pageShift };
     if (s.iommu === 'fsl-pamu') return { kind: 'fsl-pamu', windows: s.pamu!.windows, msiBankIova: s.pamu!.msiBankIova };
     return { kind: 'type1' };
   }

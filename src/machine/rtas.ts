@@ -1,7 +1,16 @@
 import type { PciDevice } from '../pci/index.ts';
 import type { Machine } from './machine.ts';
 
-import { RTAS_CHANGE_FN, RTAS_CHANGE_MSIX_FN, RTAS_CHANGE_MSI_FN, RTAS_OUT_HW_ERROR, RTAS_OUT_PARAM_ERROR, RTAS_OUT_SUCCESS, RTAS_QUERY_FN, RTAS_RESET_FN } from '../common/papr.ts';
+import {
+  RTAS_CHANGE_FN,
+  RTAS_CHANGE_MSIX_FN,
+  RTAS_CHANGE_MSI_FN,
+  RTAS_OUT_HW_ERROR,
+  RTAS_OUT_PARAM_ERROR,
+  RTAS_OUT_SUCCESS,
+  RTAS_QUERY_FN,
+  RTAS_RESET_FN,
+} from '../common/papr.ts';
 
 /** The BUID of QEMU's first sPAPR PHB (SPAPR_PCI_BASE_BUID). */
 export const SPAPR_PHB0_BUID = 0x800000020000000n;
@@ -49,7 +58,9 @@ export class Rtas {
       case 'ibm,read-pci-config':
         return this.buidOk(args[1]!, args[2]!) ? this.readConfig(args[0]!, args[3]!) : [RTAS_OUT_PARAM_ERROR];
       case 'ibm,write-pci-config':
-        return this.buidOk(args[1]!, args[2]!) ? this.writeConfig(args[0]!, args[3]!, args[4]!) : [RTAS_OUT_PARAM_ERROR];
+        return this.buidOk(args[1]!, args[2]!)
+          ? this.writeConfig(args[0]!, args[3]!, args[4]!)
+          : [RTAS_OUT_PARAM_ERROR];
       case 'ibm,change-msi':
         return this.changeMsi(args);
       case 'ibm,query-interrupt-source-number':

@@ -76,7 +76,8 @@ export class Axis {
     const size = this.cuts[lo + 1]! - base;
     const frac = (u - this.at[lo]!) / (this.at[lo + 1]! - this.at[lo]!);
     // Exact below 2^53; above, a float fraction of the piece is as precise as a pixel can be.
-    const off = size <= 1n << 53n ? BigInt(Math.floor(frac * Number(size))) : (size * BigInt(Math.floor(frac * 2 ** 30))) >> 30n;
+    const off =
+      size <= 1n << 53n ? BigInt(Math.floor(frac * Number(size))) : (size * BigInt(Math.floor(frac * 2 ** 30))) >> 30n;
     const a = base + off;
     return a < this.cuts[lo + 1]! ? a : this.cuts[lo + 1]! - 1n;
   }

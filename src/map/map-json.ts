@@ -25,21 +25,36 @@ export function encodeExplanation(e: ExplanationData): ExplanationJson {
     addr: hex(e.addr),
     winner: e.winner && c(e.winner),
     hidden: e.hidden.map(c),
-    flat: e.flat && { start: hex(e.flat.start), end: hex(e.flat.end), name: e.flat.name, offsetInRegion: hex(e.flat.offsetInRegion) },
+    flat: e.flat && {
+      start: hex(e.flat.start),
+      end: hex(e.flat.end),
+      name: e.flat.name,
+      offsetInRegion: hex(e.flat.offsetInRegion),
+    },
     access: e.access,
     notes: e.notes,
   };
 }
 
 export function decodeExplanation(j: ExplanationJson): ExplanationData {
-  const c = (x: CandidateJson): CandidateData => ({ name: x.name, type: x.type, offset: BigInt(x.offset), path: x.path });
+  const c = (x: CandidateJson): CandidateData => ({
+    name: x.name,
+    type: x.type,
+    offset: BigInt(x.offset),
+    path: x.path,
+  });
   return {
     as: j.as,
     root: j.root,
     addr: BigInt(j.addr),
     winner: j.winner && c(j.winner),
     hidden: j.hidden.map(c),
-    flat: j.flat && { start: BigInt(j.flat.start), end: BigInt(j.flat.end), name: j.flat.name, offsetInRegion: BigInt(j.flat.offsetInRegion) },
+    flat: j.flat && {
+      start: BigInt(j.flat.start),
+      end: BigInt(j.flat.end),
+      name: j.flat.name,
+      offsetInRegion: BigInt(j.flat.offsetInRegion),
+    },
     access: j.access,
     notes: j.notes,
   };

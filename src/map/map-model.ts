@@ -2,7 +2,14 @@
 // each address space's tree (containers, aliases expanded in place, regions), what answers each
 // stretch of addresses (the flat view, split where the path or the explanation changes) with the
 // explanation `--explain` gives there, and the host pages that exit.
-import { explainAddress, explanationData, U64_SPAN, type AddressSpace, type ExplanationData, type MemoryRegion } from '../memory/index.ts';
+import {
+  explainAddress,
+  explanationData,
+  U64_SPAN,
+  type AddressSpace,
+  type ExplanationData,
+  type MemoryRegion,
+} from '../memory/index.ts';
 import { decidePath, explainGuestAccess, type AccessPath, type Machine } from '../machine/index.ts';
 import { encodeExplanation, type ExplanationJson } from './map-json.ts';
 
@@ -71,7 +78,15 @@ function treeBoxes(as: AddressSpace, src: Source, cuts: Set<bigint>): { boxes: M
     if (s >= e) return;
     cuts.add(s).add(e);
     depth = Math.max(depth, d);
-    const box: MapBox = { name: mr.name, kind: mr.alias ? 'alias' : mr.terminates ? 'region' : 'container', type: mr.typeName(), start: hex(s), end: hex(e), depth: d, prio: mr.priority };
+    const box: MapBox = {
+      name: mr.name,
+      kind: mr.alias ? 'alias' : mr.terminates ? 'region' : 'container',
+      type: mr.typeName(),
+      start: hex(s),
+      end: hex(e),
+      depth: d,
+      prio: mr.priority,
+    };
     if (mr.alias) box.target = `${mr.alias.name} @${hex(mr.aliasOffset)}`;
     if (mr.terminates) box.path = src.pathOf(mr);
     boxes.push(box);
@@ -98,11 +113,22 @@ function lane(as: AddressSpace, src: Source): MapLane {
     const e = src.explain(as, start);
     const prev = segments[segments.length - 1];
     // Same region, same path, same coverage: one segment (its explanation shifts with the address).
-    if (prev && prev.path === e.path && prev.name === (e.winner?.name ?? '') && sameStretch(prev.explain, encodeExplanation(e), BigInt(prev.start), start)) {
+    if (
+      prev &&
+      prev.path === e.path &&
+      prev.name === (e.winner?.name ?? '') &&
+      sameStretch(prev.explain, encodeExplanation(e), BigInt(prev.start), start)
+    ) {
       prev.end = hex(sorted[i + 1]!);
       continue;
     }
-    segments.push({ start: hex(start), end: hex(sorted[i + 1]!), name: e.winner?.name ?? '', path: e.path, explain: encodeExplanation(e) });
+    segments.push({
+      start: hex(start),
+      end: hex(sorted[i + 1]!),
+      name: e.winner?.name ?? '',
+      path: e.path,
+      explain: encodeExplanation(e),
+    });
   }
   return { name: as.name, root: as.root.name, depth, boxes, segments };
 }
@@ -111,7 +137,12 @@ function lane(as: AddressSpace, src: Source): MapLane {
 function sameStretch(a: ExplanationJson, b: ExplanationJson, from: bigint, at: bigint): boolean {
   const d = at - from;
   const off = (x: string) => hex(BigInt(x) + d);
-  const shifted = { ...a, addr: off(a.addr), winner: a.winner && { ...a.winner, offset: off(a.winner.offset) }, hidden: a.hidden.map((h) => ({ ...h, offset: off(h.offset) })) };
+  const shifted = {
+    ...a,
+    addr: off(a.addr),
+    winner: a.winner && { ...a.winner, offset: off(a.winner.offset) },
+    hidden: a.hidden.map((h) => ({ ...h, offset: off(h.offset) })),
+  };
   return JSON.stringify(shifted) === JSON.stringify(b);
 }
 
@@ -131,7 +162,8 @@ export function machineMap(m: Machine, title: string): MapModel {
           const bar = vb && d.bars[vb.index];
           if (!vb?.mmaps.length || !bar || bar.addr === 0xffffffffffffffffn) continue;
           const page = d.pageSize;
-          for (let o = 0; o < Number(vb.base.size); o += page) if (d.mmapExits(vb.index, o)) out.push(bar.addr + BigInt(o), bar.addr + BigInt(o + page));
+          for (let o = 0; o < Number(vb.base.size); o += page)
+            if (d.mmapExits(vb.index, o)) out.push(bar.addr + BigInt(o), bar.addr + BigInt(o + page));
         }
       }
       return out;
@@ -139,7 +171,11 @@ export function machineMap(m: Machine, title: string): MapModel {
   };
   const spaces = m.addressSpaceIo ? [m.addressSpaceMemory, m.addressSpaceIo] : [m.addressSpaceMemory];
   const host = m.kernel.uname();
-  return { title, subtitle: `machine ${m.spec.name} on host ${host.nodename} (${host.machine}, ${m.kernel.pageSize() / 1024} KiB pages); ${m.devices.length} assigned device(s)`, lanes: spaces.map((as) => lane(as, src)) };
+  return {
+    title,
+    subtitle: `machine ${m.spec.name} on host ${host.nodename} (${host.machine}, ${m.kernel.pageSize() / 1024} KiB pages); ${m.devices.length} assigned device(s)`,
+    lanes: spaces.map((as) => lane(as, src)),
+  };
 }
 
 /** vfio-pci's trapped BAR region, as QEMU names it: "0000:01:00.0 BAR 0". */
@@ -173,5 +209,9 @@ export function importedMap(spaces: AddressSpace[], title: string): MapModel {
     seen.add(as.root);
     lanes.push(lane(as, src));
   }
-  return { title, subtitle: `imported QEMU "info mtree" dump; ${lanes.length} address space(s) with distinct roots`, lanes };
+  return {
+    title,
+    subtitle: `imported QEMU "info mtree" dump; ${lanes.length} address space(s) with distinct roots`,
+    lanes,
+  };
 }

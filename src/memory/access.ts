@@ -50,7 +50,14 @@ export function regionRead(mr: MemoryRegion, offset: number, size: number, bigEn
 }
 
 /** memory.c:memory_region_dispatch_write. `hi` is the upper half of an 8-byte value. */
-export function regionWrite(mr: MemoryRegion, offset: number, lo: number, hi: number, size: number, bigEndianOp: boolean): number {
+export function regionWrite(
+  mr: MemoryRegion,
+  offset: number,
+  lo: number,
+  hi: number,
+  size: number,
+  bigEndianOp: boolean,
+): number {
   while (mr.alias !== null) {
     offset += Number(mr.aliasOffset);
     mr = mr.alias;
@@ -98,7 +105,7 @@ function readAdjusted(mr: MemoryRegion, offset: number, size: number): number {
   if (accessSize < size) {
     const mask = MASK[accessSize]!;
     for (let i = 0; i < size; i += accessSize) {
-      const chunk = ((Number(read(offset + i, accessSize)) & mask) >>> 0);
+      const chunk = (Number(read(offset + i, accessSize)) & mask) >>> 0;
       const shift = chunkShift(mr, i, size, accessSize);
       if (shift >= 32) hi = (hi | (chunk << (shift - 32))) >>> 0;
       else lo = (lo | (chunk << shift)) >>> 0;
@@ -159,13 +166,24 @@ export interface DispatchResult {
  * memory_region_dispatch_read with an explicit MemOp byte order: the convenience form (allocates;
  * not for hot paths). `endian` is the access's byte order, as MO_LE / MO_BE.
  */
-export function dispatchRead(mr: MemoryRegion, offset: number, size: number, endian: 'le' | 'be' = 'le'): DispatchResult {
+export function dispatchRead(
+  mr: MemoryRegion,
+  offset: number,
+  size: number,
+  endian: 'le' | 'be' = 'le',
+): DispatchResult {
   const lo = regionRead(mr, offset, size, endian === 'be');
   return { value: size === 8 ? joinBig(lo, lastAccess.hi) : BigInt(lo), result: lastAccess.result };
 }
 
 /** memory_region_dispatch_write with an explicit MemOp byte order; returns the MemTxResult. */
-export function dispatchWrite(mr: MemoryRegion, offset: number, value: number | bigint, size: number, endian: 'le' | 'be' = 'le'): number {
+export function dispatchWrite(
+  mr: MemoryRegion,
+  offset: number,
+  value: number | bigint,
+  size: number,
+  endian: 'le' | 'be' = 'le',
+): number {
   const v = BigInt.asUintN(64, BigInt(value));
   return regionWrite(mr, offset, Number(v & 0xffffffffn), Number(v >> 32n), size, endian === 'be');
 }

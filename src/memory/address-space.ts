@@ -162,7 +162,12 @@ export class AddressSpace {
           return this.ram32[i]!;
         }
       }
-    } else if (addr >= this.ioStart && addr + size <= this.ioEnd && (size === 4 || size === 1 || size === 2 || size === 8) && (this.ioReadSizes & size) !== 0) {
+    } else if (
+      addr >= this.ioStart &&
+      addr + size <= this.ioEnd &&
+      (size === 4 || size === 1 || size === 2 || size === 8) &&
+      (this.ioReadSizes & size) !== 0
+    ) {
       const off = addr + this.ioDelta;
       if (size === 8) {
         if ((off & 3) === 0 && Math.floor(off) === off) return this.readSplit8(this.ioRead, off);
@@ -203,7 +208,12 @@ export class AddressSpace {
           return (this.result = MEMTX_OK);
         }
       }
-    } else if (addr >= this.ioStart && addr + size <= this.ioEnd && (size === 4 || size === 1 || size === 2 || size === 8) && (this.ioWriteSizes & size) !== 0) {
+    } else if (
+      addr >= this.ioStart &&
+      addr + size <= this.ioEnd &&
+      (size === 4 || size === 1 || size === 2 || size === 8) &&
+      (this.ioWriteSizes & size) !== 0
+    ) {
       const off = addr + this.ioDelta;
       if (size === 8) {
         if ((off & 3) === 0 && Math.floor(off) === off) {
@@ -221,7 +231,12 @@ export class AddressSpace {
 
   /** Every load the windows do not serve: one lookup, then the path of the section's kind. */
   private readMiss(addr: number, size: number): number {
-    if (addr >= this.sectionStart && addr + size <= this.sectionEnd && (size === 4 || size === 1 || size === 2) && Math.floor(addr) === addr) {
+    if (
+      addr >= this.sectionStart &&
+      addr + size <= this.sectionEnd &&
+      (size === 4 || size === 1 || size === 2) &&
+      Math.floor(addr) === addr
+    ) {
       const block = this.sectionBlock!;
       const off = addr + this.sectionDelta;
       if (this.moveRam(block, off, addr, false)) {
@@ -268,7 +283,11 @@ export class AddressSpace {
           this.result = MEMTX_OK;
           return ((mr.readFn!(off, size) as number) & MASK[size]!) >>> 0;
         }
-        if (size <= (mr.validMax === 0 ? 4 : mr.validMax) && (mr.implUnaligned || (off & (size - 1)) === 0) && validSize(size)) {
+        if (
+          size <= (mr.validMax === 0 ? 4 : mr.validMax) &&
+          (mr.implUnaligned || (off & (size - 1)) === 0) &&
+          validSize(size)
+        ) {
           const v = regionRead(mr, off, size, false);
           this.count(mr);
           this.result = lastAccess.result;
@@ -291,7 +310,13 @@ export class AddressSpace {
 
   /** Every store the windows do not serve. */
   private writeMiss(addr: number, value: number, size: number, hi: number): number {
-    if (addr >= this.sectionStart && addr + size <= this.sectionEnd && this.ramWritable && (size === 4 || size === 1 || size === 2) && Math.floor(addr) === addr) {
+    if (
+      addr >= this.sectionStart &&
+      addr + size <= this.sectionEnd &&
+      this.ramWritable &&
+      (size === 4 || size === 1 || size === 2) &&
+      Math.floor(addr) === addr
+    ) {
       const block = this.sectionBlock!;
       const off = addr + this.sectionDelta;
       this.moveRam(block, off, addr, true);
@@ -337,7 +362,11 @@ export class AddressSpace {
           mr.writeFn!(off, (value & MASK[size]!) >>> 0, size);
           return (this.result = MEMTX_OK);
         }
-        if (size <= (mr.validMax === 0 ? 4 : mr.validMax) && (mr.implUnaligned || (off & (size - 1)) === 0) && validSize(size)) {
+        if (
+          size <= (mr.validMax === 0 ? 4 : mr.validMax) &&
+          (mr.implUnaligned || (off & (size - 1)) === 0) &&
+          validSize(size)
+        ) {
           this.result = regionWrite(mr, off, value, 0, size, false);
           this.count(mr);
           return this.result;
@@ -358,7 +387,7 @@ export class AddressSpace {
 
   /** An 8-byte load as the two 4-byte callbacks access_with_adjusted_size makes (low half first). */
   private readSplit8(read: (offset: number, size: number) => number | bigint, off: number): number {
-    const lo = ((read(off, 4) as number) >>> 0);
+    const lo = (read(off, 4) as number) >>> 0;
     this.hi = (read(off + 4, 4) as number) >>> 0;
     this.result = MEMTX_OK;
     return lo;
@@ -534,7 +563,9 @@ export class AddressSpace {
     this.closeWindows();
     this.d = view.dispatch ?? UNCOMPILED;
     if (old === undefined || this.listeners.length === 0) return;
-    topologyEvents(old, view, patch, previous, this.wantsNops(), (event, fr) => this.notify(event, fr, event === 'region-del'));
+    topologyEvents(old, view, patch, previous, this.wantsNops(), (event, fr) =>
+      this.notify(event, fr, event === 'region-del'),
+    );
   }
 
   /** Whether a listener takes region-nop: only then are the unchanged ranges walked at all. */
@@ -551,7 +582,11 @@ export class AddressSpace {
 
   /** An aligned 1-, 2- or 4-byte access that nothing decodes, in one piece (no region starts inside it). */
   private wholyUnassigned(d: Dispatch, addr: number, size: number): boolean {
-    return (size === 4 || size === 2 || size === 1) && (addr & (size - 1)) === 0 && (size === 1 || d.lookup(addr + size - 1) === 0);
+    return (
+      (size === 4 || size === 2 || size === 1) &&
+      (addr & (size - 1)) === 0 &&
+      (size === 1 || d.lookup(addr + size - 1) === 0)
+    );
   }
 
   private compile(): Dispatch {
@@ -599,7 +634,9 @@ export class AddressSpace {
       const off = a - d.secStart[s]! + d.secOffset[s]!;
       const left = length - pos;
       let l: number;
-      const direct = isWrite ? kind === SectionKind.Ram || (romWrite && kind <= SectionKind.Romd && kind !== SectionKind.Unassigned) : kind !== SectionKind.Unassigned && kind <= SectionKind.Romd;
+      const direct = isWrite
+        ? kind === SectionKind.Ram || (romWrite && kind <= SectionKind.Romd && kind !== SectionKind.Unassigned)
+        : kind !== SectionKind.Unassigned && kind <= SectionKind.Romd;
       if (direct) {
         // A whole piece of the block at once (typed-array set), as QEMU's memcpy in flatview_read_continue.
         l = Math.min(left, d.secEnd[s]! - a);

@@ -7,7 +7,8 @@ interface ChildKey {
   readonly insertSeq: number;
 }
 
-const byAddr = (a: ChildKey, b: ChildKey): number => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : a.insertSeq - b.insertSeq);
+const byAddr = (a: ChildKey, b: ChildKey): number =>
+  a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : a.insertSeq - b.insertSeq;
 
 /** Size class of a region: its bit length, so every member of class k is smaller than 2^k. */
 function sizeClass(size: bigint): number {
@@ -46,9 +47,14 @@ export class ChildIndex {
     const out: MemoryRegion[] = [];
     this.classes.forEach((tree, k) => {
       if (!tree) return;
-      tree.forRange({ addr: start - (1n << BigInt(k)), insertSeq: Infinity }, { addr: end, insertSeq: -Infinity }, false, (_key, c) => {
-        if (c.addr + c.size > start) out.push(c);
-      });
+      tree.forRange(
+        { addr: start - (1n << BigInt(k)), insertSeq: Infinity },
+        { addr: end, insertSeq: -Infinity },
+        false,
+        (_key, c) => {
+          if (c.addr + c.size > start) out.push(c);
+        },
+      );
     });
     return out.sort((a, b) => b.priority - a.priority || b.insertSeq - a.insertSeq);
   }

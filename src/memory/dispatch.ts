@@ -165,7 +165,8 @@ export class Dispatch {
     let e = low ? this.lowEntry : this.root;
     for (let level = low ? 2 : 0; e < 0; level++, n++) {
       if (level === SUBPAGE) return n + 1;
-      e = this.pool[~e + (level === LEAF ? ((addr >>> 0) & 0x3fffff) >>> this.pool[~e - 1]! : this.index(level, addr))]!;
+      e =
+        this.pool[~e + (level === LEAF ? ((addr >>> 0) & 0x3fffff) >>> this.pool[~e - 1]! : this.index(level, addr))]!;
     }
     return n;
   }
@@ -283,7 +284,15 @@ export class Dispatch {
    * Sets [start, end) to section s below `entry` (a table or section of `level` covering `unit`
    * bytes from `base`); returns the entry's new value. Tables left uniform collapse into their parent entry.
    */
-  private setRange(entry: number, level: number, base: number, unit: number, start: number, end: number, s: number): number {
+  private setRange(
+    entry: number,
+    level: number,
+    base: number,
+    unit: number,
+    start: number,
+    end: number,
+    s: number,
+  ): number {
     if (start <= base && base + unit <= end) {
       this.release(entry, level);
       return s;

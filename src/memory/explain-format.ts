@@ -44,13 +44,17 @@ export function formatExplanationData(e: ExplanationData): string {
     lines.push(`  served by: ${w.name} (${w.type}) at offset 0x${w.offset.toString(16)}`);
     lines.push(`  via:  ${describePath(w)}`);
     const fr = e.flat;
-    if (fr) lines.push(`  flat range: ${hex16(fr.start)}-${hex16(fr.end)} ${fr.name}${fr.offsetInRegion ? ` @${hex16(fr.offsetInRegion)}` : ''}`);
+    if (fr)
+      lines.push(
+        `  flat range: ${hex16(fr.start)}-${hex16(fr.end)} ${fr.name}${fr.offsetInRegion ? ` @${hex16(fr.offsetInRegion)}` : ''}`,
+      );
   }
   lines.push(`  access: ${e.access}`);
   for (const n of e.notes) lines.push(`    ${n}`);
   if (e.hidden.length) {
     lines.push('  hides (lower precedence here):');
-    for (const h of e.hidden) lines.push(`    ${h.name} (${h.type}) at offset 0x${h.offset.toString(16)}\n      via:  ${describePath(h)}`);
+    for (const h of e.hidden)
+      lines.push(`    ${h.name} (${h.type}) at offset 0x${h.offset.toString(16)}\n      via:  ${describePath(h)}`);
   } else {
     lines.push('  hides: nothing');
   }

@@ -69,7 +69,9 @@ function accessPath(as: AddressSpace, addr: bigint): string {
     case SectionKind.RamDevice:
       return 'RAM device: mmapped device memory, loads and stores go to the mapping (no device-model callback)';
     default:
-      return d.secRegion[s]!.countsAsUnassigned ? 'unassigned I/O: reads all ones, writes ignored' : 'MMIO: read/write callbacks of the device model (slow path, trapped)';
+      return d.secRegion[s]!.countsAsUnassigned
+        ? 'unassigned I/O: reads all ones, writes ignored'
+        : 'MMIO: read/write callbacks of the device model (slow path, trapped)';
   }
 }
 
@@ -80,7 +82,12 @@ function describeStep(step: ExplainStep): string {
 }
 
 function candidateData(c: ExplainCandidate, winner: boolean): CandidateData {
-  return { name: c.region.name, type: winner && c.readonly ? 'rom' : c.region.typeName(), offset: c.offset, path: c.path.map(describeStep) };
+  return {
+    name: c.region.name,
+    type: winner && c.readonly ? 'rom' : c.region.typeName(),
+    offset: c.offset,
+    path: c.path.map(describeStep),
+  };
 }
 
 /** The plain data of an explanation (what the CLI prints and the browser map embeds). */
@@ -92,7 +99,9 @@ export function explanationData(e: Explanation): ExplanationData {
     addr: e.addr,
     winner: e.winner && candidateData(e.winner, true),
     hidden: e.hidden.map((h) => candidateData(h, false)),
-    flat: fr ? { start: fr.start, end: fr.start + fr.size - 1n, name: fr.mr.name, offsetInRegion: fr.offsetInRegion } : null,
+    flat: fr
+      ? { start: fr.start, end: fr.start + fr.size - 1n, name: fr.mr.name, offsetInRegion: fr.offsetInRegion }
+      : null,
     access: e.path,
     notes: [],
   };

@@ -92,7 +92,12 @@ export class FlatView {
   }
 
   /** old[first, last) with every run replaced by its items. */
-  private static merged(old: readonly FlatRange[], runs: readonly { from: number; to: number; items: readonly FlatRange[] }[], first: number, last: number): FlatRange[] {
+  private static merged(
+    old: readonly FlatRange[],
+    runs: readonly { from: number; to: number; items: readonly FlatRange[] }[],
+    first: number,
+    last: number,
+  ): FlatRange[] {
     const out: FlatRange[] = [];
     let i = first;
     for (const r of runs) {

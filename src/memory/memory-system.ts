@@ -158,7 +158,8 @@ export class MemorySystem implements TopologyHost {
 
   /** address_space_init: renders its own view at once, sharing one with the same flatview root. */
   addressSpace(name: string, root: MemoryRegion): AddressSpace {
-    if (root.host !== this) throw new Error(`address space ${name}: root ${root.name} belongs to another memory system`);
+    if (root.host !== this)
+      throw new Error(`address space ${name}: root ${root.name} belongs to another memory system`);
     const as = new AddressSpace(this, name, root);
     this.addressSpaces.push(as);
     const renders = this.stats.renders;
@@ -211,7 +212,8 @@ export class MemorySystem implements TopologyHost {
     const previous: (readonly FlatRange[] | undefined)[] = [];
     if (this.incremental && !this.renderAll) {
       this.addressSpaces.forEach((as, i) => {
-        if (as.listeners.length > 0 && as.view.root !== roots[i] && this.dirty.has(as.view)) previous[i] = as.view.ranges.slice();
+        if (as.listeners.length > 0 && as.view.root !== roots[i] && this.dirty.has(as.view))
+          previous[i] = as.view.ranges.slice();
       });
       for (const [root, view] of this.views) {
         if (root === null) continue;
@@ -226,7 +228,10 @@ export class MemorySystem implements TopologyHost {
         }
         // When the changes meet a large part of a large view, one render of all of it is cheaper.
         const windows = coalesce(dirty);
-        const patch = patchView(view, view.ranges.length >= 1024 && windows.length > view.ranges.length / 4 ? [[0n, U64_SPAN]] : windows);
+        const patch = patchView(
+          view,
+          view.ranges.length >= 1024 && windows.length > view.ranges.length / 4 ? [[0n, U64_SPAN]] : windows,
+        );
         patches.set(view, patch);
         this.stats.patches++;
         // The view's dispatch, if compiled, is patched for the same intervals (tables outside them kept).
@@ -239,7 +244,8 @@ export class MemorySystem implements TopologyHost {
     this.dirtyWindows = 0;
     this.renderAll = false;
     const next = roots.map((root) => this.viewOf(root));
-    const update = (i: number): ViewPatch | null => (this.addressSpaces[i]!.view === next[i] ? (patches.get(next[i]!) ?? null) : null);
+    const update = (i: number): ViewPatch | null =>
+      this.addressSpaces[i]!.view === next[i] ? (patches.get(next[i]!) ?? null) : null;
     if (before) checkCommit(this.addressSpaces, before, next, update, previous);
     for (const l of this.globalListeners) l.emit('begin');
     this.addressSpaces.forEach((as, i) => as.setFlatView(next[i]!, update(i), previous[i]));
@@ -282,7 +288,11 @@ export class MemorySystem implements TopologyHost {
    * memory_region_find: the first range of the root's view that overlaps [addr, addr+size), clipped
    * to it. Returns null when no address space has mr's root as its root, or nothing is there.
    */
-  find(mr: MemoryRegion, addr: number | bigint, size: number | bigint): (MemoryRegionSection & { as: AddressSpace }) | null {
+  find(
+    mr: MemoryRegion,
+    addr: number | bigint,
+    size: number | bigint,
+  ): (MemoryRegionSection & { as: AddressSpace }) | null {
     // QEMU sums the addr of mr and of every ancestor, the root's own included.
     let root = mr;
     let base = mr.addr;

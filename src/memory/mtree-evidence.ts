@@ -29,7 +29,9 @@ const FLAT_AS = /^ AS "(.*)", root: /;
 
 /** Names, address-space order and blocks from any `-f` output in the file. */
 export function collectFlatEvidence(segments: Segment[]): FlatEvidence {
-  const flats = segments.filter((s) => (s.command !== null ? /^info mtree\b.*-f\b/.test(s.command) : s.lines.some((l) => l.text.startsWith('FlatView #'))));
+  const flats = segments.filter((s) =>
+    s.command !== null ? /^info mtree\b.*-f\b/.test(s.command) : s.lines.some((l) => l.text.startsWith('FlatView #')),
+  );
   if (flats.length === 0) return { names: null, asOrder: [], blocks: [] };
   const names = new Set<string>();
   const asOrder: string[] = [];
@@ -48,7 +50,12 @@ export function collectFlatEvidence(segments: Segment[]): FlatEvidence {
       let rest = r[3]!.replace(/ orphan$/, '').replace(OWNER_SUFFIX, '');
       rest = rest.replace(/ (kvm|hvf|whpx|nvmm|hax|xen|tcg)$/, '');
       names.add(rest.replace(/ @[0-9a-f]{16}$/, ''));
-      block?.ranges.push({ start: BigInt('0x' + r[1]!), type: r[2]!, text: text.slice(0, text.indexOf('): ') + 3) + rest, line: no });
+      block?.ranges.push({
+        start: BigInt('0x' + r[1]!),
+        type: r[2]!,
+        text: text.slice(0, text.indexOf('): ') + 3) + rest,
+        line: no,
+      });
     }
   });
   return { names, asOrder, blocks };
@@ -60,7 +67,12 @@ export function collectFlatEvidence(segments: Segment[]): FlatEvidence {
  * range as `rom`. Marks the innermost alias on the path to each such range read-only (all at once,
  * in the caller's transaction: the views are not yet updated while this runs).
  */
-export function settleReadonlyAliases(spaces: readonly AddressSpace[], flat: FlatEvidence, lineOf: Map<MemoryRegion, number>, notes: string[]): void {
+export function settleReadonlyAliases(
+  spaces: readonly AddressSpace[],
+  flat: FlatEvidence,
+  lineOf: Map<MemoryRegion, number>,
+  notes: string[],
+): void {
   const settled = new Map<MemoryRegion, { line: number; ranges: string[] }>();
   for (const block of flat.blocks) {
     const as = spaces.find((s) => block.spaces.includes(s.name));
@@ -69,7 +81,10 @@ export function settleReadonlyAliases(spaces: readonly AddressSpace[], flat: Fla
       if (r.type !== 'rom') continue;
       const fr = as.lookup(r.start);
       if (!fr || fr.readonly || fr.mr.typeName() !== 'ram') continue;
-      const aliases = explainAddress(as, r.start).winner?.path.map((s) => s.region).filter((mr) => mr.alias) ?? [];
+      const aliases =
+        explainAddress(as, r.start)
+          .winner?.path.map((s) => s.region)
+          .filter((mr) => mr.alias) ?? [];
       const alias = aliases[aliases.length - 1]; // the narrowest: an outer alias may cover a whole address space
       if (!alias) continue;
       alias.setReadonly(true);
@@ -99,7 +114,9 @@ export function checkFlatViews(spaces: readonly AddressSpace[], flat: FlatEviden
     const extra = ours.filter((t) => !theirs.includes(t));
     if (missing.length || extra.length) {
       const first = missing.length ? `the dump has "${missing[0]!.trim()}"` : `vdm has "${extra[0]!.trim()}"`;
-      notes.push(`line ${block.line}: the rebuilt flat view of "${as.name}" differs from the -f output in ${missing.length + extra.length} range(s); first: ${first}`);
+      notes.push(
+        `line ${block.line}: the rebuilt flat view of "${as.name}" differs from the -f output in ${missing.length + extra.length} range(s); first: ${first}`,
+      );
     }
   }
 }
@@ -111,14 +128,25 @@ export function checkFlatViews(spaces: readonly AddressSpace[], flat: FlatEviden
  * (hw/pci/pci.c:pci_init_bus_master: alias of the DMA root, whole size, in the device's
  * `bus master container`). Adds those aliases back so the section survives a round trip.
  */
-export function restoreHiddenBusMasters(tree: ParsedTree, withDisabled: boolean, sectionRoot: (name: string) => MtreeNode | undefined, notes: string[]): MtreeNode[] {
+export function restoreHiddenBusMasters(
+  tree: ParsedTree,
+  withDisabled: boolean,
+  sectionRoot: (name: string) => MtreeNode | undefined,
+  notes: string[],
+): MtreeNode[] {
   const referenced = new Set<string>();
-  for (const n of preorder([...tree.groups.map((g) => g.root), ...tree.sections.map((s) => s.root)])) if (n.alias) referenced.add(n.alias.target);
+  for (const n of preorder([...tree.groups.map((g) => g.root), ...tree.sections.map((s) => s.root)]))
+    if (n.alias) referenced.add(n.alias.target);
   const orphans = tree.sections.filter((s) => !referenced.has(s.name));
   if (orphans.length === 0) return [];
-  const holders = tree.groups.map((g) => g.root).filter((r) => r.name === 'bus master container' && !r.alias && r.children.length === 0);
+  const holders = tree.groups
+    .map((g) => g.root)
+    .filter((r) => r.name === 'bus master container' && !r.alias && r.children.length === 0);
   if (withDisabled || holders.length === 0) {
-    for (const s of orphans) notes.push(`line ${s.line}: memory-region ${s.name} is referenced by no alias in the tree; it is not printed back`);
+    for (const s of orphans)
+      notes.push(
+        `line ${s.line}: memory-region ${s.name} is referenced by no alias in the tree; it is not printed back`,
+      );
     return [];
   }
   const added: MtreeNode[] = [];
@@ -142,7 +170,10 @@ export function restoreHiddenBusMasters(tree: ParsedTree, withDisabled: boolean,
     holder.children.push(alias);
     added.push(alias);
   });
-  const which = orphans.length === 1 ? `${holders.length} such container(s) in the tree` : `which device's alias targets which section is not in the tree: taken in printed order`;
+  const which =
+    orphans.length === 1
+      ? `${holders.length} such container(s) in the tree`
+      : `which device's alias targets which section is not in the tree: taken in printed order`;
   notes.push(
     `memory-region ${orphans.map((s) => `${s.name} (line ${s.line})`).join(', ')} is referenced by no printed alias: taken as the target of the hidden disabled "bus master" alias in each "bus master container" (hw/pci/pci.c:pci_init_bus_master); ${which}`,
   );

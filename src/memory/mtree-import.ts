@@ -2,8 +2,22 @@ import { MemorySystem } from './memory-system.ts';
 import type { MemoryRegion } from './region.ts';
 import type { AddressSpace } from './address-space.ts';
 import { unassignedIoOps, type MemoryRegionOps } from './ops.ts';
-import { MtreeImportError, MAX_MTREE_DEPTH, splitSegments, isTree, parseTree, preorder, relativeStart, type MtreeNode } from './mtree-parse.ts';
-import { collectFlatEvidence, settleReadonlyAliases, checkFlatViews, restoreHiddenBusMasters } from './mtree-evidence.ts';
+import {
+  MtreeImportError,
+  MAX_MTREE_DEPTH,
+  splitSegments,
+  isTree,
+  parseTree,
+  preorder,
+  relativeStart,
+  type MtreeNode,
+} from './mtree-parse.ts';
+import {
+  collectFlatEvidence,
+  settleReadonlyAliases,
+  checkFlatViews,
+  restoreHiddenBusMasters,
+} from './mtree-evidence.ts';
 
 export { MtreeImportError, MAX_MTREE_DEPTH } from './mtree-parse.ts';
 
@@ -34,15 +48,26 @@ const MAX_RAM = 2n ** 48n;
 export function importQemuMtree(text: string, file = '<input>'): ImportedMtree {
   const segments = splitSegments(text);
   const trees = segments.filter((s) => isTree(s));
-  if (trees.length === 0) throw new MtreeImportError(file, 1, 'no `info mtree` tree output found (expected lines starting with "address-space:")');
-  const score = (s: { command: string | null }) => (/-D\b/.test(s.command ?? '') ? 2 : 0) + (/-o\b/.test(s.command ?? '') ? 1 : 0);
+  if (trees.length === 0)
+    throw new MtreeImportError(
+      file,
+      1,
+      'no `info mtree` tree output found (expected lines starting with "address-space:")',
+    );
+  const score = (s: { command: string | null }) =>
+    (/-D\b/.test(s.command ?? '') ? 2 : 0) + (/-o\b/.test(s.command ?? '') ? 1 : 0);
   const tree = trees.reduce((best, s) => (score(s) > score(best) ? s : best));
   const flat = collectFlatEvidence(segments);
   const notes: string[] = [];
 
   const parsed = parseTree(tree, file);
   const { groups, sections } = parsed;
-  if (groups.length === 0) throw new MtreeImportError(file, sections[0]?.line ?? 1, 'the tree has no "address-space:" block, only memory-region sections: the file looks truncated');
+  if (groups.length === 0)
+    throw new MtreeImportError(
+      file,
+      sections[0]?.line ?? 1,
+      'the tree has no "address-space:" block, only memory-region sections: the file looks truncated',
+    );
   const mem = new MemorySystem();
   const byName = new Map<string, MtreeNode[]>();
   const index = (root: MtreeNode): void => {
@@ -58,7 +83,9 @@ export function importQemuMtree(text: string, file = '<input>'): ImportedMtree {
   // A memory-region section re-prints a region already in an address-space tree, or defines one.
   const sectionRoot = new Map<string, MtreeNode>();
   for (const s of sections) {
-    const same = s.root.hidden ? undefined : byName.get(s.name)?.find((n) => n.size === s.root.size && relativeStart(n) === s.root.start);
+    const same = s.root.hidden
+      ? undefined
+      : byName.get(s.name)?.find((n) => n.size === s.root.size && relativeStart(n) === s.root.start);
     if (same) {
       sectionRoot.set(s.name, same);
     } else {
@@ -75,14 +102,20 @@ export function importQemuMtree(text: string, file = '<input>'): ImportedMtree {
   for (const n of nodes) {
     if (!n.alias) continue;
     const target = sectionRoot.get(n.alias.target) ?? byName.get(n.alias.target)?.[0];
-    if (!target) throw new MtreeImportError(file, n.line, `alias ${n.name} targets "${n.alias.target}", but no region of that name is printed (no "memory-region: ${n.alias.target}" section)`);
+    if (!target)
+      throw new MtreeImportError(
+        file,
+        n.line,
+        `alias ${n.name} targets "${n.alias.target}", but no region of that name is printed (no "memory-region: ${n.alias.target}" section)`,
+      );
     targetOf.set(n, target);
   }
   checkShape(roots, targetOf, file);
 
   const ioRoots = new Set(groups.filter((g) => g.names.includes('I/O')).map((g) => g.root));
   const regionOf = new Map<MtreeNode, MemoryRegion>();
-  for (const n of nodes) if (!n.alias) regionOf.set(n, makeRegion(mem, n, terminates(n, flat.names, ioRoots, notes), ioRoots.has(n), file));
+  for (const n of nodes)
+    if (!n.alias) regionOf.set(n, makeRegion(mem, n, terminates(n, flat.names, ioRoots, notes), ioRoots.has(n), file));
   for (const n of nodes) if (n.alias) createAlias(mem, n, targetOf, regionOf, notes);
   mem.transaction(() => {
     for (const n of nodes) {
@@ -129,7 +162,11 @@ function checkShape(roots: readonly MtreeNode[], targetOf: Map<MtreeNode, MtreeN
       const e = top.edges[top.next++]!;
       if (onPath.has(e)) {
         const what = e === top.n ? 'itself' : `"${e.name}" (line ${e.line}), which leads back to this alias`;
-        throw new MtreeImportError(file, top.n.line, `alias ${top.n.name} targets ${what}: a cycle (QEMU would recurse forever rendering it)`);
+        throw new MtreeImportError(
+          file,
+          top.n.line,
+          `alias ${top.n.name} targets ${what}: a cycle (QEMU would recurse forever rendering it)`,
+        );
       }
       const known = below.get(e);
       if (known === undefined) {
@@ -137,7 +174,11 @@ function checkShape(roots: readonly MtreeNode[], targetOf: Map<MtreeNode, MtreeN
         onPath.add(e);
       }
       if (stack.length + (known ?? 0) > MAX_MTREE_DEPTH) {
-        throw new MtreeImportError(file, top.n.line, `nesting through ${top.n.alias ? `alias ${top.n.name}` : top.n.name} goes deeper than ${MAX_MTREE_DEPTH} levels (counting alias hops); QEMU's machines nest under 20`);
+        throw new MtreeImportError(
+          file,
+          top.n.line,
+          `nesting through ${top.n.alias ? `alias ${top.n.name}` : top.n.name} goes deeper than ${MAX_MTREE_DEPTH} levels (counting alias hops); QEMU's machines nest under 20`,
+        );
       }
     }
   }
@@ -150,7 +191,9 @@ function terminates(n: MtreeNode, flatNames: Set<string> | null, ioRoots: Set<Mt
   if (flatNames) return flatNames.has(n.name);
   if (ioRoots.has(n)) return true; // the "io" root uses unassigned_io_ops (system/ioport.c)
   if (n.children.length > 0) {
-    notes.push(`line ${n.line}: ${n.name} has children and no -f output says whether it terminates; taken as a pure container`);
+    notes.push(
+      `line ${n.line}: ${n.name} has children and no -f output says whether it terminates; taken as a pure container`,
+    );
     return false;
   }
   return !/container/.test(n.name);
@@ -158,7 +201,11 @@ function terminates(n: MtreeNode, flatNames: Set<string> | null, ioRoots: Set<Mt
 
 function makeRegion(mem: MemorySystem, n: MtreeNode, term: boolean, isIoRoot: boolean, file: string): MemoryRegion {
   if (['ram', 'rom', 'romd', 'ramd'].includes(n.type) && n.size > MAX_RAM) {
-    throw new MtreeImportError(file, n.line, `${n.type} region ${n.name} of 0x${n.size.toString(16)} bytes is larger than vdm can back (2^48 bytes)`);
+    throw new MtreeImportError(
+      file,
+      n.line,
+      `${n.type} region ${n.name} of 0x${n.size.toString(16)} bytes is larger than vdm can back (2^48 bytes)`,
+    );
   }
   let mr: MemoryRegion;
   switch (n.type) {
@@ -182,14 +229,22 @@ function makeRegion(mem: MemorySystem, n: MtreeNode, term: boolean, isIoRoot: bo
 }
 
 /** Creates `n`'s alias after any alias it targets (an alias of an alias), without recursion. */
-function createAlias(mem: MemorySystem, n: MtreeNode, targetOf: Map<MtreeNode, MtreeNode>, regionOf: Map<MtreeNode, MemoryRegion>, notes: string[]): void {
+function createAlias(
+  mem: MemorySystem,
+  n: MtreeNode,
+  targetOf: Map<MtreeNode, MtreeNode>,
+  regionOf: Map<MtreeNode, MemoryRegion>,
+  notes: string[],
+): void {
   const chain: MtreeNode[] = [];
   for (let a: MtreeNode | undefined = n; a && !regionOf.has(a); a = targetOf.get(a)) chain.push(a); // acyclic: checkShape
   for (let i = chain.length - 1; i >= 0; i--) {
     const a = chain[i]!;
     const target = regionOf.get(targetOf.get(a)!)!;
     if (target.typeName() !== a.type && a.type !== 'container') {
-      notes.push(`line ${a.line}: alias ${a.name} is printed as ${a.type} but its target ${a.alias!.target} is ${target.typeName()}`);
+      notes.push(
+        `line ${a.line}: alias ${a.name} is printed as ${a.type} but its target ${a.alias!.target} is ${target.typeName()}`,
+      );
     }
     const mr = mem.alias(a.name, target, a.alias!.offset, a.size);
     applyFlags(a, mr);

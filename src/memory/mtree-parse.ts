@@ -57,7 +57,8 @@ export interface ParsedTree {
 }
 
 const TYPES = new Set(['ram', 'rom', 'romd', 'ramd', 'i/o', 'container']);
-const REGION_LINE = /^(\[DETECTED OVERFLOW!\] )?( *)([0-9a-f]{16})-([0-9a-f]{16}) \(prio (-?\d+), (nv-)?([^)]*)\): (.*)$/;
+const REGION_LINE =
+  /^(\[DETECTED OVERFLOW!\] )?( *)([0-9a-f]{16})-([0-9a-f]{16}) \(prio (-?\d+), (nv-)?([^)]*)\): (.*)$/;
 const LOOKS_LIKE_REGION = /^(\[DETECTED OVERFLOW!\] )?\s*[0-9a-f]{4,}/;
 export const OWNER_SUFFIX = /(?: owner:\{([^}]*)\})?(?: parent:\{([^}]*)\})?$/;
 const ALIAS = /^alias (.+) @(.+) ([0-9a-f]{16})-([0-9a-f]{16})$/;
@@ -100,11 +101,17 @@ export function parseTree(seg: Segment, file: string): ParsedTree {
   const groups: ParsedTree['groups'] = [];
   const sections: ParsedTree['sections'] = [];
   let pendingNames: string[] = [];
-  let current: { kind: 'as' | 'section'; name: string; line: number; stack: MtreeNode[]; root?: MtreeNode } | null = null;
+  let current: { kind: 'as' | 'section'; name: string; line: number; stack: MtreeNode[]; root?: MtreeNode } | null =
+    null;
 
   const finish = (): void => {
     if (!current) return;
-    if (!current.root) throw new MtreeImportError(file, current.line, `${current.kind === 'as' ? 'address-space' : 'memory-region'} "${current.name}" has no tree: the file looks truncated`);
+    if (!current.root)
+      throw new MtreeImportError(
+        file,
+        current.line,
+        `${current.kind === 'as' ? 'address-space' : 'memory-region'} "${current.name}" has no tree: the file looks truncated`,
+      );
     if (current.kind === 'as') groups.push({ names: pendingNames, root: current.root, line: current.line });
     else sections.push({ name: current.name, root: current.root, line: current.line });
     pendingNames = [];
@@ -114,7 +121,12 @@ export function parseTree(seg: Segment, file: string): ParsedTree {
   for (const { text, no } of seg.lines) {
     if (text.startsWith('address-space: ')) {
       if (current?.root) finish();
-      if (current?.kind === 'section') throw new MtreeImportError(file, current.line, `memory-region "${current.name}" has no tree: the file looks truncated`);
+      if (current?.kind === 'section')
+        throw new MtreeImportError(
+          file,
+          current.line,
+          `memory-region "${current.name}" has no tree: the file looks truncated`,
+        );
       pendingNames.push(text.slice('address-space: '.length));
       current ??= { kind: 'as', name: pendingNames[0]!, line: no, stack: [] };
       continue;
@@ -129,11 +141,17 @@ export function parseTree(seg: Segment, file: string): ParsedTree {
       continue;
     }
     if (!LOOKS_LIKE_REGION.test(text)) continue; // another command's output or a banner
-    if (!current) throw new MtreeImportError(file, no, 'region line outside any "address-space:" or "memory-region:" block');
+    if (!current)
+      throw new MtreeImportError(file, no, 'region line outside any "address-space:" or "memory-region:" block');
     const { node, level } = parseRegionLine(text, no, file);
     const stack = current.stack; // stack[i] is the open region at level i + 1
     if (level < 1) throw new MtreeImportError(file, no, 'region line is not indented');
-    if (level > MAX_MTREE_DEPTH) throw new MtreeImportError(file, no, `region nested ${level} levels deep; vdm renders at most ${MAX_MTREE_DEPTH} (QEMU's machines nest under 20)`);
+    if (level > MAX_MTREE_DEPTH)
+      throw new MtreeImportError(
+        file,
+        no,
+        `region nested ${level} levels deep; vdm renders at most ${MAX_MTREE_DEPTH} (QEMU's machines nest under 20)`,
+      );
     if (!current.root) {
       // Without -D a disabled region's line is left out and its children print one level deeper;
       // a section's hidden root is the section's own region.
@@ -177,17 +195,29 @@ export function relativeStart(n: MtreeNode): bigint {
 
 function parseRegionLine(text: string, no: number, file: string): { node: MtreeNode; level: number } {
   const m = REGION_LINE.exec(text);
-  if (!m) throw new MtreeImportError(file, no, `cannot parse region line (truncated?): "${text.length > 200 ? text.slice(0, 200) + '...' : text}"`);
+  if (!m)
+    throw new MtreeImportError(
+      file,
+      no,
+      `cannot parse region line (truncated?): "${text.length > 200 ? text.slice(0, 200) + '...' : text}"`,
+    );
   const [, overflow, indent, startHex, endHex, prio, nv, type, rest0] = m;
   if (indent!.length % 2 !== 0) throw new MtreeImportError(file, no, 'indentation is not a multiple of two spaces');
-  if (!TYPES.has(type!)) throw new MtreeImportError(file, no, `unknown region type "${type}" (expected ram, rom, romd, ramd, i/o or container)`);
+  if (!TYPES.has(type!))
+    throw new MtreeImportError(
+      file,
+      no,
+      `unknown region type "${type}" (expected ram, rom, romd, ramd, i/o or container)`,
+    );
   const priority = Number(prio);
-  if (priority < INT_MIN || priority > INT_MAX) throw new MtreeImportError(file, no, `priority ${prio} is outside a C int`);
+  if (priority < INT_MIN || priority > INT_MAX)
+    throw new MtreeImportError(file, no, `priority ${prio} is outside a C int`);
   const start = BigInt('0x' + startHex);
   const end = BigInt('0x' + endHex);
   // mtree_print_mr prints start + size - 1; only a range that wraps past 2^64 ends below its
   // start, and QEMU marks that line "[DETECTED OVERFLOW!]".
-  if (end < start && !overflow) throw new MtreeImportError(file, no, `range ends (0x${endHex}) before it starts (0x${startHex})`);
+  if (end < start && !overflow)
+    throw new MtreeImportError(file, no, `range ends (0x${endHex}) before it starts (0x${startHex})`);
   let rest = rest0!;
   let owner: string | undefined;
   let parent: string | undefined;
@@ -221,12 +251,27 @@ function parseRegionLine(text: string, no: number, file: string): { node: MtreeN
     const to = BigInt('0x' + alias[4]!);
     node.alias = { target: alias[2]!, offset: from };
     if (BigInt.asUintN(64, to - from) + 1n !== node.size) {
-      throw new MtreeImportError(file, no, `alias ${node.name}: target window ${alias[3]}-${alias[4]} does not match its size`);
+      throw new MtreeImportError(
+        file,
+        no,
+        `alias ${node.name}: target window ${alias[3]}-${alias[4]} does not match its size`,
+      );
     }
   }
   return { node, level: indent!.length / 2 };
 }
 
 export function hiddenNode(name: string, start: bigint, line: number): MtreeNode {
-  return { name, start, size: U64_SPAN, priority: 0, type: 'i/o', nonvolatile: false, disabled: true, children: [], line, hidden: true };
+  return {
+    name,
+    start,
+    size: U64_SPAN,
+    priority: 0,
+    type: 'i/o',
+    nonvolatile: false,
+    disabled: true,
+    children: [],
+    line,
+    hidden: true,
+  };
 }

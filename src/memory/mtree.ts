@@ -90,7 +90,9 @@ function printRegion(out: string[], top: MemoryRegion, queue: AliasQueue, opts: 
     }
     // Children by address, then higher priority first; exact ties keep list order. A hidden
     // (disabled) region's children still print, one level deeper than their visible parent.
-    const children = [...mr.subregions].sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : b.priority - a.priority));
+    const children = [...mr.subregions].sort((a, b) =>
+      a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : b.priority - a.priority,
+    );
     for (let i = children.length - 1; i >= 0; i--) stack.push({ mr: children[i]!, level: level + 1, base: start });
   }
 }

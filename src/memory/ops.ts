@@ -37,7 +37,8 @@ export const unassignedMemOps: MemoryRegionOps = Object.freeze({
 
 /** system/ioport.c:unassigned_io_ops: reads return all ones, writes are ignored, the result is OK. */
 export const unassignedIoOps: MemoryRegionOps = Object.freeze({
-  read: (_offset: number, size: number) => (size === 8 ? (1n << 64n) - 1n : size === 4 ? 0xffffffff : (1 << (size * 8)) - 1),
+  read: (_offset: number, size: number) =>
+    size === 8 ? (1n << 64n) - 1n : size === 4 ? 0xffffffff : (1 << (size * 8)) - 1,
   write: () => {},
   endianness: 'native',
   countsAsUnassigned: true,

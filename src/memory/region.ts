@@ -137,7 +137,8 @@ export class MemoryRegion {
       const validBySize = this.validMax === 0 || (size >= this.validMin && size <= this.validMax);
       const oneCall = size >= this.implMin && size <= this.implMax;
       const noSwap = size === 1 || !this.bigEndian;
-      if (validBySize && oneCall && noSwap && !this.accepts && this.readFn && this.writeFn && !this.countsAsUnassigned) this.directSizes |= size;
+      if (validBySize && oneCall && noSwap && !this.accepts && this.readFn && this.writeFn && !this.countsAsUnassigned)
+        this.directSizes |= size;
     }
   }
 

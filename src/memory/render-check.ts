@@ -16,7 +16,9 @@ const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
 
 function describe(r: FlatRange | undefined): string {
   if (!r) return 'nothing';
-  const flags = [r.readonly && 'ro', r.nonvolatile && 'nv', r.unmergeable && 'unmergeable', !r.romdMode && 'romd-off'].filter(Boolean).join(' ');
+  const flags = [r.readonly && 'ro', r.nonvolatile && 'nv', r.unmergeable && 'unmergeable', !r.romdMode && 'romd-off']
+    .filter(Boolean)
+    .join(' ');
   return `[${hex(r.start)}-${hex(r.start + r.size - 1n)}] ${r.mr.name}@${hex(r.offsetInRegion)}${flags ? ` ${flags}` : ''}`;
 }
 
@@ -41,7 +43,9 @@ function checkView(view: FlatView): void {
   const got = view.ranges;
   for (let i = 0; i < Math.max(full.length, got.length); i++) {
     if (got[i] && full[i] && sameRange(got[i]!, full[i]!)) continue;
-    throw new RenderMismatchError(`incremental render of ${view.root.name}: range ${i} is ${describe(got[i])}, a full render has ${describe(full[i])}`);
+    throw new RenderMismatchError(
+      `incremental render of ${view.root.name}: range ${i} is ${describe(got[i])}, a full render has ${describe(full[i])}`,
+    );
   }
 }
 
@@ -60,9 +64,16 @@ function checkDispatch(as: AddressSpace): void {
   for (const p of points) {
     const a = d.lookup(p);
     const b = ref.lookup(p);
-    const got = a === 0 ? 'unassigned' : `${d.secRegion[a]!.name}@${hex(p - d.secStart[a]! + d.secOffset[a]!)} kind ${d.secKind[a]}`;
-    const want = b === 0 ? 'unassigned' : `${ref.secRegion[b]!.name}@${hex(p - ref.secStart[b]! + ref.secOffset[b]!)} kind ${ref.secKind[b]}`;
-    if (got !== want) throw new RenderMismatchError(`dispatch of ${as.name} at ${hex(p)}: ${got}, compiled from scratch: ${want}`);
+    const got =
+      a === 0
+        ? 'unassigned'
+        : `${d.secRegion[a]!.name}@${hex(p - d.secStart[a]! + d.secOffset[a]!)} kind ${d.secKind[a]}`;
+    const want =
+      b === 0
+        ? 'unassigned'
+        : `${ref.secRegion[b]!.name}@${hex(p - ref.secStart[b]! + ref.secOffset[b]!)} kind ${ref.secKind[b]}`;
+    if (got !== want)
+      throw new RenderMismatchError(`dispatch of ${as.name} at ${hex(p)}: ${got}, compiled from scratch: ${want}`);
   }
 }
 
@@ -89,12 +100,15 @@ export function checkCommit(
   spaces.forEach((as, i) => {
     const view = next[i]!;
     // From scratch every view is a new object, except QEMU's shared empty view.
-    const want = as.view === view && view.root === null ? [] : record((sink) => diffViews(before[i]!, view.ranges, true, sink));
+    const want =
+      as.view === view && view.root === null ? [] : record((sink) => diffViews(before[i]!, view.ranges, true, sink));
     const got = record((sink) => topologyEvents(as.view, view, patchOf(i), previous[i], true, sink));
     const k = want.findIndex((w, j) => got[j] !== w);
     if (k >= 0 || got.length !== want.length) {
       const at = k >= 0 ? k : Math.min(want.length, got.length);
-      throw new RenderMismatchError(`listener events of ${as.name}, event ${at}: ${got[at] ?? 'none'}, a full re-render gives ${want[at] ?? 'none'}`);
+      throw new RenderMismatchError(
+        `listener events of ${as.name}, event ${at}: ${got[at] ?? 'none'}, a full re-render gives ${want[at] ?? 'none'}`,
+      );
     }
   });
 }

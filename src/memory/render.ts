@@ -64,9 +64,11 @@ function renderRegion(
   if (children.length >= INDEXED_CHILDREN && (start > base || end < regionEnd)) {
     // A clip narrower than the container: only the children meeting it can render anything.
     mr.childIndex ??= new ChildIndex(children);
-    for (const child of mr.childIndex.meeting(start - base, end - base)) renderRegion(view, child, base, start, end, readonly, nonvolatile, unmergeable);
+    for (const child of mr.childIndex.meeting(start - base, end - base))
+      renderRegion(view, child, base, start, end, readonly, nonvolatile, unmergeable);
   } else {
-    for (let i = children.length - 1; i >= 0; i--) renderRegion(view, children[i]!, base, start, end, readonly, nonvolatile, unmergeable);
+    for (let i = children.length - 1; i >= 0; i--)
+      renderRegion(view, children[i]!, base, start, end, readonly, nonvolatile, unmergeable);
   }
 
   if (!mr.terminates) return;

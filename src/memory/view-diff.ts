@@ -8,7 +8,13 @@ export type TopologySink = (event: TopologyEvent, fr: FlatRange) => void;
  * memory.c:address_space_update_topology_pass over two sorted runs of ranges: the delete pass
  * (`adding` false) or the add pass, which reports unchanged ranges as nops when `nops` is set.
  */
-function pass(olds: readonly FlatRange[], news: readonly FlatRange[], adding: boolean, nops: boolean, sink: TopologySink): void {
+function pass(
+  olds: readonly FlatRange[],
+  news: readonly FlatRange[],
+  adding: boolean,
+  nops: boolean,
+  sink: TopologySink,
+): void {
   let io = 0;
   let inew = 0;
   while (io < olds.length || inew < news.length) {
@@ -29,7 +35,12 @@ function pass(olds: readonly FlatRange[], news: readonly FlatRange[], adding: bo
 }
 
 /** address_space_set_flatview's two passes from an old view to a different new one. */
-export function diffViews(olds: readonly FlatRange[], news: readonly FlatRange[], nops: boolean, sink: TopologySink): void {
+export function diffViews(
+  olds: readonly FlatRange[],
+  news: readonly FlatRange[],
+  nops: boolean,
+  sink: TopologySink,
+): void {
   pass(olds, news, false, nops, sink);
   pass(olds, news, true, nops, sink);
 }
@@ -55,7 +66,14 @@ export function diffPatch(news: readonly FlatRange[], patch: ViewPatch, nops: bo
  * when the view was patched in place, else a full diff from the old ranges (`previous` when the old
  * view was patched meanwhile). The same object without a patch is QEMU's shared empty view: nothing.
  */
-export function topologyEvents(old: FlatView, view: FlatView, patch: ViewPatch | null, previous: readonly FlatRange[] | undefined, nops: boolean, sink: TopologySink): void {
+export function topologyEvents(
+  old: FlatView,
+  view: FlatView,
+  patch: ViewPatch | null,
+  previous: readonly FlatRange[] | undefined,
+  nops: boolean,
+  sink: TopologySink,
+): void {
   if (old !== view) diffViews(previous ?? old.ranges, view.ranges, nops, sink);
   else if (patch) diffPatch(view.ranges, patch, nops, sink);
 }

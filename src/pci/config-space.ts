@@ -1,7 +1,13 @@
 import { VdmError } from '../util/errors.ts';
 import {
-  PCI_CAP_LIST_ID, PCI_CAP_LIST_NEXT, PCI_CAPABILITY_LIST, PCI_CONFIG_HEADER_SIZE, PCI_CONFIG_SPACE_SIZE,
-  PCI_STATUS, PCI_STATUS_CAP_LIST, PCIE_CONFIG_SPACE_SIZE,
+  PCI_CAP_LIST_ID,
+  PCI_CAP_LIST_NEXT,
+  PCI_CAPABILITY_LIST,
+  PCI_CONFIG_HEADER_SIZE,
+  PCI_CONFIG_SPACE_SIZE,
+  PCI_STATUS,
+  PCI_STATUS_CAP_LIST,
+  PCIE_CONFIG_SPACE_SIZE,
 } from '../common/pci-regs.ts';
 
 /** A capability that cannot be placed: QEMU's -EINVAL from pci_add_capability / pcie_add_capability. */
@@ -22,7 +28,8 @@ export class ConfigSpace {
   readonly used: Uint8Array;
 
   constructor(readonly size: number) {
-    if (size !== PCI_CONFIG_SPACE_SIZE && size !== PCIE_CONFIG_SPACE_SIZE) throw new RangeError(`config space size ${size} must be 256 or 4096`);
+    if (size !== PCI_CONFIG_SPACE_SIZE && size !== PCIE_CONFIG_SPACE_SIZE)
+      throw new RangeError(`config space size ${size} must be 256 or 4096`);
     this.config = new Uint8Array(size);
     this.wmask = new Uint8Array(size);
     this.w1cmask = new Uint8Array(size);
@@ -95,12 +102,16 @@ export class ConfigSpace {
       if (offset === 0) throw new CapabilityError(`no room for a ${size}-byte capability 0x${id.toString(16)}`);
     } else {
       if (offset < PCI_CONFIG_HEADER_SIZE || offset + size > PCI_CONFIG_SPACE_SIZE) {
-        throw new CapabilityError(`capability 0x${id.toString(16)} at 0x${offset.toString(16)} (+${size}) is outside 0x40..0xff`);
+        throw new CapabilityError(
+          `capability 0x${id.toString(16)} at 0x${offset.toString(16)} (+${size}) is outside 0x40..0xff`,
+        );
       }
       for (let i = offset; i < offset + size; i++) {
         const other = this.capabilityAt(i);
         if (other) {
-          throw new CapabilityError(`attempt to add PCI capability 0x${id.toString(16)} at offset 0x${offset.toString(16)} overlaps existing capability 0x${this.config[other]!.toString(16)} at offset 0x${other.toString(16)}`);
+          throw new CapabilityError(
+            `attempt to add PCI capability 0x${id.toString(16)} at offset 0x${offset.toString(16)} overlaps existing capability 0x${this.config[other]!.toString(16)} at offset 0x${other.toString(16)}`,
+          );
         }
       }
     }
@@ -117,7 +128,11 @@ export class ConfigSpace {
   /** pci_find_capability: offset of the first capability with this id, or 0. */
   findCapability(id: number): number {
     const seen = new Set<number>();
-    for (let p = this.config[PCI_CAPABILITY_LIST]! & ~3; p !== 0 && !seen.has(p); p = this.config[p + PCI_CAP_LIST_NEXT]! & ~3) {
+    for (
+      let p = this.config[PCI_CAPABILITY_LIST]! & ~3;
+      p !== 0 && !seen.has(p);
+      p = this.config[p + PCI_CAP_LIST_NEXT]! & ~3
+    ) {
       seen.add(p); // a looping list (bad guest or device data) must not hang us
       if (this.config[p + PCI_CAP_LIST_ID] === id) return p;
     }
@@ -128,7 +143,11 @@ export class ConfigSpace {
   capabilities(): [number, number][] {
     const out: [number, number][] = [];
     const seen = new Set<number>();
-    for (let p = this.config[PCI_CAPABILITY_LIST]! & ~3; p !== 0 && !seen.has(p); p = this.config[p + PCI_CAP_LIST_NEXT]! & ~3) {
+    for (
+      let p = this.config[PCI_CAPABILITY_LIST]! & ~3;
+      p !== 0 && !seen.has(p);
+      p = this.config[p + PCI_CAP_LIST_NEXT]! & ~3
+    ) {
       seen.add(p);
       out.push([this.config[p]!, p]);
     }
@@ -139,7 +158,9 @@ export class ConfigSpace {
   addExtCapability(id: number, version: number, offset: number, size: number): number {
     if (!this.express) throw new CapabilityError('extended capabilities need a 4 KiB (PCI Express) config space');
     if (offset < PCI_CONFIG_SPACE_SIZE || offset + size > PCIE_CONFIG_SPACE_SIZE || size < 8 || offset % 4 !== 0) {
-      throw new CapabilityError(`extended capability 0x${id.toString(16)} at 0x${offset.toString(16)} (+${size}) is outside 0x100..0xfff`);
+      throw new CapabilityError(
+        `extended capability 0x${id.toString(16)} at 0x${offset.toString(16)} (+${size}) is outside 0x100..0xfff`,
+      );
     }
     if (offset !== PCI_CONFIG_SPACE_SIZE) {
       const chain = this.extCapabilities();

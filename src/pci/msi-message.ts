@@ -15,5 +15,7 @@ export function sendMsiMessage(dev: PciDevice, msg: MsiMessage): number {
   const as = dev.busMasterAs;
   if (!as) return 2; // not on a bus yet: nothing decodes the write
   dev.msiMessagesSent++;
-  return msg.address < 2n ** 53n ? as.write(Number(msg.address), msg.data >>> 0, 4) : as.writeAt(msg.address, BigInt(msg.data >>> 0), 4);
+  return msg.address < 2n ** 53n
+    ? as.write(Number(msg.address), msg.data >>> 0, 4)
+    : as.writeAt(msg.address, BigInt(msg.data >>> 0), 4);
 }

@@ -55,7 +55,12 @@ export class Msix {
     const t = tablePlace;
     const p = pbaPlace;
     const overlap = t.barNr === p.barNr && t.offset < p.offset + pbaSize && p.offset < t.offset + tableSize;
-    if (overlap || BigInt(t.offset + tableSize) > t.bar.size || BigInt(p.offset + pbaSize) > p.bar.size || ((t.offset | p.offset) & R.PCI_MSIX_FLAGS_BIRMASK) !== 0) {
+    if (
+      overlap ||
+      BigInt(t.offset + tableSize) > t.bar.size ||
+      BigInt(p.offset + pbaSize) > p.bar.size ||
+      ((t.offset | p.offset) & R.PCI_MSIX_FLAGS_BIRMASK) !== 0
+    ) {
       throw new MsiSetupError(`${dev.name}: table & pba overlap, or they don't fit in BARs, or don't align`);
     }
     this.entries = entries;
@@ -64,7 +69,8 @@ export class Msix {
     c.setWord(this.cap + R.PCI_MSIX_FLAGS, entries - 1);
     c.setLong(this.cap + R.PCI_MSIX_TABLE, t.offset | t.barNr);
     c.setLong(this.cap + R.PCI_MSIX_PBA, p.offset | p.barNr);
-    c.wmask[this.cap + R.MSIX_CONTROL_OFFSET] = c.wmask[this.cap + R.MSIX_CONTROL_OFFSET]! | R.MSIX_ENABLE_MASK | R.MSIX_MASKALL_MASK;
+    c.wmask[this.cap + R.MSIX_CONTROL_OFFSET] =
+      c.wmask[this.cap + R.MSIX_CONTROL_OFFSET]! | R.MSIX_ENABLE_MASK | R.MSIX_MASKALL_MASK;
     this.table = new Uint8Array(tableSize);
     this.pba = new Uint8Array(pbaSize);
     this.used = new Uint32Array(entries);
@@ -72,7 +78,11 @@ export class Msix {
     this.maskAll();
     const mem = dev.mem;
     // 4 to 8 bytes, split into dwords (since QEMU 6.0); little-endian.
-    const sizes = { valid: { minAccessSize: 4, maxAccessSize: 8 }, impl: { maxAccessSize: 4 }, endianness: 'little' as const };
+    const sizes = {
+      valid: { minAccessSize: 4, maxAccessSize: 8 },
+      impl: { maxAccessSize: 4 },
+      endianness: 'little' as const,
+    };
     this.tableRegion = mem.io('msix-table', tableSize, {
       ...sizes,
       read: (off) => {
@@ -124,7 +134,9 @@ export class Msix {
 
   /** msix_vector_masked: the function mask or the entry's own mask bit. */
   private vectorMasked(vector: number, functionMasked: boolean): boolean {
-    return functionMasked || (this.table[vector * 16 + R.PCI_MSIX_ENTRY_VECTOR_CTRL]! & R.PCI_MSIX_ENTRY_CTRL_MASKBIT) !== 0;
+    return (
+      functionMasked || (this.table[vector * 16 + R.PCI_MSIX_ENTRY_VECTOR_CTRL]! & R.PCI_MSIX_ENTRY_CTRL_MASKBIT) !== 0
+    );
   }
 
   isMasked(vector: number): boolean {
@@ -161,7 +173,8 @@ export class Msix {
     setLe32(this.table, base, Number(msg.address & 0xffffffffn));
     setLe32(this.table, base + R.PCI_MSIX_ENTRY_UPPER_ADDR, Number(msg.address >> 32n));
     setLe32(this.table, base + R.PCI_MSIX_ENTRY_DATA, msg.data >>> 0);
-    this.table[base + R.PCI_MSIX_ENTRY_VECTOR_CTRL] = this.table[base + R.PCI_MSIX_ENTRY_VECTOR_CTRL]! & ~R.PCI_MSIX_ENTRY_CTRL_MASKBIT;
+    this.table[base + R.PCI_MSIX_ENTRY_VECTOR_CTRL] =
+      this.table[base + R.PCI_MSIX_ENTRY_VECTOR_CTRL]! & ~R.PCI_MSIX_ENTRY_CTRL_MASKBIT;
   }
 
   /** msix_vector_use. */
@@ -241,7 +254,8 @@ export class Msix {
   private maskAll(): void {
     for (let v = 0; v < this.entries; v++) {
       const wasMasked = this.isMasked(v);
-      this.table[v * 16 + R.PCI_MSIX_ENTRY_VECTOR_CTRL] = this.table[v * 16 + R.PCI_MSIX_ENTRY_VECTOR_CTRL]! | R.PCI_MSIX_ENTRY_CTRL_MASKBIT;
+      this.table[v * 16 + R.PCI_MSIX_ENTRY_VECTOR_CTRL] =
+        this.table[v * 16 + R.PCI_MSIX_ENTRY_VECTOR_CTRL]! | R.PCI_MSIX_ENTRY_CTRL_MASKBIT;
       this.handleMaskUpdate(v, wasMasked);
     }
   }

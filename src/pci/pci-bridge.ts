@@ -21,7 +21,12 @@ export class PciBridge extends PciDevice {
     super({ ...opts, classCode: opts.classCode ?? 0x060400 });
     this.secMem = this.mem.container('pci_bridge_pci', 1n << 64n);
     this.secIo = this.mem.container('pci_bridge_io', 0x100000000);
-    this.secBus = new PciBus(this.mem, opts.busName ?? `${opts.name}.0`, { memSpace: this.secMem, ioSpace: this.secIo }, this);
+    this.secBus = new PciBus(
+      this.mem,
+      opts.busName ?? `${opts.name}.0`,
+      { memSpace: this.secMem, ioSpace: this.secIo },
+      this,
+    );
   }
 
   override headerType(): number {
@@ -61,7 +66,11 @@ export class PciBridge extends PciDevice {
   /** pci_secondary_bus_in_range. */
   secondaryBusInRange(busNum: number): boolean {
     const c = this.cfg;
-    return !(c.word(R.PCI_BRIDGE_CONTROL) & PCI_BRIDGE_CTL_BUS_RESET) && c.byte(R.PCI_SECONDARY_BUS) <= busNum && busNum <= c.byte(R.PCI_SUBORDINATE_BUS);
+    return (
+      !(c.word(R.PCI_BRIDGE_CONTROL) & PCI_BRIDGE_CTL_BUS_RESET) &&
+      c.byte(R.PCI_SECONDARY_BUS) <= busNum &&
+      busNum <= c.byte(R.PCI_SUBORDINATE_BUS)
+    );
   }
 
   /** pci_bridge_get_base. */
@@ -103,7 +112,13 @@ export class PciBridge extends PciDevice {
     const cmd = this.cfg.word(R.PCI_COMMAND);
     this.mem.transaction(() => {
       for (const w of this.windows) w.container!.delSubregion(w);
-      const make = (name: string, kind: 'io' | 'mem' | 'pref', target: MemoryRegion, space: MemoryRegion, enabled: boolean) => {
+      const make = (
+        name: string,
+        kind: 'io' | 'mem' | 'pref',
+        target: MemoryRegion,
+        space: MemoryRegion,
+        enabled: boolean,
+      ) => {
         const base = this.windowBase(kind);
         const limit = this.windowLimit(kind);
         const size = enabled && limit >= base ? limit + 1n - base : 0n;
@@ -124,7 +139,12 @@ export class PciBridge extends PciDevice {
   protected override writeConfig(offset: number, value: number, len: number): void {
     super.writeConfig(offset, value, len);
     const overlaps = (start: number, size: number) => offset < start + size && start < offset + len;
-    if (overlaps(R.PCI_COMMAND, 2) || overlaps(R.PCI_IO_BASE, 2) || overlaps(R.PCI_MEMORY_BASE, 20) || overlaps(R.PCI_BRIDGE_CONTROL, 2)) {
+    if (
+      overlaps(R.PCI_COMMAND, 2) ||
+      overlaps(R.PCI_IO_BASE, 2) ||
+      overlaps(R.PCI_MEMORY_BASE, 20) ||
+      overlaps(R.PCI_BRIDGE_CONTROL, 2)
+    ) {
       this.updateWindows();
     }
   }

@@ -34,7 +34,8 @@ export function parsePciAddr(text: string, device = 'pci'): { slot: number; fn: 
 export function parseHostDevAddr(text: string, device = 'vfio-pci'): string {
   const m = /^([0-9a-f]{1,4}):([0-9a-f]{1,2})(?::([0-9a-f]{1,2}))?\.([0-7])$/i.exec(text);
   const [dom, bus, slot] = m ? (m[3] === undefined ? ['0', m[1]!, m[2]!] : [m[1]!, m[2]!, m[3]]) : [];
-  if (!m || parseInt(bus!, 16) > 0xff || parseInt(slot!, 16) > 0x1f) throw new PciBusError(`Property '${device}.host' doesn't take value '${text}'`);
+  if (!m || parseInt(bus!, 16) > 0xff || parseInt(slot!, 16) > 0x1f)
+    throw new PciBusError(`Property '${device}.host' doesn't take value '${text}'`);
   const hex = (s: string, w: number) => parseInt(s, 16).toString(16).padStart(w, '0');
   return `${hex(dom!, 4)}:${hex(bus!, 2)}:${hex(slot!, 2)}.${m[4]}`;
 }
@@ -88,7 +89,8 @@ export class PciBus {
   get dmaRoot(): MemoryRegion {
     if (this.ownDmaRoot) return this.ownDmaRoot;
     const up = this.parentBridge!.bus;
-    if (!up) throw new PciBusError(`bus ${this.name}: its bridge ${this.parentBridge!.name} is not plugged into a bus yet`);
+    if (!up)
+      throw new PciBusError(`bus ${this.name}: its bridge ${this.parentBridge!.name} is not plugged into a bus yet`);
     return up.dmaRoot;
   }
 
@@ -103,7 +105,10 @@ export class PciBus {
       throw new PciBusError(`${dev.name}: slot ${slot} function ${fn} is not a PCI address (slot 0-31, function 0-7)`);
     }
     const devfn = (slot << 3) | fn;
-    if (this.devices[devfn]) throw new PciBusError(`PCI: slot ${slot} function ${fn} not available for ${dev.name}, in use by ${this.devices[devfn]!.name}`);
+    if (this.devices[devfn])
+      throw new PciBusError(
+        `PCI: slot ${slot} function ${fn} not available for ${dev.name}, in use by ${this.devices[devfn]!.name}`,
+      );
     if (dev.bus) throw new PciBusError(`${dev.name} is already on bus ${dev.bus.name}`);
     this.checkMultifunction(dev, slot, fn);
     this.devices[devfn] = dev;
@@ -122,12 +127,18 @@ export class PciBus {
     const multi = (d: PciDevice) => (d.cfg.byte(R.PCI_HEADER_TYPE) & R.PCI_HEADER_TYPE_MULTI_FUNCTION) !== 0;
     if (fn !== 0) {
       const f0 = this.devices[slot << 3];
-      if (f0 && !multi(f0)) throw new PciBusError(`PCI: single function device can't be populated in function ${slot.toString(16)}.${fn.toString(16)}`);
+      if (f0 && !multi(f0))
+        throw new PciBusError(
+          `PCI: single function device can't be populated in function ${slot.toString(16)}.${fn.toString(16)}`,
+        );
       return;
     }
     if (multi(dev)) return;
     for (let f = 1; f < 8; f++) {
-      if (this.devices[(slot << 3) | f]) throw new PciBusError(`PCI: ${slot.toString(16)}.0 indicates single function, but ${slot.toString(16)}.${f.toString(16)} is already populated.`);
+      if (this.devices[(slot << 3) | f])
+        throw new PciBusError(
+          `PCI: ${slot.toString(16)}.0 indicates single function, but ${slot.toString(16)}.${f.toString(16)} is already populated.`,
+        );
     }
   }
 

@@ -127,11 +127,20 @@ export class PciDevice {
     const c = this.cfg;
     c.wmask[R.PCI_CACHE_LINE_SIZE] = 0xff;
     c.wmask[R.PCI_INTERRUPT_LINE] = 0xff;
-    c.setWord(R.PCI_COMMAND, R.PCI_COMMAND_IO | R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_MASTER | R.PCI_COMMAND_INTX_DISABLE | R.PCI_COMMAND_SERR, c.wmask);
+    c.setWord(
+      R.PCI_COMMAND,
+      R.PCI_COMMAND_IO | R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_MASTER | R.PCI_COMMAND_INTX_DISABLE | R.PCI_COMMAND_SERR,
+      c.wmask,
+    );
     c.wmask.fill(0xff, R.PCI_CONFIG_HEADER_SIZE, c.size);
     c.setWord(
       R.PCI_STATUS,
-      R.PCI_STATUS_PARITY | R.PCI_STATUS_SIG_TARGET_ABORT | R.PCI_STATUS_REC_TARGET_ABORT | R.PCI_STATUS_REC_MASTER_ABORT | R.PCI_STATUS_SIG_SYSTEM_ERROR | R.PCI_STATUS_DETECTED_PARITY,
+      R.PCI_STATUS_PARITY |
+        R.PCI_STATUS_SIG_TARGET_ABORT |
+        R.PCI_STATUS_REC_TARGET_ABORT |
+        R.PCI_STATUS_REC_MASTER_ABORT |
+        R.PCI_STATUS_SIG_SYSTEM_ERROR |
+        R.PCI_STATUS_DETECTED_PARITY,
       c.w1cmask,
     );
   }
@@ -154,10 +163,15 @@ export class PciDevice {
    */
   registerBar(n: number, type: number, region: MemoryRegion): void {
     const size = region.size;
-    if (n < 0 || n >= R.PCI_NUM_REGIONS || (this.headerType() === R.PCI_HEADER_TYPE_BRIDGE && n > 1 && n !== R.PCI_ROM_SLOT)) {
+    if (
+      n < 0 ||
+      n >= R.PCI_NUM_REGIONS ||
+      (this.headerType() === R.PCI_HEADER_TYPE_BRIDGE && n > 1 && n !== R.PCI_ROM_SLOT)
+    ) {
       throw new RangeError(`${this.name}: BAR ${n} does not exist on this header type`);
     }
-    if (size === 0n || (size & (size - 1n)) !== 0n) throw new RangeError(`${this.name}: BAR ${n} size 0x${size.toString(16)} is not a power of two`);
+    if (size === 0n || (size & (size - 1n)) !== 0n)
+      throw new RangeError(`${this.name}: BAR ${n} size 0x${size.toString(16)} is not a power of two`);
     const is64 = !(type & R.PCI_BASE_ADDRESS_SPACE_IO) && (type & R.PCI_BASE_ADDRESS_MEM_TYPE_64) !== 0;
     if (is64 && n >= 5) throw new RangeError(`${this.name}: a 64-bit BAR cannot start at BAR ${n}`);
     if (is64 && this.bars[n + 1]) throw new RangeError(`${this.name}: 64-bit BAR ${n} overlaps BAR ${n + 1}`);
@@ -178,7 +192,8 @@ export class PciDevice {
 
   /** Config offset of a BAR (pci_bar). */
   barOffset(n: number): number {
-    if (n === R.PCI_ROM_SLOT) return this.headerType() === R.PCI_HEADER_TYPE_BRIDGE ? R.PCI_ROM_ADDRESS1 : R.PCI_ROM_ADDRESS;
+    if (n === R.PCI_ROM_SLOT)
+      return this.headerType() === R.PCI_HEADER_TYPE_BRIDGE ? R.PCI_ROM_ADDRESS1 : R.PCI_ROM_ADDRESS;
     return R.PCI_BASE_ADDRESS_0 + n * 4;
   }
 
@@ -248,7 +263,12 @@ export class PciDevice {
     const c = this.cfg;
     c.write(offset, value, len);
     const overlaps = (start: number, size: number) => offset < start + size && start < offset + len;
-    if (overlaps(R.PCI_BASE_ADDRESS_0, 24) || overlaps(R.PCI_ROM_ADDRESS, 4) || overlaps(R.PCI_ROM_ADDRESS1, 4) || overlaps(R.PCI_COMMAND, 1)) {
+    if (
+      overlaps(R.PCI_BASE_ADDRESS_0, 24) ||
+      overlaps(R.PCI_ROM_ADDRESS, 4) ||
+      overlaps(R.PCI_ROM_ADDRESS1, 4) ||
+      overlaps(R.PCI_COMMAND, 1)
+    ) {
       this.updateMappings();
     }
     if (overlaps(R.PCI_COMMAND, 1)) {
@@ -281,7 +301,8 @@ export class PciDevice {
   private accessOk(offset: number, len: number, isWrite: boolean): boolean {
     let reason = '';
     if (len !== 1 && len !== 2 && len !== 4) reason = `size ${len}`;
-    else if (!Number.isInteger(offset) || offset < 0 || offset + len > this.cfg.size) reason = `offset 0x${offset.toString(16)} outside the ${this.cfg.size}-byte config space`;
+    else if (!Number.isInteger(offset) || offset < 0 || offset + len > this.cfg.size)
+      reason = `offset 0x${offset.toString(16)} outside the ${this.cfg.size}-byte config space`;
     if (reason) this.dropped.push({ offset, len, isWrite, reason });
     return !reason;
   }

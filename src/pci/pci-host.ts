@@ -63,12 +63,25 @@ export class PciHost {
       read: (addr, len) => {
         if (!(this.configReg & 0x80000000)) return truncate(ALL_ONES, len);
         const a = (this.configReg | (addr & 3)) >>> 0;
-        return this.configRead((a >>> 16) & 0xff, (a >>> 8) & 0xff, a & (PCI_CONFIG_SPACE_SIZE - 1), len, PCI_CONFIG_SPACE_SIZE);
+        return this.configRead(
+          (a >>> 16) & 0xff,
+          (a >>> 8) & 0xff,
+          a & (PCI_CONFIG_SPACE_SIZE - 1),
+          len,
+          PCI_CONFIG_SPACE_SIZE,
+        );
       },
       write: (addr, v, len) => {
         if (!(this.configReg & 0x80000000)) return;
         const a = (this.configReg | (addr & 3)) >>> 0;
-        this.configWrite((a >>> 16) & 0xff, (a >>> 8) & 0xff, a & (PCI_CONFIG_SPACE_SIZE - 1), Number(v), len, PCI_CONFIG_SPACE_SIZE);
+        this.configWrite(
+          (a >>> 16) & 0xff,
+          (a >>> 8) & 0xff,
+          a & (PCI_CONFIG_SPACE_SIZE - 1),
+          Number(v),
+          len,
+          PCI_CONFIG_SPACE_SIZE,
+        );
       },
     });
     return { index, data };
@@ -82,7 +95,8 @@ export class PciHost {
     return this.mem.io('pcie-mmcfg-mmio', size, {
       endianness: 'little',
       read: (addr, len) => this.configRead((addr >>> 20) & 0xff, (addr >>> 12) & 0xff, addr & 0xfff, len),
-      write: (addr, v, len) => this.configWrite((addr >>> 20) & 0xff, (addr >>> 12) & 0xff, addr & 0xfff, Number(v), len),
+      write: (addr, v, len) =>
+        this.configWrite((addr >>> 20) & 0xff, (addr >>> 12) & 0xff, addr & 0xfff, Number(v), len),
     });
   }
 

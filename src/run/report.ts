@@ -19,8 +19,23 @@ export interface BarReport {
 
 /** The boot report's data; `vdm boot --json` prints exactly this. */
 export interface BootReport {
-  machine: { name: string; file: string; description: string; iommu: string; interruptController: string; msixEmulation: boolean };
-  host: { name: string; arch: string; pageSize: number; kernel: string; iommu: string; msi: string; interruptPolicy: string };
+  machine: {
+    name: string;
+    file: string;
+    description: string;
+    iommu: string;
+    interruptController: string;
+    msixEmulation: boolean;
+  };
+  host: {
+    name: string;
+    arch: string;
+    pageSize: number;
+    kernel: string;
+    iommu: string;
+    msi: string;
+    interruptPolicy: string;
+  };
   guest: { name: string; iterations: number };
   devices: {
     id: string;
@@ -28,7 +43,14 @@ export interface BootReport {
     group: number;
     iommuType: string;
     bars: BarReport[];
-    msix: { entries: number; table: string; pba: string; programmedBy: string; vectors: { vector: number; irq: number; handled: number }[]; relocation: string } | null;
+    msix: {
+      entries: number;
+      table: string;
+      pba: string;
+      programmedBy: string;
+      vectors: { vector: number; irq: number; handled: number }[];
+      relocation: string;
+    } | null;
     interrupts: { raised: number; viaKvm: number; viaVmm: number; pended: number; lost: number };
     /**
      * INTx (null without a pin): the path (KVM irqfd with resample, or QEMU's VMM path with mmaps
@@ -39,8 +61,27 @@ export interface BootReport {
      * BAR6 (null without one): its size, where its contents come from (the device's ROM read
      * lazily through VFIO, or romfile=), the guest's reads of it, and the firmware's header check.
      */
-    rom: { size: string; source: 'device' | 'romfile'; guestReads: number; loaded: boolean; firmware: { address: string; valid: boolean; detail: string } | null } | null;
-    intx: { pin: string; path: string; irq: number; hostLine: number; maskedAt: string; raised: number; viaVmm: number; vmmEois: number; unmasks: number; resignals: number; mmapsDisabled: number; mmapsReenabled: number } | null;
+    rom: {
+      size: string;
+      source: 'device' | 'romfile';
+      guestReads: number;
+      loaded: boolean;
+      firmware: { address: string; valid: boolean; detail: string } | null;
+    } | null;
+    intx: {
+      pin: string;
+      path: string;
+      irq: number;
+      hostLine: number;
+      maskedAt: string;
+      raised: number;
+      viaVmm: number;
+      vmmEois: number;
+      unmasks: number;
+      resignals: number;
+      mmapsDisabled: number;
+      mmapsReenabled: number;
+    } | null;
     dma: { mappings: { iova: string; size: string; region: string }[]; faults: number; blocked: number };
     vfioCalls: string[];
   }[];
@@ -77,8 +118,18 @@ function barReport(d: VfioPciDevice, n: number): BarReport | null {
   const overlays: BarReport['overlays'] = [];
   const l = d.msixLayout;
   if (d.msix && l) {
-    if (l.tableBar === n) overlays.push({ name: 'msix-table', range: range(BigInt(l.tableOffset), BigInt(d.msix.table.length)), enabled: d.msix.tableRegion.enabled });
-    if (l.pbaBar === n) overlays.push({ name: 'msix-pba', range: range(BigInt(l.pbaOffset), BigInt(d.msix.pba.length)), enabled: d.msix.pbaRegion.enabled });
+    if (l.tableBar === n)
+      overlays.push({
+        name: 'msix-table',
+        range: range(BigInt(l.tableOffset), BigInt(d.msix.table.length)),
+        enabled: d.msix.tableRegion.enabled,
+      });
+    if (l.pbaBar === n)
+      overlays.push({
+        name: 'msix-pba',
+        range: range(BigInt(l.pbaOffset), BigInt(d.msix.pba.length)),
+        enabled: d.msix.pbaRegion.enabled,
+      });
   }
   return {
     index: n,
@@ -129,7 +180,14 @@ function intxReport(d: VfioPciDevice, kernel: VfioKernel): BootReport['devices']
  * counted, and what the host kernel reports (interrupt counts, IOMMU faults). The run layer is
  * the one place that sees the host and the machine together.
  */
-export function buildReport(m: Machine, host: SimHost, kernel: VfioKernel, program: GuestProgram, guest: GuestRun, verdict: RunVerdict): BootReport {
+export function buildReport(
+  m: Machine,
+  host: SimHost,
+  kernel: VfioKernel,
+  program: GuestProgram,
+  guest: GuestRun,
+  verdict: RunVerdict,
+): BootReport {
   const s = m.spec;
   const h = host.spec;
   const driver = guest.totals;
@@ -165,14 +223,28 @@ export function buildReport(m: Machine, host: SimHost, kernel: VfioKernel, progr
               table: `BAR${l.tableBar}+${hex(BigInt(l.tableOffset))}`,
               pba: `BAR${l.pbaBar}+${hex(BigInt(l.pbaOffset))}`,
               programmedBy: own?.msixProgrammedBy ?? 'none',
-              vectors: (own?.vectorIrqs ?? []).map((irq, vector) => ({ vector, irq, handled: own!.handled[vector] ?? 0 })),
+              vectors: (own?.vectorIrqs ?? []).map((irq, vector) => ({
+                vector,
+                irq,
+                handled: own!.handled[vector] ?? 0,
+              })),
               relocation: String(d.options.msixRelocation ?? 'off'),
             }
           : null,
       intx: intxReport(d, kernel),
       rom: romReport(d, guest.roms.find((r) => r.devfn === d.devfn)?.rom ?? null),
-      interrupts: { raised: st.interrupts + st.lostInterrupts, viaKvm: d.interrupts.kvm, viaVmm: d.interrupts.vmm, pended: d.interrupts.pended, lost: st.lostInterrupts + st.msiFaults + st.remapBlocked },
-      dma: { mappings: container.mappings.map((x) => ({ iova: hex(x.iova), size: hex(x.size), region: x.region })), faults: st.dmaFaults.length, blocked: st.dmaBlocked },
+      interrupts: {
+        raised: st.interrupts + st.lostInterrupts,
+        viaKvm: d.interrupts.kvm,
+        viaVmm: d.interrupts.vmm,
+        pended: d.interrupts.pended,
+        lost: st.lostInterrupts + st.msiFaults + st.remapBlocked,
+      },
+      dma: {
+        mappings: container.mappings.map((x) => ({ iova: hex(x.iova), size: hex(x.size), region: x.region })),
+        faults: st.dmaFaults.length,
+        blocked: st.dmaBlocked,
+      },
       vfioCalls: d.calls,
     };
   });
@@ -192,22 +264,54 @@ export function buildReport(m: Machine, host: SimHost, kernel: VfioKernel, progr
   const policy = host.interruptPolicy();
   if (/allow_unsafe_interrupts=1/.test(policy.reason)) warnings.push(`unsafe interrupts allowed: ${policy.reason}`);
   for (const d of m.devices) {
-    if (d.counts.mmapExit) warnings.push(`${d.hostName}: ${d.counts.mmapExit} accesses hit BAR pages shared with the MSI-X table/PBA overlay (${h.pageSize / 1024} KiB host pages) and exited to the VMM; x-msix-relocation=barN would move the table`);
-    if (d.counts.trapped) warnings.push(`${d.hostName}: ${d.counts.trapped} BAR accesses were trapped and forwarded to the kernel (pread/pwrite)`);
+    if (d.counts.mmapExit)
+      warnings.push(
+        `${d.hostName}: ${d.counts.mmapExit} accesses hit BAR pages shared with the MSI-X table/PBA overlay (${h.pageSize / 1024} KiB host pages) and exited to the VMM; x-msix-relocation=barN would move the table`,
+      );
+    if (d.counts.trapped)
+      warnings.push(
+        `${d.hostName}: ${d.counts.trapped} BAR accesses were trapped and forwarded to the kernel (pread/pwrite)`,
+      );
     const faults = kernel.deviceCounters(d.hostName).dmaFaults;
-    if (faults.length) warnings.push(`${d.hostName}: ${faults.length} IOMMU faults (DMA to unmapped IOVAs, first at ${hex(faults[0]!.iova)}); nothing was written`);
+    if (faults.length)
+      warnings.push(
+        `${d.hostName}: ${faults.length} IOMMU faults (DMA to unmapped IOVAs, first at ${hex(faults[0]!.iova)}); nothing was written`,
+      );
     if (d.dropped.length) warnings.push(`${d.hostName}: ${d.dropped.length} malformed config accesses dropped`);
   }
   if (m.irq.bogus) warnings.push(`${m.irq.bogus} MSI writes named no interrupt`);
   if (c.unassigned) warnings.push(`${c.unassigned} guest accesses hit unassigned addresses`);
-  if (guest.vectorsRefused) warnings.push(`${guest.vectorsRefused} MSI-X vectors were refused: the ${s.interrupts.controller} has ${m.irq.capacity()} for devices and the drivers asked for more; devices left without vectors take no interrupts`);
+  if (guest.vectorsRefused)
+    warnings.push(
+      `${guest.vectorsRefused} MSI-X vectors were refused: the ${s.interrupts.controller} has ${m.irq.capacity()} for devices and the drivers asked for more; devices left without vectors take no interrupts`,
+    );
   return {
-    machine: { name: s.name, file: s.file, description: s.description, iommu: s.iommu, interruptController: s.interrupts.controller, msixEmulation: s.msixEmulation },
-    host: { name: h.name, arch: h.arch, pageSize: h.pageSize, kernel: h.kernel, iommu: h.iommu.kind, msi: h.msi.controller, interruptPolicy: policy.reason },
+    machine: {
+      name: s.name,
+      file: s.file,
+      description: s.description,
+      iommu: s.iommu,
+      interruptController: s.interrupts.controller,
+      msixEmulation: s.msixEmulation,
+    },
+    host: {
+      name: h.name,
+      arch: h.arch,
+      pageSize: h.pageSize,
+      kernel: h.kernel,
+      iommu: h.iommu.kind,
+      msi: h.msi.controller,
+      interruptPolicy: policy.reason,
+    },
     guest: { name: program.name, iterations: program.iterations },
     devices,
     interruptsDelivered: m.irq.delivered,
-    accesses: { fast: { ram: c.ram, mmap }, slow: { mmapExit, msixOverlay: overlay, trappedToKernel: trapped, config }, unassigned: c.unassigned, invalid: c.invalid },
+    accesses: {
+      fast: { ram: c.ram, mmap },
+      slow: { mmapExit, msixOverlay: overlay, trappedToKernel: trapped, config },
+      unassigned: c.unassigned,
+      invalid: c.invalid,
+    },
     estimate: { costsNs: k, totalUs: Object.values(byPathUs).reduce((a, b) => a + b, 0), byPathUs },
     driver,
     warnings,

@@ -42,7 +42,12 @@ const n = (v: number) => v.toLocaleString('en-US');
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 /** The counters of a device that judge it, read now: the VMM's, and the host kernel's (interrupts, IOMMU faults). */
-export function workloadOutcome(d: VfioPciDevice, kernel: VfioKernel, visible: boolean, driver: DriverStats | null): WorkloadOutcome {
+export function workloadOutcome(
+  d: VfioPciDevice,
+  kernel: VfioKernel,
+  visible: boolean,
+  driver: DriverStats | null,
+): WorkloadOutcome {
   const st = kernel.deviceCounters(d.hostName);
   return {
     visible,
@@ -57,9 +62,20 @@ export function workloadOutcome(d: VfioPciDevice, kernel: VfioKernel, visible: b
 
 /** How interrupts reached the driver, from what happened (not from what the device claims). */
 function mechanism(o: WorkloadOutcome): string {
-  const via = [o.interruptsViaKvm ? 'KVM irqfd' : '', o.interruptsViaVmm ? 'the VMM' : ''].filter(Boolean).join(' and ') || 'nowhere';
+  const via =
+    [o.interruptsViaKvm ? 'KVM irqfd' : '', o.interruptsViaVmm ? 'the VMM' : ''].filter(Boolean).join(' and ') ||
+    'nowhere';
   const mode = o.driver?.irqMode;
-  const how = mode === 'intx' ? 'INTx' : mode === 'msi' ? 'MSI' : o.driver?.msixProgrammedBy === 'rtas' ? 'MSI-X (RTAS)' : o.driver?.msixProgrammedBy === 'table' ? 'MSI-X' : 'interrupts';
+  const how =
+    mode === 'intx'
+      ? 'INTx'
+      : mode === 'msi'
+        ? 'MSI'
+        : o.driver?.msixProgrammedBy === 'rtas'
+          ? 'MSI-X (RTAS)'
+          : o.driver?.msixProgrammedBy === 'table'
+            ? 'MSI-X'
+            : 'interrupts';
   return `${how} via ${via}`;
 }
 
@@ -72,7 +88,9 @@ function misplacedBars(m: Machine, d: VfioPciDevice): string[] {
     if (!b || (b.type & 1) !== 0) return; // I/O BARs: the guest's firmware does not place them
     if (b.addr === PCI_BAR_UNMAPPED) out.push(`BAR${i} (${hex(b.size)} bytes) was never placed`);
     else if (!windows.some((w) => b.addr >= w.base && b.addr + b.size <= w.base + w.size)) {
-      out.push(`BAR${i} (${hex(b.size)} bytes) at ${hex(b.addr)} lies outside the machine's PCI windows (${windows.map((w) => `${hex(w.base)}+${hex(w.size)}`).join(', ')})`);
+      out.push(
+        `BAR${i} (${hex(b.size)} bytes) at ${hex(b.addr)} lies outside the machine's PCI windows (${windows.map((w) => `${hex(w.base)}+${hex(w.size)}`).join(', ')})`,
+      );
     }
   });
   return out;
@@ -81,10 +99,12 @@ function misplacedBars(m: Machine, d: VfioPciDevice): string[] {
 /** Why interrupts did not reach the driver, from what the device has and what the guest got. */
 function noInterruptReason(m: Machine, d: VfioPciDevice, o: WorkloadOutcome): string {
   const drv = o.driver!;
-  if (drv.irqMode === 'intx') return `the driver requested INTx (irq ${drv.vectorIrqs[0]}) but no interrupt was delivered`;
+  if (drv.irqMode === 'intx')
+    return `the driver requested INTx (irq ${drv.vectorIrqs[0]}) but no interrupt was delivered`;
   if (drv.irqMode === 'msi') return 'the driver enabled MSI but no interrupt was delivered';
   if (!d.msix) return 'no interrupt reached the driver: the device has no MSI-X, MSI or routed INTx pin';
-  if (!drv.vectorIrqs.length) return `the ${m.spec.interrupts.controller} gave the driver no MSI-X vectors (${n(m.irq.capacity())} for devices, machine file interrupts.msiBase), so the device cannot interrupt`;
+  if (!drv.vectorIrqs.length)
+    return `the ${m.spec.interrupts.controller} gave the driver no MSI-X vectors (${n(m.irq.capacity())} for devices, machine file interrupts.msiBase), so the device cannot interrupt`;
   return `the driver set up ${drv.vectorIrqs.length} MSI-X vector(s) but none was delivered`;
 }
 
@@ -94,9 +114,15 @@ export function judgeDevice(m: Machine, host: SimHost, d: VfioPciDevice, o: Work
   const slot = (d.devfn >> 3).toString(16);
   const fn = d.devfn & 7;
   if (!o.visible) {
-    reasons.push(fn !== 0 ? `the guest never saw it: it is function ${fn} of slot ${slot} and the slot has no function 0, so the guest's PCI scan skips the slot` : `the guest's PCI scan did not find it at slot ${slot}`);
+    reasons.push(
+      fn !== 0
+        ? `the guest never saw it: it is function ${fn} of slot ${slot} and the slot has no function 0, so the guest's PCI scan skips the slot`
+        : `the guest's PCI scan did not find it at slot ${slot}`,
+    );
   } else if (!o.driver) {
-    reasons.push(`no driver of guest program bound it (class ${hex(BigInt(d.cfg.word(0x0a)))} is not a network controller)`);
+    reasons.push(
+      `no driver of guest program bound it (class ${hex(BigInt(d.cfg.word(0x0a)))} is not a network controller)`,
+    );
   }
   if (o.visible) reasons.push(...misplacedBars(m, d));
   const drv = o.driver;

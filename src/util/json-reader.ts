@@ -27,12 +27,22 @@ export const INPUT_SIZE_CAP = 64 * 1024 * 1024;
  * a FIFO), so /dev/zero is refused rather than read until memory runs out. A missing, unreadable
  * or oversized file is a FileError naming it and what it should be.
  */
-export function readInputFile(path: string, what: string, ErrorClass: FileErrorClass = FileError, cap = INPUT_SIZE_CAP, display = path): string {
+export function readInputFile(
+  path: string,
+  what: string,
+  ErrorClass: FileErrorClass = FileError,
+  cap = INPUT_SIZE_CAP,
+  display = path,
+): string {
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch (e) {
-    throw new ErrorClass(display, '(file)', `a readable ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new ErrorClass(
+      display,
+      '(file)',
+      `a readable ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   try {
     const chunks: Buffer[] = [];
@@ -43,12 +53,21 @@ export function readInputFile(path: string, what: string, ErrorClass: FileErrorC
       try {
         n = readSync(fd, chunk, 0, chunk.length, null);
       } catch (e) {
-        throw new ErrorClass(display, '(file)', `a readable ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        throw new ErrorClass(
+          display,
+          '(file)',
+          `a readable ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        );
       }
       if (n === 0) break;
       chunks.push(chunk.subarray(0, n));
       total += n;
-      if (total > cap) throw new ErrorClass(display, '(file)', `a ${what} of at most ${cap >= 1 << 20 ? `${cap / (1 << 20)} MiB` : `${cap} bytes`}; this one is larger (or has no end, like a device)`);
+      if (total > cap)
+        throw new ErrorClass(
+          display,
+          '(file)',
+          `a ${what} of at most ${cap >= 1 << 20 ? `${cap / (1 << 20)} MiB` : `${cap} bytes`}; this one is larger (or has no end, like a device)`,
+        );
     }
     return Buffer.concat(chunks).toString('utf8');
   } finally {
@@ -89,12 +108,17 @@ export class Reader {
   }
 
   object(): Record<string, unknown> {
-    if (typeof this.value !== 'object' || this.value === null || Array.isArray(this.value)) this.fail(`expected an object, got ${describe(this.value)}`);
+    if (typeof this.value !== 'object' || this.value === null || Array.isArray(this.value))
+      this.fail(`expected an object, got ${describe(this.value)}`);
     return this.value as Record<string, unknown>;
   }
 
   onlyKeys(keys: string[]): void {
-    for (const k of Object.keys(this.object())) if (!keys.includes(k)) new Reader(this.file, undefined, `${this.path ? this.path + '.' : ''}${k}`, this.ErrorClass).fail(`unknown field (expected one of: ${keys.join(', ')})`);
+    for (const k of Object.keys(this.object()))
+      if (!keys.includes(k))
+        new Reader(this.file, undefined, `${this.path ? this.path + '.' : ''}${k}`, this.ErrorClass).fail(
+          `unknown field (expected one of: ${keys.join(', ')})`,
+        );
   }
 
   array(): Reader[] {
@@ -135,7 +159,8 @@ export class Reader {
   /** A size: a power of two. */
   pow2(min = 1n): bigint {
     const n = this.big();
-    if (n < min || (n & (n - 1n)) !== 0n) this.fail(`expected a power of two of at least ${min}, got 0x${n.toString(16)}`);
+    if (n < min || (n & (n - 1n)) !== 0n)
+      this.fail(`expected a power of two of at least ${min}, got 0x${n.toString(16)}`);
     return n;
   }
 }
@@ -150,4 +175,3 @@ export function describe(v: unknown): string {
   if (typeof v === 'string') return v.length > 60 ? `"${v.slice(0, 60)}..." (${v.length} characters)` : `"${v}"`;
   return `${typeof v} ${JSON.stringify(v)}`;
 }
-

@@ -49,7 +49,14 @@ export class VmmContainer {
    * pick the IOMMU type (TYPE1v2, TYPE1, SPAPR_TCE_v2, SPAPR_TCE, or the vendor PAMU), attach,
    * and start the listener (whose replay maps the current RAM).
    */
-  static connect(kernel: VfioApi, process: ProcessMemory, group: GroupFd, as: AddressSpace, existing: VmmContainer[], policy: DmaPolicy): VmmContainer {
+  static connect(
+    kernel: VfioApi,
+    process: ProcessMemory,
+    group: GroupFd,
+    as: AddressSpace,
+    existing: VmmContainer[],
+    policy: DmaPolicy,
+  ): VmmContainer {
     for (const c of existing) {
       if (c.as !== as) continue;
       try {
@@ -63,7 +70,13 @@ export class VmmContainer {
     const fd = kernel.openContainer();
     if (fd.getApiVersion() !== U.VFIO_API_VERSION) throw new VfioRealizeError('vfio: supported vfio version: 0');
     group.setContainer(fd);
-    const types = [U.VFIO_TYPE1v2_IOMMU, U.VFIO_TYPE1_IOMMU, U.VFIO_SPAPR_TCE_v2_IOMMU, U.VFIO_SPAPR_TCE_IOMMU, U.VFIO_FSL_PAMU_IOMMU];
+    const types = [
+      U.VFIO_TYPE1v2_IOMMU,
+      U.VFIO_TYPE1_IOMMU,
+      U.VFIO_SPAPR_TCE_v2_IOMMU,
+      U.VFIO_SPAPR_TCE_IOMMU,
+      U.VFIO_FSL_PAMU_IOMMU,
+    ];
     let chosen = -1;
     let lastError: unknown = null;
     for (const t of types) {
@@ -95,7 +108,11 @@ export class VmmContainer {
     if (p.kind === 'spapr-tce' && t === U.VFIO_SPAPR_TCE_v2_IOMMU) {
       // vfio_spapr_container_init: drop the kernel's default window, create the guest's own.
       this.containerFd.spaprTceRemove(0n);
-      const start = this.containerFd.spaprTceCreate({ pageShift: p.pageShift, windowSize: p.dma32WindowSize, levels: SPAPR_TCE_LEVELS });
+      const start = this.containerFd.spaprTceCreate({
+        pageShift: p.pageShift,
+        windowSize: p.dma32WindowSize,
+        levels: SPAPR_TCE_LEVELS,
+      });
       if (start !== 0n) {
         this.containerFd.spaprTceRemove(start);
         throw new VfioRealizeError(`vfio: Host doesn't support DMA window at 0x0, must be 0x${start.toString(16)}`);
@@ -112,7 +129,8 @@ export class VmmContainer {
     this.listener.on('region-add', (s) => this.regionAdd(s));
     this.listener.on('region-del', (s) => this.regionDel(s));
     this.as.addListener(this.listener);
-    if (this.errors.length) throw new VfioRealizeError(`vfio: DMA mapping of guest RAM failed: ${this.errors.join('; ')}`);
+    if (this.errors.length)
+      throw new VfioRealizeError(`vfio: DMA mapping of guest RAM failed: ${this.errors.join('; ')}`);
   }
 
   private ramSection(s: MemoryRegionSection): { iova: bigint; size: bigint; vaddr: bigint } | null {
@@ -121,7 +139,11 @@ export class VmmContainer {
     const iova = (s.offsetWithinAddressSpace + page - 1n) & ~(page - 1n);
     const end = (s.offsetWithinAddressSpace + s.size) & ~(page - 1n);
     if (end <= iova) return null;
-    return { iova, size: end - iova, vaddr: this.process.vaddrOf(s.mr.ramBlock) + s.offsetWithinRegion + (iova - s.offsetWithinAddressSpace) };
+    return {
+      iova,
+      size: end - iova,
+      vaddr: this.process.vaddrOf(s.mr.ramBlock) + s.offsetWithinRegion + (iova - s.offsetWithinAddressSpace),
+    };
   }
 
   private regionAdd(s: MemoryRegionSection): void {
@@ -164,7 +186,12 @@ export class VmmContainer {
     const vaddr = this.gpaToVaddr(gpa & ~(page - 1n));
     if (vaddr === null) return 'H_PARAMETER';
     try {
-      this.containerFd.mapDma({ iova: ioba, size: page, vaddr, flags: U.VFIO_DMA_MAP_FLAG_READ | (write ? U.VFIO_DMA_MAP_FLAG_WRITE : 0) });
+      this.containerFd.mapDma({
+        iova: ioba,
+        size: page,
+        vaddr,
+        flags: U.VFIO_DMA_MAP_FLAG_READ | (write ? U.VFIO_DMA_MAP_FLAG_WRITE : 0),
+      });
     } catch (e) {
       if (!(e instanceof VfioError)) throw e;
       this.errors.push(`H_PUT_TCE(0x${ioba.toString(16)}): ${e.message}`);
@@ -177,7 +204,8 @@ export class VmmContainer {
   /** The VMM address of guest-physical `gpa`, through the address space's RAM. */
   private gpaToVaddr(gpa: bigint): bigint | null {
     const fr = this.as.lookup(gpa);
-    if (!fr || gpa < fr.start || gpa >= fr.start + fr.size || !fr.mr.isRam || fr.mr.isRamDevice || !fr.mr.ramBlock) return null;
+    if (!fr || gpa < fr.start || gpa >= fr.start + fr.size || !fr.mr.isRam || fr.mr.isRamDevice || !fr.mr.ramBlock)
+      return null;
     return this.process.vaddrOf(fr.mr.ramBlock) + fr.offsetInRegion + (gpa - fr.start);
   }
 }

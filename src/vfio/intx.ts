@@ -77,7 +77,9 @@ export class VfioIntx {
     if (this.enabled || !this.dev.pin()) return;
     this.route = this.dev.route(this.dev.pin() - 1);
     this.interrupt.on('signal', this.onInterrupt);
-    this.dev.setIrqs(U.VFIO_PCI_INTX_IRQ_INDEX, 0, 1, U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, [this.interrupt]);
+    this.dev.setIrqs(U.VFIO_PCI_INTX_IRQ_INDEX, 0, 1, U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, [
+      this.interrupt,
+    ]);
     this.enabled = true;
     this.enableKvm();
   }
@@ -113,7 +115,9 @@ export class VfioIntx {
       return;
     }
     this.removeIrqfd = remove;
-    this.dev.setIrqs(U.VFIO_PCI_INTX_IRQ_INDEX, 0, 1, U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_UNMASK, [this.unmask]);
+    this.dev.setIrqs(U.VFIO_PCI_INTX_IRQ_INDEX, 0, 1, U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_UNMASK, [
+      this.unmask,
+    ]);
     this.unmaskNow();
     this.kvmAccel = true;
   }

@@ -41,11 +41,18 @@ export function pbaSize(entries: number): number {
  * Chelsio T5 VFs (0x58xx: 0x1000) and Baidu Kunlun VFs (0xb400); anything else fails realize
  * unless relocation will move the PBA anyway.
  */
-export function fixPbaOffset(layout: MsixLayout, pbaBarSize: bigint, vendor: number, device: number, relocation: Relocation): MsixLayout {
+export function fixPbaOffset(
+  layout: MsixLayout,
+  pbaBarSize: bigint,
+  vendor: number,
+  device: number,
+  relocation: Relocation,
+): MsixLayout {
   if (BigInt(layout.pbaOffset) < pbaBarSize) return layout;
   if (vendor === 0x1425 && (device & 0xff00) === 0x5800) return { ...layout, pbaOffset: 0x1000 };
   if (vendor === 0x1d22 && device === 0x3685) return { ...layout, pbaOffset: 0xb400 };
-  if (relocation === 'off') throw new VfioRealizeError('hardware reports invalid configuration, MSIX PBA outside of specified BAR');
+  if (relocation === 'off')
+    throw new VfioRealizeError('hardware reports invalid configuration, MSIX PBA outside of specified BAR');
   return layout;
 }
 
@@ -53,7 +60,12 @@ export function fixPbaOffset(layout: MsixLayout, pbaBarSize: bigint, vendor: num
  * vfio_pci_fixup_msix_region: only for a BAR with one mmap over all of it and no MSIX_MAPPABLE
  * (kernels before 4.6): cut the table's host pages out of the mmap. The PBA is not considered.
  */
-export function fixupMsixMmaps(areas: { offset: bigint; size: bigint }[], barSize: bigint, layout: MsixLayout, hostPage: bigint): { offset: bigint; size: bigint }[] {
+export function fixupMsixMmaps(
+  areas: { offset: bigint; size: bigint }[],
+  barSize: bigint,
+  layout: MsixLayout,
+  hostPage: bigint,
+): { offset: bigint; size: bigint }[] {
   if (areas.length !== 1 || areas[0]!.offset !== 0n || areas[0]!.size !== barSize) return areas;
   const start = BigInt(layout.tableOffset) & ~(hostPage - 1n);
   const end = (BigInt(layout.tableOffset + layout.entries * MSIX_ENTRY_SIZE) + hostPage - 1n) & ~(hostPage - 1n);
@@ -77,7 +89,14 @@ function pow2ceil(n: bigint): bigint {
  * empty one, so no device register shares a host page with the table. Returns the new layout and
  * the BARs' new shapes; refusals use QEMU's wording.
  */
-export function relocateMsix(layout: MsixLayout, bars: (BarInfo | null)[], target: Relocation, hostPage: bigint, vendor: number, device: number): { layout: MsixLayout; bars: (BarInfo | null)[] } {
+export function relocateMsix(
+  layout: MsixLayout,
+  bars: (BarInfo | null)[],
+  target: Relocation,
+  hostPage: bigint,
+  vendor: number,
+  device: number,
+): { layout: MsixLayout; bars: (BarInfo | null)[] } {
   if (target === 'off') return { layout, bars };
   const id = `${hex4(vendor)}:${hex4(device)}`;
   if (target === 'auto') throw new VfioRealizeError(`No automatic MSI-X relocation available for device ${id}`);
@@ -85,12 +104,14 @@ export function relocateMsix(layout: MsixLayout, bars: (BarInfo | null)[], targe
   const out = bars.map((b) => (b ? { ...b } : null));
   const bar = out[n];
   if (bar?.ioport) throw new VfioRealizeError(`Invalid MSI-X relocation BAR ${n}, I/O port BAR`);
-  if (!bar && n > 0 && out[n - 1]?.mem64) throw new VfioRealizeError(`Invalid MSI-X relocation BAR ${n}, consumed by 64-bit BAR ${n - 1}`);
+  if (!bar && n > 0 && out[n - 1]?.mem64)
+    throw new VfioRealizeError(`Invalid MSI-X relocation BAR ${n}, consumed by 64-bit BAR ${n - 1}`);
   let msixSz = BigInt(layout.entries * MSIX_ENTRY_SIZE + pbaSize(layout.entries));
   msixSz = pow2ceil((msixSz + hostPage - 1n) & ~(hostPage - 1n));
   let tableOffset: bigint;
   if (bar?.size) {
-    if (!bar.mem64 && bar.size > 1n << 30n) throw new VfioRealizeError(`Invalid MSI-X relocation BAR ${n}, no space to extend 32-bit BAR`);
+    if (!bar.mem64 && bar.size > 1n << 30n)
+      throw new VfioRealizeError(`Invalid MSI-X relocation BAR ${n}, no space to extend 32-bit BAR`);
     const size = bar.size * 2n > msixSz * 2n ? bar.size * 2n : msixSz * 2n;
     bar.size = size;
     tableOffset = size / 2n;
@@ -100,7 +121,10 @@ export function relocateMsix(layout: MsixLayout, bars: (BarInfo | null)[], targe
     tableOffset = 0n;
   }
   const t = Number(tableOffset);
-  return { layout: { ...layout, tableBar: n, pbaBar: n, tableOffset: t, pbaOffset: t + layout.entries * MSIX_ENTRY_SIZE }, bars: out };
+  return {
+    layout: { ...layout, tableBar: n, pbaBar: n, tableOffset: t, pbaOffset: t + layout.entries * MSIX_ENTRY_SIZE },
+    bars: out,
+  };
 }
 
 function hex4(v: number): string {
@@ -108,7 +132,13 @@ function hex4(v: number): string {
 }
 
 /** The first BAR x-msix-relocation=barN would accept for this device (what to suggest), or null. */
-export function relocationCandidate(layout: MsixLayout, bars: (BarInfo | null)[], hostPage: bigint, vendor: number, device: number): number | null {
+export function relocationCandidate(
+  layout: MsixLayout,
+  bars: (BarInfo | null)[],
+  hostPage: bigint,
+  vendor: number,
+  device: number,
+): number | null {
   for (let n = 0; n < 6; n++) {
     try {
       relocateMsix(layout, bars, n, hostPage, vendor, device);

@@ -41,7 +41,13 @@ export class VfioRom {
    * vfio_pci_size_rom: write all ones to the ROM BAR through the config region, read the size
    * back, restore it. Null when the device has no ROM BAR.
    */
-  static size(mem: MemorySystem, hostName: string, fd: RomDeviceFd, ids: { vendor: number; device: number }, warn: (m: string) => void): VfioRom | null {
+  static size(
+    mem: MemorySystem,
+    hostName: string,
+    fd: RomDeviceFd,
+    ids: { vendor: number; device: number },
+    warn: (m: string) => void,
+  ): VfioRom | null {
     const cfg = U.VFIO_PCI_CONFIG_REGION_INDEX;
     let size: number;
     try {
@@ -76,7 +82,9 @@ export class VfioRom {
     if (info.size === 0n) {
       this.readFailed = true;
       this.warn(`vfio-pci: Cannot read device rom at ${this.hostName}`);
-      this.warn('Device option ROM contents are probably invalid (check dmesg).\nSkip option ROM probe with rombar=0, or load from file with romfile=');
+      this.warn(
+        'Device option ROM contents are probably invalid (check dmesg).\nSkip option ROM probe with rombar=0, or load from file with romfile=',
+      );
       return;
     }
     const rom = new Uint8Array(Number(info.size)).fill(0xff);

@@ -9,7 +9,15 @@ import { VmmContainer, type DmaPolicy } from './container.ts';
 import type { ProcessMemory } from './process-memory.ts';
 import { INTX_MMAP_TIMEOUT_MS, VfioIntx, type IntxMachine } from './intx.ts';
 import { VfioRom } from './rom.ts';
-import { fixPbaOffset, fixupMsixMmaps, relocateMsix, VfioRealizeError, type BarInfo, type MsixLayout, type Relocation } from './msix-layout.ts';
+import {
+  fixPbaOffset,
+  fixupMsixMmaps,
+  relocateMsix,
+  VfioRealizeError,
+  type BarInfo,
+  type MsixLayout,
+  type Relocation,
+} from './msix-layout.ts';
 
 /** vfio-pci device options, named as QEMU names them. */
 export interface VfioPciOptions {
@@ -152,7 +160,10 @@ export class VfioPciDevice extends PciDevice {
         setMmapsEnabled: (on) => this.setMmapsEnabled(on),
         setIrqs(index, start, count, flags, data) {
           // The UNMASK after every EOI is not worth a line in the call list; set-up calls are.
-          self.irqSet({ index, start, count, flags, data }, flags !== (U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_UNMASK));
+          self.irqSet(
+            { index, start, count, flags, data },
+            flags !== (U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_UNMASK),
+          );
         },
       },
       ctx.intx,
@@ -192,9 +203,13 @@ export class VfioPciDevice extends PciDevice {
       ctx.groups.set(gid, group);
     }
     if (!(group.getStatus().flags & U.VFIO_GROUP_FLAGS_VIABLE)) {
-      throw new VfioRealizeError(`vfio ${host}: error group ${gid} is not viable. Please ensure all devices within the iommu_group are bound to their vfio bus driver. (${kernel.viabilityAdvice(gid)})`);
+      throw new VfioRealizeError(
+        `vfio ${host}: error group ${gid} is not viable. Please ensure all devices within the iommu_group are bound to their vfio bus driver. (${kernel.viabilityAdvice(gid)})`,
+      );
     }
-    const container = ctx.containers.find((c) => c.groups.includes(group)) ?? VmmContainer.connect(kernel, ctx.process, group, ctx.dmaAs, ctx.containers, ctx.policy);
+    const container =
+      ctx.containers.find((c) => c.groups.includes(group)) ??
+      VmmContainer.connect(kernel, ctx.process, group, ctx.dmaAs, ctx.containers, ctx.policy);
     const vdev = group.getDeviceFd(host);
     vdev.getInfo();
     const cfgInfo = vdev.getRegionInfo(U.VFIO_PCI_CONFIG_REGION_INDEX);
@@ -221,7 +236,13 @@ export class VfioPciDevice extends PciDevice {
       }
       const low = this.deviceFd.read(U.VFIO_PCI_CONFIG_REGION_INDEX, R.PCI_BASE_ADDRESS_0 + 4 * i, 4);
       const ioport = (low & R.PCI_BASE_ADDRESS_SPACE_IO) !== 0;
-      infos.push({ index: i, size: r.size, ioport, mem64: !ioport && (low & R.PCI_BASE_ADDRESS_MEM_TYPE_64) !== 0, prefetch: !ioport && (low & R.PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0 });
+      infos.push({
+        index: i,
+        size: r.size,
+        ioport,
+        mem64: !ioport && (low & R.PCI_BASE_ADDRESS_MEM_TYPE_64) !== 0,
+        prefetch: !ioport && (low & R.PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0,
+      });
     }
     const relocation = this.options.msixRelocation ?? 'off';
     const msixCap = this.physCaps.find((c) => c.id === R.PCI_CAP_ID_MSIX);
@@ -242,9 +263,21 @@ export class VfioPciDevice extends PciDevice {
       layout = fixPbaOffset(layout, regions[layout.pbaBar]!.size, this.vendorId, this.deviceId, relocation);
       const t = regions[layout.tableBar]!;
       if (!t.caps.some((c) => c.id === U.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)) {
-        areas[layout.tableBar] = fixupMsixMmaps(areas[layout.tableBar]!, t.size, layout, BigInt(this.ctx.kernel.pageSize()));
+        areas[layout.tableBar] = fixupMsixMmaps(
+          areas[layout.tableBar]!,
+          t.size,
+          layout,
+          BigInt(this.ctx.kernel.pageSize()),
+        );
       }
-      const moved = relocateMsix(layout, infos, relocation, BigInt(this.ctx.kernel.pageSize()), this.vendorId, this.deviceId);
+      const moved = relocateMsix(
+        layout,
+        infos,
+        relocation,
+        BigInt(this.ctx.kernel.pageSize()),
+        this.vendorId,
+        this.deviceId,
+      );
       layout = moved.layout;
       bars = moved.bars;
       this.msixLayout = layout;
@@ -337,7 +370,9 @@ export class VfioPciDevice extends PciDevice {
       });
     }
     this.vbar[n] = { index: n, info, base, trapped, mmaps, regionSize };
-    const type = info.ioport ? R.PCI_BASE_ADDRESS_SPACE_IO : (info.mem64 ? R.PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) | (info.prefetch ? R.PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
+    const type = info.ioport
+      ? R.PCI_BASE_ADDRESS_SPACE_IO
+      : (info.mem64 ? R.PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) | (info.prefetch ? R.PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
     this.registerBar(n, type, base);
   }
 
@@ -349,7 +384,13 @@ export class VfioPciDevice extends PciDevice {
       return;
     }
     if (!romBar) return;
-    this.rom = VfioRom.size(this.mem, this.hostName, this.deviceFd, { vendor: this.vendorId, device: this.deviceId }, (m) => this.ctx.warn(m));
+    this.rom = VfioRom.size(
+      this.mem,
+      this.hostName,
+      this.deviceFd,
+      { vendor: this.vendorId, device: this.deviceId },
+      (m) => this.ctx.warn(m),
+    );
     if (this.rom) this.registerBar(R.PCI_ROM_SLOT, R.PCI_BASE_ADDRESS_SPACE_MEMORY, this.rom.region);
   }
 
@@ -371,13 +412,20 @@ export class VfioPciDevice extends PciDevice {
   private msixSetup(pos: number): void {
     const l = this.msixLayout!;
     try {
-      const msix = new Msix(this, l.entries, { bar: this.vbar[l.tableBar]!.base, barNr: l.tableBar, offset: l.tableOffset }, { bar: this.vbar[l.pbaBar]!.base, barNr: l.pbaBar, offset: l.pbaOffset }, pos);
+      const msix = new Msix(
+        this,
+        l.entries,
+        { bar: this.vbar[l.tableBar]!.base, barNr: l.tableBar, offset: l.tableOffset },
+        { bar: this.vbar[l.pbaBar]!.base, barNr: l.pbaBar, offset: l.pbaOffset },
+        pos,
+      );
       msix.pbaRegion.setEnabled(false);
       if (this.ctx.noMsixEmulation) msix.tableRegion.setEnabled(false);
       this.emulated.fill(1, pos, pos + 12);
     } catch (e) {
       if (!(e instanceof MsiSetupError)) throw e;
-      if (/overlap|fit|align/.test(e.message)) throw new VfioRealizeError(`vfio ${this.hostName}: msix_init failed: ${e.message}`);
+      if (/overlap|fit|align/.test(e.message))
+        throw new VfioRealizeError(`vfio ${this.hostName}: msix_init failed: ${e.message}`);
       this.ctx.warn(`vfio ${this.hostName}: ${e.message}`); // msi_nonbroken is false: QEMU only warns
     }
   }
@@ -385,7 +433,13 @@ export class VfioPciDevice extends PciDevice {
   private msiSetup(pos: number, phys: Uint8Array): void {
     const flags = phys[pos + 2]! | (phys[pos + 3]! << 8);
     try {
-      const msi = new Msi(this, pos, 1 << ((flags & R.PCI_MSI_FLAGS_QMASK) >> 1), (flags & R.PCI_MSI_FLAGS_64BIT) !== 0, (flags & R.PCI_MSI_FLAGS_MASKBIT) !== 0);
+      const msi = new Msi(
+        this,
+        pos,
+        1 << ((flags & R.PCI_MSI_FLAGS_QMASK) >> 1),
+        (flags & R.PCI_MSI_FLAGS_64BIT) !== 0,
+        (flags & R.PCI_MSI_FLAGS_MASKBIT) !== 0,
+      );
       this.emulated.fill(1, pos, pos + (msi.is64 ? 14 : 10) + (msi.perVectorMask ? 10 : 0));
     } catch (e) {
       if (!(e instanceof MsiSetupError)) throw e;
@@ -474,7 +528,8 @@ export class VfioPciDevice extends PciDevice {
   /** SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, nr_vectors): unused vectors -1, masked ones the VMM's fd. */
   private enableVectors(): void {
     const fds: (EventFd | null)[] = [];
-    for (let v = 0; v < this.nrVectors; v++) fds.push(!this.vectorUsed[v] ? null : this.msix!.isMasked(v) ? this.vmmFd(v) : this.kvmFd(v));
+    for (let v = 0; v < this.nrVectors; v++)
+      fds.push(!this.vectorUsed[v] ? null : this.msix!.isMasked(v) ? this.vmmFd(v) : this.kvmFd(v));
     this.setIrqs(U.VFIO_PCI_MSIX_IRQ_INDEX, 0, this.nrVectors, fds);
   }
 
@@ -576,8 +631,10 @@ export class VfioPciDevice extends PciDevice {
     if (!this.mmapExits(n, offset)) return null;
     const l = this.msixLayout;
     const page = Math.floor(offset / this.pageSize);
-    const hits = (bar: number, at: number, size: number, on: boolean | undefined) => on && bar === n && Math.floor(at / this.pageSize) <= page && page <= Math.floor((at + size - 1) / this.pageSize);
-    if (l && hits(l.tableBar, l.tableOffset, this.msix!.table.length, this.msix?.tableRegion.enabled)) return 'msix-table';
+    const hits = (bar: number, at: number, size: number, on: boolean | undefined) =>
+      on && bar === n && Math.floor(at / this.pageSize) <= page && page <= Math.floor((at + size - 1) / this.pageSize);
+    if (l && hits(l.tableBar, l.tableOffset, this.msix!.table.length, this.msix?.tableRegion.enabled))
+      return 'msix-table';
     if (l && hits(l.pbaBar, l.pbaOffset, this.msix!.pba.length, this.msix?.pbaRegion.enabled)) return 'msix-pba';
     return 'sub-page-bar';
   }
@@ -591,14 +648,16 @@ export class VfioPciDevice extends PciDevice {
   private updateExitPages(): void {
     for (const s of this.exitPages) s?.fill(0);
     // A sub-page BAR at an unaligned guest address cannot be a memslot either (kvm_align_section).
-    for (const vb of this.vbar) if (vb?.mmaps.length && vb.base.size < BigInt(1 << this.pageShift)) this.exitPages[vb.index]![0] = 1;
+    for (const vb of this.vbar)
+      if (vb?.mmaps.length && vb.base.size < BigInt(1 << this.pageShift)) this.exitPages[vb.index]![0] = 1;
     const msix = this.msix;
     const l = this.msixLayout;
     if (!msix || !l) return;
     const mark = (bar: number, offset: number, size: number, on: boolean) => {
       const pages = this.exitPages[bar];
       if (!on || !pages) return; // no mmaps in that BAR: nothing to exit from
-      for (let p = offset >>> this.pageShift; p <= (offset + size - 1) >>> this.pageShift && p < pages.length; p++) pages[p] = 1;
+      for (let p = offset >>> this.pageShift; p <= (offset + size - 1) >>> this.pageShift && p < pages.length; p++)
+        pages[p] = 1;
     };
     mark(l.tableBar, l.tableOffset, msix.table.length, msix.tableRegion.enabled);
     mark(l.pbaBar, l.pbaOffset, msix.pba.length, msix.pbaRegion.enabled);
@@ -657,6 +716,10 @@ function capabilityLength(id: number, pos: number, phys: Uint8Array, all: { pos:
     const flags = phys[pos + 2]! | (phys[pos + 3]! << 8);
     return (flags & R.PCI_MSI_FLAGS_64BIT ? 14 : 10) + (flags & R.PCI_MSI_FLAGS_MASKBIT ? 10 : 0);
   }
-  const next = all.map((c) => c.pos).filter((p) => p > pos).sort((a, b) => a - b)[0] ?? R.PCI_CONFIG_SPACE_SIZE;
+  const next =
+    all
+      .map((c) => c.pos)
+      .filter((p) => p > pos)
+      .sort((a, b) => a - b)[0] ?? R.PCI_CONFIG_SPACE_SIZE;
   return Math.min(next - pos, 0x40);
 }

@@ -30,7 +30,13 @@ test('vdm answers every stream as the direct call does (reads), and a wrong body
     ram.write(w * 4, M[w]!, 4);
   }
   type Loop = (c: object, from: number, to: number) => number;
-  const compile = (src: string) => new Function('c', 'from', 'to', `const { as, M, R, W, A, H, O } = c;\nlet s = 0;\nfor (let i = from; i < to; i++) ${src}\nreturn s;`) as Loop;
+  const compile = (src: string) =>
+    new Function(
+      'c',
+      'from',
+      'to',
+      `const { as, M, R, W, A, H, O } = c;\nlet s = 0;\nfor (let i = from; i < to; i++) ${src}\nreturn s;`,
+    ) as Loop;
   for (const stream of STREAMS) {
     const s = makeStream(l, stream);
     // Only the first RAM words are filled; keep RAM accesses there.

@@ -18,7 +18,8 @@ test('linear scan, binary search and the >>17 block table read what the AddressS
     fc.property(fc.integer({ min: -0x1000, max: span / 4 }), (dword) => {
       const addr = TREE_BASE + dword * 4;
       const want = tree.as.read(addr, 4);
-      for (const [name, s] of Object.entries(strategies)) assert.is(s.read(addr, 4), want, `${name} at 0x${addr.toString(16)}`);
+      for (const [name, s] of Object.entries(strategies))
+        assert.is(s.read(addr, 4), want, `${name} at 0x${addr.toString(16)}`);
     }),
     { numRuns: 3000 },
   );
@@ -29,12 +30,16 @@ test('writes land where the AddressSpace would put them', () => {
   const b = buildTree(20);
   const s = new BlockTable(new FlatTable(b.as.view.ranges));
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: (a.units * UNIT_SIZE) / 4 - 1 }), fc.integer({ min: 0, max: 0x7fffffff }), (dword, v) => {
-      const addr = TREE_BASE + dword * 4;
-      a.as.write(addr, v, 4);
-      s.write(addr, v, 4);
-      assert.is(b.as.read(addr, 4), a.as.read(addr, 4));
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: (a.units * UNIT_SIZE) / 4 - 1 }),
+      fc.integer({ min: 0, max: 0x7fffffff }),
+      (dword, v) => {
+        const addr = TREE_BASE + dword * 4;
+        a.as.write(addr, v, 4);
+        s.write(addr, v, 4);
+        assert.is(b.as.read(addr, 4), a.as.read(addr, 4));
+      },
+    ),
     { numRuns: 2000 },
   );
 });
@@ -49,8 +54,14 @@ test('the harness refuses a fast wrong answer: a strategy that reads or writes t
   lazy.read = () => 0; // fast, and wrong
   lazy.write = () => {};
   c.B = lazy;
-  assert.throws(() => crossCheck(c, ['direct', 'binary'], 'mmio', 'read', 'random', 'lazy'), /lazy: binary read 0x0 at 0x[0-9a-f]+ \(access 0\) where the direct call read 0x[0-9a-f]+/);
-  assert.throws(() => crossCheck(c, ['direct', 'binary'], 'mmio', 'write', 'random', 'lazy'), /lazy: binary left 0x5a5a5a5a at/);
+  assert.throws(
+    () => crossCheck(c, ['direct', 'binary'], 'mmio', 'read', 'random', 'lazy'),
+    /lazy: binary read 0x0 at 0x[0-9a-f]+ \(access 0\) where the direct call read 0x[0-9a-f]+/,
+  );
+  assert.throws(
+    () => crossCheck(c, ['direct', 'binary'], 'mmio', 'write', 'random', 'lazy'),
+    /lazy: binary left 0x5a5a5a5a at/,
+  );
 });
 
 test('bench options: unknown names and bad numbers are errors that name the option', () => {

@@ -10,7 +10,7 @@ import { QEMU_DIR, commandOutput, qemuFile, flatBlocks } from '../memory/qemu-go
 const dump = QEMU_DIR + 'pc-basic.txt';
 const tmp = mkdtempSync(join(tmpdir(), 'vdm-cli-'));
 
-test('vdm mtree --import-qemu FILE -f prints QEMU\'s flat views', () => {
+test("vdm mtree --import-qemu FILE -f prints QEMU's flat views", () => {
   const r = runCli(['mtree', '--import-qemu', dump, '-f']);
   assert.is(r.code, 0);
   assert.equal(flatBlocks(r.out), flatBlocks(commandOutput(qemuFile('pc-basic.txt'), 'info mtree -f')));
@@ -28,7 +28,10 @@ test('vdm mtree --explain names the region, the alias path and what it hides', (
 
 test('bad input exits 2 with a message naming the file and line', () => {
   const f = join(tmp, 'broken.txt');
-  writeFileSync(f, 'address-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n    00000000000a0000-00000000000bffff (prio 1, i/o): alias smram-region @pci 00000000000a0000-00000000000bffff\n\n');
+  writeFileSync(
+    f,
+    'address-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n    00000000000a0000-00000000000bffff (prio 1, i/o): alias smram-region @pci 00000000000a0000-00000000000bffff\n\n',
+  );
   const r = runCli(['mtree', '--import-qemu', f]);
   assert.is(r.code, 2);
   assert.match(r.err, `${f}:3: alias smram-region targets "pci"`);
@@ -48,7 +51,11 @@ test('vdm --device addr= and multifunction=: placed where asked; bad values are 
   assert.match(bad.err, /Property 'vfio-pci.addr' doesn't take value '20.0'/);
   assert.is(runCli(['boot', '--device', 'host=0000:01:00.0,multifunction=maybe']).code, 2);
   const lonely = runCli(['boot', '--json', '--device', 'host=0000:01:00.0,addr=3.1']);
-  assert.is(lonely.code, 1, 'function 1 with no function 0 is accepted (QEMU checks only against a present function 0), but the run did not work');
+  assert.is(
+    lonely.code,
+    1,
+    'function 1 with no function 0 is accepted (QEMU checks only against a present function 0), but the run did not work',
+  );
   assert.is(JSON.parse(lonely.out).driver, null, 'the guest, scanning function 0 first, never finds it');
 });
 

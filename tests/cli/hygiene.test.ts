@@ -30,7 +30,10 @@ test('an error that is not a VdmError is one line, called a bug; --debug adds th
   const bug = new TypeError('x is undefined');
   const plain = errorResult('boot', bug, false);
   assert.is(plain.code, 1);
-  assert.is(plain.err, 'vdm boot: internal error (a bug in vdm, please report it): TypeError: x is undefined\nrun again with --debug for the stack trace\n');
+  assert.is(
+    plain.err,
+    'vdm boot: internal error (a bug in vdm, please report it): TypeError: x is undefined\nrun again with --debug for the stack trace\n',
+  );
   const debug = errorResult('boot', bug, true);
   assert.match(debug.err, STACK);
   const usage = runCli(['boot', '--debug', '--machine', join(tmp, 'none.json')]);
@@ -45,7 +48,10 @@ test('a device file is read with a bound: vdm host /dev/zero is refused, not rea
   assert.match(r.err, '/dev/zero: (file): a host file of at most 64 MiB');
   const f = join(tmp, 'big.json');
   writeFileSync(f, ' '.repeat(200));
-  assert.throws(() => readInputFile(f, 'host file', HostFileError, 100), (e: Error) => e instanceof HostFileError && /at most 100 bytes/.test(e.message));
+  assert.throws(
+    () => readInputFile(f, 'host file', HostFileError, 100),
+    (e: Error) => e instanceof HostFileError && /at most 100 bytes/.test(e.message),
+  );
   assert.is(readInputFile(f, 'host file', HostFileError, 200).length, 200, 'exactly the cap is fine');
   const m = runCli(['mtree', '--import-qemu', '/dev/zero']);
   assert.is(m.code, 2);
@@ -65,7 +71,10 @@ test('mtree: conflicting options are refused; --as is honoured with --machine --
   assert.is(both.code, 2);
   assert.match(both.err, '--machine and --import-qemu are two sources');
   assert.match(runCli(['mtree', '--import-qemu', dump, '--host', 'x86-4k-ir']).err, '--host applies to --machine');
-  assert.match(runCli(['mtree', '--import-qemu', dump, '--as', 'I/O']).err, '--as names the address space for --explain');
+  assert.match(
+    runCli(['mtree', '--import-qemu', dump, '--as', 'I/O']).err,
+    '--as names the address space for --explain',
+  );
   assert.match(runCli(['mtree', '--import-qemu', dump, '--explain', '0x0', '-f']).err, 'give one or the other');
   const io = runCli(['mtree', '--machine', 'q35', '--explain', '0x80', '--as', 'I/O']);
   assert.is(io.code, 0, io.err);
@@ -78,14 +87,26 @@ test('mtree: conflicting options are refused; --as is honoured with --machine --
 test('EPIPE on stdout ends quietly (vdm mtree ... | head -1)', () => {
   // Larger than a pipe's buffer, so the write is still going when head exits.
   const big = join(tmp, 'big.txt');
-  const lines = Array.from({ length: 3000 }, (_, i) => `    ${(i * 0x1000).toString(16).padStart(16, '0')}-${(i * 0x1000 + 0xfff).toString(16).padStart(16, '0')} (prio 0, i/o): r${i}`);
-  writeFileSync(big, ['address-space: memory', '  0000000000000000-ffffffffffffffff (prio 0, container): system', ...lines, ''].join('\n'));
-  const r = spawnSync('sh', ['-c', `node --import tsx src/cli/bin.ts mtree --import-qemu ${big} | head -1`], { cwd: ROOT, encoding: 'utf8' });
+  const lines = Array.from(
+    { length: 3000 },
+    (_, i) =>
+      `    ${(i * 0x1000).toString(16).padStart(16, '0')}-${(i * 0x1000 + 0xfff).toString(16).padStart(16, '0')} (prio 0, i/o): r${i}`,
+  );
+  writeFileSync(
+    big,
+    ['address-space: memory', '  0000000000000000-ffffffffffffffff (prio 0, container): system', ...lines, ''].join(
+      '\n',
+    ),
+  );
+  const r = spawnSync('sh', ['-c', `node --import tsx src/cli/bin.ts mtree --import-qemu ${big} | head -1`], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   assert.is(r.stdout, 'address-space: memory\n');
   assert.is(r.stderr, '');
 });
 
-test('host= as QEMU takes it: [DOMAIN:]BUS:SLOT.FN; the same host twice and duplicate id= refused with QEMU\'s messages', () => {
+test("host= as QEMU takes it: [DOMAIN:]BUS:SLOT.FN; the same host twice and duplicate id= refused with QEMU's messages", () => {
   const short = runCli(['boot', '--device', 'host=01:00.0']);
   assert.is(short.code, 0, short.err);
   assert.match(short.out, 'device hostdev0 = host 0000:01:00.0');
@@ -107,10 +128,13 @@ test('unknown machine, host or guest names list the valid ones', () => {
   assert.is(m.code, 2);
   assert.match(m.err, 'unknown machine "q36": shipped machines are pc, ppce500, pseries, q35, virt, virt-gicv2m');
   assert.match(runCli(['host', 'nope']).err, /unknown host "nope": shipped hosts are arm64-64k-its, .*x86-4k-ir/);
-  assert.match(runCli(['boot', '--guest', 'nope']).err, 'unknown guest "nope": shipped guests are nic, nic-misbehaving');
+  assert.match(
+    runCli(['boot', '--guest', 'nope']).err,
+    'unknown guest "nope": shipped guests are nic, nic-misbehaving',
+  );
 });
 
-test('paths are relative to the user\'s directory (INIT_CWD under npm run), shipped names still resolve', () => {
+test("paths are relative to the user's directory (INIT_CWD under npm run), shipped names still resolve", () => {
   const saved = process.env.INIT_CWD;
   try {
     process.env.INIT_CWD = join(ROOT, 'machines');
@@ -129,7 +153,7 @@ test('paths are relative to the user\'s directory (INIT_CWD under npm run), ship
   }
 });
 
-test('the cost table shows a trapped access as the machine file\'s two costs', () => {
+test("the cost table shows a trapped access as the machine file's two costs", () => {
   const r = runCli(['boot']);
   assert.match(r.out, /slow: trapped to kernel \(pread\/pwrite\)\s+\d+\s+4,500\+6,500 ns/);
   assert.match(r.out, '(per-path costs from machines/q35.json)');

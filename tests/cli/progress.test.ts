@@ -8,9 +8,17 @@ import { bootFromArgs } from '../../src/cli/boot-command.ts';
 
 /** A stream that says it is (or is not) a terminal and keeps what is written to it. */
 function stream(isTTY: boolean): NodeJS.WriteStream & { text: string } {
-  const s = new Writable({ write: (chunk, _enc, cb) => ((s.text += String(chunk)), cb()) }) as unknown as NodeJS.WriteStream & { text: string };
+  const s = new Writable({
+    write: (chunk, _enc, cb) => ((s.text += String(chunk)), cb()),
+  }) as unknown as NodeJS.WriteStream & { text: string };
   s.text = '';
-  Object.assign(s, { isTTY, columns: 100, cursorTo: (_x: number, _y?: unknown, cb?: () => void) => (cb?.(), true), clearLine: (_d: number, cb?: () => void) => (cb?.(), true), moveCursor: (_x: number, _y: number, cb?: () => void) => (cb?.(), true) });
+  Object.assign(s, {
+    isTTY,
+    columns: 100,
+    cursorTo: (_x: number, _y?: unknown, cb?: () => void) => (cb?.(), true),
+    clearLine: (_d: number, cb?: () => void) => (cb?.(), true),
+    moveCursor: (_x: number, _y: number, cb?: () => void) => (cb?.(), true),
+  });
   return s;
 }
 
@@ -34,7 +42,10 @@ test('the guest reports each iteration of every driver, ending at the total', ()
   const iterations = r.report.guest.iterations;
   assert.is(seen.length, iterations);
   assert.equal(seen[seen.length - 1], [iterations, iterations]);
-  assert.ok(seen.every(([d], i) => d === i + 1), 'one step at a time, in order');
+  assert.ok(
+    seen.every(([d], i) => d === i + 1),
+    'one step at a time, in order',
+  );
 });
 
 test('--json output is unaffected (the bar only ever goes to a terminal on stderr)', () => {

@@ -7,11 +7,23 @@ import { runCli } from '../../src/cli/main.ts';
 import { QEMU_DIR, qemuFile } from '../memory/qemu-golden.ts';
 import { mutateDump, seededRandom } from './dump-mutator.ts';
 
-export const FLAGS = [[], ['-f'], ['-D', '-o'], ['-f', '-o'], ['--explain', '0xf0010'], ['--explain', '0x3f8', '--as', 'I/O']];
+export const FLAGS = [
+  [],
+  ['-f'],
+  ['-D', '-o'],
+  ['-f', '-o'],
+  ['--explain', '0xf0010'],
+  ['--explain', '0x3f8', '--as', 'I/O'],
+];
 
 /** Runs `cases` mutants of the dumps in tests/fixtures/qemu through `vdm mtree`; what went wrong, by case. */
-export function fuzzDumps(cases: number, seed: number): { exits: Record<number, number>; failures: string[]; slowestMs: number } {
-  const dumps = readdirSync(QEMU_DIR).filter((f) => f.endsWith('.txt')).map((f) => qemuFile(f));
+export function fuzzDumps(
+  cases: number,
+  seed: number,
+): { exits: Record<number, number>; failures: string[]; slowestMs: number } {
+  const dumps = readdirSync(QEMU_DIR)
+    .filter((f) => f.endsWith('.txt'))
+    .map((f) => qemuFile(f));
   const dir = mkdtempSync(join(tmpdir(), 'vdm-dump-fuzz-'));
   const exits: Record<number, number> = {};
   const failures: string[] = [];
@@ -27,15 +39,22 @@ export function fuzzDumps(cases: number, seed: number): { exits: Record<number, 
       slowest = Math.max(slowest, performance.now() - t0);
       exits[code] = (exits[code] ?? 0) + 1;
       const why =
-        code !== 0 && code !== 2 ? `exit ${code}` :
-        /internal error|\n\s+at /.test(err) ? 'internal error or stack trace' :
-        code === 2 && !err.includes(file) ? 'exit 2 without the file' :
-        code === 2 && !err.startsWith('vdm mtree: --as ') && !new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: `).test(err) ? 'exit 2 without a line number' : null;
-      if (why) failures.push(`case ${i} (seed ${seed}, flags ${flags.join(' ') || 'none'}): ${why}: ${err.slice(0, 300)}`);
+        code !== 0 && code !== 2
+          ? `exit ${code}`
+          : /internal error|\n\s+at /.test(err)
+            ? 'internal error or stack trace'
+            : code === 2 && !err.includes(file)
+              ? 'exit 2 without the file'
+              : code === 2 &&
+                  !err.startsWith('vdm mtree: --as ') &&
+                  !new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: `).test(err)
+                ? 'exit 2 without a line number'
+                : null;
+      if (why)
+        failures.push(`case ${i} (seed ${seed}, flags ${flags.join(' ') || 'none'}): ${why}: ${err.slice(0, 300)}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   return { exits, failures, slowestMs: slowest };
 }
-

@@ -12,10 +12,26 @@ const MACHINES = new URL('../../machines/', import.meta.url).pathname;
 const read = (p: string) => readFileSync(MACHINES + p, 'utf8');
 
 /** Each shipped host with the machine it is booted on. */
-const HOSTS: [string, string][] = [['x86-4k-ir', 'q35'], ['x86-acs-topology', 'q35'], ['arm64-64k-its', 'virt'], ['arm64-gicv2m', 'virt-gicv2m'], ['power9-64k', 'pseries'], ['e500-pamu', 'ppce500']];
+const HOSTS: [string, string][] = [
+  ['x86-4k-ir', 'q35'],
+  ['x86-acs-topology', 'q35'],
+  ['arm64-64k-its', 'virt'],
+  ['arm64-gicv2m', 'virt-gicv2m'],
+  ['power9-64k', 'pseries'],
+  ['e500-pamu', 'ppce500'],
+];
 const MACHINE_NAMES = ['pc', 'q35', 'virt', 'virt-gicv2m', 'pseries', 'ppce500'];
 /** A short workload, so a case that boots stays in milliseconds. */
-const TINY_GUEST = JSON.stringify({ name: 'tiny', description: 'fuzz', vectors: 2, ringSize: 4, bufferSize: 64, iterations: 3, statusReads: 1, maskEvery: 2 });
+const TINY_GUEST = JSON.stringify({
+  name: 'tiny',
+  description: 'fuzz',
+  vectors: 2,
+  ringSize: 4,
+  bufferSize: 64,
+  iterations: 3,
+  statusReads: 1,
+  maskEvery: 2,
+});
 const GUESTS = [TINY_GUEST, JSON.stringify({ ...JSON.parse(read('guests/nic-misbehaving.json')), iterations: 3 })];
 
 export interface FileCase {
@@ -36,7 +52,8 @@ export function judge(argv: string[], file: string, r: CliResult): string | null
   if (![0, 1, 2].includes(r.code)) return `exit ${r.code}`;
   if (/\n\s+at /.test(r.err) || /\n\s+at /.test(r.out)) return 'a stack trace reached the user';
   if (/internal error/.test(r.err)) return `internal error: ${r.err.split('\n')[0]}`;
-  if (r.code === 2 && !new RegExp(`${escapeRegExp(file)}: [^:\\n]+: `).test(r.err)) return `exit 2 without file and field: ${r.err.split('\n')[0]}`;
+  if (r.code === 2 && !new RegExp(`${escapeRegExp(file)}: [^:\\n]+: `).test(r.err))
+    return `exit 2 without file and field: ${r.err.split('\n')[0]}`;
   if (argv[0] === 'boot' && r.out) {
     let rep: BootReport;
     try {
@@ -46,15 +63,23 @@ export function judge(argv: string[], file: string, r: CliResult): string | null
     }
     const v = rep.verdict;
     if (v.working !== (r.code === 0)) return `verdict ${v.working ? 'working' : 'NOT working'} but exit ${r.code}`;
-    if (v.devices.some((d) => d.working !== (d.reasons.length === 0))) return 'a device verdict disagrees with its reasons';
+    if (v.devices.some((d) => d.working !== (d.reasons.length === 0)))
+      return 'a device verdict disagrees with its reasons';
     if (v.working !== v.devices.every((d) => d.working)) return 'the run verdict disagrees with the devices';
     for (const d of v.devices) {
       const m = /(\d[\d,]*)\/(\d[\d,]*) transmits completed/.exec(d.summary);
       if (d.working && m && m[1] !== m[2]) return `${d.id} working, yet ${m[1]} of ${m[2]} transmits completed`;
     }
     // The totals include a misbehaving guest's deliberate extra descriptor, which faults.
-    if (v.working && rep.driver && rep.driver.completions < rep.driver.transmits && !rep.warnings.some((w) => /IOMMU faults/.test(w))) return `working, yet ${rep.driver.completions} of ${rep.driver.transmits} transmits completed`;
-    if (!v.working && !/^vdm boot: .*NOT working/.test(r.err)) return 'NOT working, but stderr does not start with the reason';
+    if (
+      v.working &&
+      rep.driver &&
+      rep.driver.completions < rep.driver.transmits &&
+      !rep.warnings.some((w) => /IOMMU faults/.test(w))
+    )
+      return `working, yet ${rep.driver.completions} of ${rep.driver.transmits} transmits completed`;
+    if (!v.working && !/^vdm boot: .*NOT working/.test(r.err))
+      return 'NOT working, but stderr does not start with the reason';
   }
   return null;
 }

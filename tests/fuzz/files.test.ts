@@ -16,7 +16,17 @@ test('the mutator is deterministic per seed and produces every kind of damage', 
   assert.equal(mutateJson(doc, new Rng(7)), mutateJson(doc, new Rng(7)));
   const seen = new Set<string>();
   for (let s = 0; s < 400; s++) for (const m of mutateJson(doc, new Rng(s)).applied) seen.add(m.split(/[ @]/)[0]!);
-  assert.equal([...seen].sort(), ['deepNesting', 'dropElement', 'duplicateElement', 'duplicateKey', 'extremeNumber', 'removeKey', 'truncate', 'typeSwap', 'unknownKey']);
+  assert.equal([...seen].sort(), [
+    'deepNesting',
+    'dropElement',
+    'duplicateElement',
+    'duplicateKey',
+    'extremeNumber',
+    'removeKey',
+    'truncate',
+    'typeSwap',
+    'unknownKey',
+  ]);
 });
 
 test(`${CASES} mutated files: exit 0/1/2, no stack trace, file and field on exit 2, verdict agrees with the report`, () => {
@@ -28,7 +38,11 @@ test(`${CASES} mutated files: exit 0/1/2, no stack trace, file and field on exit
     codes[c.result.code] = (codes[c.result.code] ?? 0) + 1;
     if (c.problem) failures.push(`seed ${c.seed} (${c.kind} ${c.base}: ${c.mutations.join('; ')}): ${c.problem}`);
   }
-  assert.equal(failures.slice(0, 10), [], `${failures.length} failing cases; replay one with VDM_SEED=<seed> VDM_FUZZ_CASES=1`);
+  assert.equal(
+    failures.slice(0, 10),
+    [],
+    `${failures.length} failing cases; replay one with VDM_SEED=<seed> VDM_FUZZ_CASES=1`,
+  );
   assert.ok(codes[0]! > CASES / 20 && codes[2]! > CASES / 4, `a mix of outcomes (exit 0/1/2: ${codes.join('/')})`);
 });
 

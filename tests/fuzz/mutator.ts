@@ -20,7 +20,32 @@ export class Rng {
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 /** Numbers at the edges of what the files accept: zero, negatives, fractions, 2^31/2^32/2^53/2^64 and beyond. */
-export const EXTREME_NUMBERS: readonly Json[] = [0, 1, -1, 0.5, 2 ** 31, 2 ** 32, 2 ** 53, 2 ** 53 + 2, 1e21, 1e308, -0, '0x0', '0x7fffffff', '0xffffffff', '0x100000000', '0x8000000000000000', '0xffffffffffffffff', '0x10000000000000000', '0x' + 'f'.repeat(40), '-0x1', '0x', '', '1_000', '0x1000'];
+export const EXTREME_NUMBERS: readonly Json[] = [
+  0,
+  1,
+  -1,
+  0.5,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53,
+  2 ** 53 + 2,
+  1e21,
+  1e308,
+  -0,
+  '0x0',
+  '0x7fffffff',
+  '0xffffffff',
+  '0x100000000',
+  '0x8000000000000000',
+  '0xffffffffffffffff',
+  '0x10000000000000000',
+  '0x' + 'f'.repeat(40),
+  '-0x1',
+  '0x',
+  '',
+  '1_000',
+  '0x1000',
+];
 
 /** Values of every JSON type, to swap in for a value of another. */
 const ANY_TYPE: readonly Json[] = [null, true, false, 0, 'x', 'nic', [], [1], {}, { a: 1 }];
@@ -48,7 +73,9 @@ function set(doc: Json, p: Path, value: Json): Json {
 /** `depth` levels of arrays or objects around a value, as text (built without recursion). */
 function nested(depth: number, rng: Rng): string {
   const inner = JSON.stringify(rng.pick(ANY_TYPE));
-  return rng.int(2) === 0 ? '['.repeat(depth) + inner + ']'.repeat(depth) : '{"a":'.repeat(depth) + inner + '}'.repeat(depth);
+  return rng.int(2) === 0
+    ? '['.repeat(depth) + inner + ']'.repeat(depth)
+    : '{"a":'.repeat(depth) + inner + '}'.repeat(depth);
 }
 
 /** Serializes with one key of one object written twice (JSON.parse keeps the last). */
@@ -65,7 +92,17 @@ function withDuplicateKey(doc: Json, target: Json, key: string, dup: Json): stri
   return ser(doc);
 }
 
-export const JSON_MUTATIONS = ['truncate', 'typeSwap', 'extremeNumber', 'duplicateKey', 'removeKey', 'unknownKey', 'deepNesting', 'duplicateElement', 'dropElement'] as const;
+export const JSON_MUTATIONS = [
+  'truncate',
+  'typeSwap',
+  'extremeNumber',
+  'duplicateKey',
+  'removeKey',
+  'unknownKey',
+  'deepNesting',
+  'duplicateElement',
+  'dropElement',
+] as const;
 export type JsonMutation = (typeof JSON_MUTATIONS)[number];
 
 /**
@@ -91,7 +128,9 @@ export function mutateJson(text: string, rng: Rng, count = 1 + rng.int(3)): { te
         doc = set(doc, p, rng.pick(ANY_TYPE));
         break;
       case 'extremeNumber': {
-        const numeric = all.filter((q) => typeof get(doc, q) === 'number' || /^(0x[0-9a-f]+|\d+)$/i.test(String(get(doc, q))));
+        const numeric = all.filter(
+          (q) => typeof get(doc, q) === 'number' || /^(0x[0-9a-f]+|\d+)$/i.test(String(get(doc, q))),
+        );
         const q = numeric.length ? rng.pick(numeric) : p;
         const v = rng.pick(EXTREME_NUMBERS);
         doc = set(doc, q, v);
@@ -99,7 +138,12 @@ export function mutateJson(text: string, rng: Rng, count = 1 + rng.int(3)): { te
         continue;
       }
       case 'duplicateKey': {
-        const objects = all.map((q) => get(doc, q)).filter((v): v is { [k: string]: Json } => !!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0);
+        const objects = all
+          .map((q) => get(doc, q))
+          .filter(
+            (v): v is { [k: string]: Json } =>
+              !!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0,
+          );
         if (!objects.length) break;
         const o = rng.pick(objects);
         const k = rng.pick(Object.keys(o));
@@ -119,7 +163,10 @@ export function mutateJson(text: string, rng: Rng, count = 1 + rng.int(3)): { te
         const mark = `@nest${rng.int(1e9)}@`;
         doc = set(doc, p, mark);
         applied.push(`deepNesting ${where}`);
-        return { text: JSON.stringify(doc).replace(JSON.stringify(mark), nested(rng.pick([10, 1000, 6000]), rng)), applied };
+        return {
+          text: JSON.stringify(doc).replace(JSON.stringify(mark), nested(rng.pick([10, 1000, 6000]), rng)),
+          applied,
+        };
       }
       case 'duplicateElement': {
         const v = get(doc, p);

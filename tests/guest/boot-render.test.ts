@@ -30,7 +30,10 @@ for (const machine of ['q35', 'pseries']) {
     assert.ok(r.machine.memorySystem.checkRender);
     assert.is(r.report.driver!.completions, 800);
     assert.is(s.renders, 1, 'only the first view of system memory was rendered from scratch');
-    assert.ok(s.patches > 0 && s.fullRenderEquivalents >= s.rebuilds, `${s.patches} patches for ${s.fullRenderEquivalents} full renders`);
+    assert.ok(
+      s.patches > 0 && s.fullRenderEquivalents >= s.rebuilds,
+      `${s.patches} patches for ${s.fullRenderEquivalents} full renders`,
+    );
   });
 }
 

@@ -82,11 +82,17 @@ test('bad input is exit 2 with the file and field named', () => {
   assert.is(noHost.code, 2);
   assert.match(noHost.err, /m.json: defaultHost: missing: .* or pass --host NAME\|FILE/);
   assert.is(runCli(['boot', '--machine', join(dir, 'm.json'), '--host', 'x86-4k-ir']).code, 0);
-  assert.throws(() => parseGuestFile('{"name":"g","vectors":0,"ringSize":8,"bufferSize":64,"iterations":1}', 'g.json'), /g.json: vectors: expected an integer from 1 to 2048, got 0/);
-  assert.throws(() => parseGuestFile('{"name":"g","vectors":1,"ringSize":8,"bufferSize":64}', 'g.json'), /g.json: iterations: expected a non-negative integer/);
+  assert.throws(
+    () => parseGuestFile('{"name":"g","vectors":0,"ringSize":8,"bufferSize":64,"iterations":1}', 'g.json'),
+    /g.json: vectors: expected an integer from 1 to 2048, got 0/,
+  );
+  assert.throws(
+    () => parseGuestFile('{"name":"g","vectors":1,"ringSize":8,"bufferSize":64}', 'g.json'),
+    /g.json: iterations: expected a non-negative integer/,
+  );
 });
 
-test('vdm mtree --machine prints the booted tree with the device\'s BAR regions', () => {
+test("vdm mtree --machine prints the booted tree with the device's BAR regions", () => {
   const r = runCli(['mtree', '--machine', 'q35', '-D']);
   assert.is(r.code, 0, r.err);
   assert.match(r.out, /\(prio 0, ramd\): 0000:01:00.0 BAR 0 mmaps\[0\]/);
@@ -129,17 +135,32 @@ test('a guest drives every NIC: own vectors, own ring in RAM, every transmit com
 test("pseries: every NIC's TCEs come from the PHB's one window, none overlapping", () => {
   const r = bootMany('pseries', 3, { iterations: 10 });
   assert.is(r.report.driver!.completions, 30);
-  assert.is(r.report.devices.reduce((a, d) => a + d.dma.faults, 0), 0);
-  const maps = r.report.devices[0]!.dma.mappings.map((m) => ({ iova: BigInt(m.iova), size: BigInt(m.size) })).sort((a, b) => (a.iova < b.iova ? -1 : 1));
+  assert.is(
+    r.report.devices.reduce((a, d) => a + d.dma.faults, 0),
+    0,
+  );
+  const maps = r.report.devices[0]!.dma.mappings.map((m) => ({ iova: BigInt(m.iova), size: BigInt(m.size) })).sort(
+    (a, b) => (a.iova < b.iova ? -1 : 1),
+  );
   assert.ok(maps.length >= 3);
-  for (let i = 1; i < maps.length; i++) assert.ok(maps[i - 1]!.iova + maps[i - 1]!.size <= maps[i]!.iova, 'IOVA ranges of different drivers do not overlap');
+  for (let i = 1; i < maps.length; i++)
+    assert.ok(
+      maps[i - 1]!.iova + maps[i - 1]!.size <= maps[i]!.iova,
+      'IOVA ranges of different drivers do not overlap',
+    );
 });
 
 test('the LAPIC runs out of vectors: later NICs get fewer or none, and the report says so', () => {
   // q35's LAPIC has vectors 48-255 for devices (208); four NICs asking 64 each get 64, 64, 64, 16.
   const r = bootMany('q35', 4, { vectors: 64, iterations: 10 }).report;
-  assert.equal(r.devices.map((d) => d.msix!.vectors.length), [64, 64, 64, 16]);
-  assert.ok(r.warnings.some((w) => /48 MSI-X vectors were refused: the lapic has 208 for devices/.test(w)), r.warnings.join('\n'));
+  assert.equal(
+    r.devices.map((d) => d.msix!.vectors.length),
+    [64, 64, 64, 16],
+  );
+  assert.ok(
+    r.warnings.some((w) => /48 MSI-X vectors were refused: the lapic has 208 for devices/.test(w)),
+    r.warnings.join('\n'),
+  );
   assert.is(r.driver!.completions, 40, 'vector 0 of every NIC still works');
 });
 

@@ -36,7 +36,18 @@ export const HOSTILE_MACHINES = ['pc', 'q35', 'virt', 'pseries', 'ppce500'] as c
 const PROGRAMS_PER_BOOT = 5;
 
 const MACHINES = fileURLToPath(new URL('../../machines/', import.meta.url));
-const PROGRAM = parseGuestFile(JSON.stringify({ name: 'hostile', vectors: 2, ringSize: 8, bufferSize: 64, iterations: 1, statusReads: 1, maskEvery: 0 }), 'hostile');
+const PROGRAM = parseGuestFile(
+  JSON.stringify({
+    name: 'hostile',
+    vectors: 2,
+    ringSize: 8,
+    bufferSize: 64,
+    iterations: 1,
+    statusReads: 1,
+    maskEvery: 0,
+  }),
+  'hostile',
+);
 
 type Rand = () => number;
 const int = (r: Rand, n: number): number => Math.floor(r() * n);
@@ -97,7 +108,10 @@ function loadSpecs(name: string): { spec: MachineSpec; host: HostSpec } {
   let s = specCache.get(name);
   if (!s) {
     const spec = loadMachineFile(`${MACHINES}${name}.json`);
-    const host = parseHostFile(readFileSync(`${MACHINES}hosts/${spec.defaultHost}.json`, 'utf8'), `${spec.defaultHost}.json`);
+    const host = parseHostFile(
+      readFileSync(`${MACHINES}hosts/${spec.defaultHost}.json`, 'utf8'),
+      `${spec.defaultHost}.json`,
+    );
     specCache.set(name, (s = { spec, host }));
   }
   return s;
@@ -156,7 +170,9 @@ function instrument(rig: Rig): void {
   const dmaWrite = hw.dmaWrite.bind(hw);
   const container = rig.m.containers.find((c) => c.groups.includes(d.group))!;
   hw.dmaWrite = (iova, bytes) => {
-    const mapped = [...Array(bytes.length).keys()].map((i) => container.mappings.find((x) => x.iova <= iova + BigInt(i) && iova + BigInt(i) < x.iova + x.size));
+    const mapped = [...Array(bytes.length).keys()].map((i) =>
+      container.mappings.find((x) => x.iova <= iova + BigInt(i) && iova + BigInt(i) < x.iova + x.size),
+    );
     landing = [];
     let ok: boolean;
     try {
@@ -171,7 +187,14 @@ function instrument(rig: Rig): void {
 }
 
 /** A successful DMA write went only into guest RAM, only where the DMA map says, byte for byte. */
-function checkLanding(rig: Rig, iova: bigint, bytes: ArrayLike<number>, mapped: ({ iova: bigint; region: string } | undefined)[], landed: { block: RamBlock; length: number }[], ok: boolean): void {
+function checkLanding(
+  rig: Rig,
+  iova: bigint,
+  bytes: ArrayLike<number>,
+  mapped: ({ iova: bigint; region: string } | undefined)[],
+  landed: { block: RamBlock; length: number }[],
+  ok: boolean,
+): void {
   const at = `DMA write of ${bytes.length} bytes at IOVA 0x${iova.toString(16)}`;
   if (!ok) {
     rig.ledger.dmaRefused++;
@@ -180,16 +203,22 @@ function checkLanding(rig: Rig, iova: bigint, bytes: ArrayLike<number>, mapped: 
   }
   rig.ledger.dmaWrites++;
   if (mapped.some((x) => !x)) return void rig.memory.push(`${at} succeeded although the VMM never mapped part of it`);
-  if (landed.reduce((n, l) => n + l.length, 0) !== bytes.length) return void rig.memory.push(`${at} wrote ${landed.reduce((n, l) => n + l.length, 0)} bytes`);
+  if (landed.reduce((n, l) => n + l.length, 0) !== bytes.length)
+    return void rig.memory.push(`${at} wrote ${landed.reduce((n, l) => n + l.length, 0)} bytes`);
   for (let i = 0; i < bytes.length; i++) {
     const x = mapped[i]!;
     const tce = /^tce -> 0x([0-9a-f]+)$/.exec(x.region);
     const gpa = (tce ? BigInt('0x' + tce[1]) : x.iova) + (iova + BigInt(i) - x.iova); // type1 and PAMU map IOVA = GPA
     const fr = rig.m.addressSpaceMemory.lookup(gpa);
     const block = fr?.mr.ramBlock;
-    if (!fr || !block || fr.mr.isRamDevice) return void rig.memory.push(`${at}: the map sends byte ${i} to GPA 0x${gpa.toString(16)}, which is not guest RAM`);
-    if (!landed.some((l) => l.block === block)) return void rig.memory.push(`${at} landed outside guest RAM (host memory)`);
-    if (block.readByte(Number(fr.offsetInRegion + (gpa - fr.start))) !== (bytes[i]! & 0xff)) return void rig.memory.push(`${at}: byte ${i} is not at GPA 0x${gpa.toString(16)}`);
+    if (!fr || !block || fr.mr.isRamDevice)
+      return void rig.memory.push(
+        `${at}: the map sends byte ${i} to GPA 0x${gpa.toString(16)}, which is not guest RAM`,
+      );
+    if (!landed.some((l) => l.block === block))
+      return void rig.memory.push(`${at} landed outside guest RAM (host memory)`);
+    if (block.readByte(Number(fr.offsetInRegion + (gpa - fr.start))) !== (bytes[i]! & 0xff))
+      return void rig.memory.push(`${at}: byte ${i} is not at GPA 0x${gpa.toString(16)}`);
   }
 }
 
@@ -226,17 +255,22 @@ export function interruptCounts(rig: Rig) {
 /** What is wrong with the interrupts of one program (counter deltas), or null. */
 export function interruptImbalance(c: ReturnType<typeof interruptCounts>): string | null {
   const accounted = c.unrouted + c.blocked + c.pendedInDevice + c.faulted + c.lostInKernel + c.signalled;
-  if (c.raised !== accounted) return `the device raised ${c.raised} interrupts; ${accounted} are accounted for (unrouted ${c.unrouted}, blocked ${c.blocked}, pended ${c.pendedInDevice}, faulted ${c.faulted}, lost ${c.lostInKernel}, signalled ${c.signalled})`;
-  if (c.signalled !== c.kvm + c.vmm) return `the kernel signalled ${c.signalled} eventfds; KVM took ${c.kvm}, the VMM ${c.vmm}`;
-  if (c.messages > c.kvm + c.vmm) return `the VMM sent ${c.messages} MSI messages for ${c.kvm + c.vmm} signals (duplicated)`;
+  if (c.raised !== accounted)
+    return `the device raised ${c.raised} interrupts; ${accounted} are accounted for (unrouted ${c.unrouted}, blocked ${c.blocked}, pended ${c.pendedInDevice}, faulted ${c.faulted}, lost ${c.lostInKernel}, signalled ${c.signalled})`;
+  if (c.signalled !== c.kvm + c.vmm)
+    return `the kernel signalled ${c.signalled} eventfds; KVM took ${c.kvm}, the VMM ${c.vmm}`;
+  if (c.messages > c.kvm + c.vmm)
+    return `the VMM sent ${c.messages} MSI messages for ${c.kvm + c.vmm} signals (duplicated)`;
   if (c.received > c.kvm + c.vmm + c.intxSignals + c.cpuDoorbell) {
     return `the interrupt controller received ${c.received} interrupts for ${c.kvm + c.vmm} MSI signals, ${c.intxSignals} INTx signals and ${c.cpuDoorbell} guest doorbell writes (duplicated)`;
   }
-  if (c.delivered !== c.handled) return `${c.delivered} interrupts were delivered but the guest's entry point ran ${c.handled} times`;
+  if (c.delivered !== c.handled)
+    return `${c.delivered} interrupts were delivered but the guest's entry point ran ${c.handled} times`;
   return null;
 }
 
-const diff = <T extends Record<string, number>>(a: T, b: T): T => Object.fromEntries(Object.keys(a).map((k) => [k, a[k]! - b[k]!])) as T;
+const diff = <T extends Record<string, number>>(a: T, b: T): T =>
+  Object.fromEntries(Object.keys(a).map((k) => [k, a[k]! - b[k]!])) as T;
 
 /** One random guest operation, performed; returns its description for the replay log. */
 function randomOp(r: Rand, rig: Rig): string {
@@ -247,7 +281,13 @@ function randomOp(r: Rand, rig: Rig): string {
   const ramEnd = p.firmware.ram.base + p.firmware.ram.size;
   switch (int(r, 15)) {
     case 0: {
-      const reg = pick(r, [int(r, 0x40), 0x40 + int(r, 0xc0), rig.msixCap + int(r, 12), 0x100 + int(r, 0xf00), 0x1000 + int(r, 0x10000)]);
+      const reg = pick(r, [
+        int(r, 0x40),
+        0x40 + int(r, 0xc0),
+        rig.msixCap + int(r, 12),
+        0x100 + int(r, 0xf00),
+        0x1000 + int(r, 0x10000),
+      ]);
       const size = pick(r, [1, 2, 4]);
       const v = u32(r);
       cfg.write(fn.bus, fn.devfn, reg, size === 4 ? v : v & ((1 << (size * 8)) - 1), size);
@@ -261,9 +301,14 @@ function randomOp(r: Rand, rig: Rig): string {
     case 2: {
       const b = pick(r, fn.bars);
       const w = p.firmware.mmio32;
-      const addr = pick(r, [w.base + (BigInt(int(r, Number(w.size / b.size))) * b.size), 0xffffffffn, BigInt(u32(r) >>> 0) & ~0xfn]);
+      const addr = pick(r, [
+        w.base + BigInt(int(r, Number(w.size / b.size))) * b.size,
+        0xffffffffn,
+        BigInt(u32(r) >>> 0) & ~0xfn,
+      ]);
       cfg.write(fn.bus, fn.devfn, 0x10 + 4 * b.index, Number(addr & 0xffffffffn), 4);
-      if (addr !== 0xffffffffn) rig.bars.set(b.index, (rig.bars.get(b.index)! & ~0xffffffffn) | (addr & ~(b.size - 1n) & 0xffffffffn));
+      if (addr !== 0xffffffffn)
+        rig.bars.set(b.index, (rig.bars.get(b.index)! & ~0xffffffffn) | (addr & ~(b.size - 1n) & 0xffffffffn));
       return `BAR${b.index} moved to 0x${addr.toString(16)}`;
     }
     case 3: {
@@ -303,7 +348,14 @@ function randomOp(r: Rand, rig: Rig): string {
     }
     case 8: {
       // A descriptor the guest forges in its own page, with a buffer anywhere; the ring moved there.
-      const buf = pick(r, [rig.scratch + 0x1000n, ramEnd + BigInt(int(r, 0x100000)), p.firmware.mmio32.base, 1n << 63n, 0n, ramEnd - 8n]);
+      const buf = pick(r, [
+        rig.scratch + 0x1000n,
+        ramEnd + BigInt(int(r, 0x100000)),
+        p.firmware.mmio32.base,
+        1n << 63n,
+        0n,
+        ramEnd - 8n,
+      ]);
       const d = rig.scratch + BigInt(int(r, 4) * NIC_DESC_SIZE);
       store(rig, d, Number(buf & 0xffffffffn), 4);
       store(rig, d + 4n, Number(buf >> 32n), 4);
@@ -321,9 +373,15 @@ function randomOp(r: Rand, rig: Rig): string {
       return `ring base 0x${ring.toString(16)}`;
     }
     case 10: {
-      const addr = pick(r, [bar0 + BigInt(int(r, 0x4000)), p.firmware.mmio32.base + BigInt(int(r, Number(p.firmware.mmio32.size))), BigInt(int(r, 2 ** 32)), p.firmware.ram.base + BigInt(int(r, 0x100000))]);
+      const addr = pick(r, [
+        bar0 + BigInt(int(r, 0x4000)),
+        p.firmware.mmio32.base + BigInt(int(r, Number(p.firmware.mmio32.size))),
+        BigInt(int(r, 2 ** 32)),
+        p.firmware.ram.base + BigInt(int(r, 0x100000)),
+      ]);
       const size = pick(r, [1, 2, 4]);
-      if (r() < 0.5) store(rig, addr & ~BigInt(size - 1), u32(r) & (size === 4 ? 0xffffffff : (1 << (size * 8)) - 1), size);
+      if (r() < 0.5)
+        store(rig, addr & ~BigInt(size - 1), u32(r) & (size === 4 ? 0xffffffff : (1 << (size * 8)) - 1), size);
       else p.memory.readAt(addr, size);
       return `CPU access ${size}@0x${addr.toString(16)}`;
     }
@@ -404,7 +462,14 @@ function campaign(programs: number, seed: number, maxOps: number): CampaignResul
       if (bad) findings.push({ machine, seed, program: i, kind: 'interrupts', what: bad, ops: log });
       for (const what of rig!.memory) findings.push({ machine, seed, program: i, kind: 'memory', what, ops: log });
     } catch (e) {
-      findings.push({ machine, seed, program: i, kind: 'crash', what: e instanceof Error ? `${e.name}: ${e.message}\n${e.stack}` : String(e), ops: log });
+      findings.push({
+        machine,
+        seed,
+        program: i,
+        kind: 'crash',
+        what: e instanceof Error ? `${e.name}: ${e.message}\n${e.stack}` : String(e),
+        ops: log,
+      });
       rig = null;
       i += PROGRAMS_PER_BOOT - 1 - (i % PROGRAMS_PER_BOOT); // boot afresh for the next program
     }

@@ -4,7 +4,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
-import { boot, bootNicFarm, infoMtree, loadMachineFile, parseGuestFile, parseHostFile, SimHost, type VfioPciOptions } from '../../src/index.ts';
+import {
+  boot,
+  bootNicFarm,
+  infoMtree,
+  loadMachineFile,
+  parseGuestFile,
+  parseHostFile,
+  SimHost,
+  type VfioPciOptions,
+} from '../../src/index.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { hostJson } from '../vfio/helpers.ts';
 
@@ -12,10 +21,18 @@ const MACHINES = fileURLToPath(new URL('../../machines/', import.meta.url));
 const INTX_NIC = '0000:08:00.0';
 
 function program(extra: object = {}) {
-  return parseGuestFile(JSON.stringify({ name: 't', vectors: 2, ringSize: 16, bufferSize: 64, iterations: 40, ...extra }), 't.json');
+  return parseGuestFile(
+    JSON.stringify({ name: 't', vectors: 2, ringSize: 16, bufferSize: 64, iterations: 40, ...extra }),
+    't.json',
+  );
 }
 
-function bootOn(machine: string, devices: VfioPciOptions[], extra: object = {}, editHost?: (j: { pci: Record<string, unknown>[] }) => void) {
+function bootOn(
+  machine: string,
+  devices: VfioPciOptions[],
+  extra: object = {},
+  editHost?: (j: { pci: Record<string, unknown>[] }) => void,
+) {
   const spec = loadMachineFile(`${MACHINES}${machine}.json`);
   const j = hostJson(spec.defaultHost!);
   j.allowUnsafeInterrupts = true; // virt-gicv2m's host does not isolate MSIs; INTx does not care
@@ -51,7 +68,11 @@ for (const machine of Object.keys(EXPECTED_IRQ)) {
         assert.is(d.intx!.path, 'vmm');
         assert.is(d.intx!.viaVmm, 40);
         assert.is(d.intx!.vmmEois, 40, 'vfio_intx_eoi: each EOI came from a trapped BAR access');
-        assert.is(d.intx!.mmapsDisabled, 1, 'the mmaps went off at the first interrupt and stayed off (1100 ms > the run)');
+        assert.is(
+          d.intx!.mmapsDisabled,
+          1,
+          'the mmaps went off at the first interrupt and stayed off (1100 ms > the run)',
+        );
         assert.ok(d.bars[0]!.accesses.trapped > 80, 'the report shows the trapped accesses');
         assert.ok(r.report.warnings.some((w) => /trapped/.test(w)));
       } else {
@@ -71,7 +92,11 @@ test('VMM path: the mmaps come back x-intx-mmap-timeout-ms after an interrupt, i
   assert.is(d.mmapsReenabled, 40, 'and back 1 ms later, before the next (2 ms apart)');
   assert.is(slow.driver!.completions, 40);
   const never = bootOn('q35', [{ host: INTX_NIC, noKvmIntx: true, intxMmapTimeoutMs: 0 }], { iterationUs: 2000 });
-  assert.equal([never.report.devices[0]!.intx!.mmapsDisabled, never.report.devices[0]!.intx!.mmapsReenabled], [1, 0], 'a timeout of 0 disables the timer');
+  assert.equal(
+    [never.report.devices[0]!.intx!.mmapsDisabled, never.report.devices[0]!.intx!.mmapsReenabled],
+    [1, 0],
+    'a timeout of 0 disables the timer',
+  );
 });
 
 test('info mtree shows the mmap subregions disabled while INTx is on the VMM path', () => {
@@ -86,7 +111,10 @@ test('pc: INTx is routed only once the firmware programs the PIIX3 PIRQ links; t
   const r = bootOn('pc', [{ host: INTX_NIC }]);
   const dev = r.machine.devices[0]!;
   assert.is(dev.intx.path, 'kvm-resample');
-  assert.ok(dev.calls.filter((c) => c === 'SET_IRQS(INTX, EVENTFD|UNMASK, 0, 1)').length === 1, 'the resample fd was bound after the PIRQ write');
+  assert.ok(
+    dev.calls.filter((c) => c === 'SET_IRQS(INTX, EVENTFD|UNMASK, 0, 1)').length === 1,
+    'the resample fd was bound after the PIRQ write',
+  );
   assert.is(r.machine.piix3!.cfg.byte(0x60 + (((dev.devfn >> 3) - 1) & 3)), EXPECTED_IRQ.pc!(dev.devfn >> 3));
 });
 
@@ -110,7 +138,10 @@ test('out of LAPIC vectors, the driver falls back to INTx and the device still w
   const spec = loadMachineFile(`${MACHINES}q35.json`);
   const r = bootNicFarm(spec, hostJson('x86-4k-ir'), program({ vectors: 64, iterations: 10 }), 5);
   const v = r.report.verdict;
-  assert.equal(v.devices.map((d) => d.working), [true, true, true, true, true]);
+  assert.equal(
+    v.devices.map((d) => d.working),
+    [true, true, true, true, true],
+  );
   assert.match(v.devices[4]!.summary, '10/10 transmits completed, INTx via KVM irqfd');
 });
 
@@ -120,7 +151,15 @@ test('a shared line: two INTx NICs on one guest interrupt, each handler reads it
     j.pci.push({ ...port, address: '0000:00:1d.0', children: [{ ...port.children[0], address: '0000:09:00.0' }] });
   };
   // pc slots 3 and 7 both swizzle onto PIRQC (IRQ 11).
-  const r = bootOn('pc', [{ host: INTX_NIC, addr: '3' }, { host: '0000:09:00.0', addr: '7' }], {}, twin);
+  const r = bootOn(
+    'pc',
+    [
+      { host: INTX_NIC, addr: '3' },
+      { host: '0000:09:00.0', addr: '7' },
+    ],
+    {},
+    twin,
+  );
   assert.equal(r.driver!.vectorIrqs, [11, 11]);
   assert.is(r.driver!.completions, 80);
   assert.equal(r.driver!.handled, [40, 40]);

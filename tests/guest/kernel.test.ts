@@ -31,14 +31,20 @@ test('interrupts go to the driver that requested them; others are spurious; an I
   fire(51);
   assert.is(got, 1);
   assert.is(k.spurious, 1);
-  assert.throws(() => k.requestIrq(50, () => {}), (e: Error) => e instanceof GuestError && /interrupt 50 is already requested/.test(e.message));
+  assert.throws(
+    () => k.requestIrq(50, () => {}),
+    (e: Error) => e instanceof GuestError && /interrupt 50 is already requested/.test(e.message),
+  );
 });
 
 test('RAM past the first MiB, 4 KiB aligned, until it is gone; the TCE window likewise', () => {
   const k = new GuestKernel(platform(10).p);
   assert.is(k.allocRam(0x10n), 0x40100000n);
   assert.is(k.allocRam(0x10n), 0x40101000n);
-  assert.throws(() => k.allocRam(0x100000n), (e: Error) => e instanceof GuestError && /out of RAM allocating 1048576 bytes/.test(e.message));
+  assert.throws(
+    () => k.allocRam(0x100000n),
+    (e: Error) => e instanceof GuestError && /out of RAM allocating 1048576 bytes/.test(e.message),
+  );
   assert.is(k.allocIoba(14, 0x1000n), 0x1000n);
   assert.throws(() => k.allocIoba(2, 0x1000n), /the DMA window \(0x10000 bytes\) has no room for 2 more TCEs/);
 });

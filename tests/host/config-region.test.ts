@@ -57,14 +57,22 @@ test('COMMAND: decode and bus master reach the device; INTX_DISABLE stays virtua
   assert.is(dev.read(CFG, 4, 2), 0x0406);
   dev.write(CFG, 4, 0x0000, 2);
   assert.is(dev.hw.memoryDecode, false);
-  assert.is(errno(() => dev.read(0, 0, 4)), 'EIO', 'BAR access with decode off (5.8+)');
+  assert.is(
+    errno(() => dev.read(0, 0, 4)),
+    'EIO',
+    'BAR access with decode off (5.8+)',
+  );
   dev.write(CFG, 0, 0x12345678, 4);
   dev.write(CFG, 6, 0xffff, 2);
   assert.is(dev.read(CFG, 0, 4), (dev.fn.spec.device << 16) | dev.fn.spec.vendor);
   assert.is(dev.read(CFG, 6, 2), 0x10);
   dev.write(CFG, 0x3c, 0x0b, 1);
   assert.is(dev.read(CFG, 0x3c, 1), 0x0b, 'INTERRUPT_LINE is virtual and writable');
-  assert.is(errno(() => dev.read(CFG, 0xfff, 2)), 'EINVAL', 'past the config region');
+  assert.is(
+    errno(() => dev.read(CFG, 0xfff, 2)),
+    'EINVAL',
+    'past the config region',
+  );
 });
 
 test('the MSI-X capability is read-only to the user; the host enables MSI-X through SET_IRQS', () => {
@@ -85,12 +93,22 @@ test('MSI: flags, address and data stay virtual; ENABLE follows SET_IRQS; QSIZE 
   dev.write(CFG, msi + 4, 0xfee00000, 4);
   dev.write(CFG, msi + 12, 0x4041, 2);
   assert.is(dev.read(CFG, msi + 4, 4), 0xfee00000);
-  assert.is(dev.hw.config.bytes.slice(msi + 4, msi + 14).join(), hwBefore, 'the guest message never reaches the device');
+  assert.is(
+    dev.hw.config.bytes.slice(msi + 4, msi + 14).join(),
+    hwBefore,
+    'the guest message never reaches the device',
+  );
   dev.write(CFG, msi + 2, 0x71, 1); // ENABLE, QSIZE 7 (128 vectors)
   const flags = dev.read(CFG, msi + 2, 2);
   assert.is(flags & 1, 0, 'ENABLE reads 0 until MSI is enabled through SET_IRQS');
   assert.is((flags >> 4) & 7, 2, 'QSIZE clamped to the 4 vectors offered');
-  dev.setIrqs({ index: U.VFIO_PCI_MSI_IRQ_INDEX, start: 0, count: 1, flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, data: [new EventFd()] });
+  dev.setIrqs({
+    index: U.VFIO_PCI_MSI_IRQ_INDEX,
+    start: 0,
+    count: 1,
+    flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
+    data: [new EventFd()],
+  });
   assert.is(dev.read(CFG, msi + 2, 2) & 1, 1);
   const gap = msi + 0x18; // between the MSI and MSI-X capabilities
   dev.write(CFG, gap, 0xa5, 1);

@@ -8,9 +8,13 @@ import { SimHost, parseHostFile } from '../../src/host/index.ts';
 
 const HOSTS = fileURLToPath(new URL('../../machines/hosts/', import.meta.url));
 const topo = SimHost.load(HOSTS + 'x86-acs-topology.json');
-const members = (addr: string) => topo.functionAt(addr)!.group!.functions.map((f) => f.spec.address.slice(5)).sort();
+const members = (addr: string) =>
+  topo
+    .functionAt(addr)!
+    .group!.functions.map((f) => f.spec.address.slice(5))
+    .sort();
 
-test('behind a downstream port without ACS, the endpoint joins the port\'s group', () => {
+test("behind a downstream port without ACS, the endpoint joins the port's group", () => {
   // pci_device_group as in kernels up to the 2025 grouping rework: the walk stops at the first
   // bridge whose ACS path is enabled (here the switch's upstream port, which needs no ACS as a
   // single-function port), so each downstream port and what is below it form one group.
@@ -48,10 +52,25 @@ function variant(kernel: string, patch: (j: any) => void = () => {}) {
   delete j.file;
   // Re-serialise to the file format: functions back under "pci".
   const toFile = (f: any): any => ({
-    address: f.address, type: f.type, vendor: f.vendor, device: f.device, driver: f.driver, multifunction: f.multifunction,
-    ...(f.acs ? { acs: f.acs } : {}), ...(f.bars.length ? { bars: f.bars } : {}), ...(f.children.length ? { children: f.children.map(toFile) } : {}),
+    address: f.address,
+    type: f.type,
+    vendor: f.vendor,
+    device: f.device,
+    driver: f.driver,
+    multifunction: f.multifunction,
+    ...(f.acs ? { acs: f.acs } : {}),
+    ...(f.bars.length ? { bars: f.bars } : {}),
+    ...(f.children.length ? { children: f.children.map(toFile) } : {}),
   });
-  const file = { name: j.name, arch: j.arch, pageSize: j.pageSize, kernel, iommu: { kind: j.iommu.kind }, msi: { controller: j.msi.controller }, pci: j.functions.map(toFile) };
+  const file = {
+    name: j.name,
+    arch: j.arch,
+    pageSize: j.pageSize,
+    kernel,
+    iommu: { kind: j.iommu.kind },
+    msi: { controller: j.msi.controller },
+    pci: j.functions.map(toFile),
+  };
   patch(file);
   return new SimHost(parseHostFile(JSON.stringify(file), 'variant.json'));
 }
@@ -60,9 +79,19 @@ test('bridges do not block viability before 5.19; from 5.19 only driver_managed_
   const port = (f: any) => f.pci.find((x: any) => x.address === '0000:00:01.0').children[0].children[1];
   const old = variant('5.15', (f) => (port(f).driver = 'shpchp'));
   const sw = old.functionAt('04:00.0')!.group!;
-  assert.equal(old.viability(sw).blockers.map((b) => b.driver), ['ixgbe'], 'a bridge on any driver is fine in the old model');
+  assert.equal(
+    old.viability(sw).blockers.map((b) => b.driver),
+    ['ixgbe'],
+    'a bridge on any driver is fine in the old model',
+  );
   const modern = variant('6.8', (f) => (port(f).driver = 'shpchp'));
-  assert.equal(modern.viability(modern.functionAt('04:00.0')!.group!).blockers.map((b) => b.driver).sort(), ['ixgbe', 'shpchp']);
+  assert.equal(
+    modern
+      .viability(modern.functionAt('04:00.0')!.group!)
+      .blockers.map((b) => b.driver)
+      .sort(),
+    ['ixgbe', 'shpchp'],
+  );
   const pciStub = variant('6.8', (f) => (f.pci.find((x: any) => x.address === '0000:00:1f.0').driver = 'pci-stub'));
   assert.ok(pciStub.viability(pciStub.functionAt('00:1f.1')!.group!).viable, 'pci-stub sets driver_managed_dma');
 });
@@ -75,7 +104,11 @@ test('ACS on a downstream port splits the switch; a multifunction device with AC
   });
   assert.is.not(split.functionAt('03:00.0')!.group, split.functionAt('04:00.0')!.group);
   assert.equal(split.functionAt('03:00.0')!.group!.functions.length, 1);
-  assert.is.not(split.functionAt('00:1f.0')!.group, split.functionAt('00:1f.1')!.group, 'flags missing from the capability count as enabled');
+  assert.is.not(
+    split.functionAt('00:1f.0')!.group,
+    split.functionAt('00:1f.1')!.group,
+    'flags missing from the capability count as enabled',
+  );
 });
 
 test('interrupt policy: IR and ITS isolate; GICv2m refuses unless allow_unsafe_interrupts', () => {
@@ -91,7 +124,9 @@ test('every shipped host file loads, and reserved regions default per IOMMU', ()
     const h = SimHost.load(`${HOSTS}${f}.json`);
     assert.ok(h.groups.length > 0, f);
   }
-  assert.equal(SimHost.load(HOSTS + 'arm64-64k-its.json').reserved, [{ start: 0x8000000n, end: 0x80fffffn, type: 'sw-msi' }]);
+  assert.equal(SimHost.load(HOSTS + 'arm64-64k-its.json').reserved, [
+    { start: 0x8000000n, end: 0x80fffffn, type: 'sw-msi' },
+  ]);
 });
 
 test.run();

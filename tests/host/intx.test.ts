@@ -8,7 +8,8 @@ import * as U from '../../src/common/vfio-uapi.ts';
 import { errno, hostFrom, hostJson, open } from './helpers.ts';
 
 const INTX = U.VFIO_PCI_INTX_IRQ_INDEX;
-const set = (dev: VfioDevice, flags: number, data?: (EventFd | null)[] | boolean[], count = 1) => dev.setIrqs({ index: INTX, start: 0, count, flags, data });
+const set = (dev: VfioDevice, flags: number, data?: (EventFd | null)[] | boolean[], count = 1) =>
+  dev.setIrqs({ index: INTX, start: 0, count, flags, data });
 const TRIGGER_FD = U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER;
 const UNMASK = U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_UNMASK;
 
@@ -18,7 +19,18 @@ function intxHost(masking = true, twinMasking?: boolean) {
   const port = j.pci.find((f: { address: string }) => f.address === '0000:00:1c.0');
   port.children[0].intxMasking = masking;
   if (twinMasking !== undefined) {
-    j.pci.push({ ...port, address: '0000:00:1d.0', children: [{ ...port.children[0], address: '0000:09:00.0', intxMasking: twinMasking, intxLine: port.children[0].intxLine ?? 16 }] });
+    j.pci.push({
+      ...port,
+      address: '0000:00:1d.0',
+      children: [
+        {
+          ...port.children[0],
+          address: '0000:09:00.0',
+          intxMasking: twinMasking,
+          intxLine: port.children[0].intxLine ?? 16,
+        },
+      ],
+    });
   }
   return hostFrom(j);
 }
@@ -68,7 +80,10 @@ test('request_irq: a line held without IRQF_SHARED cannot be shared (EBUSY, geni
   const a = open(host, '0000:08:00.0');
   set(a.dev, TRIGGER_FD, [new EventFd()]);
   const b = open(host, '0000:09:00.0');
-  assert.throws(() => set(b.dev, TRIGGER_FD, [new EventFd()]), /EBUSY.*genirq: Flags mismatch irq 16\. 00000080 \(vfio-intx\(0000:09:00\.0\)\) vs\. 00000000 \(vfio-intx\(0000:08:00\.0\)\)/);
+  assert.throws(
+    () => set(b.dev, TRIGGER_FD, [new EventFd()]),
+    /EBUSY.*genirq: Flags mismatch irq 16\. 00000080 \(vfio-intx\(0000:09:00\.0\)\) vs\. 00000000 \(vfio-intx\(0000:08:00\.0\)\)/,
+  );
   assert.is(b.dev.irqType, -1);
 });
 
@@ -89,11 +104,22 @@ test('a shared line with two PCI 2.3 devices: only the one asserting is signalle
 
 test('UNMASK by eventfd (the virqfd KVM resample signals), MASK, and the errors vfio_pci_set_intx_* give', () => {
   const { dev } = open(intxHost(), '0000:08:00.0');
-  assert.is(errno(() => set(dev, UNMASK)), 'EINVAL', 'unmask with INTx not enabled');
-  assert.is(errno(() => set(dev, U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_MASK)), 'EINVAL');
+  assert.is(
+    errno(() => set(dev, UNMASK)),
+    'EINVAL',
+    'unmask with INTx not enabled',
+  );
+  assert.is(
+    errno(() => set(dev, U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_MASK)),
+    'EINVAL',
+  );
   const fd = counted('trigger');
   set(dev, TRIGGER_FD, [fd]);
-  assert.is(errno(() => set(dev, U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_MASK, [new EventFd()])), 'ENOTTY', 'mask by eventfd is not implemented');
+  assert.is(
+    errno(() => set(dev, U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_MASK, [new EventFd()])),
+    'ENOTTY',
+    'mask by eventfd is not implemented',
+  );
   const resample = new EventFd('resample');
   set(dev, U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_UNMASK, [resample]);
   dev.hw.setIntx(true);

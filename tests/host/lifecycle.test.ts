@@ -32,26 +32,42 @@ test('binding a DMA driver to a sibling of an in-use group: EBUSY from 5.19, a k
   const host = multifunctionHost('6.8');
   const k = new VfioKernel(host);
   useGroup(k, '0000:00:1f.1');
-  assert.is(errno(() => k.bindDriver('0000:00:1f.0', 'e1000e')), 'EBUSY');
+  assert.is(
+    errno(() => k.bindDriver('0000:00:1f.0', 'e1000e')),
+    'EBUSY',
+  );
   assert.is(host.functionAt('0000:00:1f.0')!.spec.driver, null, 'the sibling stays unbound');
   k.bindDriver('0000:00:1f.0', 'pci-stub'); // driver_managed_dma: allowed
   const old = new VfioKernel(multifunctionHost('5.15'));
   useGroup(old, '0000:00:1f.1');
-  assert.throws(() => old.bindDriver('0000:00:1f.0', 'e1000e'), (e: unknown) => e instanceof KernelBug && /vfio_iommu_group_notifier/.test(e.message));
+  assert.throws(
+    () => old.bindDriver('0000:00:1f.0', 'e1000e'),
+    (e: unknown) => e instanceof KernelBug && /vfio_iommu_group_notifier/.test(e.message),
+  );
 });
 
 test('unbinding vfio-pci from an open device signals REQ and waits until the user closes it', () => {
   const k = new VfioKernel(loadHost('x86-4k-ir'));
   const { g, dev } = useGroup(k, '0000:01:00.0');
   const req = new EventFd('req');
-  dev.setIrqs({ index: U.VFIO_PCI_REQ_IRQ_INDEX, start: 0, count: 1, flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, data: [req] });
+  dev.setIrqs({
+    index: U.VFIO_PCI_REQ_IRQ_INDEX,
+    start: 0,
+    count: 1,
+    flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
+    data: [req],
+  });
   assert.equal(k.unbindDriver('0000:01:00.0'), { done: false, requested: true });
   assert.equal(k.unbindDriver('0000:01:00.0'), { done: false, requested: true }, 'asked again (every 10 s)');
   assert.is(req.count, 2);
   dev.close(); // QEMU hot-unplugs the device and closes its fd
   g.close();
   assert.equal(k.unbindDriver('0000:01:00.0'), { done: true, requested: false });
-  assert.is(errno(() => k.openGroup(k.groupOf('0000:01:00.0'))), 'ENOENT', 'no vfio driver: no /dev/vfio node');
+  assert.is(
+    errno(() => k.openGroup(k.groupOf('0000:01:00.0'))),
+    'ENOENT',
+    'no vfio driver: no /dev/vfio node',
+  );
 });
 
 test('a second group joins an existing type1 container; existing mappings serve its device at once', () => {
@@ -64,7 +80,11 @@ test('a second group joins an existing type1 container; existing mappings serve 
   k.userMemory.map(0x7f0000000000n, ram);
   c.mapDma({ iova: 0x100000n, size: 0x10000n, vaddr: 0x7f0000000000n, flags: RW });
   const g2 = k.openGroup(k.groupOf('0000:06:03.0'));
-  assert.is(errno(() => g2.setContainer(c)), 'EPERM', 'the PCIe-to-PCI group is not viable (snd_emu10k1 holds 06:01.0)');
+  assert.is(
+    errno(() => g2.setContainer(c)),
+    'EPERM',
+    'the PCIe-to-PCI group is not viable (snd_emu10k1 holds 06:01.0)',
+  );
   host.functionAt('0000:06:01.0')!.spec.driver = null;
   g2.setContainer(c);
   assert.is(c.groups.length, 2);
@@ -82,11 +102,18 @@ test('a group whose device has an RMRR over an existing mapping cannot join (EIN
   k.userMemory.map(0x7f0000000000n, new RamBlock(0x10000));
   c.mapDma({ iova: 0x100000n, size: 0x10000n, vaddr: 0x7f0000000000n, flags: RW });
   const g2 = k.openGroup(k.groupOf('0000:06:03.0'));
-  assert.is(errno(() => g2.setContainer(c)), 'EINVAL');
+  assert.is(
+    errno(() => g2.setContainer(c)),
+    'EINVAL',
+  );
   const c2 = k.openContainer();
   g2.setContainer(c2);
   c2.setIommu(U.VFIO_TYPE1v2_IOMMU);
-  assert.is(errno(() => c2.mapDma({ iova: 0x100000n, size: 0x10000n, vaddr: 0x7f0000000000n, flags: RW })), 'EINVAL', 'the RMRR is excluded from its IOVA ranges');
+  assert.is(
+    errno(() => c2.mapDma({ iova: 0x100000n, size: 0x10000n, vaddr: 0x7f0000000000n, flags: RW })),
+    'EINVAL',
+    'the RMRR is excluded from its IOVA ranges',
+  );
 });
 
 test.run();

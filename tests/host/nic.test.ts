@@ -27,7 +27,13 @@ function setup(busMaster = true) {
   k.userMemory.map(VADDR, guestRam);
   c.mapDma({ iova: IOVA, size: 0x10000n, vaddr: VADDR, flags: U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE });
   const irq = new EventFd('msix0');
-  dev.setIrqs({ index: U.VFIO_PCI_MSIX_IRQ_INDEX, start: 0, count: 1, flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER, data: [irq] });
+  dev.setIrqs({
+    index: U.VFIO_PCI_MSIX_IRQ_INDEX,
+    start: 0,
+    count: 1,
+    flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
+    data: [irq],
+  });
   const bar0 = dev.mmap(0, 0n, 0x2000n);
   dev.write(0, NIC_REGS.RING_LO, Number(IOVA), 4);
   dev.write(0, NIC_REGS.RING_HI, 0, 4);
@@ -75,7 +81,12 @@ test('DMA crossing into a second mapping reads both; crossing past the last one 
   const next = new RamBlock(0x1000);
   const container = dev.container;
   container.kernel.userMemory.map(VADDR + 0x10000n, next);
-  container.mapDma({ iova: IOVA + 0x10000n, size: 0x1000n, vaddr: VADDR + 0x10000n, flags: U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE });
+  container.mapDma({
+    iova: IOVA + 0x10000n,
+    size: 0x1000n,
+    vaddr: VADDR + 0x10000n,
+    flags: U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE,
+  });
   guestRam.fill(0x03, 0xff80, 0x80);
   next.fill(0x05, 0, 0x80);
   desc(0, IOVA + 0xff80n, 0x100);
@@ -85,7 +96,11 @@ test('DMA crossing into a second mapping reads both; crossing past the last one 
   desc(1, IOVA + 0x10f00n, 0x200); // runs 0x100 bytes past the end of the second mapping
   bar0.write(NIC_REGS.DOORBELL, 2, 4);
   assert.is(nic.packets, 1);
-  assert.equal(dev.hw.dmaFaults.at(-1), { iova: IOVA + 0x11000n, write: false }, 'the fault names the first byte that did not translate');
+  assert.equal(
+    dev.hw.dmaFaults.at(-1),
+    { iova: IOVA + 0x11000n, write: false },
+    'the fault names the first byte that did not translate',
+  );
 });
 
 test('a masked physical vector pends in the PBA instead of interrupting', () => {
@@ -129,7 +144,6 @@ test('every MSI-X signal that does not reach the host handler is counted once, b
   assert.is(dev.stats.interrupts, irqs + 1, 'delivered: counted by the kernel, not here');
   assert.equal(dev.hw.msiOutcomes, { unrouted: 1, blocked: 0, pended: 1 });
 });
-
 
 test('without COMMAND.MASTER the device cannot DMA: nothing is read or written, no IOMMU fault', () => {
   const { guestRam, bar0, desc, dev } = setup(false);

@@ -11,7 +11,9 @@ import { packageRoot } from '../../src/cli/package-root.ts';
 import { explainGuestAccess, type AccessPath, type Machine } from '../../src/machine/index.ts';
 import { formatExplanationData } from '../../src/memory/index.ts';
 
-const MACHINES = readdirSync(join(packageRoot(), 'machines')).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, ''));
+const MACHINES = readdirSync(join(packageRoot(), 'machines'))
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.replace(/\.json$/, ''));
 
 /** Which report counter one 4-byte read at `addr` moved. */
 function pathTaken(m: Machine, addr: bigint): AccessPath {
@@ -76,7 +78,7 @@ for (const name of MACHINES) {
   });
 }
 
-test('virt on a 64 KiB host: the doorbell in the MSI-X table\'s page exits, costs a VMM trap, and relocation is the fix', () => {
+test("virt on a 64 KiB host: the doorbell in the MSI-X table's page exits, costs a VMM trap, and relocation is the fix", () => {
   const { machine } = bootFromArgs({ machine: 'virt' });
   const e = explainGuestAccess(machine, machine.addressSpaceMemory, 0x8000000008n);
   assert.is(e.path, 'mmapExit');

@@ -4,7 +4,14 @@
 // hw/vfio/spapr.c (vfio_spapr_create_window), vfio_iommu_type1.c (the MSI isolation check).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseMachineFile, MachineError, NIC_REGS, SPAPR_PHB0_BUID, RTAS_CHANGE_MSIX_FN, VfioError } from '../../src/index.ts';
+import {
+  parseMachineFile,
+  MachineError,
+  NIC_REGS,
+  SPAPR_PHB0_BUID,
+  RTAS_CHANGE_MSIX_FN,
+  VfioError,
+} from '../../src/index.ts';
 import { assignBars, barLines, hostJson, hostSide, makeMachine } from '../vfio/helpers.ts';
 import type { Machine, PamuIommu } from '../../src/index.ts';
 
@@ -30,7 +37,12 @@ test('the same device: q35 lays the msix-table overlay on BAR0, pseries disables
   rtasBoot(p);
   const table = barLines(p).find((l) => l.includes('msix-table'))!;
   assert.match(table, /\[disabled\]$/);
-  assert.ok(barLines(p).some((l) => /0000:01:00.0 BAR 0 mmaps\[0\]$/.test(l) && l.startsWith('0000200080000000-0000200081ffffff')), 'the whole 32M BAR is one mmap, table page included');
+  assert.ok(
+    barLines(p).some(
+      (l) => /0000:01:00.0 BAR 0 mmaps\[0\]$/.test(l) && l.startsWith('0000200080000000-0000200081ffffff'),
+    ),
+    'the whole 32M BAR is one mmap, table page included',
+  );
 });
 
 test('pseries on a POWER9 64K 6.8 host: ibm,change-msi writes the table, ENABLE uses 4 vectors, interrupts arrive as XIVE IRQs', () => {
@@ -43,10 +55,23 @@ test('pseries on a POWER9 64K 6.8 host: ibm,change-msi writes the table, ENABLE 
   d.calls.length = 0;
   wr(0x70 + 2, 0x8000, 2); // MSI-X ENABLE
   assert.is(d.msix!.enabled(), true);
-  for (let v = 0; v < 4; v++) assert.is(d.msix!.isMasked(v), false, `entry ${v} unmasked by ibm,change-msi (hw/ppc/spapr_pci.c:spapr_msi_setmsg -> hw/pci/msix.c:msix_set_message clears the mask bit)`);
-  assert.equal(d.calls, ['SET_IRQS(INTX, NONE|MASK, 0, 1)', 'SET_IRQS(INTX, NONE|TRIGGER, 0, 0)', 'SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 4)'], 'INTx off first (vfio_disable_interrupts)');
+  for (let v = 0; v < 4; v++)
+    assert.is(
+      d.msix!.isMasked(v),
+      false,
+      `entry ${v} unmasked by ibm,change-msi (hw/ppc/spapr_pci.c:spapr_msi_setmsg -> hw/pci/msix.c:msix_set_message clears the mask bit)`,
+    );
+  assert.equal(
+    d.calls,
+    ['SET_IRQS(INTX, NONE|MASK, 0, 1)', 'SET_IRQS(INTX, NONE|TRIGGER, 0, 0)', 'SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 4)'],
+    'INTx off first (vfio_disable_interrupts)',
+  );
   assert.is(d.msix!.accesses.table, 0, 'the guest never touched the table');
-  assert.equal(m.rtas!.call('ibm,change-msi', [cfg, HI, LO, RTAS_CHANGE_MSIX_FN, 100, 2]), [0, 64, 3, 2], 'more than the table holds: the maximum, nothing allocated');
+  assert.equal(
+    m.rtas!.call('ibm,change-msi', [cfg, HI, LO, RTAS_CHANGE_MSIX_FN, 100, 2]),
+    [0, 64, 3, 2],
+    'more than the table holds: the maximum, nothing allocated',
+  );
   assert.equal(m.rtas!.call('ibm,query-interrupt-source-number', [cfg, HI, LO, 9]), [-1]);
   assert.equal(m.rtas!.call('ibm,change-msi', [cfg, HI + 1, LO, RTAS_CHANGE_MSIX_FN, 1, 2]), [-3], 'unknown PHB');
   // The host device raises vector 2: KVM's irqfd delivers XIVE IRQ 0x1102.
@@ -59,8 +84,14 @@ test('guest DMA on pseries goes through its TCE window (H_PUT_TCE → MAP_DMA of
   const m = makeMachine('pseries', 'power9-64k');
   const { d } = rtasBoot(m);
   const log = m.kernel.log;
-  assert.ok(log.includes('SPAPR_TCE_REMOVE(start_addr=0x0)') && log.includes('SPAPR_TCE_CREATE(page_shift=12, window_size=0x40000000, levels=1)'));
-  assert.ok(log.some((l) => l.startsWith('SPAPR_REGISTER_MEMORY(')), 'guest RAM pre-registered');
+  assert.ok(
+    log.includes('SPAPR_TCE_REMOVE(start_addr=0x0)') &&
+      log.includes('SPAPR_TCE_CREATE(page_shift=12, window_size=0x40000000, levels=1)'),
+  );
+  assert.ok(
+    log.some((l) => l.startsWith('SPAPR_REGISTER_MEMORY(')),
+    'guest RAM pre-registered',
+  );
   assert.is(m.hcall('H_PUT_TCE', 0x1000n, 0x200000n | 3n), 'H_SUCCESS');
   assert.is(hostSide(d).container.iommu!.translate(0x1010n, true) !== null, true);
   assert.is(m.hcall('H_PUT_TCE', 0x1001n, 0x200000n | 3n), 'H_PARAMETER', 'unaligned ioba');
@@ -68,7 +99,7 @@ test('guest DMA on pseries goes through its TCE window (H_PUT_TCE → MAP_DMA of
   assert.is(hostSide(d).container.iommu!.translate(0x1010n, true), null);
 });
 
-test('pseries on a pre-4.16 kernel: the table\'s 64K page is not mmapped; with no overlay it traps to read()/write()', () => {
+test("pseries on a pre-4.16 kernel: the table's 64K page is not mmapped; with no overlay it traps to read()/write()", () => {
   const j = hostJson('power9-64k');
   j.kernel = '4.10';
   const m = makeMachine('pseries', j);
@@ -98,7 +129,10 @@ test('a GICv2m host refuses the assignment unless allow_unsafe_interrupts is set
 });
 
 test('a host interrupt reaches the guest: doorbell → DMA → MSI-X vector 0 → LAPIC vector (q35) and LPI (virt ITS)', () => {
-  for (const [machine, host, irq] of [['q35', 'x86-4k-ir', 48], ['virt', 'arm64-64k-its', 8192]] as const) {
+  for (const [machine, host, irq] of [
+    ['q35', 'x86-4k-ir', 48],
+    ['virt', 'arm64-64k-its', 8192],
+  ] as const) {
     const m = makeMachine(machine, host);
     const d = m.devices[0]!;
     const [bar0] = assignBars(m, d);
@@ -135,7 +169,10 @@ test('ppce500 on the PAMU host: RAM by subwindows, MSI bank 0 in its subwindow, 
 });
 
 test('a machine needs a host with the IOMMU it drives; a wrong page size is a warning', () => {
-  assert.throws(() => makeMachine('pseries', 'x86-4k-ir'), (e: unknown) => e instanceof MachineError && /spapr-tce.*x86-4k-ir has intel-vtd/.test((e as Error).message));
+  assert.throws(
+    () => makeMachine('pseries', 'x86-4k-ir'),
+    (e: unknown) => e instanceof MachineError && /spapr-tce.*x86-4k-ir has intel-vtd/.test((e as Error).message),
+  );
   const m = makeMachine('q35', 'x86-4k-ir');
   assert.equal(m.warnings, []);
   const j = hostJson('arm64-64k-its');
@@ -154,13 +191,34 @@ test('malformed machine files name the file, the field and what was expected', (
     }
     return 'parsed';
   };
-  assert.is(bad((j) => (j.arch = 'sparc')), 'm.json: arch: expected one of x86_64, aarch64, ppc64, e500, got "sparc"');
-  assert.is(bad((j) => delete j.pci.ecam), 'm.json: pci.ecam: expected the ECAM window {base, size} for config "ecam"');
-  assert.is(bad((j) => (j.hostPageSize = 8192)), 'm.json: hostPageSize: expected 4096 or 65536, got 8192');
-  assert.is(bad((j) => (j.costs.mmap = -1)), 'm.json: costs.mmap: expected a non-negative number of nanoseconds, got -1');
-  assert.is(bad((j) => (j.ram = [])), 'm.json: ram: expected at least one RAM range');
-  assert.is(bad((j) => (j.iommu = 'spapr-tce')), 'm.json: spapr: expected the guest DMA window facts {dma32WindowSize, pageShift, dma64WindowAddr} for an spapr-tce machine');
-  assert.match(bad((j) => (j.extra = 1)), /m.json: extra: unknown field/);
+  assert.is(
+    bad((j) => (j.arch = 'sparc')),
+    'm.json: arch: expected one of x86_64, aarch64, ppc64, e500, got "sparc"',
+  );
+  assert.is(
+    bad((j) => delete j.pci.ecam),
+    'm.json: pci.ecam: expected the ECAM window {base, size} for config "ecam"',
+  );
+  assert.is(
+    bad((j) => (j.hostPageSize = 8192)),
+    'm.json: hostPageSize: expected 4096 or 65536, got 8192',
+  );
+  assert.is(
+    bad((j) => (j.costs.mmap = -1)),
+    'm.json: costs.mmap: expected a non-negative number of nanoseconds, got -1',
+  );
+  assert.is(
+    bad((j) => (j.ram = [])),
+    'm.json: ram: expected at least one RAM range',
+  );
+  assert.is(
+    bad((j) => (j.iommu = 'spapr-tce')),
+    'm.json: spapr: expected the guest DMA window facts {dma32WindowSize, pageShift, dma64WindowAddr} for an spapr-tce machine',
+  );
+  assert.match(
+    bad((j) => (j.extra = 1)),
+    /m.json: extra: unknown field/,
+  );
   assert.match(parseOrMessage('{'), /m.json: \(file\): valid JSON/);
 });
 

@@ -14,7 +14,10 @@ export function pageScript(): Promise<string> {
 }
 
 /** A booted machine, its map model and its page. */
-export async function machinePage(name: string, device?: string[]): Promise<{ machine: Machine; model: MapModel; html: string }> {
+export async function machinePage(
+  name: string,
+  device?: string[],
+): Promise<{ machine: Machine; model: MapModel; html: string }> {
   const { machine } = bootFromArgs({ machine: name, device });
   const model = machineMap(machine, `vdm map: machine ${name}`);
   return { machine, model, html: mapPage(model, await pageScript()) };

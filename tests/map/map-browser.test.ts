@@ -17,9 +17,16 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 let browser: Browser;
 
 test.before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium, as .ci/run does) or set CHROMIUM`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium, as .ci/run does) or set CHROMIUM`,
+    );
   mkdirSync(OUT, { recursive: true });
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
 });
 test.after(async () => {
   await browser?.close();
@@ -57,7 +64,10 @@ test('q35: lanes for memory and I/O; RAM left of the BAR; the MSI-X table inside
   const bar = await box(page, '[data-lane="memory"] rect.box[data-region="0000:01:00.0 base BAR 0"]');
   const table = await box(page, '[data-lane="memory"] rect.box[data-region="msix-table"]');
   assert.ok(ram.x + ram.width <= bar.x, 'guest RAM below the BAR');
-  assert.ok(table.x >= bar.x && table.x + table.width <= bar.x + bar.width + 0.5, 'the table overlay lies inside its BAR');
+  assert.ok(
+    table.x >= bar.x && table.x + table.width <= bar.x + bar.width + 0.5,
+    'the table overlay lies inside its BAR',
+  );
   assert.ok(table.y > bar.y, 'the overlay is drawn a level under its BAR container');
   // Click the middle of the table's segment in the "answers" row.
   const seg = await box(page, '[data-lane="memory"] rect.seg[data-region="msix-table"]');
@@ -74,7 +84,9 @@ test('virt on a 64 KiB host: the BAR page shared with the MSI-X table is hatched
   const { page, machine } = await open('virt');
   assert.equal(await lanes(page), ['memory']);
   const bar = machine.devices[0]!.bars[0]!.addr;
-  const hatched = await page.$$eval('[data-lane="memory"] rect.seg[data-path="mmapExit"]', (rs) => rs.map((r) => [r.getAttribute('fill'), r.getAttribute('data-start')]));
+  const hatched = await page.$$eval('[data-lane="memory"] rect.seg[data-path="mmapExit"]', (rs) =>
+    rs.map((r) => [r.getAttribute('fill'), r.getAttribute('data-start')]),
+  );
   assert.ok(hatched.length > 0);
   for (const [fill, start] of hatched) {
     assert.is(fill, 'url(#hatch)');
@@ -106,8 +118,13 @@ test('pseries: no MSI-X overlay (RTAS programs MSI-X), the whole BAR mmapped wit
   assert.is(await page.$('rect.box[data-region="msix-table"]'), null);
   assert.is(await page.$('rect.seg[data-path="mmapExit"]'), null);
   const bar = machine.devices[0]!.bars[0]!.addr;
-  const mm = await page.$$eval('[data-lane="memory"] rect.seg[data-path="mmap"]', (rs) => rs.map((r) => r.getAttribute('data-start')));
-  assert.ok(mm.some((s) => BigInt(s!) === bar), 'the BAR starts mmapped');
+  const mm = await page.$$eval('[data-lane="memory"] rect.seg[data-path="mmap"]', (rs) =>
+    rs.map((r) => r.getAttribute('data-start')),
+  );
+  assert.ok(
+    mm.some((s) => BigInt(s!) === bar),
+    'the BAR starts mmapped',
+  );
   await page.screenshot({ path: join(OUT, 'pseries.png') });
   await page.close();
 });

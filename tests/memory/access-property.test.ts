@@ -7,7 +7,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { MemorySystem, MEMTX_DECODE_ERROR, MEMTX_OK, type MemoryRegion, type AddressSpace } from '../../src/memory/index.ts';
+import {
+  MemorySystem,
+  MEMTX_DECODE_ERROR,
+  MEMTX_OK,
+  type MemoryRegion,
+  type AddressSpace,
+} from '../../src/memory/index.ts';
 import { refLookup } from './reference.ts';
 
 const SPAN = 0x4000;
@@ -15,7 +21,10 @@ const kinds = ['container', 'io', 'ram', 'alias'] as const;
 
 const regionSpec = fc.record({
   kind: fc.constantFrom(...kinds),
-  size: fc.oneof(fc.integer({ min: 1, max: 0x40 }).map((n) => n * 8), fc.integer({ min: 1, max: 0x10 }).map((n) => n * 0x200)),
+  size: fc.oneof(
+    fc.integer({ min: 1, max: 0x40 }).map((n) => n * 8),
+    fc.integer({ min: 1, max: 0x10 }).map((n) => n * 0x200),
+  ),
   addr: fc.integer({ min: 0, max: SPAN / 8 - 1 }).map((n) => n * 8),
   parent: fc.nat(),
   target: fc.nat(),
@@ -34,11 +43,20 @@ const accessSpec = fc.record({
   value: fc.integer({ min: 0, max: 0xffffffff }),
   hi: fc.integer({ min: 0, max: 0xffffffff }),
 });
-const specArb = fc.record({ regions: fc.array(regionSpec, { minLength: 1, maxLength: 10 }), accesses: fc.array(accessSpec, { minLength: 1, maxLength: 40 }), stats: fc.boolean() });
+const specArb = fc.record({
+  regions: fc.array(regionSpec, { minLength: 1, maxLength: 10 }),
+  accesses: fc.array(accessSpec, { minLength: 1, maxLength: 40 }),
+  stats: fc.boolean(),
+});
 type Spec = typeof specArb extends fc.Arbitrary<infer T> ? T : never;
 
 /** A byte-addressed MMIO register file: any size, any aligned offset, little-endian lanes. */
-function registerFile(mem: MemorySystem, name: string, size: number, bytes: Map<MemoryRegion, Uint8Array>): MemoryRegion {
+function registerFile(
+  mem: MemorySystem,
+  name: string,
+  size: number,
+  bytes: Map<MemoryRegion, Uint8Array>,
+): MemoryRegion {
   const b = new Uint8Array(size);
   for (let i = 0; i < size; i++) b[i] = (i * 7 + name.length * 13) & 0xff;
   const mr = mem.io(name, size, {
@@ -62,7 +80,8 @@ function build(spec: Spec): { as: AddressSpace; root: MemoryRegion; bytes: Map<M
   const root = mem.container('root', SPAN);
   const regions: MemoryRegion[] = [];
   const bytes = new Map<MemoryRegion, Uint8Array>();
-  const reaches = (from: MemoryRegion, to: MemoryRegion): boolean => from === to || (from.alias !== null && reaches(from.alias, to)) || from.children.some((c) => reaches(c, to));
+  const reaches = (from: MemoryRegion, to: MemoryRegion): boolean =>
+    from === to || (from.alias !== null && reaches(from.alias, to)) || from.children.some((c) => reaches(c, to));
   mem.transaction(() => {
     spec.regions.forEach((r, i) => {
       const name = `r${i}`;
@@ -110,7 +129,9 @@ function run(spec: Spec): void {
         const value = (a.value + k) >>> 0;
         const got = as.write(addr, value, a.size, a.hi);
         // Each byte read back through the model; refused bytes (unassigned, readonly) make the error.
-        const want = [...Array(a.size)].map((_, i) => (i < 4 ? Math.floor(value / 2 ** (8 * i)) & 0xff : Math.floor(a.hi / 2 ** (8 * (i - 4))) & 0xff));
+        const want = [...Array(a.size)].map((_, i) =>
+          i < 4 ? Math.floor(value / 2 ** (8 * i)) & 0xff : Math.floor(a.hi / 2 ** (8 * (i - 4))) & 0xff,
+        );
         let result = MEMTX_OK;
         lanes.forEach((l, i) => {
           const hit = refLookup(root, BigInt(addr + i));

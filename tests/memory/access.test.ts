@@ -3,7 +3,15 @@
 // memory_access_size (cases 27, 28, 30–35).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemorySystem, MEMTX_OK, MEMTX_DECODE_ERROR, dispatchRead, dispatchWrite, unassignedIoOps, U64_SPAN } from '../../src/memory/index.ts';
+import {
+  MemorySystem,
+  MEMTX_OK,
+  MEMTX_DECODE_ERROR,
+  dispatchRead,
+  dispatchWrite,
+  unassignedIoOps,
+  U64_SPAN,
+} from '../../src/memory/index.ts';
 import { setup, recordingIo } from './helpers.ts';
 
 test('romd reads the backing RAM without callbacks; writes go to the callback', () => {
@@ -190,7 +198,13 @@ test('RAM and RAM-device paths are counted separately from MMIO (with stats on)'
 test('bad sizes and addresses are refused, counted invalid, never thrown', () => {
   const { mem, root, as } = setup();
   root.addSubregion(0, mem.ram('ram', 0x1000));
-  for (const [addr, size] of [[0, 3], [-1, 4], [2 ** 53, 4], [1.5, 4], [0, 16]] as const) {
+  for (const [addr, size] of [
+    [0, 3],
+    [-1, 4],
+    [2 ** 53, 4],
+    [1.5, 4],
+    [0, 16],
+  ] as const) {
     assert.is(as.read(addr, size), 0);
     assert.is(as.result, MEMTX_DECODE_ERROR, `read(${addr}, ${size})`);
     assert.is(as.write(addr, 1, size), MEMTX_DECODE_ERROR, `write(${addr}, ${size})`);

@@ -4,13 +4,25 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { Dispatch, MemorySystem, SEC_STRIDE, U64_SPAN, flatRangeEqual, type FlatRange, type MemoryRegion } from '../../src/memory/index.ts';
+import {
+  Dispatch,
+  MemorySystem,
+  SEC_STRIDE,
+  U64_SPAN,
+  flatRangeEqual,
+  type FlatRange,
+  type MemoryRegion,
+} from '../../src/memory/index.ts';
 import { setup, io } from './helpers.ts';
 
 /** Every interval where two views may answer differently: ranges present in one and not the other. */
 function changedIntervals(a: readonly FlatRange[], b: readonly FlatRange[]): [bigint, bigint][] {
   const out: [bigint, bigint][] = [];
-  for (const [x, y] of [[a, b], [b, a]] as const) for (const r of x) if (!y.some((q) => flatRangeEqual(q, r))) out.push([r.start, r.start + r.size]);
+  for (const [x, y] of [
+    [a, b],
+    [b, a],
+  ] as const)
+    for (const r of x) if (!y.some((q) => flatRangeEqual(q, r))) out.push([r.start, r.start + r.size]);
   return out;
 }
 
@@ -24,7 +36,10 @@ function answer(d: Dispatch, addr: number): string {
 
 function probes(views: (readonly FlatRange[])[], extra: number[]): number[] {
   const points = new Set(extra);
-  for (const v of views) for (const r of v) for (const p of [r.start, r.start + r.size]) for (const q of [p - 1n, p, p + 1n]) if (q >= 0n && q < 2n ** 53n) points.add(Number(q));
+  for (const v of views)
+    for (const r of v)
+      for (const p of [r.start, r.start + r.size])
+        for (const q of [p - 1n, p, p + 1n]) if (q >= 0n && q < 2n ** 53n) points.add(Number(q));
   return [...points];
 }
 
@@ -33,12 +48,26 @@ const regionSpec = fc.record({
   kind: fc.constantFrom('ram', 'io', 'ramd', 'container'),
   base: fc.constantFrom(...BASES),
   off: fc.integer({ min: 0, max: 0x80 }).map((n) => n * 0x80),
-  size: fc.oneof(fc.integer({ min: 1, max: 0x40 }).map((n) => n * 8), fc.integer({ min: 1, max: 0x20 }).map((n) => n * 0x1000), fc.constant(0x800000)),
+  size: fc.oneof(
+    fc.integer({ min: 1, max: 0x40 }).map((n) => n * 8),
+    fc.integer({ min: 1, max: 0x20 }).map((n) => n * 0x1000),
+    fc.constant(0x800000),
+  ),
   priority: fc.integer({ min: -1, max: 2 }),
   parent: fc.nat(),
 });
-const changeSpec = fc.record({ region: fc.nat(), base: fc.constantFrom(...BASES), off: fc.integer({ min: 0, max: 0x80 }).map((n) => n * 0x40), action: fc.constantFrom('move', 'toggle', 'toggle', 'move'), coarse: fc.integer({ min: 0, max: 5 }) });
-const specArb = fc.record({ regions: fc.array(regionSpec, { minLength: 1, maxLength: 12 }), changes: fc.array(changeSpec, { minLength: 1, maxLength: 8 }), probes: fc.array(fc.integer({ min: 0, max: 2 ** 33 }), { maxLength: 6 }) });
+const changeSpec = fc.record({
+  region: fc.nat(),
+  base: fc.constantFrom(...BASES),
+  off: fc.integer({ min: 0, max: 0x80 }).map((n) => n * 0x40),
+  action: fc.constantFrom('move', 'toggle', 'toggle', 'move'),
+  coarse: fc.integer({ min: 0, max: 5 }),
+});
+const specArb = fc.record({
+  regions: fc.array(regionSpec, { minLength: 1, maxLength: 12 }),
+  changes: fc.array(changeSpec, { minLength: 1, maxLength: 8 }),
+  probes: fc.array(fc.integer({ min: 0, max: 2 ** 33 }), { maxLength: 6 }),
+});
 
 test('a patched dispatch answers like a freshly compiled one after every change', () => {
   fc.assert(
@@ -50,7 +79,14 @@ test('a patched dispatch answers like a freshly compiled one after every change'
         spec.regions.forEach((r, i) => {
           const name = `r${i}`;
           const size = r.kind === 'container' ? Math.max(r.size, 0x2000) : r.size;
-          const mr = r.kind === 'ram' ? mem.ram(name, size) : r.kind === 'ramd' ? mem.ramDevice(name, size) : r.kind === 'container' ? mem.container(name, size) : io(mem, name, size);
+          const mr =
+            r.kind === 'ram'
+              ? mem.ram(name, size)
+              : r.kind === 'ramd'
+                ? mem.ramDevice(name, size)
+                : r.kind === 'container'
+                  ? mem.container(name, size)
+                  : io(mem, name, size);
           const parents = [root, ...regions.filter((p) => !p.terminates)];
           const parent = parents[r.parent % parents.length]!;
           parent.addSubregionOverlap(parent === root ? r.base + r.off : r.off % Number(parent.size), mr, r.priority);
@@ -68,10 +104,16 @@ test('a patched dispatch answers like a freshly compiled one after every change'
         const next = as.view;
         // Exact intervals, a coarser superset, or "everything" must all give the same answers.
         const exact = changedIntervals(before, next.ranges);
-        const changed = c.coarse === 0 ? null : c.coarse === 1 ? exact.map(([s, e]) => [s - (s % 0x400000n), e + 0x1000n] as [bigint, bigint]) : exact;
+        const changed =
+          c.coarse === 0
+            ? null
+            : c.coarse === 1
+              ? exact.map(([s, e]) => [s - (s % 0x400000n), e + 0x1000n] as [bigint, bigint])
+              : exact;
         patched.update(next, changed);
         const fresh = new Dispatch(next.ranges);
-        for (const p of probes([before, next.ranges], spec.probes)) assert.is(answer(patched, p), answer(fresh, p), `0x${p.toString(16)} after ${c.action} of ${mr.name}`);
+        for (const p of probes([before, next.ranges], spec.probes))
+          assert.is(answer(patched, p), answer(fresh, p), `0x${p.toString(16)} after ${c.action} of ${mr.name}`);
         before = next.ranges.slice();
       }
     }),
@@ -92,7 +134,8 @@ test('a commit patches the compiled dispatch of a patched view; tables are reuse
     bar.setAddress(i % 2 ? 0xfe000000 : 0x1_0000_0000 + (i % 4) * 0x10000 + 0x80);
     assert.is(as.dispatch, d, 'the same dispatch, patched in place');
     const fresh = new Dispatch(as.view.ranges);
-    for (const p of probes([as.view.ranges, old], [0x1_0000_0080, 0x1_0001_0080, 0xfe003fff])) assert.is(answer(d, p), answer(fresh, p), `0x${p.toString(16)}, move ${i}`);
+    for (const p of probes([as.view.ranges, old], [0x1_0000_0080, 0x1_0001_0080, 0xfe003fff]))
+      assert.is(answer(d, p), answer(fresh, p), `0x${p.toString(16)}, move ${i}`);
     words.push(d.poolWords);
   }
   assert.is(words[39], words[7], `pool words: ${words.join(',')}`);

@@ -1,8 +1,18 @@
-import { MemorySystem, type MemoryRegion, type AddressSpace, type MemoryRegionOps, MemoryListener, type MemoryRegionSection } from '../../src/memory/index.ts';
+import {
+  MemorySystem,
+  type MemoryRegion,
+  type AddressSpace,
+  type MemoryRegionOps,
+  MemoryListener,
+  type MemoryRegionSection,
+} from '../../src/memory/index.ts';
 
 /** A flat view as `[start-end] MR@offset`, one entry per range. */
 export function flat(as: AddressSpace): string[] {
-  return as.view.ranges.map((r) => `[0x${r.start.toString(16)}-0x${(r.start + r.size - 1n).toString(16)}] ${r.mr.name}@0x${r.offsetInRegion.toString(16)}${r.readonly ? ' (readonly)' : ''}`);
+  return as.view.ranges.map(
+    (r) =>
+      `[0x${r.start.toString(16)}-0x${(r.start + r.size - 1n).toString(16)}] ${r.mr.name}@0x${r.offsetInRegion.toString(16)}${r.readonly ? ' (readonly)' : ''}`,
+  );
 }
 
 /** An MMIO region whose callbacks record every call and read back a per-offset register file. */
@@ -33,7 +43,9 @@ export function logListener(as: AddressSpace, name = 'log'): { log: string[]; li
   const log: string[] = [];
   const l = new MemoryListener(name);
   const fmt = (ev: string) => (s: MemoryRegionSection) =>
-    log.push(`${ev} ${s.mr.name}[0x${s.offsetWithinAddressSpace.toString(16)}-0x${(s.offsetWithinAddressSpace + s.size - 1n).toString(16)}]@0x${s.offsetWithinRegion.toString(16)}`);
+    log.push(
+      `${ev} ${s.mr.name}[0x${s.offsetWithinAddressSpace.toString(16)}-0x${(s.offsetWithinAddressSpace + s.size - 1n).toString(16)}]@0x${s.offsetWithinRegion.toString(16)}`,
+    );
   l.on('begin', () => log.push('begin'));
   l.on('commit', () => log.push('commit'));
   l.on('region-add', fmt('region_add'));

@@ -28,11 +28,26 @@ const regionSpec = fc.record({
 const op = fc.oneof(
   fc.record({ op: fc.constant('move' as const), r: pick, addr: unit(0xff), odd: fc.boolean() }),
   fc.record({ op: fc.constant('toggle' as const), r: pick }),
-  fc.record({ op: fc.constant('size' as const), r: pick, size: fc.integer({ min: 0, max: 0x60 }).map((n) => n * 0x100) }),
-  fc.record({ op: fc.constant('flag' as const), r: pick, which: fc.constantFrom('readonly', 'unmergeable', 'nonvolatile', 'romd'), value: fc.boolean() }),
+  fc.record({
+    op: fc.constant('size' as const),
+    r: pick,
+    size: fc.integer({ min: 0, max: 0x60 }).map((n) => n * 0x100),
+  }),
+  fc.record({
+    op: fc.constant('flag' as const),
+    r: pick,
+    which: fc.constantFrom('readonly', 'unmergeable', 'nonvolatile', 'romd'),
+    value: fc.boolean(),
+  }),
   fc.record({ op: fc.constant('aliasOffset' as const), r: pick, offset: unit(0x30) }),
   fc.record({ op: fc.constant('detach' as const), r: pick }),
-  fc.record({ op: fc.constant('attach' as const), r: pick, parent: pick, addr: unit(0xff), priority: fc.integer({ min: -2, max: 2 }) }),
+  fc.record({
+    op: fc.constant('attach' as const),
+    r: pick,
+    parent: pick,
+    addr: unit(0xff),
+    priority: fc.integer({ min: -2, max: 2 }),
+  }),
   fc.record({ op: fc.constant('begin' as const) }),
   fc.record({ op: fc.constant('commit' as const) }),
 );
@@ -40,7 +55,17 @@ const op = fc.oneof(
 const scenario = fc.record({
   regions: fc.array(regionSpec, { minLength: 1, maxLength: 12 }),
   /** Addresses of a row of small registers in one container: enough to give it a child index. */
-  wide: fc.option(fc.array(fc.record({ addr: unit(0xff), size: fc.integer({ min: 1, max: 12 }).map((n) => n * 0x40), priority: fc.integer({ min: -1, max: 1 }) }), { minLength: 40, maxLength: 48 }), { freq: 2 }),
+  wide: fc.option(
+    fc.array(
+      fc.record({
+        addr: unit(0xff),
+        size: fc.integer({ min: 1, max: 12 }).map((n) => n * 0x40),
+        priority: fc.integer({ min: -1, max: 1 }),
+      }),
+      { minLength: 40, maxLength: 48 },
+    ),
+    { freq: 2 },
+  ),
   ops: fc.array(op, { minLength: 1, maxLength: 24 }),
 });
 
@@ -52,7 +77,10 @@ function reaches(from: MemoryRegion, to: MemoryRegion): boolean {
 }
 
 /** Runs a scenario; returns the system and its full renders before the mutations began. */
-function run(s: Scenario, options: { checkRender: boolean } = { checkRender: true }): { mem: MemorySystem; setupRenders: number } {
+function run(
+  s: Scenario,
+  options: { checkRender: boolean } = { checkRender: true },
+): { mem: MemorySystem; setupRenders: number } {
   const mem = new MemorySystem(options);
   const root0 = mem.container('root0', SPAN);
   const root1 = mem.container('root1', SPAN);
@@ -60,7 +88,12 @@ function run(s: Scenario, options: { checkRender: boolean } = { checkRender: tru
   const wrap = mem.container('wrap', SPAN);
   wrap.addSubregion(0, mem.alias('wrap-alias', root0, 0, SPAN));
   const solo = mem.container('solo', SPAN);
-  const spaces = [mem.addressSpace('as0', root0), mem.addressSpace('as1', root1), mem.addressSpace('as2', wrap), mem.addressSpace('as3', solo)];
+  const spaces = [
+    mem.addressSpace('as0', root0),
+    mem.addressSpace('as1', root1),
+    mem.addressSpace('as2', wrap),
+    mem.addressSpace('as3', solo),
+  ];
   // KVM- and VFIO-like listeners (no region_nop) and a vhost-like one that takes nops.
   for (const [i, as] of spaces.entries()) {
     const l = new MemoryListener(`l${i}`, i);
@@ -181,7 +214,10 @@ test('the check catches a render it did not expect: a field changed behind the A
     assert.unreachable('the commit should have thrown');
   } catch (e) {
     assert.instance(e, RenderMismatchError);
-    assert.match((e as Error).message, 'incremental render of root: range 0 is [0x0-0xfff] a@0x0, a full render has [0x0-0xfff] a@0x0 ro');
+    assert.match(
+      (e as Error).message,
+      'incremental render of root: range 0 is [0x0-0xfff] a@0x0, a full render has [0x0-0xfff] a@0x0 ro',
+    );
   }
 });
 

@@ -29,7 +29,11 @@ test('a BAR move patches the view in place: no render from scratch, the same vie
   assert.is(mem.stats.renders, renders);
   assert.is(mem.stats.patches, patches + 1);
   assert.is(mem.stats.fullRenderEquivalents, fullRenderEquivalents + 1, 'QEMU would have rendered the root again');
-  assert.equal(flat(as).slice(-3), ['[0x90000-0x91fff] bar3 mmap@0x0', '[0x92000-0x920ff] bar3 table@0x0', '[0x92100-0x93fff] bar3 mmap@0x2100']);
+  assert.equal(flat(as).slice(-3), [
+    '[0x90000-0x91fff] bar3 mmap@0x0',
+    '[0x92000-0x920ff] bar3 table@0x0',
+    '[0x92100-0x93fff] bar3 mmap@0x2100',
+  ]);
 });
 
 test('listeners: a move sends the dels and adds of a full re-render; nops only to a listener that takes them', () => {
@@ -37,13 +41,31 @@ test('listeners: a move sends the dels and adds of a full re-render; nops only t
   const { log } = logListener(as); // takes region_nop
   const events: string[] = [];
   const kvmLike = new MemoryListener('kvm-like', 10);
-  kvmLike.on('region-add', (s) => events.push(`add ${s.mr.name}`)).on('region-del', (s) => events.push(`del ${s.mr.name}`));
+  kvmLike
+    .on('region-add', (s) => events.push(`add ${s.mr.name}`))
+    .on('region-del', (s) => events.push(`del ${s.mr.name}`));
   as.addListener(kvmLike);
   events.length = 0;
   b[7]!.setAddress(0x80000 + 0x8000);
-  assert.equal(events, ['del bar7 mmap', 'del bar7 table', 'del bar7 mmap', 'add bar7 mmap', 'add bar7 table', 'add bar7 mmap']);
-  assert.is(log.filter((e) => e.startsWith('region_nop')).length, 7 * 3, 'every other range is a nop, as after a full re-render');
-  assert.equal(log.slice(-4), ['region_add bar7 mmap[0x88000-0x89fff]@0x0', 'region_add bar7 table[0x8a000-0x8a0ff]@0x0', 'region_add bar7 mmap[0x8a100-0x8bfff]@0x2100', 'commit']);
+  assert.equal(events, [
+    'del bar7 mmap',
+    'del bar7 table',
+    'del bar7 mmap',
+    'add bar7 mmap',
+    'add bar7 table',
+    'add bar7 mmap',
+  ]);
+  assert.is(
+    log.filter((e) => e.startsWith('region_nop')).length,
+    7 * 3,
+    'every other range is a nop, as after a full re-render',
+  );
+  assert.equal(log.slice(-4), [
+    'region_add bar7 mmap[0x88000-0x89fff]@0x0',
+    'region_add bar7 table[0x8a000-0x8a0ff]@0x0',
+    'region_add bar7 mmap[0x8a100-0x8bfff]@0x2100',
+    'commit',
+  ]);
 });
 
 test('incremental: false renders every view from scratch on every commit, as QEMU does', () => {
@@ -67,7 +89,13 @@ test('an unmergeable range split by a region that moves away becomes one range a
   const y = io(mem, 'Y', 0x1000);
   root.addSubregionOverlap(0x2000, x, 1);
   root.addSubregionOverlap(0x4000, y, 1);
-  assert.equal(flat(as), ['[0x0-0x1fff] R@0x0', '[0x2000-0x2fff] X@0x0', '[0x3000-0x3fff] R@0x3000', '[0x4000-0x4fff] Y@0x0', '[0x5000-0x7fff] R@0x5000']);
+  assert.equal(flat(as), [
+    '[0x0-0x1fff] R@0x0',
+    '[0x2000-0x2fff] X@0x0',
+    '[0x3000-0x3fff] R@0x3000',
+    '[0x4000-0x4fff] Y@0x0',
+    '[0x5000-0x7fff] R@0x5000',
+  ]);
   mem.transaction(() => {
     x.setAddress(0x9000);
     y.setAddress(0xa000);
@@ -99,7 +127,11 @@ test('a change under an alias target re-renders every view that reaches it, shar
   const other = mem.container('other', 0x10000);
   other.addSubregion(0x8000, mem.alias('window', system, 0x1000, 0x2000));
   other.addSubregion(0, mem.ram('own', 0x1000));
-  const [asSys, asDma, asOther] = [mem.addressSpace('system', system), mem.addressSpace('dma', dma), mem.addressSpace('other', other)];
+  const [asSys, asDma, asOther] = [
+    mem.addressSpace('system', system),
+    mem.addressSpace('dma', dma),
+    mem.addressSpace('other', other),
+  ];
   assert.is(asDma.view, asSys.view);
   const dev = io(mem, 'dev', 0x800);
   system.addSubregion(0x1800, dev);

@@ -17,7 +17,14 @@ function case9() {
 test('enabling a region: every delete first, then adds in address order', () => {
   const { M, log } = case9();
   M.setEnabled(true);
-  assert.equal(log, ['begin', 'region_del R[0x0-0x3fff]@0x0', 'region_add R[0x0-0xfff]@0x0', 'region_add M[0x1000-0x1fff]@0x0', 'region_add R[0x2000-0x3fff]@0x2000', 'commit']);
+  assert.equal(log, [
+    'begin',
+    'region_del R[0x0-0x3fff]@0x0',
+    'region_add R[0x0-0xfff]@0x0',
+    'region_add M[0x1000-0x1fff]@0x0',
+    'region_add R[0x2000-0x3fff]@0x2000',
+    'commit',
+  ]);
 });
 
 test('disabling again: all deletes before the add', () => {
@@ -25,7 +32,14 @@ test('disabling again: all deletes before the add', () => {
   M.setEnabled(true);
   log.length = 0;
   M.setEnabled(false);
-  assert.equal(log, ['begin', 'region_del R[0x0-0xfff]@0x0', 'region_del M[0x1000-0x1fff]@0x0', 'region_del R[0x2000-0x3fff]@0x2000', 'region_add R[0x0-0x3fff]@0x0', 'commit']);
+  assert.equal(log, [
+    'begin',
+    'region_del R[0x0-0xfff]@0x0',
+    'region_del M[0x1000-0x1fff]@0x0',
+    'region_del R[0x2000-0x3fff]@0x2000',
+    'region_add R[0x0-0x3fff]@0x0',
+    'commit',
+  ]);
 });
 
 test('set_address to the same address makes no transaction and no listener calls', () => {
@@ -112,7 +126,13 @@ test('a change in another address space produces nops; one begin/commit per list
   const l2 = logListener(as2, 'l2');
   R2.addSubregion(0, io(mem, 'N', 0x100));
   assert.equal(l1.log, ['begin', 'region_nop ram[0x0-0xfff]@0x0', 'commit']);
-  assert.equal(l2.log, ['begin', 'region_add N[0x0-0xff]@0x0', 'region_nop other[0x8000-0x80ff]@0x0', 'region_nop other2[0x9000-0x90ff]@0x0', 'commit']);
+  assert.equal(l2.log, [
+    'begin',
+    'region_add N[0x0-0xff]@0x0',
+    'region_nop other[0x8000-0x80ff]@0x0',
+    'region_nop other2[0x9000-0x90ff]@0x0',
+    'commit',
+  ]);
 });
 
 test('registration replays adds in address order; unregistering replays deletes (memory_listener_register)', () => {
@@ -135,7 +155,10 @@ test('listener priority: adds run in ascending priority, deletes in reverse (MEM
   const R = io(mem, 'R', 0x100);
   root.addSubregion(0, R);
   const log: string[] = [];
-  for (const [name, prio] of [['late', 10], ['early', 0]] as const) {
+  for (const [name, prio] of [
+    ['late', 10],
+    ['early', 0],
+  ] as const) {
     const l = new MemoryListener(name, prio);
     l.on('region-add', () => log.push(`add ${name}`));
     l.on('region-del', () => log.push(`del ${name}`));

@@ -20,10 +20,26 @@ test('without -D a disabled region is left out but its children keep their depth
   const { as } = case39();
   // QEMU 7.2 prints a root container as "i/o" (memory_region_type has no "container" before 8.x;
   // see the "system" line of tests/fixtures/qemu/pc-basic.txt).
-  assert.is(infoMtree([as]), ['address-space: as0', '  0000000000000000-000000000000ffff (prio 0, i/o): sys', '      0000000000001000-00000000000010ff (prio 0, i/o): N', '', ''].join('\n'));
+  assert.is(
+    infoMtree([as]),
+    [
+      'address-space: as0',
+      '  0000000000000000-000000000000ffff (prio 0, i/o): sys',
+      '      0000000000001000-00000000000010ff (prio 0, i/o): N',
+      '',
+      '',
+    ].join('\n'),
+  );
   assert.is(
     infoMtree([as], { disabled: true }),
-    ['address-space: as0', '  0000000000000000-000000000000ffff (prio 0, i/o): sys', '    0000000000001000-0000000000001fff (prio 0, i/o): K [disabled]', '      0000000000001000-00000000000010ff (prio 0, i/o): N', '', ''].join('\n'),
+    [
+      'address-space: as0',
+      '  0000000000000000-000000000000ffff (prio 0, i/o): sys',
+      '    0000000000001000-0000000000001fff (prio 0, i/o): K [disabled]',
+      '      0000000000001000-00000000000010ff (prio 0, i/o): N',
+      '',
+      '',
+    ].join('\n'),
   );
 });
 
@@ -34,7 +50,11 @@ test('address spaces sharing a root print as one group, names in strcmp order', 
   mem.addressSpace('cpu-memory-0', system);
   mem.addressSpace('Zeta', system);
   const text = infoMtree(mem.addressSpaces);
-  assert.ok(text.startsWith('address-space: Zeta\naddress-space: cpu-memory-0\naddress-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n'));
+  assert.ok(
+    text.startsWith(
+      'address-space: Zeta\naddress-space: cpu-memory-0\naddress-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n',
+    ),
+  );
 });
 
 test('alias lines, alias targets queued under memory-region (even for a hidden disabled alias)', () => {
@@ -97,7 +117,15 @@ test('a readonly range prints as rom; a non-zero offset prints @offset', () => {
   const as = mem.addressSpace('as0', root);
   assert.is(
     infoMtree([as], { flat: true }),
-    ['FlatView #0', ' AS "as0", root: root', ' Root memory region: root', '  0000000000000000-0000000000000fff (prio 0, rom): ram', '  0000000000001000-0000000000001fff (prio 0, ram): ram @0000000000001000', '', ''].join('\n'),
+    [
+      'FlatView #0',
+      ' AS "as0", root: root',
+      ' Root memory region: root',
+      '  0000000000000000-0000000000000fff (prio 0, rom): ram',
+      '  0000000000001000-0000000000001fff (prio 0, ram): ram @0000000000001000',
+      '',
+      '',
+    ].join('\n'),
   );
 });
 
@@ -110,8 +138,16 @@ test('-f: shared views list every address space; an empty view says so; alias ro
   mem.addressSpace('cpu-memory-0', mem.alias('cpu view', system, 0, U64_SPAN));
   mem.addressSpace('empty', mem.container('bus master container', U64_SPAN));
   const text = infoMtree(mem.addressSpaces, { flat: true });
-  assert.ok(text.includes(' AS "memory", root: system\n AS "cpu-memory-0", root: cpu view, alias system\n Root memory region: system\n'));
-  assert.ok(text.includes('FlatView #1\n AS "empty", root: bus master container\n Root memory region: (none)\n  No rendered FlatView\n\n'));
+  assert.ok(
+    text.includes(
+      ' AS "memory", root: system\n AS "cpu-memory-0", root: cpu view, alias system\n Root memory region: system\n',
+    ),
+  );
+  assert.ok(
+    text.includes(
+      'FlatView #1\n AS "empty", root: bus master container\n Root memory region: (none)\n  No rendered FlatView\n\n',
+    ),
+  );
 });
 
 test('the top of the 64-bit space prints exactly; sizes of 2^64 end at ffffffffffffffff', () => {
@@ -119,7 +155,11 @@ test('the top of the 64-bit space prints exactly; sizes of 2^64 end at fffffffff
   const root = mem.container('root', U64_SPAN);
   root.addSubregion(0xfffffffffffff000n, io(mem, 'T', 0x1000));
   const as = mem.addressSpace('as0', root);
-  assert.ok(infoMtree([as]).includes('  0000000000000000-ffffffffffffffff (prio 0, i/o): root\n    fffffffffffff000-ffffffffffffffff (prio 0, i/o): T\n'));
+  assert.ok(
+    infoMtree([as]).includes(
+      '  0000000000000000-ffffffffffffffff (prio 0, i/o): root\n    fffffffffffff000-ffffffffffffffff (prio 0, i/o): T\n',
+    ),
+  );
   assert.ok(infoMtree([as], { flat: true }).includes('  fffffffffffff000-ffffffffffffffff (prio 0, i/o): T\n'));
 });
 
@@ -139,7 +179,11 @@ test('children print by address then higher priority first; zero-size regions en
   root.addSubregion(0x50, io(mem, 'first', 0));
   const as = mem.addressSpace('as0', root);
   const lines = infoMtree([as]).split('\n').slice(2, 5);
-  assert.equal(lines, ['    0000000000000050-0000000000000050 (prio 0, i/o): first', '    0000000000000100-000000000000010f (prio 5, i/o): high', '    0000000000000100-000000000000010f (prio 0, i/o): low']);
+  assert.equal(lines, [
+    '    0000000000000050-0000000000000050 (prio 0, i/o): first',
+    '    0000000000000100-000000000000010f (prio 5, i/o): high',
+    '    0000000000000100-000000000000010f (prio 0, i/o): low',
+  ]);
 });
 
 test('-o prints owner, parent when different, or orphan; nv- marks nonvolatile regions', () => {

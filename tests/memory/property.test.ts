@@ -23,7 +23,11 @@ const regionSpec = fc.record({
   enabled: fc.integer({ min: 0, max: 3 }).map((n) => n !== 0),
   readonly: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
 });
-const moveSpec = fc.record({ region: fc.nat(), addr: fc.integer({ min: 0, max: 0xff }).map((n) => n * 0x100), toggle: fc.boolean() });
+const moveSpec = fc.record({
+  region: fc.nat(),
+  addr: fc.integer({ min: 0, max: 0xff }).map((n) => n * 0x100),
+  toggle: fc.boolean(),
+});
 const treeSpec = fc.record({
   regions: fc.array(regionSpec, { minLength: 1, maxLength: 14 }),
   moves: fc.array(moveSpec, { maxLength: 4 }),
@@ -74,7 +78,13 @@ function checkTree(spec: TreeSpec): void {
     const prev = ranges[i - 1];
     if (!prev) continue;
     assert.ok(prev.start + prev.size <= r.start, 'ranges are sorted and disjoint');
-    const mergeable = prev.start + prev.size === r.start && prev.mr === r.mr && prev.offsetInRegion + prev.size === r.offsetInRegion && prev.readonly === r.readonly && !prev.unmergeable && !r.unmergeable;
+    const mergeable =
+      prev.start + prev.size === r.start &&
+      prev.mr === r.mr &&
+      prev.offsetInRegion + prev.size === r.offsetInRegion &&
+      prev.readonly === r.readonly &&
+      !prev.unmergeable &&
+      !r.unmergeable;
     assert.not.ok(mergeable, 'simplify left two mergeable neighbours');
   }
   // Points: every boundary, its neighbours, and random probes.
@@ -90,8 +100,19 @@ function checkTree(spec: TreeSpec): void {
     const s = d.lookup(addr);
     // The dispatch's own read-only-ness: a RAM section reached through a readonly range is a ROM
     // section (writes dropped); for MMIO the flag changes nothing, so only RAM is compared on it.
-    const viaDispatch = s === 0 ? null : { mr: d.secRegion[s]!, offset: BigInt(addr - d.secStart[s]! + d.secOffset[s]!), readonly: d.secKind[s] === SectionKind.Rom };
-    assert.equal(describe(viaDispatch), describe(want ? { ...want, readonly: want.readonly && want.mr.isRam } : null), `dispatch at 0x${addr.toString(16)}`);
+    const viaDispatch =
+      s === 0
+        ? null
+        : {
+            mr: d.secRegion[s]!,
+            offset: BigInt(addr - d.secStart[s]! + d.secOffset[s]!),
+            readonly: d.secKind[s] === SectionKind.Rom,
+          };
+    assert.equal(
+      describe(viaDispatch),
+      describe(want ? { ...want, readonly: want.readonly && want.mr.isRam } : null),
+      `dispatch at 0x${addr.toString(16)}`,
+    );
   }
 }
 
@@ -100,7 +121,10 @@ function describe(hit: { mr: MemoryRegion; offset: bigint; readonly: boolean } |
 }
 
 test('render + simplify + dispatch agree with the Visibility reference on random trees', () => {
-  fc.assert(fc.property(treeSpec, (spec) => checkTree(spec)), { numRuns: 2500, seed: Number(process.env.VDM_SEED ?? 20261122) });
+  fc.assert(
+    fc.property(treeSpec, (spec) => checkTree(spec)),
+    { numRuns: 2500, seed: Number(process.env.VDM_SEED ?? 20261122) },
+  );
 });
 
 test.run();

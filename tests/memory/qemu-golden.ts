@@ -22,10 +22,18 @@ export function commandOutput(text: string, command: string): string {
 
 /** Tree output as a sorted list of its blank-line-separated blocks. */
 export function treeBlocks(text: string): string[] {
-  return text.split('\n\n').map((b) => b.replace(/^\n+|\n+$/g, '')).filter(Boolean).sort();
+  return text
+    .split('\n\n')
+    .map((b) => b.replace(/^\n+|\n+$/g, ''))
+    .filter(Boolean)
+    .sort();
 }
 
 /** Flat output as a sorted list of its FlatView blocks without their numbers. */
 export function flatBlocks(text: string): string[] {
-  return text.split(/^FlatView #\d+\n/m).slice(1).map((b) => b.replace(/\n+$/, '')).sort();
+  return text
+    .split(/^FlatView #\d+\n/m)
+    .slice(1)
+    .map((b) => b.replace(/\n+$/, ''))
+    .sort();
 }

@@ -31,11 +31,23 @@ function docsExample(bIsIo: boolean) {
 }
 
 test('docs/devel/memory.rst "Visibility" example with a pure container B', () => {
-  assert.equal(docsExample(false), ['[0x0-0x1fff] C@0x0', '[0x2000-0x2fff] D@0x0', '[0x3000-0x3fff] C@0x3000', '[0x4000-0x4fff] E@0x0', '[0x5000-0x5fff] C@0x5000']);
+  assert.equal(docsExample(false), [
+    '[0x0-0x1fff] C@0x0',
+    '[0x2000-0x2fff] D@0x0',
+    '[0x3000-0x3fff] C@0x3000',
+    '[0x4000-0x4fff] E@0x0',
+    '[0x5000-0x5fff] C@0x5000',
+  ]);
 });
 
 test('the same with B an io region fills its own holes (non-pure container)', () => {
-  assert.equal(docsExample(true), ['[0x0-0x1fff] C@0x0', '[0x2000-0x2fff] D@0x0', '[0x3000-0x3fff] B@0x1000', '[0x4000-0x4fff] E@0x0', '[0x5000-0x5fff] B@0x3000']);
+  assert.equal(docsExample(true), [
+    '[0x0-0x1fff] C@0x0',
+    '[0x2000-0x2fff] D@0x0',
+    '[0x3000-0x3fff] B@0x1000',
+    '[0x4000-0x4fff] E@0x0',
+    '[0x5000-0x5fff] B@0x3000',
+  ]);
 });
 
 test('equal priority, the later-added region wins (memory_region_update_container_subregions)', () => {
@@ -43,7 +55,10 @@ test('equal priority, the later-added region wins (memory_region_update_containe
   root.addSubregion(0, io(mem, 'X', 0x2000));
   root.addSubregion(0x1000, io(mem, 'Y', 0x2000));
   assert.equal(flat(as), ['[0x0-0xfff] X@0x0', '[0x1000-0x2fff] Y@0x0']);
-  assert.equal(root.subregions.map((r) => r.name), ['Y', 'X']);
+  assert.equal(
+    root.subregions.map((r) => r.name),
+    ['Y', 'X'],
+  );
 });
 
 test('equal priority with the order reversed', () => {
@@ -59,7 +74,10 @@ test('set_address re-inserts at the front of the priority group (memory_region_r
   root.addSubregion(0, X);
   root.addSubregion(0x1000, io(mem, 'Y', 0x2000));
   X.setAddress(0x800);
-  assert.equal(root.subregions.map((r) => r.name), ['X', 'Y']);
+  assert.equal(
+    root.subregions.map((r) => r.name),
+    ['X', 'Y'],
+  );
   assert.equal(flat(as), ['[0x800-0x27ff] X@0x0', '[0x2800-0x2fff] Y@0x1800']);
   const rebuilds = mem.stats.rebuilds;
   X.setAddress(0x800);
@@ -175,7 +193,13 @@ test('alias into a container with overlapping children; the target address cance
   const window = ['[0xa0000-0xa07ff] D1@0x0', '[0xa0800-0xa17ff] D2@0x0', '[0xa1800-0xa1fff] BG@0x3800'];
   assert.equal(flat(as), window);
   root.addSubregion(0x1000000, P);
-  assert.equal(flat(as), [...window, '[0x1000000-0x1001fff] BG@0x0', '[0x1002000-0x10027ff] D1@0x0', '[0x1002800-0x10037ff] D2@0x0', '[0x1003800-0x100ffff] BG@0x3800']);
+  assert.equal(flat(as), [
+    ...window,
+    '[0x1000000-0x1001fff] BG@0x0',
+    '[0x1002000-0x10027ff] D1@0x0',
+    '[0x1002800-0x10037ff] D2@0x0',
+    '[0x1003800-0x100ffff] BG@0x3800',
+  ]);
 });
 
 test('alias of an alias (negative intermediate base)', () => {
@@ -221,7 +245,10 @@ test('the priority-0 background trap', () => {
 test('a negative-priority background works in either order', () => {
   for (const bgFirst of [true, false]) {
     const { mem, root, as } = setup();
-    const add = [() => root.addSubregionOverlap(0, io(mem, 'BG', 0x10000), -1), () => root.addSubregion(0x1000, io(mem, 'DEV', 0x1000))];
+    const add = [
+      () => root.addSubregionOverlap(0, io(mem, 'BG', 0x10000), -1),
+      () => root.addSubregion(0x1000, io(mem, 'DEV', 0x1000)),
+    ];
     (bgFirst ? add : add.reverse()).forEach((f) => f());
     assert.equal(flat(as), ['[0x0-0xfff] BG@0x0', '[0x1000-0x1fff] DEV@0x0', '[0x2000-0xffff] BG@0x2000']);
   }

@@ -13,23 +13,42 @@ const root = packageRoot();
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 
 function run(cmd: string, args: string[], cwd: string) {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } });
+  const r = spawnSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, npm_config_update_notifier: 'false' },
+  });
   assert.is(r.status, 0, `${cmd} ${args.join(' ')} in ${cwd}:\n${r.stdout}${r.stderr}`);
   return r.stdout;
 }
 
 test('a consumer project type-checks against the packed package', () => {
-  assert.ok(existsSync(join(root, 'dist', 'types', 'index.d.ts')), 'dist/types/index.d.ts is missing: run "npm run build" (npm ci does)');
+  assert.ok(
+    existsSync(join(root, 'dist', 'types', 'index.d.ts')),
+    'dist/types/index.d.ts is missing: run "npm run build" (npm ci does)',
+  );
   const tmp = mkdtempSync(join(tmpdir(), 'vdm-pack-'));
   // Scripts are skipped: dist/ is what `npm ci`/`npm run build` produced, and packing must not rebuild it.
-  const packed = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], root)) as { filename: string; files: { path: string }[] }[];
+  const packed = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], root)) as {
+    filename: string;
+    files: { path: string }[];
+  }[];
   const files = packed[0]!.files.map((f) => f.path);
-  assert.ok(files.includes('dist/types/index.d.ts') && files.includes('dist/index.js') && files.includes('dist/map-web.js'));
-  assert.not.ok(files.some((f) => f.startsWith('src/')), 'sources are not published');
+  assert.ok(
+    files.includes('dist/types/index.d.ts') && files.includes('dist/index.js') && files.includes('dist/map-web.js'),
+  );
+  assert.not.ok(
+    files.some((f) => f.startsWith('src/')),
+    'sources are not published',
+  );
   const consumer = join(tmp, 'consumer');
   mkdirSync(consumer);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  run('npm', ['install', join(tmp, packed[0]!.filename), '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'], consumer);
+  run(
+    'npm',
+    ['install', join(tmp, packed[0]!.filename), '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'],
+    consumer,
+  );
   run(process.execPath, [tsc, '--init'], consumer);
   writeFileSync(
     join(consumer, 'index.ts'),

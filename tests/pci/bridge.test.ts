@@ -11,7 +11,11 @@ function withBridge() {
   const br = new R.PciBridge({ mem: p.mem, name: 'bridge1', vendorId: 0x1b36, deviceId: 0x0001 });
   p.host.bus.attach(br, 4);
   const dev = device(p.mem, 'behind');
-  dev.registerBar(0, R.PCI_BASE_ADDRESS_SPACE_MEMORY, p.mem.io('behind-bar0', 0x1000, { read: () => 0xabcd, write: () => {} }));
+  dev.registerBar(
+    0,
+    R.PCI_BASE_ADDRESS_SPACE_MEMORY,
+    p.mem.io('behind-bar0', 0x1000, { read: () => 0xabcd, write: () => {} }),
+  );
   br.secBus.attach(dev, 0);
   const bdf = 4 << 3;
   return { ...p, br, dev, bdf };
@@ -35,8 +39,14 @@ test('the memory window forwards the secondary bus into the parent space as an a
   cfg.write(0, bdf, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY, 2);
   assert.is(memory.read(0xfe200000, 4), 0xabcd);
   const text = infoMtree([memory]);
-  assert.match(text, '00000000fe200000-00000000fe3fffff (prio 1, i/o): alias pci_bridge_mem @pci_bridge_pci 00000000fe200000-00000000fe3fffff');
-  assert.match(text, 'memory-region: pci_bridge_pci\n  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci\n    00000000fe200000-00000000fe200fff (prio 1, i/o): behind-bar0\n');
+  assert.match(
+    text,
+    '00000000fe200000-00000000fe3fffff (prio 1, i/o): alias pci_bridge_mem @pci_bridge_pci 00000000fe200000-00000000fe3fffff',
+  );
+  assert.match(
+    text,
+    'memory-region: pci_bridge_pci\n  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci\n    00000000fe200000-00000000fe200fff (prio 1, i/o): behind-bar0\n',
+  );
   cfg.write(0, bdf, R.PCI_COMMAND, 0, 2);
   assert.is(memory.read(0xfe200000, 4), 0, 'memory decoding off on the bridge closes the window');
 });

@@ -99,7 +99,10 @@ test('missing functions and registers read all ones; config cycles never throw',
   assert.is(memory.read(ECAM_BASE + (1 << 15) + 0x100, 4), 0xffffffff, 'past a conventional config space');
   dev.configWrite(0xfe, 0x1234, 4);
   dev.configRead(0, 3);
-  assert.equal(dev.dropped.map((d) => d.reason), ['offset 0xfe outside the 256-byte config space', 'size 3']);
+  assert.equal(
+    dev.dropped.map((d) => d.reason),
+    ['offset 0xfe outside the 256-byte config space', 'size 3'],
+  );
 });
 
 test('ECAM reaches the same registers as CF8/CFC, extended space included (pcie_mmcfg_data_read)', () => {
@@ -123,7 +126,11 @@ test('capability list: new capabilities go first, find walks the list, overlaps 
   const pm = R.addPmCapability(dev, 0x40);
   const exp = R.addExpressCapability(dev, R.PCI_EXP_TYPE_ENDPOINT, 0x60);
   const msi = new R.Msi(dev, 0xa0, 4, true, true);
-  assert.equal(dev.cfg.capabilities(), [[R.PCI_CAP_ID_MSI, 0xa0], [R.PCI_CAP_ID_EXP, exp], [R.PCI_CAP_ID_PM, pm]]);
+  assert.equal(dev.cfg.capabilities(), [
+    [R.PCI_CAP_ID_MSI, 0xa0],
+    [R.PCI_CAP_ID_EXP, exp],
+    [R.PCI_CAP_ID_PM, pm],
+  ]);
   assert.is(dev.cfg.findCapability(R.PCI_CAP_ID_EXP), 0x60);
   assert.is(dev.cfg.byte(R.PCI_CAPABILITY_LIST), 0xa0);
   assert.ok(dev.cfg.word(R.PCI_STATUS) & R.PCI_STATUS_CAP_LIST);
@@ -149,7 +156,10 @@ test('bad BAR registrations are refused with a reason', () => {
   const { mem } = platform();
   const dev = device(mem);
   assert.throws(() => dev.registerBar(0, 0, mem.container('odd', 0x1800)), /not a power of two/);
-  assert.throws(() => dev.registerBar(5, R.PCI_BASE_ADDRESS_MEM_TYPE_64, mem.container('b', 0x1000)), /64-bit BAR cannot start at BAR 5/);
+  assert.throws(
+    () => dev.registerBar(5, R.PCI_BASE_ADDRESS_MEM_TYPE_64, mem.container('b', 0x1000)),
+    /64-bit BAR cannot start at BAR 5/,
+  );
   assert.throws(() => dev.registerBar(8, 0, mem.container('c', 0x1000)), /BAR 8 does not exist/);
 });
 

@@ -14,7 +14,10 @@ test('golden: vdm pci -v on q35 (MSI-X Enable+ Count=128, table BAR=0 offset=000
   const r = runCli(['pci', '-v', '--machine', 'q35']);
   assert.is(r.code, 0, r.err);
   assert.fixture(r.out, golden('q35-pci-v.txt'));
-  assert.match(r.out, 'MSI-X: Enable+ Count=128 Masked-\n\t\tVector table: BAR=0 offset=00002000\n\t\tPBA: BAR=0 offset=00003000');
+  assert.match(
+    r.out,
+    'MSI-X: Enable+ Count=128 Masked-\n\t\tVector table: BAR=0 offset=00002000\n\t\tPBA: BAR=0 offset=00003000',
+  );
   assert.match(r.out, 'Region 0: Memory at 100000000 (64-bit, non-prefetchable) [size=16K]');
   assert.match(r.out, 'Region 4: Memory at 100004000 (64-bit, prefetchable) [size=16K]');
 });
@@ -34,7 +37,7 @@ function space(bytes: Uint8Array) {
   };
 }
 
-test('decodes a root port\'s link (speed, width, ASPM, DLActive) and ACS bits, and MSI masking', () => {
+test("decodes a root port's link (speed, width, ASPM, DLActive) and ACS bits, and MSI masking", () => {
   const b = new Uint8Array(4096);
   const dv = new DataView(b.buffer);
   dv.setUint16(0, 0x8086, true);
@@ -65,16 +68,28 @@ test('decodes a root port\'s link (speed, width, ASPM, DLActive) and ACS bits, a
   dv.setUint16(0x106, 0x1d, true);
   const text = lspciVerbose({ slot: '00:1c.0', read: space(b), bars: [], configSize: 4096 });
   assert.match(text, '00:1c.0 PCI bridge: Device 8086:1901 (rev 00)');
-  assert.match(text, 'Control: I/O+ Mem+ BusMaster+ SpecCycle- MemWINV- VGASnoop- ParErr- Stepping- SERR- FastB2B- DisINTx+');
-  assert.match(text, 'Capabilities: [50] MSI: Enable+ Count=4/8 Maskable+ 64bit+\n\t\tAddress: 00000001fee00000  Data: 4021\n\t\tMasking: 00000005  Pending: 00000001');
+  assert.match(
+    text,
+    'Control: I/O+ Mem+ BusMaster+ SpecCycle- MemWINV- VGASnoop- ParErr- Stepping- SERR- FastB2B- DisINTx+',
+  );
+  assert.match(
+    text,
+    'Capabilities: [50] MSI: Enable+ Count=4/8 Maskable+ 64bit+\n\t\tAddress: 00000001fee00000  Data: 4021\n\t\tMasking: 00000005  Pending: 00000001',
+  );
   assert.match(text, 'Capabilities: [80] Express (v2) Root Port (Slot-), MSI 00');
   assert.match(text, 'DevCap:\tMaxPayload 512 bytes, PhantFunc 0\n');
   assert.match(text, 'DevCtl:\tReport errors: Correctable+ Non-Fatal+ Fatal+ Unsupported+');
   assert.match(text, 'MaxPayload 256 bytes, MaxReadReq 128 bytes');
-  assert.match(text, 'LnkCap:\tPort #3, Speed 8GT/s, Width x16, ASPM L1, Exit Latency L0s <64ns, L1 <1us\n\t\t\tClockPM- Surprise- LLActRep+ BwNot- ASPMOptComp-');
+  assert.match(
+    text,
+    'LnkCap:\tPort #3, Speed 8GT/s, Width x16, ASPM L1, Exit Latency L0s <64ns, L1 <1us\n\t\t\tClockPM- Surprise- LLActRep+ BwNot- ASPMOptComp-',
+  );
   assert.match(text, 'LnkCtl:\tASPM L1 Enabled; RCB 64 bytes Disabled- CommClk+');
   assert.match(text, 'LnkSta:\tSpeed 8GT/s, Width x8, TrErr- Train- SlotClk- DLActive+ BWMgmt- ABWMgmt-');
-  assert.match(text, 'Capabilities: [100 v1] Access Control Services\n\t\tACSCap:\tSrcValid+ TransBlk+ ReqRedir+ CmpltRedir+ UpstreamFwd+ EgressCtrl- DirectTrans-\n\t\tACSCtl:\tSrcValid+ TransBlk- ReqRedir+ CmpltRedir+ UpstreamFwd+ EgressCtrl- DirectTrans-');
+  assert.match(
+    text,
+    'Capabilities: [100 v1] Access Control Services\n\t\tACSCap:\tSrcValid+ TransBlk+ ReqRedir+ CmpltRedir+ UpstreamFwd+ EgressCtrl- DirectTrans-\n\t\tACSCtl:\tSrcValid+ TransBlk- ReqRedir+ CmpltRedir+ UpstreamFwd+ EgressCtrl- DirectTrans-',
+  );
 });
 
 test('a capability list that loops ends (lspci.c:show_caps guards the same way)', () => {

@@ -44,7 +44,11 @@ test('per-vector mask: a masked vector pends; unmasking through config delivers 
   assert.equal(msis, []);
   assert.is(dev.cfg.long(msi.pendingOffset()), 0b0010);
   w(0x10, 0);
-  assert.equal(msis.map((m) => m.data), [0x4021], 'coalesced: delivered exactly once');
+  assert.equal(
+    msis.map((m) => m.data),
+    [0x4021],
+    'coalesced: delivered exactly once',
+  );
   assert.is(dev.cfg.long(msi.pendingOffset()), 0);
 });
 
@@ -65,7 +69,10 @@ test('msi_reset clears enable, address, data and mask; bad vector counts are ref
   dev.reset();
   assert.not.ok(msi.enabled());
   assert.is(msi.message(0).address, 0n);
-  assert.throws(() => new Msi(device(dev.mem, 'x'), 0x50, 3, false, false), (e: Error) => e instanceof MsiSetupError && /power of two/.test(e.message));
+  assert.throws(
+    () => new Msi(device(dev.mem, 'x'), 0x50, 3, false, false),
+    (e: Error) => e instanceof MsiSetupError && /power of two/.test(e.message),
+  );
 });
 
 test.run();

@@ -38,10 +38,11 @@ test('MSI-X: no lost and no duplicated interrupts under random mask/unmask/notif
       const expected: number[] = [];
       const masked = (v: number) => !enabled || maskAll || entryMasked[v];
       const settle = () => {
-        for (let v = 0; v < N; v++) if (!masked(v) && pending[v]) {
-          pending[v] = false;
-          expected.push(0x100 + v);
-        }
+        for (let v = 0; v < N; v++)
+          if (!masked(v) && pending[v]) {
+            pending[v] = false;
+            expected.push(0x100 + v);
+          }
       };
       for (const o of ops) {
         if (o.kind === 'notify') {
@@ -59,7 +60,10 @@ test('MSI-X: no lost and no duplicated interrupts under random mask/unmask/notif
           if (enabled) settle(); // msix_write_config stops early while MSI-X is disabled
         }
         // Delivered messages equal the model's, in order; pending bits equal the model's.
-        assert.equal(p.msis.map((m) => m.data), expected);
+        assert.equal(
+          p.msis.map((m) => m.data),
+          expected,
+        );
         for (let v = 0; v < N; v++) assert.is(msix.isPending(v), pending[v], `pending bit of vector ${v}`);
       }
     }),

@@ -3,7 +3,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { infoMtree, MEMTX_DECODE_ERROR, MEMTX_OK } from '../../src/memory/index.ts';
-import { Msix, PCI_COMMAND, PCI_COMMAND_MEMORY, PCI_COMMAND_MASTER, PCI_BASE_ADDRESS_0, MsiSetupError, PciDevice } from '../../src/pci/index.ts';
+import {
+  Msix,
+  PCI_COMMAND,
+  PCI_COMMAND_MEMORY,
+  PCI_COMMAND_MASTER,
+  PCI_BASE_ADDRESS_0,
+  MsiSetupError,
+  PciDevice,
+} from '../../src/pci/index.ts';
 import { platform, device } from './platform.ts';
 
 const BAR = 0xfebf1000;
@@ -109,16 +117,28 @@ test('msix_reset clears pending, enable, table and PBA, and masks every vector',
   for (let v = 0; v < 3; v++) assert.ok(msix.isMasked(v));
 });
 
-test('msix_init refuses bad geometry with QEMU\'s message', () => {
+test("msix_init refuses bad geometry with QEMU's message", () => {
   const { mem } = case42();
   const bar = mem.container('bar', 0x1000);
   const mk = () => new PciDevice({ mem, name: 'x', vendorId: 1, deviceId: 2, classCode: 0 });
-  assert.throws(() => new Msix(mk(), 0, { bar, barNr: 0, offset: 0 }, { bar, barNr: 0, offset: 0x800 }), /number of MSI-X vectors \(0\) is invalid/);
-  assert.throws(() => new Msix(mk(), 4, { bar, barNr: 0, offset: 0 }, { bar, barNr: 0, offset: 0x20 }), /table & pba overlap/);
+  assert.throws(
+    () => new Msix(mk(), 0, { bar, barNr: 0, offset: 0 }, { bar, barNr: 0, offset: 0x800 }),
+    /number of MSI-X vectors \(0\) is invalid/,
+  );
+  assert.throws(
+    () => new Msix(mk(), 4, { bar, barNr: 0, offset: 0 }, { bar, barNr: 0, offset: 0x20 }),
+    /table & pba overlap/,
+  );
   assert.throws(() => new Msix(mk(), 4, { bar, barNr: 0, offset: 4 }, { bar, barNr: 0, offset: 0x800 }), /don't align/);
-  assert.throws(() => new Msix(mk(), 4, { bar, barNr: 0, offset: 0xff8 }, { bar, barNr: 0, offset: 0x800 }), /don't fit/);
+  assert.throws(
+    () => new Msix(mk(), 4, { bar, barNr: 0, offset: 0xff8 }, { bar, barNr: 0, offset: 0x800 }),
+    /don't fit/,
+  );
   const noMsi = new PciDevice({ mem, name: 'y', vendorId: 1, deviceId: 2, classCode: 0, msiSupported: false });
-  assert.throws(() => new Msix(noMsi, 4, { bar, barNr: 0, offset: 0 }, { bar, barNr: 0, offset: 0x800 }), (e: Error) => e instanceof MsiSetupError && /not supported by interrupt controller/.test(e.message));
+  assert.throws(
+    () => new Msix(noMsi, 4, { bar, barNr: 0, offset: 0 }, { bar, barNr: 0, offset: 0x800 }),
+    (e: Error) => e instanceof MsiSetupError && /not supported by interrupt controller/.test(e.message),
+  );
 });
 
 test('without bus mastering the MSI write finds nothing (the bus-master alias is disabled)', () => {

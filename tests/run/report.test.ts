@@ -15,9 +15,15 @@ test('the interrupt line is a sum that adds up (1,000 raised, not 1,010), pended
     const i = r.devices[0]!.interrupts;
     assert.is(i.viaKvm + i.viaVmm + i.lost, i.raised, machine);
     const text = formatBootReport(r);
-    assert.match(text, `interrupts: ${i.raised.toLocaleString('en-US')} raised by the device = ${i.viaKvm.toLocaleString('en-US')} via KVM irqfd + ${i.viaVmm} via the VMM + ${i.lost} lost`);
+    assert.match(
+      text,
+      `interrupts: ${i.raised.toLocaleString('en-US')} raised by the device = ${i.viaKvm.toLocaleString('en-US')} via KVM irqfd + ${i.viaVmm} via the VMM + ${i.lost} lost`,
+    );
   }
-  assert.match(formatBootReport(bootFromArgs({ machine: 'virt' }).report), '10 of those via the VMM fired while their vector was masked');
+  assert.match(
+    formatBootReport(bootFromArgs({ machine: 'virt' }).report),
+    '10 of those via the VMM fired while their vector was masked',
+  );
 });
 
 test('the accesses table stays aligned when counts and times grow huge', () => {
@@ -39,10 +45,17 @@ test('the accesses table stays aligned when counts and times grow huge', () => {
 test('vdm boot --explain-terms explains every word the report points to; the README carries the same glossary', () => {
   const r = runCli(['boot', '--explain-terms']);
   assert.is(r.code, 0);
-  for (const t of ['irqfd', 'memslot', 'PBA', 'TCE', 'type1', 'overlay']) assert.ok(GLOSSARY.some(([term]) => term.includes(t)), t);
+  for (const t of ['irqfd', 'memslot', 'PBA', 'TCE', 'type1', 'overlay'])
+    assert.ok(
+      GLOSSARY.some(([term]) => term.includes(t)),
+      t,
+    );
   assert.is(r.out, formatGlossary());
   assert.match(formatBootReport(bootFromArgs({}).report), 'vdm boot --explain-terms');
-  assert.ok(readFileSync(join(packageRoot(), 'README.md'), 'utf8').includes('```\n' + formatGlossary() + '```'), 'README glossary = vdm boot --explain-terms');
+  assert.ok(
+    readFileSync(join(packageRoot(), 'README.md'), 'utf8').includes('```\n' + formatGlossary() + '```'),
+    'README glossary = vdm boot --explain-terms',
+  );
   for (const line of formatGlossary().split('\n')) assert.ok(line.length <= 100, line);
 });
 

@@ -8,7 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../../src/cli/main.ts';
-import { bootNicFarm, loadMachineFile, parseGuestFile, judgeDevice, workloadOutcome, type BootReport } from '../../src/index.ts';
+import {
+  bootNicFarm,
+  loadMachineFile,
+  parseGuestFile,
+  judgeDevice,
+  workloadOutcome,
+  type BootReport,
+} from '../../src/index.ts';
 import { hostJson, endpoint, makeBench, assignBars } from '../vfio/helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vdm-verdict-'));
@@ -21,10 +28,16 @@ const write = (name: string, json: unknown) => {
 test('a working boot says so per device and for the run, in text and --json, exit 0', () => {
   const text = runCli(['boot']);
   assert.is(text.code, 0, text.err);
-  assert.match(text.out, /^verdict: working — the device works\n  hostdev0: working — 1,000\/1,000 transmits completed, MSI-X via KVM irqfd/);
+  assert.match(
+    text.out,
+    /^verdict: working — the device works\n  hostdev0: working — 1,000\/1,000 transmits completed, MSI-X via KVM irqfd/,
+  );
   const json = JSON.parse(runCli(['boot', '--json', '--machine', 'pseries']).out) as BootReport;
   assert.is(json.verdict.working, true);
-  assert.equal(json.verdict.devices.map((d) => [d.id, d.working, d.reasons]), [['hostdev0', true, []]]);
+  assert.equal(
+    json.verdict.devices.map((d) => [d.id, d.working, d.reasons]),
+    [['hostdev0', true, []]],
+  );
   assert.match(json.verdict.devices[0]!.summary, 'MSI-X (RTAS) via KVM irqfd');
 });
 
@@ -33,7 +46,10 @@ test('a host function with no behaviour model (the README example had no "model"
   delete endpoint(h).model;
   const r = runCli(['boot', '--host', write('no-model.json', h)]);
   assert.is(r.code, 1);
-  assert.match(r.err.split('\n')[0]!, /^vdm boot: hostdev0 \(host 0000:01:00.0\): NOT working — 0 of 1,000 transmits completed: host function 0000:01:00.0 has no behaviour model/);
+  assert.match(
+    r.err.split('\n')[0]!,
+    /^vdm boot: hostdev0 \(host 0000:01:00.0\): NOT working — 0 of 1,000 transmits completed: host function 0000:01:00.0 has no behaviour model/,
+  );
   assert.match(r.out, /^verdict: NOT working — 1 of 1 device\(s\) did not work: hostdev0/);
   const json = runCli(['boot', '--json', '--host', write('no-model.json', h)]);
   assert.is(json.code, 1);
@@ -74,8 +90,14 @@ test('a NIC the interrupt controller has no vectors left for: NOT working, the o
   const j = hostJson('x86-4k-ir');
   endpoint(j).intxPin = 0;
   const v = bootNicFarm(spec, j, guest, 5).report.verdict;
-  assert.equal(v.devices.map((d) => d.working), [true, true, true, true, false]);
-  assert.match(v.devices[4]!.summary, 'the lapic gave the driver no MSI-X vectors (208 for devices, machine file interrupts.msiBase)');
+  assert.equal(
+    v.devices.map((d) => d.working),
+    [true, true, true, true, false],
+  );
+  assert.match(
+    v.devices[4]!.summary,
+    'the lapic gave the driver no MSI-X vectors (208 for devices, machine file interrupts.msiBase)',
+  );
   assert.is(v.working, false);
 });
 
@@ -85,22 +107,41 @@ test('a misbehaving guest is judged on its workload: its deliberate DMA fault do
   assert.match(r.out, 'hostdev0: working — 50/50 transmits completed');
 });
 
-test('a BAR outside the machine\'s windows, a DMA fault, a lost interrupt: each makes the device NOT working', () => {
+test("a BAR outside the machine's windows, a DMA fault, a lost interrupt: each makes the device NOT working", () => {
   const { m, host, kernel } = makeBench('virt', 'arm64-64k-its');
   const d = m.devices[0]!;
   assignBars(m, d);
-  const stats = { msixProgrammedBy: 'table' as const, irqMode: 'msix' as const, vectorIrqs: [1], handled: [10], transmits: 10, completions: 10, statusReads: 0, masks: 0, tces: 0 };
+  const stats = {
+    msixProgrammedBy: 'table' as const,
+    irqMode: 'msix' as const,
+    vectorIrqs: [1],
+    handled: [10],
+    transmits: 10,
+    completions: 10,
+    statusReads: 0,
+    masks: 0,
+    tces: 0,
+  };
   const ok = judgeDevice(m, host, d, { ...workloadOutcome(d, kernel, true, stats), interruptsViaKvm: 10 });
   assert.is(ok.working, true, ok.summary);
-  assert.is(judgeDevice(m, host, d, { ...workloadOutcome(d, kernel, true, stats), dmaFaults: 2 }).summary, 'NOT working — 2 IOMMU faults (DMA to unmapped IOVAs)');
-  assert.is(judgeDevice(m, host, d, { ...workloadOutcome(d, kernel, true, stats), lostInterrupts: 3 }).summary, 'NOT working — 3 interrupts lost');
+  assert.is(
+    judgeDevice(m, host, d, { ...workloadOutcome(d, kernel, true, stats), dmaFaults: 2 }).summary,
+    'NOT working — 2 IOMMU faults (DMA to unmapped IOVAs)',
+  );
+  assert.is(
+    judgeDevice(m, host, d, { ...workloadOutcome(d, kernel, true, stats), lostInterrupts: 3 }).summary,
+    'NOT working — 3 interrupts lost',
+  );
   // The guest moves BAR0 below the 32-bit window.
   const reg = 0x10;
   d.configWrite(reg, 0x100000, 4);
   d.configWrite(reg + 4, 0, 4);
   const moved = judgeDevice(m, host, d, workloadOutcome(d, kernel, true, stats));
   assert.is(moved.working, false);
-  assert.match(moved.summary, /BAR0 \(0x\w+ bytes\) at 0x100000 lies outside the machine's PCI windows \(0x10000000\+0x2eff0000, 0x8000000000\+0x8000000000\)/);
+  assert.match(
+    moved.summary,
+    /BAR0 \(0x\w+ bytes\) at 0x100000 lies outside the machine's PCI windows \(0x10000000\+0x2eff0000, 0x8000000000\+0x8000000000\)/,
+  );
 });
 
 test.run();

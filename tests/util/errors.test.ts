@@ -23,13 +23,33 @@ function sources(dir: string): string[] {
 }
 
 test('no error class in src/ extends Error directly except VdmError', () => {
-  const offenders = sources(SRC).flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/class (\w+) extends (?:Error|RangeError|TypeError)\b/g)].map((m) => `${f.slice(SRC.length)}: ${m[1]}`));
+  const offenders = sources(SRC).flatMap((f) =>
+    [...readFileSync(f, 'utf8').matchAll(/class (\w+) extends (?:Error|RangeError|TypeError)\b/g)].map(
+      (m) => `${f.slice(SRC.length)}: ${m[1]}`,
+    ),
+  );
   assert.equal(offenders, ['util/errors.ts: VdmError']);
 });
 
 test('every error class is a VdmError; bad input exits 2, a failure exits 1', () => {
-  const bad = [new UsageError('x'), new FileError('f', 'p', 'e'), new HostFileError('f', 'p', 'e'), new MachineFileError('f', 'p', 'e'), new GuestFileError('f', 'p', 'e'), new MtreeImportError('f', 1, 'm')];
-  const failures = [new VfioError('EINVAL', 'x'), new KernelBug('x'), new MachineError('x'), new GuestError('x'), new PciBusError('x'), new MsiSetupError('x'), new CapabilityError('x'), new VfioRealizeError('x')];
+  const bad = [
+    new UsageError('x'),
+    new FileError('f', 'p', 'e'),
+    new HostFileError('f', 'p', 'e'),
+    new MachineFileError('f', 'p', 'e'),
+    new GuestFileError('f', 'p', 'e'),
+    new MtreeImportError('f', 1, 'm'),
+  ];
+  const failures = [
+    new VfioError('EINVAL', 'x'),
+    new KernelBug('x'),
+    new MachineError('x'),
+    new GuestError('x'),
+    new PciBusError('x'),
+    new MsiSetupError('x'),
+    new CapabilityError('x'),
+    new VfioRealizeError('x'),
+  ];
   for (const e of bad) {
     assert.ok(e instanceof BadInputError, e.name);
     assert.is(e.exitCode, EXIT_BAD_INPUT, e.name);

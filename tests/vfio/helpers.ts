@@ -2,7 +2,21 @@
 // the guest firmware's enumeration so BARs sit where a booted guest would put them.
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
-import { loadMachineFile, Machine, SimHost, VfioKernel, hostFileChecks, type VfioDevice, parseHostFile, infoMtree, platformOf, enumerateAndAssign, ConfigAccess, type VfioPciOptions, type VfioPciDevice } from '../../src/index.ts';
+import {
+  loadMachineFile,
+  Machine,
+  SimHost,
+  VfioKernel,
+  hostFileChecks,
+  type VfioDevice,
+  parseHostFile,
+  infoMtree,
+  platformOf,
+  enumerateAndAssign,
+  ConfigAccess,
+  type VfioPciOptions,
+  type VfioPciDevice,
+} from '../../src/index.ts';
 
 const ROOT = fileURLToPath(new URL('../../machines/', import.meta.url));
 
@@ -23,14 +37,25 @@ export function endpoint(j: { pci: unknown[] }): Record<string, unknown> {
 }
 
 /** A test bench: the host, its kernel, and a machine built on the kernel's VFIO API. */
-export function makeBench(machine: string, host: string | object, devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }]): { m: Machine; host: SimHost; kernel: VfioKernel } {
-  const h = typeof host === 'string' ? SimHost.load(`${ROOT}hosts/${host}.json`) : new SimHost(parseHostFile(JSON.stringify(host), 'variant.json'));
+export function makeBench(
+  machine: string,
+  host: string | object,
+  devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }],
+): { m: Machine; host: SimHost; kernel: VfioKernel } {
+  const h =
+    typeof host === 'string'
+      ? SimHost.load(`${ROOT}hosts/${host}.json`)
+      : new SimHost(parseHostFile(JSON.stringify(host), 'variant.json'));
   const kernel = new VfioKernel(h);
   const spec = loadMachineFile(`${ROOT}${machine}.json`);
   return { m: new Machine(spec, kernel, devices, hostFileChecks(spec, h)), host: h, kernel };
 }
 
-export function makeMachine(machine: string, host: string | object, devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }]): Machine {
+export function makeMachine(
+  machine: string,
+  host: string | object,
+  devices: VfioPciOptions[] = [{ host: '0000:01:00.0' }],
+): Machine {
   return makeBench(machine, host, devices).m;
 }
 

@@ -7,7 +7,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { boot, infoMtree, loadMachineFile, parseGuestFile, parseHostFile, SimHost, type VfioPciOptions } from '../../src/index.ts';
+import {
+  boot,
+  infoMtree,
+  loadMachineFile,
+  parseGuestFile,
+  parseHostFile,
+  SimHost,
+  type VfioPciOptions,
+} from '../../src/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { errno, open } from '../host/helpers.ts';
@@ -25,26 +33,45 @@ function host(rom: unknown = '0x40000') {
 }
 
 function bootQ35(rom: unknown, opts: Partial<VfioPciOptions> = {}) {
-  const guest = parseGuestFile(JSON.stringify({ name: 't', vectors: 1, ringSize: 4, bufferSize: 64, iterations: 2 }), 't.json');
+  const guest = parseGuestFile(
+    JSON.stringify({ name: 't', vectors: 1, ringSize: 4, bufferSize: 64, iterations: 2 }),
+    't.json',
+  );
   return boot(loadMachineFile(`${MACHINES}q35.json`), host(rom), guest, [{ host: NIC, ...opts }]);
 }
 
 test('Linux ROM region: the BAR size and READ only; pread gives the image then 0xff; no write, no mmap', () => {
   const { dev } = open(host({ size: '0x10000', imageSize: 0x4000 }), NIC);
   const info = dev.getRegionInfo(ROM);
-  assert.equal([info.size, info.flags], [0x10000n, U.VFIO_REGION_INFO_FLAG_READ], 'vfio_pci_ioctl_get_region_info reports the BAR, not the image');
+  assert.equal(
+    [info.size, info.flags],
+    [0x10000n, U.VFIO_REGION_INFO_FLAG_READ],
+    'vfio_pci_ioctl_get_region_info reports the BAR, not the image',
+  );
   assert.is(dev.read(ROM, 0, 2), 0xaa55);
   assert.is(dev.read(ROM, 0x4000, 4), 0xffffffff, 'past the image: the excluded range reads 0xff');
-  assert.is(errno(() => dev.write(ROM, 0, 0, 4)), 'EINVAL');
-  assert.is(errno(() => dev.mmap(ROM, 0n, 0x1000n)), 'EINVAL');
+  assert.is(
+    errno(() => dev.write(ROM, 0, 0, 4)),
+    'EINVAL',
+  );
+  assert.is(
+    errno(() => dev.mmap(ROM, 0n, 0x1000n)),
+    'EINVAL',
+  );
 });
 
 test('an invalid ROM: pci_map_rom fails, the region has size 0, dmesg says why (pci_get_rom_size)', () => {
   const h = host({ size: '0x10000', signature: 0x1234 });
   const { dev } = open(h, NIC);
   assert.equal([dev.getRegionInfo(ROM).size, dev.getRegionInfo(ROM).flags], [0n, 0]);
-  assert.ok(h.dmesg.includes(`${NIC}: Invalid PCI ROM header signature: expecting 0xaa55, got 0x1234`), h.dmesg.join('\n'));
-  assert.is(errno(() => dev.read(ROM, 0, 4)), 'ENOMEM');
+  assert.ok(
+    h.dmesg.includes(`${NIC}: Invalid PCI ROM header signature: expecting 0xaa55, got 0x1234`),
+    h.dmesg.join('\n'),
+  );
+  assert.is(
+    errno(() => dev.read(ROM, 0, 4)),
+    'ENOMEM',
+  );
 });
 
 test('QEMU sizes BAR6 like the physical ROM BAR and reads the ROM only on the first guest read (vfio_rom_read)', () => {
@@ -65,11 +92,14 @@ test('QEMU sizes BAR6 like the physical ROM BAR and reads the ROM only on the fi
   assert.is(fresh.rom!.stats.loads, 1);
 });
 
-test('info mtree shows the ROM region by QEMU\'s name while the guest enables it; vdm pci prints BAR6 as info pci does', () => {
+test("info mtree shows the ROM region by QEMU's name while the guest enables it; vdm pci prints BAR6 as info pci does", () => {
   const r = bootQ35('0x40000');
   const d = r.machine.devices[0]!;
   d.configWrite(0x30, 0xc0000000 | 1, 4);
-  assert.match(infoMtree([r.machine.addressSpaceMemory], {}), /00000000c0000000-00000000c003ffff \(prio 1, i\/o\): vfio\[0000:08:00\.0\]\.rom/);
+  assert.match(
+    infoMtree([r.machine.addressSpaceMemory], {}),
+    /00000000c0000000-00000000c003ffff \(prio 1, i\/o\): vfio\[0000:08:00\.0\]\.rom/,
+  );
   const pci = runCli(['pci', '--machine', 'q35', '--device', `host=${NIC}`]);
   assert.match(pci.out, 'BAR6: 32 bit memory at 0xffffffffffffffff [0x0003fffe].');
 });
@@ -77,14 +107,20 @@ test('info mtree shows the ROM region by QEMU\'s name while the guest enables it
 test('an invalid ROM: QEMU\'s "Cannot read device rom" warnings, and the firmware finds no signature', () => {
   const r = bootQ35({ size: '0x10000', signature: 0x1234 });
   assert.ok(r.report.warnings.includes(`vfio-pci: Cannot read device rom at ${NIC}`), r.report.warnings.join('\n'));
-  assert.ok(r.report.warnings.some((w) => w.startsWith('Device option ROM contents are probably invalid (check dmesg).')));
+  assert.ok(
+    r.report.warnings.some((w) => w.startsWith('Device option ROM contents are probably invalid (check dmesg).')),
+  );
   const f = r.report.devices[0]!.rom!.firmware!;
   assert.equal([f.valid, f.detail], [false, 'No option rom signature (got 0)']);
   const wrongIds = bootQ35({ size: '0x10000', vendor: 0x10ec }).report.devices[0]!.rom!.firmware!;
-  assert.equal([wrongIds.valid, wrongIds.detail], [false, 'Unable to find x86 BIOS rom'], 'a PCIR for another vendor is not this device\'s ROM');
+  assert.equal(
+    [wrongIds.valid, wrongIds.detail],
+    [false, 'Unable to find x86 BIOS rom'],
+    "a PCIR for another vendor is not this device's ROM",
+  );
 });
 
-test('vfio_pci_load_rom gives a ROM of the same vendor the device\'s own id and keeps the checksum', () => {
+test("vfio_pci_load_rom gives a ROM of the same vendor the device's own id and keeps the checksum", () => {
   const r = bootQ35({ size: '0x10000', device: 0x1234 });
   const d = r.machine.devices[0]!;
   d.configWrite(0x30, 0xc0000000 | 1, 4);
@@ -103,7 +139,10 @@ test('rombar=0: no BAR6; romfile=FILE: the file behind BAR6 as "vfio-pci.rom", p
   const img = new Uint8Array(0x3000);
   img.set([0x55, 0xaa], 0);
   img.set([0x1c, 0], 0x18);
-  img.set([...'PCIR'].map((c) => c.charCodeAt(0)), 0x1c);
+  img.set(
+    [...'PCIR'].map((c) => c.charCodeAt(0)),
+    0x1c,
+  );
   img.set([0x86, 0x80, 0x34, 0x12], 0x20); // 8086:1234, patched to 100e
   img.set([0x18, 0], 0x2c); // 0x18 images of 512 bytes
   img[0x31] = 0x80;

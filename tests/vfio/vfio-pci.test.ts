@@ -49,11 +49,22 @@ test('q35, 4K host on 4.10: sparse mmaps around the table page, table and PBA ov
   d.calls.length = 0;
   msixEnable(m, d);
   // vfio_msix_enable → vfio_disable_interrupts → vfio_intx_disable (vfio_intx_disable_kvm masks first).
-  assert.equal(d.calls, ['SET_IRQS(INTX, NONE|MASK, 0, 1)', 'SET_IRQS(INTX, NONE|TRIGGER, 0, 0)', 'SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 1)'], 'enabled with every vector masked: one vector, no trigger');
+  assert.equal(
+    d.calls,
+    ['SET_IRQS(INTX, NONE|MASK, 0, 1)', 'SET_IRQS(INTX, NONE|TRIGGER, 0, 0)', 'SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 1)'],
+    'enabled with every vector masked: one vector, no trigger',
+  );
   d.calls.length = 0;
   unmask(m, bar0! + 0x2000n, 3);
-  assert.equal(d.calls, ['SET_IRQS(MSIX, NONE|TRIGGER, 0, 0)', 'SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 4)'], 'NORESIZE: disable, then enable with 4');
-  assert.ok(d.msix!.accesses.table > 0 && d.counts.trapped === 0 && d.counts.mmap === 0, 'the table writes trapped into the overlay only');
+  assert.equal(
+    d.calls,
+    ['SET_IRQS(MSIX, NONE|TRIGGER, 0, 0)', 'SET_IRQS(MSIX, EVENTFD|TRIGGER, 0, 4)'],
+    'NORESIZE: disable, then enable with 4',
+  );
+  assert.ok(
+    d.msix!.accesses.table > 0 && d.counts.trapped === 0 && d.counts.mmap === 0,
+    'the table writes trapped into the overlay only',
+  );
   m.addressSpaceMemory.read(Number(bar0!) + 0x2800, 4);
   assert.is(d.counts.trapped, 1, '0x2800 is past the table but in its page: pread through the kernel');
   m.addressSpaceMemory.write(Number(bar0!) + NIC_REGS.CTRL, 1, 4);
@@ -99,9 +110,20 @@ test('arm64 64K on 6.8: the doorbell exits without relocation and is fast with x
   const r = makeMachine('virt', 'arm64-64k-its', [{ host: '0000:01:00.0', msixRelocation: 2 }]);
   const rd = r.devices[0]!;
   const addrs = assignBars(r, rd);
-  assert.equal(rd.msixLayout, { entries: 64, tableBar: 2, tableOffset: 0, pbaBar: 2, pbaOffset: 0x400, noresize: false });
+  assert.equal(rd.msixLayout, {
+    entries: 64,
+    tableBar: 2,
+    tableOffset: 0,
+    pbaBar: 2,
+    pbaOffset: 0x400,
+    noresize: false,
+  });
   assert.is(rd.bars[2]!.size, 0x10000n, 'pow2ceil(HOST_PAGE_ALIGN(64*16 + 8)) = 64K');
-  assert.is(rd.bars[2]!.type, R.PCI_BASE_ADDRESS_MEM_TYPE_64 | R.PCI_BASE_ADDRESS_MEM_PREFETCH, '64-bit (BAR3 is free) and prefetchable');
+  assert.is(
+    rd.bars[2]!.type,
+    R.PCI_BASE_ADDRESS_MEM_TYPE_64 | R.PCI_BASE_ADDRESS_MEM_PREFETCH,
+    '64-bit (BAR3 is free) and prefetchable',
+  );
   assert.is(r.pciHost.configRead(0, rd.devfn, MSIX_CAP + 4, 4), 2, 'the guest sees BIR 2, offset 0');
   r.addressSpaceMemory.write(Number(addrs[0]!) + NIC_REGS.DOORBELL, 0, 4);
   assert.equal([rd.counts.mmapExit, rd.counts.mmap], [0, 1], 'BAR0 has no overlay any more');
@@ -110,7 +132,7 @@ test('arm64 64K on 6.8: the doorbell exits without relocation and is fast with x
   assert.is(rd.msix!.accesses.table, 4, 'the table is emulated in BAR2');
 });
 
-test('relocation refusals in QEMU\'s words', () => {
+test("relocation refusals in QEMU's words", () => {
   const big = hostJson('x86-4k-ir');
   (endpoint(big).bars as unknown[]).push({ index: 2, size: '0x80000000', kind: 'mem32' });
   const refuse = (host: object, msixRelocation: 'auto' | number) => {
@@ -127,15 +149,27 @@ test('relocation refusals in QEMU\'s words', () => {
   assert.is(refuse(hostJson('x86-4k-ir'), 'auto'), 'No automatic MSI-X relocation available for device 8086:10fb');
 });
 
-test('a Chelsio T5 VF\'s PBA past its 8K BAR is moved to 0x1000; another device fails realize', () => {
+test("a Chelsio T5 VF's PBA past its 8K BAR is moved to 0x1000; another device fails realize", () => {
   const j = hostJson('x86-4k-ir');
   const e = endpoint(j);
-  Object.assign(e, { vendor: '0x1425', device: '0x5801', bars: [{ index: 0, size: '0x2000', kind: 'mem64' }], msix: { entries: 8, table: { bar: 0, offset: '0x0' }, pba: { bar: 0, offset: '0x8000' } } });
+  Object.assign(e, {
+    vendor: '0x1425',
+    device: '0x5801',
+    bars: [{ index: 0, size: '0x2000', kind: 'mem64' }],
+    msix: { entries: 8, table: { bar: 0, offset: '0x0' }, pba: { bar: 0, offset: '0x8000' } },
+  });
   const m = makeMachine('q35', j);
   assert.is(m.devices[0]!.msixLayout!.pbaOffset, 0x1000);
   e.vendor = '0x8086';
-  assert.throws(() => makeMachine('q35', j), /hardware reports invalid configuration, MSIX PBA outside of specified BAR/);
-  assert.is(makeMachine('q35', j, [{ host: '0000:01:00.0', msixRelocation: 2 }]).devices[0]!.msixLayout!.pbaBar, 2, 'relocation moves it anyway');
+  assert.throws(
+    () => makeMachine('q35', j),
+    /hardware reports invalid configuration, MSIX PBA outside of specified BAR/,
+  );
+  assert.is(
+    makeMachine('q35', j, [{ host: '0000:01:00.0', msixRelocation: 2 }]).devices[0]!.msixLayout!.pbaBar,
+    2,
+    'relocation moves it anyway',
+  );
 });
 
 test('x-no-mmap: every BAR access traps', () => {
@@ -166,7 +200,11 @@ test('a 0x100-byte BAR on a 4K host is widened to a page while page aligned, and
     '00000000c0000100-00000000c00001ff (prio 0, ramd): 0000:01:00.0 BAR 2 mmaps[0]',
   ]);
   m.addressSpaceMemory.read(0xc0000100, 4);
-  assert.equal([d.counts.mmap, d.counts.mmapExit], [0, 1], 'an unaligned sub-page mapping cannot be a memslot: it exits');
+  assert.equal(
+    [d.counts.mmap, d.counts.mmapExit],
+    [0, 1],
+    'an unaligned sub-page mapping cannot be a memslot: it exits',
+  );
   m.pciHost.configWrite(0, d.devfn, 0x18, 0xc0001000, 4);
   m.addressSpaceMemory.read(0xc0001000, 4);
   assert.equal([d.counts.mmap, d.counts.mmapExit], [1, 1], 'aligned again: a whole page, a memslot');

@@ -3,7 +3,14 @@ import type { HostFunction } from '../iommu-groups.ts';
 import type { UserMemory } from '../user-memory.ts';
 import { buildPhysicalConfig, type PhysicalConfig } from './physical-config.ts';
 import { buildOptionRom } from './option-rom.ts';
-import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PCI_STATUS, PCI_STATUS_INTERRUPT } from '../../common/pci-regs.ts';
+import {
+  PCI_COMMAND,
+  PCI_COMMAND_INTX_DISABLE,
+  PCI_COMMAND_MASTER,
+  PCI_COMMAND_MEMORY,
+  PCI_STATUS,
+  PCI_STATUS_INTERRUPT,
+} from '../../common/pci-regs.ts';
 
 /** Which interrupt mechanism the function uses: the kernel switches it when it enables MSI or MSI-X. */
 export type IrqMode = 'intx' | 'msi' | 'msix';
@@ -74,7 +81,8 @@ export class FunctionHardware {
   }
 
   set memoryDecode(on: boolean) {
-    this.config.bytes[PCI_COMMAND] = (this.config.bytes[PCI_COMMAND]! & ~PCI_COMMAND_MEMORY) | (on ? PCI_COMMAND_MEMORY : 0);
+    this.config.bytes[PCI_COMMAND] =
+      (this.config.bytes[PCI_COMMAND]! & ~PCI_COMMAND_MEMORY) | (on ? PCI_COMMAND_MEMORY : 0);
   }
 
   /** COMMAND.MASTER: without it the device cannot issue DMA (or MSI writes). */
@@ -108,7 +116,8 @@ export class FunctionHardware {
   setIntx(level: boolean): void {
     const was = this.intxOutput;
     this.intxLevel = level;
-    this.config.bytes[PCI_STATUS] = (this.config.bytes[PCI_STATUS]! & ~PCI_STATUS_INTERRUPT) | (level ? PCI_STATUS_INTERRUPT : 0);
+    this.config.bytes[PCI_STATUS] =
+      (this.config.bytes[PCI_STATUS]! & ~PCI_STATUS_INTERRUPT) | (level ? PCI_STATUS_INTERRUPT : 0);
     if (!was && this.intxOutput) this.intxSink?.();
   }
 
@@ -176,7 +185,11 @@ export class FunctionHardware {
    * IOMMU maps smaller pages, so one translation holds for the rest of the chunk). Records a
    * fault at the first byte that does not translate, or is not backed, and returns null.
    */
-  private translateAll(iova: bigint, length: number, isWrite: boolean): { i: number; block: RamBlock; at: number; length: number }[] | null {
+  private translateAll(
+    iova: bigint,
+    length: number,
+    isWrite: boolean,
+  ): { i: number; block: RamBlock; at: number; length: number }[] | null {
     const pieces = [];
     let i = 0;
     while (i < length) {

@@ -47,12 +47,18 @@ export function romImageSize(rom: Uint8Array): { size: number; message: string |
   for (;;) {
     if (image + 2 > rom.length || v.getUint16(image, true) !== ROM_SIGNATURE) {
       const got = image + 2 <= rom.length ? v.getUint16(image, true) : 0xffff;
-      return { size: image, message: `Invalid PCI ROM header signature: expecting 0xaa55, got 0x${got.toString(16).padStart(4, '0')}` };
+      return {
+        size: image,
+        message: `Invalid PCI ROM header signature: expecting 0xaa55, got 0x${got.toString(16).padStart(4, '0')}`,
+      };
     }
     const pds = image + v.getUint16(image + ROM_PCIR_POINTER, true);
     if (pds + 24 > rom.length || v.getUint32(pds, true) !== PCIR_SIGNATURE) {
       const got = pds + 4 <= rom.length ? v.getUint32(pds, true) : 0xffffffff;
-      return { size: image, message: `Invalid PCI ROM data signature: expecting 0x52494350, got 0x${got.toString(16).padStart(8, '0')}` };
+      return {
+        size: image,
+        message: `Invalid PCI ROM data signature: expecting 0x52494350, got 0x${got.toString(16).padStart(8, '0')}`,
+      };
     }
     const last = (rom[pds + 21]! & 0x80) !== 0;
     const length = v.getUint16(pds + 16, true);

@@ -58,7 +58,11 @@ export function buildPhysicalConfig(spec: FunctionSpec): PhysicalConfig {
     else [addr, mem32] = [align(mem32), align(mem32) + b.size];
     barAddresses.set(b.index, addr);
     const at = P.PCI_BASE_ADDRESS_0 + b.index * 4;
-    const flags = b.kind === 'io' ? P.PCI_BASE_ADDRESS_SPACE_IO : (b.kind === 'mem64' ? P.PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) | (b.prefetchable ? P.PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
+    const flags =
+      b.kind === 'io'
+        ? P.PCI_BASE_ADDRESS_SPACE_IO
+        : (b.kind === 'mem64' ? P.PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |
+          (b.prefetchable ? P.PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
     view.setUint32(at, Number(addr & 0xffffffffn) | flags, true);
     if (b.kind === 'mem64') view.setUint32(at + 4, Number(addr >> 32n), true);
   }
@@ -76,7 +80,11 @@ export function buildPhysicalConfig(spec: FunctionSpec): PhysicalConfig {
   view.setUint16(0x40 + 2, 0x0003, true); // PMC: version 3
   if (spec.msi) {
     const qmask = Math.log2(spec.msi.vectors) << 1;
-    view.setUint16(0x50 + P.PCI_MSI_FLAGS, qmask | (spec.msi.is64 ? P.PCI_MSI_FLAGS_64BIT : 0) | (spec.msi.perVectorMask ? P.PCI_MSI_FLAGS_MASKBIT : 0), true);
+    view.setUint16(
+      0x50 + P.PCI_MSI_FLAGS,
+      qmask | (spec.msi.is64 ? P.PCI_MSI_FLAGS_64BIT : 0) | (spec.msi.perVectorMask ? P.PCI_MSI_FLAGS_MASKBIT : 0),
+      true,
+    );
   }
   if (spec.msix) {
     view.setUint16(0x70 + P.PCI_MSIX_FLAGS, spec.msix.entries - 1, true);

@@ -23,9 +23,21 @@ export class VfioDevice implements DeviceFd {
   /** Bound trigger eventfds of the active type, by vector. */
   readonly triggers: (EventFd | null)[] = [];
   /** The ERR and REQ eventfds, by IRQ index. */
-  readonly notifiers: Record<number, EventFd | null> = { [U.VFIO_PCI_ERR_IRQ_INDEX]: null, [U.VFIO_PCI_REQ_IRQ_INDEX]: null };
+  readonly notifiers: Record<number, EventFd | null> = {
+    [U.VFIO_PCI_ERR_IRQ_INDEX]: null,
+    [U.VFIO_PCI_REQ_IRQ_INDEX]: null,
+  };
   /** Counters of what the user did, for reports. */
-  readonly stats = { regionReads: 0, regionWrites: 0, tableDrops: 0, sigbus: 0, interrupts: 0, lostInterrupts: 0, msiFaults: 0, remapBlocked: 0 };
+  readonly stats = {
+    regionReads: 0,
+    regionWrites: 0,
+    tableDrops: 0,
+    sigbus: 0,
+    interrupts: 0,
+    lostInterrupts: 0,
+    msiFaults: 0,
+    remapBlocked: 0,
+  };
   /** The message the kernel wrote in each physical MSI-X entry (vfio_msi_set_vector_signal's cache). */
   private readonly programmed = new Map<number, { address: bigint; data: number }>();
   /** MSI-X vectors whose doorbell the IOMMU does not map (PAMU without an MSI bank window). */
@@ -59,7 +71,11 @@ export class VfioDevice implements DeviceFd {
   /** VFIO_DEVICE_GET_INFO. */
   getInfo(): { flags: number; numRegions: number; numIrqs: number } {
     this.check();
-    return { flags: U.VFIO_DEVICE_FLAGS_PCI | U.VFIO_DEVICE_FLAGS_RESET, numRegions: U.VFIO_PCI_NUM_REGIONS, numIrqs: U.VFIO_PCI_NUM_IRQS };
+    return {
+      flags: U.VFIO_DEVICE_FLAGS_PCI | U.VFIO_DEVICE_FLAGS_RESET,
+      numRegions: U.VFIO_PCI_NUM_REGIONS,
+      numIrqs: U.VFIO_PCI_NUM_IRQS,
+    };
   }
 
   private bar(index: number): BarSpec | undefined {
@@ -93,7 +109,8 @@ export class VfioDevice implements DeviceFd {
         flags |= U.VFIO_REGION_INFO_FLAG_MMAP;
         const t = this.tableRange(index);
         if (t && this.host.kernel.msixMappable) caps.push({ id: U.VFIO_REGION_INFO_CAP_MSIX_MAPPABLE });
-        else if (t && this.host.kernel.capabilityChains) caps.push({ id: U.VFIO_REGION_INFO_CAP_SPARSE_MMAP, areas: this.sparseAreas(b.size, t) });
+        else if (t && this.host.kernel.capabilityChains)
+          caps.push({ id: U.VFIO_REGION_INFO_CAP_SPARSE_MMAP, areas: this.sparseAreas(b.size, t) });
       }
       if (caps.length) flags |= U.VFIO_REGION_INFO_FLAG_CAPS;
       return { index, flags, size: b.size, offset, caps };
@@ -101,14 +118,24 @@ export class VfioDevice implements DeviceFd {
     if (index === U.VFIO_PCI_ROM_REGION_INDEX) {
       // The BAR's size, READ only; size 0 when pci_map_rom finds no valid image (vfio_pci_ioctl_get_region_info).
       const ok = this.romImage() > 0;
-      return { index, flags: ok ? U.VFIO_REGION_INFO_FLAG_READ : 0, size: ok ? this.fn.spec.romSize : 0n, offset, caps: [] };
+      return {
+        index,
+        flags: ok ? U.VFIO_REGION_INFO_FLAG_READ : 0,
+        size: ok ? this.fn.spec.romSize : 0n,
+        offset,
+        caps: [],
+      };
     }
     if (index === U.VFIO_PCI_CONFIG_REGION_INDEX) {
       const size = BigInt(this.config.size);
       return { index, flags: U.VFIO_REGION_INFO_FLAG_READ | U.VFIO_REGION_INFO_FLAG_WRITE, size, offset, caps: [] };
     }
-    if (index === U.VFIO_PCI_VGA_REGION_INDEX) throw new VfioError('EINVAL', `${this.name} is not a VGA device: no VGA region`);
-    throw new VfioError('EINVAL', `${this.name}: region index ${index} does not exist (0-${U.VFIO_PCI_NUM_REGIONS - 1})`);
+    if (index === U.VFIO_PCI_VGA_REGION_INDEX)
+      throw new VfioError('EINVAL', `${this.name} is not a VGA device: no VGA region`);
+    throw new VfioError(
+      'EINVAL',
+      `${this.name}: region index ${index} does not exist (0-${U.VFIO_PCI_NUM_REGIONS - 1})`,
+    );
   }
 
   /** msix_sparse_mmap_cap (4.6-4.15): the pages around the table's pages. */
@@ -126,19 +153,30 @@ export class VfioDevice implements DeviceFd {
   mmap(index: number, offset: bigint, size: bigint): DeviceMapping {
     this.check();
     const b = this.bar(index);
-    if (index >= U.VFIO_PCI_ROM_REGION_INDEX || !b) throw new VfioError('EINVAL', `mmap: region ${index} of ${this.name} is not a BAR that can be mapped`);
-    if (!this.mmapSupported(index)) throw new VfioError('EINVAL', `mmap: BAR ${index} of ${this.name} is not mmappable (${b.kind === 'io' ? 'I/O BAR' : 'smaller than a page'})`);
+    if (index >= U.VFIO_PCI_ROM_REGION_INDEX || !b)
+      throw new VfioError('EINVAL', `mmap: region ${index} of ${this.name} is not a BAR that can be mapped`);
+    if (!this.mmapSupported(index))
+      throw new VfioError(
+        'EINVAL',
+        `mmap: BAR ${index} of ${this.name} is not mmappable (${b.kind === 'io' ? 'I/O BAR' : 'smaller than a page'})`,
+      );
     const page = this.page;
     const limit = (b.size + page - 1n) & ~(page - 1n);
     if ((offset & (page - 1n)) !== 0n || size === 0n || offset + size > limit) {
-      throw new VfioError('EINVAL', `mmap: 0x${offset.toString(16)}+0x${size.toString(16)} must be page aligned (0x${page.toString(16)}) and inside BAR ${index} (0x${limit.toString(16)})`);
+      throw new VfioError(
+        'EINVAL',
+        `mmap: 0x${offset.toString(16)}+0x${size.toString(16)} must be page aligned (0x${page.toString(16)}) and inside BAR ${index} (0x${limit.toString(16)})`,
+      );
     }
     const t = this.tableRange(index);
     if (t && !this.host.kernel.msixMappable) {
       const ts = t.offset & ~(page - 1n);
       const te = (t.offset + t.size + page - 1n) & ~(page - 1n);
       if (offset < te && ts < offset + size) {
-        throw new VfioError('EINVAL', `mmap: 0x${offset.toString(16)}+0x${size.toString(16)} covers the MSI-X table pages of BAR ${index}; kernel ${this.host.spec.kernel} allows it only from 4.16`);
+        throw new VfioError(
+          'EINVAL',
+          `mmap: 0x${offset.toString(16)}+0x${size.toString(16)} covers the MSI-X table pages of BAR ${index}; kernel ${this.host.spec.kernel} allows it only from 4.16`,
+        );
       }
     }
     const hw = this.hw;
@@ -175,7 +213,8 @@ export class VfioDevice implements DeviceFd {
     const rom = this.hw.rom;
     if (!rom) return 0;
     const r = romImageSize(rom);
-    if (r.message && !this.host.dmesg.includes(`${this.name}: ${r.message}`)) this.host.dmesg.push(`${this.name}: ${r.message}`);
+    if (r.message && !this.host.dmesg.includes(`${this.name}: ${r.message}`))
+      this.host.dmesg.push(`${this.name}: ${r.message}`);
     return r.size;
   }
 
@@ -183,7 +222,8 @@ export class VfioDevice implements DeviceFd {
   private romRead(offset: number, size: number): number {
     const image = this.romImage();
     if (!image) throw new VfioError('ENOMEM', `${this.name}: the ROM has no valid image (pci_map_rom failed)`);
-    if (offset < 0 || size < 1 || size > 4 || BigInt(offset + size) > this.fn.spec.romSize) throw new VfioError('EINVAL', `${this.name}: 0x${offset.toString(16)}+${size} is outside the ROM`);
+    if (offset < 0 || size < 1 || size > 4 || BigInt(offset + size) > this.fn.spec.romSize)
+      throw new VfioError('EINVAL', `${this.name}: 0x${offset.toString(16)}+${size} is outside the ROM`);
     let v = 0;
     for (let i = size - 1; i >= 0; i--) v = v * 256 + (offset + i < image ? this.hw.rom![offset + i]! : 0xff);
     return v;
@@ -216,7 +256,8 @@ export class VfioDevice implements DeviceFd {
       this.config.write(offset, value, size);
       return;
     }
-    if (index === U.VFIO_PCI_ROM_REGION_INDEX) throw new VfioError('EINVAL', `${this.name}: the ROM region is read-only`);
+    if (index === U.VFIO_PCI_ROM_REGION_INDEX)
+      throw new VfioError('EINVAL', `${this.name}: the ROM region is read-only`);
     this.barAccess(index, offset, size);
     if (this.inTable(index, offset, size)) {
       this.stats.tableDrops++;
@@ -228,9 +269,12 @@ export class VfioDevice implements DeviceFd {
 
   private barAccess(index: number, offset: number, size: number): void {
     const b = this.bar(index);
-    if (index >= U.VFIO_PCI_ROM_REGION_INDEX || !b) throw new VfioError('EINVAL', `${this.name}: region ${index} has no read/write path here`);
-    if (offset < 0 || size < 1 || BigInt(offset + size) > b.size) throw new VfioError('EINVAL', `${this.name}: 0x${offset.toString(16)}+${size} is outside BAR ${index}`);
-    if (b.kind !== 'io' && !this.hw.memoryDecode && this.host.kernel.memoryDecodeChecks) throw new VfioError('EIO', `${this.name}: BAR ${index} access with memory decode disabled`);
+    if (index >= U.VFIO_PCI_ROM_REGION_INDEX || !b)
+      throw new VfioError('EINVAL', `${this.name}: region ${index} has no read/write path here`);
+    if (offset < 0 || size < 1 || BigInt(offset + size) > b.size)
+      throw new VfioError('EINVAL', `${this.name}: 0x${offset.toString(16)}+${size} is outside BAR ${index}`);
+    if (b.kind !== 'io' && !this.hw.memoryDecode && this.host.kernel.memoryDecodeChecks)
+      throw new VfioError('EIO', `${this.name}: BAR ${index} access with memory decode disabled`);
   }
 
   /** An EEH-frozen PE: MMIO loads return all ones and stores are dropped until UNFREEZE_IO. */
@@ -241,7 +285,10 @@ export class VfioDevice implements DeviceFd {
 
   private checkConfigAccess(offset: number, size: number): void {
     if (offset < 0 || size < 1 || size > 4 || offset + size > this.config.size) {
-      throw new VfioError('EINVAL', `${this.name}: config access 0x${offset.toString(16)}+${size} is outside the 0x${this.config.size.toString(16)}-byte config region`);
+      throw new VfioError(
+        'EINVAL',
+        `${this.name}: config access 0x${offset.toString(16)}+${size} is outside the 0x${this.config.size.toString(16)}-byte config region`,
+      );
     }
   }
 
@@ -256,11 +303,19 @@ export class VfioDevice implements DeviceFd {
     const s = this.fn.spec;
     switch (index) {
       case U.VFIO_PCI_INTX_IRQ_INDEX:
-        return { index, count: s.intxPin ? 1 : 0, flags: U.VFIO_IRQ_INFO_EVENTFD | U.VFIO_IRQ_INFO_MASKABLE | U.VFIO_IRQ_INFO_AUTOMASKED };
+        return {
+          index,
+          count: s.intxPin ? 1 : 0,
+          flags: U.VFIO_IRQ_INFO_EVENTFD | U.VFIO_IRQ_INFO_MASKABLE | U.VFIO_IRQ_INFO_AUTOMASKED,
+        };
       case U.VFIO_PCI_MSI_IRQ_INDEX:
         return { index, count: s.msi?.vectors ?? 0, flags: U.VFIO_IRQ_INFO_EVENTFD | U.VFIO_IRQ_INFO_NORESIZE };
       case U.VFIO_PCI_MSIX_IRQ_INDEX:
-        return { index, count: s.msix?.entries ?? 0, flags: U.VFIO_IRQ_INFO_EVENTFD | (this.host.kernel.dynamicMsix ? 0 : U.VFIO_IRQ_INFO_NORESIZE) };
+        return {
+          index,
+          count: s.msix?.entries ?? 0,
+          flags: U.VFIO_IRQ_INFO_EVENTFD | (this.host.kernel.dynamicMsix ? 0 : U.VFIO_IRQ_INFO_NORESIZE),
+        };
       case U.VFIO_PCI_ERR_IRQ_INDEX:
         return { index, count: s.type === 'legacy-endpoint' ? 0 : 1, flags: U.VFIO_IRQ_INFO_EVENTFD };
       case U.VFIO_PCI_REQ_IRQ_INDEX:
@@ -280,19 +335,31 @@ export class VfioDevice implements DeviceFd {
     const label = `SET_IRQS(${['INTX', 'MSI', 'MSIX', 'ERR', 'REQ'][index]}, ${dataFlags === 1 ? 'NONE' : dataFlags === 2 ? 'BOOL' : 'EVENTFD'}|${action === 8 ? 'MASK' : action === 16 ? 'UNMASK' : 'TRIGGER'}, ${start}, ${count})`;
     this.container.kernel.log.push(label);
     const one = (x: number) => x !== 0 && (x & (x - 1)) === 0;
-    if (!one(dataFlags) || !one(action) || flags & ~0x3f) throw new VfioError('EINVAL', `${label}: exactly one DATA_* and one ACTION_* flag are required`);
-    if (start < 0 || count < 0 || (count > 0 && start + count > info.count) || (count === 0 && !(dataFlags === U.VFIO_IRQ_SET_DATA_NONE && action === U.VFIO_IRQ_SET_ACTION_TRIGGER))) {
-      throw new VfioError('EINVAL', `${label}: vectors ${start}..${start + count - 1} are outside the ${info.count} this index has`);
+    if (!one(dataFlags) || !one(action) || flags & ~0x3f)
+      throw new VfioError('EINVAL', `${label}: exactly one DATA_* and one ACTION_* flag are required`);
+    if (
+      start < 0 ||
+      count < 0 ||
+      (count > 0 && start + count > info.count) ||
+      (count === 0 && !(dataFlags === U.VFIO_IRQ_SET_DATA_NONE && action === U.VFIO_IRQ_SET_ACTION_TRIGGER))
+    ) {
+      throw new VfioError(
+        'EINVAL',
+        `${label}: vectors ${start}..${start + count - 1} are outside the ${info.count} this index has`,
+      );
     }
-    if (dataFlags !== U.VFIO_IRQ_SET_DATA_NONE && (req.data?.length ?? 0) < count) throw new VfioError('EINVAL', `${label}: ${count} data elements expected`);
+    if (dataFlags !== U.VFIO_IRQ_SET_DATA_NONE && (req.data?.length ?? 0) < count)
+      throw new VfioError('EINVAL', `${label}: ${count} data elements expected`);
     if (index === U.VFIO_PCI_INTX_IRQ_INDEX) {
       this.setIntxIrqs(label, action, dataFlags, start, count, req.data);
       return;
     }
-    if (action !== U.VFIO_IRQ_SET_ACTION_TRIGGER) throw new VfioError('ENOTTY', `${label}: not implemented by vfio-pci`);
+    if (action !== U.VFIO_IRQ_SET_ACTION_TRIGGER)
+      throw new VfioError('ENOTTY', `${label}: not implemented by vfio-pci`);
     if (index === U.VFIO_PCI_ERR_IRQ_INDEX || index === U.VFIO_PCI_REQ_IRQ_INDEX) {
       // One eventfd context each, independent of the active interrupt type (vfio_pci_set_ctx_trigger_single).
-      const fd = dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD && count === 1 ? ((req.data as (EventFd | null)[])[0] ?? null) : null;
+      const fd =
+        dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD && count === 1 ? ((req.data as (EventFd | null)[])[0] ?? null) : null;
       if (dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD || count === 0) this.notifiers[index] = fd;
       else this.notifiers[index]?.signal();
       return;
@@ -303,13 +370,26 @@ export class VfioDevice implements DeviceFd {
     }
     if (dataFlags !== U.VFIO_IRQ_SET_DATA_EVENTFD) {
       // Loopback: the kernel signals the bound eventfds itself.
-      for (let v = start; v < start + count; v++) if (dataFlags === U.VFIO_IRQ_SET_DATA_NONE || (req.data as boolean[])[v - start]) this.triggers[v]?.signal();
+      for (let v = start; v < start + count; v++)
+        if (dataFlags === U.VFIO_IRQ_SET_DATA_NONE || (req.data as boolean[])[v - start]) this.triggers[v]?.signal();
       return;
     }
-    if (this.irqType !== -1 && this.irqType !== index) throw new VfioError('EINVAL', `${label}: ${['INTx', 'MSI', 'MSI-X'][this.irqType]} is active; disable it first (only one interrupt type at a time)`);
+    if (this.irqType !== -1 && this.irqType !== index)
+      throw new VfioError(
+        'EINVAL',
+        `${label}: ${['INTx', 'MSI', 'MSI-X'][this.irqType]} is active; disable it first (only one interrupt type at a time)`,
+      );
     const msi = index === U.VFIO_PCI_MSI_IRQ_INDEX || index === U.VFIO_PCI_MSIX_IRQ_INDEX;
-    if (this.irqType === index && msi && start + count > this.triggers.length && info.flags & U.VFIO_IRQ_INFO_NORESIZE) {
-      throw new VfioError('EINVAL', `${label}: ${this.triggers.length} vectors are allocated and the index cannot grow (NORESIZE); disable and re-enable with ${start + count}`);
+    if (
+      this.irqType === index &&
+      msi &&
+      start + count > this.triggers.length &&
+      info.flags & U.VFIO_IRQ_INFO_NORESIZE
+    ) {
+      throw new VfioError(
+        'EINVAL',
+        `${label}: ${this.triggers.length} vectors are allocated and the index cannot grow (NORESIZE); disable and re-enable with ${start + count}`,
+      );
     }
     if (this.irqType !== index) {
       this.irqType = index;
@@ -331,9 +411,16 @@ export class VfioDevice implements DeviceFd {
    * line held exclusively fails with EBUSY), loops back with NONE/BOOL, or disables with count 0;
    * UNMASK and MASK need INTx enabled; MASK by eventfd is not implemented (ENOTTY).
    */
-  private setIntxIrqs(label: string, action: number, dataFlags: number, start: number, count: number, data: SetIrqsRequest['data']): void {
+  private setIntxIrqs(
+    label: string,
+    action: number,
+    dataFlags: number,
+    start: number,
+    count: number,
+    data: SetIrqsRequest['data'],
+  ): void {
     const isIntx = this.irqType === U.VFIO_PCI_INTX_IRQ_INDEX;
-    const fd = () => ((data as (EventFd | null)[])[0] ?? null);
+    const fd = () => (data as (EventFd | null)[])[0] ?? null;
     const yes = () => dataFlags === U.VFIO_IRQ_SET_DATA_NONE || (data as boolean[])[0] === true;
     if (action === U.VFIO_IRQ_SET_ACTION_TRIGGER) {
       if (isIntx && count === 0 && dataFlags === U.VFIO_IRQ_SET_DATA_NONE) {
@@ -341,7 +428,10 @@ export class VfioDevice implements DeviceFd {
         return;
       }
       if (!(isIntx || this.irqType === -1) || start !== 0 || count !== 1) {
-        throw new VfioError('EINVAL', `${label}: ${this.irqType >= 0 && !isIntx ? `${['INTx', 'MSI', 'MSI-X'][this.irqType]} is active; disable it first (only one interrupt type at a time)` : 'INTx takes exactly vector 0'}`);
+        throw new VfioError(
+          'EINVAL',
+          `${label}: ${this.irqType >= 0 && !isIntx ? `${['INTx', 'MSI', 'MSI-X'][this.irqType]} is active; disable it first (only one interrupt type at a time)` : 'INTx takes exactly vector 0'}`,
+        );
       }
       if (dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD) {
         if (isIntx) this.intx.setSignal(fd());
@@ -356,13 +446,18 @@ export class VfioDevice implements DeviceFd {
       if (yes()) this.intx.trigger?.signal();
       return;
     }
-    if (!isIntx) throw new VfioError('EINVAL', `${label}: INTx is not enabled (irq_type is ${this.irqType < 0 ? 'none' : ['INTx', 'MSI', 'MSI-X'][this.irqType]})`);
+    if (!isIntx)
+      throw new VfioError(
+        'EINVAL',
+        `${label}: INTx is not enabled (irq_type is ${this.irqType < 0 ? 'none' : ['INTx', 'MSI', 'MSI-X'][this.irqType]})`,
+      );
     if (action === U.VFIO_IRQ_SET_ACTION_UNMASK) {
       if (dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD) this.intx.setUnmaskFd(fd());
       else if (yes()) this.intx.unmask();
       return;
     }
-    if (dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD) throw new VfioError('ENOTTY', `${label}: masking by eventfd is not implemented by vfio-pci`);
+    if (dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD)
+      throw new VfioError('ENOTTY', `${label}: masking by eventfd is not implemented by vfio-pci`);
     if (yes()) this.intx.mask();
   }
 
@@ -370,7 +465,9 @@ export class VfioDevice implements DeviceFd {
   private programHostVector(v: number): void {
     const m = this.fn.spec.msix!;
     const block = this.hw.bars.get(m.table.bar)!;
-    const address = this.container.iommu ? this.container.iommu.msiAddress(this.host.spec.msi.doorbell) : this.host.spec.msi.doorbell;
+    const address = this.container.iommu
+      ? this.container.iommu.msiAddress(this.host.spec.msi.doorbell)
+      : this.host.spec.msi.doorbell;
     if (address === null) this.unreachableVectors.add(v);
     else this.unreachableVectors.delete(v);
     const base = m.table.offset + v * 16;
@@ -385,7 +482,11 @@ export class VfioDevice implements DeviceFd {
   private entryMatches(v: number): boolean {
     const want = this.programmed.get(v);
     if (!want) return true;
-    return this.hostVectorAddress(v) === want.address && this.hw.bars.get(this.fn.spec.msix!.table.bar)!.read(this.fn.spec.msix!.table.offset + v * 16 + 8, 4) === want.data;
+    return (
+      this.hostVectorAddress(v) === want.address &&
+      this.hw.bars.get(this.fn.spec.msix!.table.bar)!.read(this.fn.spec.msix!.table.offset + v * 16 + 8, 4) ===
+        want.data
+    );
   }
 
   /** The physical address a host vector's message targets, as programmed (for reports and tests). */

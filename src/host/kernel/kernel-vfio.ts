@@ -11,7 +11,13 @@ import type { KernelIntx } from './intx.ts';
 import * as U from '../../common/vfio-uapi.ts';
 import type { ContainerFd, GroupFd, VfioApi } from '../../common/vfio-api.ts';
 import type { RamBlock } from '../../common/ram-block.ts';
-import type { MapDmaRequest, UnmapDmaRequest, Type1Info, SpaprTceInfo, TceCreateRequest } from '../../common/vfio-uapi.ts';
+import type {
+  MapDmaRequest,
+  UnmapDmaRequest,
+  Type1Info,
+  SpaprTceInfo,
+  TceCreateRequest,
+} from '../../common/vfio-uapi.ts';
 import { UserMemory } from '../user-memory.ts';
 
 /** Per-group kernel state: one open at a time, its container, its open device fds. */
@@ -50,9 +56,16 @@ export class VfioKernel implements VfioApi {
   openGroup(id: number): VfioGroup {
     const st = this.states.get(id);
     if (!st || !st.group.functions.some((f) => isVfioDriver(f.spec.driver))) {
-      throw new VfioError('ENOENT', `/dev/vfio/${id} does not exist: no device of IOMMU group ${id} is bound to vfio-pci`);
+      throw new VfioError(
+        'ENOENT',
+        `/dev/vfio/${id} does not exist: no device of IOMMU group ${id} is bound to vfio-pci`,
+      );
     }
-    if (st.opened) throw new VfioError('EBUSY', `/dev/vfio/${id} is already open (a group can be opened once); close the other user first`);
+    if (st.opened)
+      throw new VfioError(
+        'EBUSY',
+        `/dev/vfio/${id} is already open (a group can be opened once); close the other user first`,
+      );
     st.opened = new VfioGroup(this, this.host, st.group);
     return st.opened;
   }
@@ -75,8 +88,14 @@ export class VfioKernel implements VfioApi {
     if (f.spec.driver) throw new VfioError('EBUSY', `${address} is already bound to ${f.spec.driver}; unbind it first`);
     const inUse = !!this.states.get(f.group!.id)?.opened?.container;
     if (inUse && !driverManagedDma(driver)) {
-      if (this.host.kernel.dmaOwnership) throw new VfioError('EBUSY', `probe of ${address} by ${driver} failed: IOMMU group ${f.group!.id} is owned by a VFIO user (iommu_device_use_default_domain); stop the VM first`);
-      throw new KernelBug(`kernel BUG in vfio_iommu_group_notifier: ${address} was bound to ${driver} while IOMMU group ${f.group!.id} is in use (kernel ${this.host.spec.kernel}; fixed by the 5.19 DMA-ownership model)`);
+      if (this.host.kernel.dmaOwnership)
+        throw new VfioError(
+          'EBUSY',
+          `probe of ${address} by ${driver} failed: IOMMU group ${f.group!.id} is owned by a VFIO user (iommu_device_use_default_domain); stop the VM first`,
+        );
+      throw new KernelBug(
+        `kernel BUG in vfio_iommu_group_notifier: ${address} was bound to ${driver} while IOMMU group ${f.group!.id} is in use (kernel ${this.host.spec.kernel}; fixed by the 5.19 DMA-ownership model)`,
+      );
     }
     f.spec.driver = driver;
   }
@@ -127,13 +146,29 @@ export class VfioKernel implements VfioApi {
    * device dropped because bus mastering was off (no kernel sees that; the simulation counts it),
    * and its INTx line (/proc/interrupts' vfio-intx line).
    */
-  deviceCounters(address: string): { interrupts: number; lostInterrupts: number; msiFaults: number; remapBlocked: number; dmaFaults: { iova: bigint; write: boolean }[]; dmaBlocked: number; intx: KernelIntx } {
+  deviceCounters(address: string): {
+    interrupts: number;
+    lostInterrupts: number;
+    msiFaults: number;
+    remapBlocked: number;
+    dmaFaults: { iova: bigint; write: boolean }[];
+    dmaBlocked: number;
+    intx: KernelIntx;
+  } {
     const f = this.host.functionAt(address);
     const open = f && this.states.get(f.group!.id)?.opened?.devices.find((d) => d.name === f.spec.address);
     if (!open) throw new VfioError('ENODEV', `${address} is not open through VFIO on host ${this.host.spec.name}`);
     const s = open.stats;
     const hw = open.hw;
-    return { interrupts: s.interrupts, lostInterrupts: s.lostInterrupts, msiFaults: s.msiFaults, remapBlocked: s.remapBlocked, dmaFaults: hw.dmaFaults, dmaBlocked: hw.dmaBlocked, intx: open.intx };
+    return {
+      interrupts: s.interrupts,
+      lostInterrupts: s.lostInterrupts,
+      msiFaults: s.msiFaults,
+      remapBlocked: s.remapBlocked,
+      dmaFaults: hw.dmaFaults,
+      dmaBlocked: hw.dmaBlocked,
+      intx: open.intx,
+    };
   }
 
   /** @internal */
@@ -161,7 +196,15 @@ export class VfioContainer implements ContainerFd {
     if (this.iommu) return this.iommu.checkExtension(ext);
     const kind = this.host.spec.iommu.kind;
     if (['intel-vtd', 'amd-vi', 'arm-smmu-v3', 'arm-smmu-v2'].includes(kind)) {
-      return [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, U.VFIO_UNMAP_ALL, U.VFIO_UPDATE_VADDR, U.VFIO_DMA_CC_IOMMU].includes(ext) ? 1 : 0;
+      return [
+        U.VFIO_TYPE1_IOMMU,
+        U.VFIO_TYPE1v2_IOMMU,
+        U.VFIO_UNMAP_ALL,
+        U.VFIO_UPDATE_VADDR,
+        U.VFIO_DMA_CC_IOMMU,
+      ].includes(ext)
+        ? 1
+        : 0;
     }
     if (kind === 'spapr-tce') {
       if (ext === U.VFIO_EEH) return this.host.spec.eeh ? 1 : 0;
@@ -178,11 +221,25 @@ export class VfioContainer implements ContainerFd {
   /** VFIO_SET_IOMMU: needs a group and no driver yet; the backend attaches every group. */
   setIommu(type: number): void {
     this.kernel.log.push(`SET_IOMMU(${iommuTypeName(type)})`);
-    if (this.groups.length === 0) throw new VfioError('EINVAL', 'SET_IOMMU on a container with no group: call GROUP_SET_CONTAINER first');
-    if (this.iommu) throw new VfioError('EINVAL', 'SET_IOMMU: the container already has an IOMMU driver (there is no unset)');
-    if (this.checkExtension(type) <= 0 || type === U.VFIO_EEH || type === U.VFIO_UNMAP_ALL || type === U.VFIO_UPDATE_VADDR || type === U.VFIO_DMA_CC_IOMMU) {
-      const why = this.host.kernel.pamuWindowsRemoved && type === U.VFIO_FSL_PAMU_IOMMU ? ' (the windowed PAMU driver needs DOMAIN_ATTR_WINDOWS, removed in 5.13)' : '';
-      throw new VfioError('ENODEV', `SET_IOMMU: no IOMMU driver on ${this.host.spec.name} (${this.host.spec.iommu.kind}) supports type ${iommuTypeName(type)}${why}`);
+    if (this.groups.length === 0)
+      throw new VfioError('EINVAL', 'SET_IOMMU on a container with no group: call GROUP_SET_CONTAINER first');
+    if (this.iommu)
+      throw new VfioError('EINVAL', 'SET_IOMMU: the container already has an IOMMU driver (there is no unset)');
+    if (
+      this.checkExtension(type) <= 0 ||
+      type === U.VFIO_EEH ||
+      type === U.VFIO_UNMAP_ALL ||
+      type === U.VFIO_UPDATE_VADDR ||
+      type === U.VFIO_DMA_CC_IOMMU
+    ) {
+      const why =
+        this.host.kernel.pamuWindowsRemoved && type === U.VFIO_FSL_PAMU_IOMMU
+          ? ' (the windowed PAMU driver needs DOMAIN_ATTR_WINDOWS, removed in 5.13)'
+          : '';
+      throw new VfioError(
+        'ENODEV',
+        `SET_IOMMU: no IOMMU driver on ${this.host.spec.name} (${this.host.spec.iommu.kind}) supports type ${iommuTypeName(type)}${why}`,
+      );
     }
     const iommu = this.newBackend(type);
     for (const g of this.groups) iommu.attachGroup(g.group);
@@ -192,7 +249,8 @@ export class VfioContainer implements ContainerFd {
   private newBackend(type: number): IommuBackend {
     const { host } = this;
     const { userMemory, memlockLimit } = this.kernel;
-    if (type === U.VFIO_SPAPR_TCE_IOMMU || type === U.VFIO_SPAPR_TCE_v2_IOMMU) return new SpaprTceIommu(host, type === U.VFIO_SPAPR_TCE_v2_IOMMU, userMemory, memlockLimit);
+    if (type === U.VFIO_SPAPR_TCE_IOMMU || type === U.VFIO_SPAPR_TCE_v2_IOMMU)
+      return new SpaprTceIommu(host, type === U.VFIO_SPAPR_TCE_v2_IOMMU, userMemory, memlockLimit);
     if (type === U.VFIO_FSL_PAMU_IOMMU) return new PamuIommu(host, userMemory);
     return new Type1Iommu(host, type === U.VFIO_TYPE1v2_IOMMU);
   }
@@ -230,7 +288,9 @@ export class VfioContainer implements ContainerFd {
 
   /** VFIO_IOMMU_SPAPR_TCE_CREATE: returns start_addr. */
   spaprTceCreate(req: TceCreateRequest): bigint {
-    this.kernel.log.push(`SPAPR_TCE_CREATE(page_shift=${req.pageShift}, window_size=0x${req.windowSize.toString(16)}, levels=${req.levels})`);
+    this.kernel.log.push(
+      `SPAPR_TCE_CREATE(page_shift=${req.pageShift}, window_size=0x${req.windowSize.toString(16)}, levels=${req.levels})`,
+    );
     return this.typed('SPAPR_TCE_CREATE', SpaprTceIommu).createWindow(req);
   }
 
@@ -253,7 +313,8 @@ export class VfioContainer implements ContainerFd {
   /** A backend-specific ioctl: ENOTTY unless the container's driver is of that kind. */
   private typed<T extends IommuBackend>(call: string, kind: abstract new (...args: never[]) => T): T {
     const b = this.backend(call);
-    if (!(b instanceof kind)) throw new VfioError('ENOTTY', `${call} is not an ioctl of the ${iommuTypeName(b.type)} IOMMU driver`);
+    if (!(b instanceof kind))
+      throw new VfioError('ENOTTY', `${call} is not an ioctl of the ${iommuTypeName(b.type)} IOMMU driver`);
     return b;
   }
 
@@ -311,7 +372,8 @@ export class VfioGroup implements GroupFd {
   /** VFIO_GROUP_SET_CONTAINER: from 5.19 claiming DMA ownership fails (EPERM) while a host driver holds a device. */
   setContainer(fd: ContainerFd): void {
     this.kernel.log.push(`GROUP_SET_CONTAINER(group ${this.id})`);
-    if (!(fd instanceof VfioContainer) || fd.kernel !== this.kernel) throw new VfioError('EBADF', `GROUP_SET_CONTAINER(group ${this.id}): the fd is not a container of this kernel`);
+    if (!(fd instanceof VfioContainer) || fd.kernel !== this.kernel)
+      throw new VfioError('EBADF', `GROUP_SET_CONTAINER(group ${this.id}): the fd is not a container of this kernel`);
     const c = fd;
     if (this.container) throw new VfioError('EINVAL', `group ${this.id} already has a container`);
     const v = this.host.viability(this.group);
@@ -323,7 +385,8 @@ export class VfioGroup implements GroupFd {
   /** VFIO_GROUP_UNSET_CONTAINER: refused while device fds are open. */
   unsetContainer(): void {
     if (!this.container) throw new VfioError('EINVAL', `group ${this.id} has no container`);
-    if (this.devices.length) throw new VfioError('EBUSY', `group ${this.id}: close its ${this.devices.length} open device fd(s) first`);
+    if (this.devices.length)
+      throw new VfioError('EBUSY', `group ${this.id}: close its ${this.devices.length} open device fd(s) first`);
     this.container.detach(this);
     this.container = null;
   }
@@ -332,11 +395,18 @@ export class VfioGroup implements GroupFd {
   getDeviceFd(name: string): VfioDevice {
     this.kernel.log.push(`GROUP_GET_DEVICE_FD(${name})`);
     const f = this.group.functions.find((x) => x.spec.address === name.toLowerCase().split(' ')[0]);
-    if (!f || !isVfioDriver(f.spec.driver)) throw new VfioError('ENODEV', `group ${this.id} has no device "${name}" bound to vfio-pci`);
-    if (!this.container) throw new VfioError('EINVAL', `group ${this.id} has no container: call GROUP_SET_CONTAINER, then SET_IOMMU`);
-    if (!this.container.iommu) throw new VfioError('EINVAL', `group ${this.id}: the container has no IOMMU driver yet (call SET_IOMMU first)`);
+    if (!f || !isVfioDriver(f.spec.driver))
+      throw new VfioError('ENODEV', `group ${this.id} has no device "${name}" bound to vfio-pci`);
+    if (!this.container)
+      throw new VfioError('EINVAL', `group ${this.id} has no container: call GROUP_SET_CONTAINER, then SET_IOMMU`);
+    if (!this.container.iommu)
+      throw new VfioError('EINVAL', `group ${this.id}: the container has no IOMMU driver yet (call SET_IOMMU first)`);
     const v = this.host.viability(this.group);
-    if (!v.viable) throw new VfioError('EINVAL', `${v.advice} (verify all devices in group ${this.id} are bound to vfio-pci or pci-stub and not already in use)`);
+    if (!v.viable)
+      throw new VfioError(
+        'EINVAL',
+        `${v.advice} (verify all devices in group ${this.id} are bound to vfio-pci or pci-stub and not already in use)`,
+      );
     const dev = new VfioDevice(this.host, f, this.container, () => this.devices.splice(this.devices.indexOf(dev), 1));
     this.devices.push(dev);
     return dev;
@@ -353,6 +423,13 @@ export class VfioGroup implements GroupFd {
 }
 
 export function iommuTypeName(type: number): string {
-  const names: Record<number, string> = { 1: 'TYPE1', 2: 'SPAPR_TCE', 3: 'TYPE1v2', 7: 'SPAPR_TCE_v2', 8: 'NOIOMMU', [U.VFIO_FSL_PAMU_IOMMU]: 'FSL_PAMU' };
+  const names: Record<number, string> = {
+    1: 'TYPE1',
+    2: 'SPAPR_TCE',
+    3: 'TYPE1v2',
+    7: 'SPAPR_TCE_v2',
+    8: 'NOIOMMU',
+    [U.VFIO_FSL_PAMU_IOMMU]: 'FSL_PAMU',
+  };
   return names[type] ?? String(type);
 }

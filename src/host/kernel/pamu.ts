@@ -8,7 +8,9 @@ import type { PamuIoctls } from '../../common/vfio-api.ts';
 import type { MapDmaRequest, UnmapDmaRequest } from '../../common/vfio-uapi.ts';
 
 /** What a subwindow maps: user memory for DMA, or an MPIC MSI bank's MSIIR page. */
-type Subwindow = { kind: 'dma'; vaddr: bigint; size: bigint; read: boolean; write: boolean } | { kind: 'msi'; bank: number };
+type Subwindow =
+  | { kind: 'dma'; vaddr: bigint; size: bigint; read: boolean; write: boolean }
+  | { kind: 'msi'; bank: number };
 
 /** The MSIIR page of each MPIC MSI bank is this far from the previous one (P4080/T4240 CCSR map). */
 const MSI_BANK_STRIDE = 0x1000n;
@@ -44,7 +46,8 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
   }
 
   attachGroup(group: IommuGroup): void {
-    if (this.groups.includes(group)) throw new VfioError('EBUSY', `group ${group.id} is already attached to this container`);
+    if (this.groups.includes(group))
+      throw new VfioError('EBUSY', `group ${group.id} is already attached to this container`);
     this.groups.push(group);
   }
 
@@ -64,21 +67,35 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
 
   /** VFIO_IOMMU_PAMU_SET_ATTR(GEOMETRY): a power-of-two aperture of at least 4 KiB, naturally aligned. */
   setGeometry(start: bigint, size: bigint): void {
-    if (this.domainEnabled) throw new VfioError('EBUSY', 'PAMU_SET_ATTR(GEOMETRY): the domain is enabled; unmap everything first');
+    if (this.domainEnabled)
+      throw new VfioError('EBUSY', 'PAMU_SET_ATTR(GEOMETRY): the domain is enabled; unmap everything first');
     const max = this.host.spec.iommu.pamu!.apertureSize;
     if (size < 0x1000n || size & (size - 1n) || start & (size - 1n) || start + size > max) {
-      throw new VfioError('EINVAL', `PAMU_SET_ATTR(GEOMETRY): ${hex(start)}+${hex(size)} must be a power of two of at least 0x1000, aligned to its size, inside 0-${hex(max - 1n)}`);
+      throw new VfioError(
+        'EINVAL',
+        `PAMU_SET_ATTR(GEOMETRY): ${hex(start)}+${hex(size)} must be a power of two of at least 0x1000, aligned to its size, inside 0-${hex(max - 1n)}`,
+      );
     }
     this.geometry = { start, end: start + size - 1n };
   }
 
   /** VFIO_IOMMU_PAMU_SET_ATTR(WINDOWS): a power of two up to the hardware's subwindow count. */
   setWindows(count: number): void {
-    if (this.host.kernel.pamuWindowsRemoved) throw new VfioError('EINVAL', `PAMU_SET_ATTR(WINDOWS): kernel ${this.host.spec.kernel} removed DOMAIN_ATTR_WINDOWS (5.13); PAMU has one fixed window`);
-    if (this.domainEnabled) throw new VfioError('EBUSY', 'PAMU_SET_ATTR(WINDOWS): the domain is enabled; unmap everything first');
+    if (this.host.kernel.pamuWindowsRemoved)
+      throw new VfioError(
+        'EINVAL',
+        `PAMU_SET_ATTR(WINDOWS): kernel ${this.host.spec.kernel} removed DOMAIN_ATTR_WINDOWS (5.13); PAMU has one fixed window`,
+      );
+    if (this.domainEnabled)
+      throw new VfioError('EBUSY', 'PAMU_SET_ATTR(WINDOWS): the domain is enabled; unmap everything first');
     const max = this.host.spec.iommu.pamu!.maxSubwindows;
-    if (count < 1 || count & (count - 1) || count > max) throw new VfioError('EINVAL', `PAMU_SET_ATTR(WINDOWS): ${count} must be a power of two from 1 to ${max}`);
-    if (this.subwindowSize / BigInt(count) * BigInt(this.windowCount) < 0x1000n) throw new VfioError('EINVAL', `PAMU_SET_ATTR(WINDOWS): ${count} subwindows of the aperture would be smaller than 4 KiB`);
+    if (count < 1 || count & (count - 1) || count > max)
+      throw new VfioError('EINVAL', `PAMU_SET_ATTR(WINDOWS): ${count} must be a power of two from 1 to ${max}`);
+    if ((this.subwindowSize / BigInt(count)) * BigInt(this.windowCount) < 0x1000n)
+      throw new VfioError(
+        'EINVAL',
+        `PAMU_SET_ATTR(WINDOWS): ${count} subwindows of the aperture would be smaller than 4 KiB`,
+      );
     this.windowCount = count;
   }
 
@@ -92,32 +109,54 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
   }
 
   private subwindowOf(call: string, iova: bigint): number {
-    if (iova < this.geometry.start || iova > this.geometry.end) throw new VfioError('EINVAL', `${call}: ${hex(iova)} is outside the aperture ${hex(this.geometry.start)}-${hex(this.geometry.end)}`);
+    if (iova < this.geometry.start || iova > this.geometry.end)
+      throw new VfioError(
+        'EINVAL',
+        `${call}: ${hex(iova)} is outside the aperture ${hex(this.geometry.start)}-${hex(this.geometry.end)}`,
+      );
     return Number((iova - this.geometry.start) / this.subwindowSize);
   }
 
   /** MAP_DMA: whole subwindows, each backed by one contiguous user block. */
   map(req: MapDmaRequest): void {
     const { iova, size, vaddr, flags } = req;
-    if (flags & ~(U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE) || !(flags & 3)) throw new VfioError('EINVAL', `MAP_DMA: PAMU takes READ and/or WRITE only (flags ${hex(flags)})`);
+    if (flags & ~(U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE) || !(flags & 3))
+      throw new VfioError('EINVAL', `MAP_DMA: PAMU takes READ and/or WRITE only (flags ${hex(flags)})`);
     const sw = this.subwindowSize;
     if (size === 0n || (iova - this.geometry.start) % sw !== 0n || size % sw !== 0n) {
-      throw new VfioError('EINVAL', `MAP_DMA: iova ${hex(iova)} and size ${hex(size)} must be whole ${hex(sw)} subwindows (aperture ${hex(this.geometry.end - this.geometry.start + 1n)} / ${this.windowCount})`);
+      throw new VfioError(
+        'EINVAL',
+        `MAP_DMA: iova ${hex(iova)} and size ${hex(size)} must be whole ${hex(sw)} subwindows (aperture ${hex(this.geometry.end - this.geometry.start + 1n)} / ${this.windowCount})`,
+      );
     }
     const first = this.subwindowOf('MAP_DMA', iova);
     const last = this.subwindowOf('MAP_DMA', iova + size - 1n);
-    for (let i = first; i <= last; i++) if (this.subwindows.has(i)) throw new VfioError('EBUSY', `MAP_DMA: subwindow ${i} is already valid; unmap it first`);
+    for (let i = first; i <= last; i++)
+      if (this.subwindows.has(i))
+        throw new VfioError('EBUSY', `MAP_DMA: subwindow ${i} is already valid; unmap it first`);
     for (let i = first; i <= last; i++) {
       const va = vaddr + BigInt(i - first) * sw;
-      if (this.memory.pageSizeAt(va) === null || this.memory.pageSizeAt(va + sw - 1n) === null) throw new VfioError('EFAULT', `MAP_DMA: ${hex(va)}+${hex(sw)} is not mapped in the process`);
+      if (this.memory.pageSizeAt(va) === null || this.memory.pageSizeAt(va + sw - 1n) === null)
+        throw new VfioError('EFAULT', `MAP_DMA: ${hex(va)}+${hex(sw)} is not mapped in the process`);
     }
-    for (let i = first; i <= last; i++) this.subwindows.set(i, { kind: 'dma', vaddr: vaddr + BigInt(i - first) * sw, size: sw, read: (flags & 1) !== 0, write: (flags & 2) !== 0 });
+    for (let i = first; i <= last; i++)
+      this.subwindows.set(i, {
+        kind: 'dma',
+        vaddr: vaddr + BigInt(i - first) * sw,
+        size: sw,
+        read: (flags & 1) !== 0,
+        write: (flags & 2) !== 0,
+      });
   }
 
   unmap(req: UnmapDmaRequest): bigint {
     const { iova, size } = req;
     const sw = this.subwindowSize;
-    if ((iova - this.geometry.start) % sw !== 0n || size % sw !== 0n || size === 0n) throw new VfioError('EINVAL', `UNMAP_DMA: iova ${hex(iova)} and size ${hex(size)} must be whole ${hex(sw)} subwindows`);
+    if ((iova - this.geometry.start) % sw !== 0n || size % sw !== 0n || size === 0n)
+      throw new VfioError(
+        'EINVAL',
+        `UNMAP_DMA: iova ${hex(iova)} and size ${hex(size)} must be whole ${hex(sw)} subwindows`,
+      );
     let done = 0n;
     for (let i = this.subwindowOf('UNMAP_DMA', iova); i <= this.subwindowOf('UNMAP_DMA', iova + size - 1n); i++) {
       if (this.subwindows.get(i)?.kind === 'dma') {
@@ -130,7 +169,11 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
 
   /** VFIO_IOMMU_PAMU_MAP_MSI_BANK {bank, iova}: the bank's MSIIR page goes in the subwindow holding iova. */
   mapMsiBank(bank: number, iova: bigint): void {
-    if (bank < 0 || bank >= this.host.spec.msi.banks) throw new VfioError('EINVAL', `PAMU_MAP_MSI_BANK: bank ${bank} does not exist (the host has ${this.host.spec.msi.banks})`);
+    if (bank < 0 || bank >= this.host.spec.msi.banks)
+      throw new VfioError(
+        'EINVAL',
+        `PAMU_MAP_MSI_BANK: bank ${bank} does not exist (the host has ${this.host.spec.msi.banks})`,
+      );
     const i = this.subwindowOf('PAMU_MAP_MSI_BANK', iova);
     if (this.subwindows.has(i)) throw new VfioError('EBUSY', `PAMU_MAP_MSI_BANK: subwindow ${i} is already valid`);
     this.subwindows.set(i, { kind: 'msi', bank });
@@ -139,7 +182,8 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
   unmapMsiBank(bank: number, iova: bigint): void {
     const i = this.subwindowOf('PAMU_UNMAP_MSI_BANK', iova);
     const w = this.subwindows.get(i);
-    if (w?.kind !== 'msi' || w.bank !== bank) throw new VfioError('EINVAL', `PAMU_UNMAP_MSI_BANK: bank ${bank} is not mapped at ${hex(iova)}`);
+    if (w?.kind !== 'msi' || w.bank !== bank)
+      throw new VfioError('EINVAL', `PAMU_UNMAP_MSI_BANK: bank ${bank} is not mapped at ${hex(iova)}`);
     this.subwindows.delete(i);
   }
 

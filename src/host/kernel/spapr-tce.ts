@@ -68,10 +68,23 @@ export class SpaprTceIommu implements IommuBackend {
 
   /** tce_iommu_attach_group: the type must match the PHB; v1 takes one group. */
   attachGroup(group: IommuGroup): void {
-    if (this.groups.includes(group)) throw new VfioError('EBUSY', `group ${group.id} is already attached to this container`);
-    if (this.facts.ownershipOps && !this.v2) throw new VfioError('EPERM', `group ${group.id}: this PHB has DDW ownership ops and only accepts SPAPR_TCE_v2 (QEMU tries v2 first)`);
-    if (!this.facts.ownershipOps && this.v2) throw new VfioError('EPERM', `group ${group.id}: this PHB has no DDW ownership ops and only accepts SPAPR_TCE (v1)`);
-    if (!this.v2 && this.groups.length) throw new VfioError('EBUSY', `group ${group.id}: a SPAPR_TCE (v1) container takes one group; open another container`);
+    if (this.groups.includes(group))
+      throw new VfioError('EBUSY', `group ${group.id} is already attached to this container`);
+    if (this.facts.ownershipOps && !this.v2)
+      throw new VfioError(
+        'EPERM',
+        `group ${group.id}: this PHB has DDW ownership ops and only accepts SPAPR_TCE_v2 (QEMU tries v2 first)`,
+      );
+    if (!this.facts.ownershipOps && this.v2)
+      throw new VfioError(
+        'EPERM',
+        `group ${group.id}: this PHB has no DDW ownership ops and only accepts SPAPR_TCE (v1)`,
+      );
+    if (!this.v2 && this.groups.length)
+      throw new VfioError(
+        'EBUSY',
+        `group ${group.id}: a SPAPR_TCE (v1) container takes one group; open another container`,
+      );
     if (this.v2 && this.groups.length === 0) this.defWindowPending = true;
     this.groups.push(group);
     this.pe.set(group, { mmioFrozen: false, dmaFrozen: false, inReset: false });
@@ -98,7 +111,9 @@ export class SpaprTceIommu implements IommuBackend {
       flags: ddw ? U.VFIO_IOMMU_SPAPR_INFO_DDW : 0,
       dma32WindowStart: 0n,
       dma32WindowSize: this.facts.dma32WindowSize,
-      ddw: ddw ? { pgsizes: this.pgsizes(), maxDynamicWindowsSupported: this.facts.maxWindows, levels: this.facts.levels } : { pgsizes: 0n, maxDynamicWindowsSupported: 0, levels: 0 },
+      ddw: ddw
+        ? { pgsizes: this.pgsizes(), maxDynamicWindowsSupported: this.facts.maxWindows, levels: this.facts.levels }
+        : { pgsizes: 0n, maxDynamicWindowsSupported: 0, levels: 0 },
     };
   }
 
@@ -129,7 +144,10 @@ export class SpaprTceIommu implements IommuBackend {
 
   private charge(bytes: bigint, what: string): void {
     if (this.lockedBytes + bytes > this.memlockLimit) {
-      throw new VfioError('ENOMEM', `${what} needs ${hex(bytes)} bytes of locked memory; RLIMIT_MEMLOCK is ${hex(this.memlockLimit)} (${hex(this.lockedBytes)} in use); raise the limit (ulimit -l)`);
+      throw new VfioError(
+        'ENOMEM',
+        `${what} needs ${hex(bytes)} bytes of locked memory; RLIMIT_MEMLOCK is ${hex(this.memlockLimit)} (${hex(this.lockedBytes)} in use); raise the limit (ulimit -l)`,
+      );
     }
     this.lockedBytes += bytes;
   }
@@ -138,11 +156,21 @@ export class SpaprTceIommu implements IommuBackend {
   registerMemory(vaddr: bigint, size: bigint): void {
     if (!this.v2) throw new VfioError('ENOTTY', 'SPAPR_REGISTER_MEMORY is a SPAPR_TCE_v2 call');
     const page = BigInt(this.host.spec.pageSize);
-    if (size === 0n || (vaddr | size) & (page - 1n)) throw new VfioError('EINVAL', `SPAPR_REGISTER_MEMORY: vaddr ${hex(vaddr)} and size ${hex(size)} must be non-zero multiples of the ${hex(page)} page`);
-    if (this.registered.some((r) => r.vaddr === vaddr && r.size === size)) throw new VfioError('EBUSY', `SPAPR_REGISTER_MEMORY: ${hex(vaddr)}+${hex(size)} is already registered`);
-    if (this.registered.some((r) => r.vaddr < vaddr + size && vaddr < r.vaddr + r.size)) throw new VfioError('EINVAL', `SPAPR_REGISTER_MEMORY: ${hex(vaddr)}+${hex(size)} partly overlaps registered memory`);
+    if (size === 0n || (vaddr | size) & (page - 1n))
+      throw new VfioError(
+        'EINVAL',
+        `SPAPR_REGISTER_MEMORY: vaddr ${hex(vaddr)} and size ${hex(size)} must be non-zero multiples of the ${hex(page)} page`,
+      );
+    if (this.registered.some((r) => r.vaddr === vaddr && r.size === size))
+      throw new VfioError('EBUSY', `SPAPR_REGISTER_MEMORY: ${hex(vaddr)}+${hex(size)} is already registered`);
+    if (this.registered.some((r) => r.vaddr < vaddr + size && vaddr < r.vaddr + r.size))
+      throw new VfioError(
+        'EINVAL',
+        `SPAPR_REGISTER_MEMORY: ${hex(vaddr)}+${hex(size)} partly overlaps registered memory`,
+      );
     for (let a = vaddr; a < vaddr + size; a += page) {
-      if (this.memory.pageSizeAt(a) === null) throw new VfioError('EFAULT', `SPAPR_REGISTER_MEMORY: ${hex(a)} is not mapped in the process; nothing to pin`);
+      if (this.memory.pageSizeAt(a) === null)
+        throw new VfioError('EFAULT', `SPAPR_REGISTER_MEMORY: ${hex(a)} is not mapped in the process; nothing to pin`);
     }
     this.charge(size, 'SPAPR_REGISTER_MEMORY');
     this.registered.push({ vaddr, size });
@@ -155,7 +183,11 @@ export class SpaprTceIommu implements IommuBackend {
     const i = this.registered.findIndex((r) => r.vaddr === vaddr && r.size === size);
     if (i < 0) throw new VfioError('ENOENT', `SPAPR_UNREGISTER_MEMORY: ${hex(vaddr)}+${hex(size)} was not registered`);
     const used = this.windows.some((w) => w && [...w.tces.values()].some((t) => t.ua >= vaddr && t.ua < vaddr + size));
-    if (used) throw new VfioError('EBUSY', `SPAPR_UNREGISTER_MEMORY: ${hex(vaddr)}+${hex(size)} is still mapped by TCEs; unmap it first`);
+    if (used)
+      throw new VfioError(
+        'EBUSY',
+        `SPAPR_UNREGISTER_MEMORY: ${hex(vaddr)}+${hex(size)} is still mapped by TCEs; unmap it first`,
+      );
     this.registered.splice(i, 1);
     this.lockedBytes -= size;
   }
@@ -171,13 +203,25 @@ export class SpaprTceIommu implements IommuBackend {
   private create(req: TceCreateRequest): bigint {
     const { pageShift, windowSize, levels } = req;
     if (pageShift >= 64 || !(this.pgsizes() & (1n << BigInt(pageShift)))) {
-      throw new VfioError('EINVAL', `SPAPR_TCE_CREATE: page shift ${pageShift} is not in the host's TCE sizes (${this.facts.pageSizes.map(hex).join(', ')})`);
+      throw new VfioError(
+        'EINVAL',
+        `SPAPR_TCE_CREATE: page shift ${pageShift} is not in the host's TCE sizes (${this.facts.pageSizes.map(hex).join(', ')})`,
+      );
     }
     const page = 1n << BigInt(pageShift);
-    if (windowSize === 0n || windowSize & (windowSize - 1n) || windowSize < page) throw new VfioError('EINVAL', `SPAPR_TCE_CREATE: window size ${hex(windowSize)} must be a power of two of at least one ${hex(page)} page`);
-    if (levels < 1 || levels > this.facts.levels) throw new VfioError('EINVAL', `SPAPR_TCE_CREATE: ${levels} levels; the PHB supports 1-${this.facts.levels}`);
+    if (windowSize === 0n || windowSize & (windowSize - 1n) || windowSize < page)
+      throw new VfioError(
+        'EINVAL',
+        `SPAPR_TCE_CREATE: window size ${hex(windowSize)} must be a power of two of at least one ${hex(page)} page`,
+      );
+    if (levels < 1 || levels > this.facts.levels)
+      throw new VfioError('EINVAL', `SPAPR_TCE_CREATE: ${levels} levels; the PHB supports 1-${this.facts.levels}`);
     const slot = this.windows.indexOf(null);
-    if (slot < 0) throw new VfioError('ENOSPC', `SPAPR_TCE_CREATE: all ${this.windows.length} windows are in use; remove one first`);
+    if (slot < 0)
+      throw new VfioError(
+        'ENOSPC',
+        `SPAPR_TCE_CREATE: all ${this.windows.length} windows are in use; remove one first`,
+      );
     this.charge((windowSize >> BigInt(pageShift)) * 8n, 'SPAPR_TCE_CREATE (the TCE table)');
     const start = slot === 0 ? 0n : this.facts.ddwStart;
     this.windows[slot] = { start, size: windowSize, pageShift, levels, tces: new Map() };
@@ -208,7 +252,8 @@ export class SpaprTceIommu implements IommuBackend {
 
   private windowOf(call: string, iova: bigint): TceWindow {
     const w = this.windows.find((x) => x && iova >= x.start && iova < x.start + x.size);
-    if (!w) throw new VfioError('ENXIO', `${call}: bus address ${hex(iova)} is in no DMA window (${this.windowList()})`);
+    if (!w)
+      throw new VfioError('ENXIO', `${call}: bus address ${hex(iova)} is in no DMA window (${this.windowList()})`);
     return w;
   }
 
@@ -220,41 +265,71 @@ export class SpaprTceIommu implements IommuBackend {
   /** MAP_DMA through TCEs: READ/WRITE only; aligned to the window's page; backing page large enough. */
   map(req: MapDmaRequest): void {
     const { iova, size, vaddr, flags } = req;
-    if (!this.enabled) throw new VfioError('EPERM', this.v2 ? 'MAP_DMA: register the memory first (SPAPR_REGISTER_MEMORY)' : 'MAP_DMA: call IOMMU_ENABLE first');
-    if (flags & ~(U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE)) throw new VfioError('EINVAL', `MAP_DMA: sPAPR accepts only READ and WRITE (flags ${hex(flags)})`);
+    if (!this.enabled)
+      throw new VfioError(
+        'EPERM',
+        this.v2 ? 'MAP_DMA: register the memory first (SPAPR_REGISTER_MEMORY)' : 'MAP_DMA: call IOMMU_ENABLE first',
+      );
+    if (flags & ~(U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE))
+      throw new VfioError('EINVAL', `MAP_DMA: sPAPR accepts only READ and WRITE (flags ${hex(flags)})`);
     this.createPendingDefault();
     const w = this.windowOf('MAP_DMA', iova);
     const page = 1n << BigInt(w.pageShift);
-    if (size === 0n || (size | vaddr | iova) & (page - 1n)) throw new VfioError('EINVAL', `MAP_DMA: iova ${hex(iova)}, size ${hex(size)} and vaddr ${hex(vaddr)} must be multiples of the window's ${hex(page)} TCE page`);
-    if (!(flags & (U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE))) throw new VfioError('EINVAL', 'MAP_DMA: READ and/or WRITE is needed');
-    if (iova + size > w.start + w.size) throw new VfioError('EINVAL', `MAP_DMA: ${hex(iova)}+${hex(size)} runs past the window ${hex(w.start)}+${hex(w.size)}`);
+    if (size === 0n || (size | vaddr | iova) & (page - 1n))
+      throw new VfioError(
+        'EINVAL',
+        `MAP_DMA: iova ${hex(iova)}, size ${hex(size)} and vaddr ${hex(vaddr)} must be multiples of the window's ${hex(page)} TCE page`,
+      );
+    if (!(flags & (U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE)))
+      throw new VfioError('EINVAL', 'MAP_DMA: READ and/or WRITE is needed');
+    if (iova + size > w.start + w.size)
+      throw new VfioError(
+        'EINVAL',
+        `MAP_DMA: ${hex(iova)}+${hex(size)} runs past the window ${hex(w.start)}+${hex(w.size)}`,
+      );
     if (this.v2 && !this.registered.some((r) => r.vaddr <= vaddr && vaddr + size <= r.vaddr + r.size)) {
       throw new VfioError('EINVAL', `MAP_DMA: vaddr ${hex(vaddr)}+${hex(size)} is not in pre-registered memory`);
     }
     const base = BigInt(this.host.spec.pageSize);
     for (let off = 0n; off < size; off += page) {
       const backing = this.memory.pageSizeAt(vaddr + off);
-      if (backing === null) throw new VfioError('EFAULT', `MAP_DMA: vaddr ${hex(vaddr + off)} is not mapped in the process`);
+      if (backing === null)
+        throw new VfioError('EFAULT', `MAP_DMA: vaddr ${hex(vaddr + off)} is not mapped in the process`);
       const host = backing === 0n ? base : backing;
-      if (host < page) throw new VfioError('EPERM', `MAP_DMA: a ${hex(page)} TCE cannot map ${hex(host)}-page memory at ${hex(vaddr + off)} (tce_page_is_contained); back guest RAM with larger pages or use a smaller TCE`);
+      if (host < page)
+        throw new VfioError(
+          'EPERM',
+          `MAP_DMA: a ${hex(page)} TCE cannot map ${hex(host)}-page memory at ${hex(vaddr + off)} (tce_page_is_contained); back guest RAM with larger pages or use a smaller TCE`,
+        );
     }
     const read = (flags & U.VFIO_DMA_MAP_FLAG_READ) !== 0;
     const write = (flags & U.VFIO_DMA_MAP_FLAG_WRITE) !== 0;
-    for (let off = 0n; off < size; off += page) w.tces.set(Number((iova + off - w.start) >> BigInt(w.pageShift)), { ua: vaddr + off, read, write });
+    for (let off = 0n; off < size; off += page)
+      w.tces.set(Number((iova + off - w.start) >> BigInt(w.pageShift)), { ua: vaddr + off, read, write });
   }
 
   /** UNMAP_DMA: clears the TCEs in the range; no flags. Returns the bytes that were mapped. */
   unmap(req: UnmapDmaRequest): bigint {
     const { iova, size, flags } = req;
-    if (!this.enabled) throw new VfioError('EPERM', this.v2 ? 'UNMAP_DMA: register the memory first (SPAPR_REGISTER_MEMORY)' : 'UNMAP_DMA: call IOMMU_ENABLE first');
+    if (!this.enabled)
+      throw new VfioError(
+        'EPERM',
+        this.v2 ? 'UNMAP_DMA: register the memory first (SPAPR_REGISTER_MEMORY)' : 'UNMAP_DMA: call IOMMU_ENABLE first',
+      );
     if (flags) throw new VfioError('EINVAL', `UNMAP_DMA: sPAPR takes no flags (${hex(flags)})`);
     this.createPendingDefault();
     const w = this.windowOf('UNMAP_DMA', iova);
     const page = 1n << BigInt(w.pageShift);
-    if ((size | iova) & (page - 1n)) throw new VfioError('EINVAL', `UNMAP_DMA: iova ${hex(iova)} and size ${hex(size)} must be multiples of the window's ${hex(page)} TCE page`);
-    if (iova + size > w.start + w.size) throw new VfioError('EINVAL', `UNMAP_DMA: ${hex(iova)}+${hex(size)} runs past the window`);
+    if ((size | iova) & (page - 1n))
+      throw new VfioError(
+        'EINVAL',
+        `UNMAP_DMA: iova ${hex(iova)} and size ${hex(size)} must be multiples of the window's ${hex(page)} TCE page`,
+      );
+    if (iova + size > w.start + w.size)
+      throw new VfioError('EINVAL', `UNMAP_DMA: ${hex(iova)}+${hex(size)} runs past the window`);
     let cleared = 0n;
-    for (let off = 0n; off < size; off += page) if (w.tces.delete(Number((iova + off - w.start) >> BigInt(w.pageShift)))) cleared += page;
+    for (let off = 0n; off < size; off += page)
+      if (w.tces.delete(Number((iova + off - w.start) >> BigInt(w.pageShift)))) cleared += page;
     return cleared;
   }
 

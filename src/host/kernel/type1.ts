@@ -52,22 +52,40 @@ export class Type1Iommu implements IommuBackend {
 
   /** vfio_iommu_type1_attach_group. */
   attachGroup(group: IommuGroup): void {
-    if (this.groups.includes(group)) throw new VfioError('EINVAL', `group ${group.id} is already attached to this container`);
+    if (this.groups.includes(group))
+      throw new VfioError('EINVAL', `group ${group.id} is already attached to this container`);
     const ap = this.host.spec.iommu.aperture;
     const current = this.groups.length ? this.iovaList : [{ start: 0n, end: U64 }];
-    if (!current.some((r) => r.start <= ap.end && ap.start <= r.end) || this.mappings.some((m) => m.iova < ap.start || m.iova + m.size - 1n > ap.end)) {
-      throw new VfioError('EINVAL', `group ${group.id}: the IOMMU aperture 0x${ap.start.toString(16)}-0x${ap.end.toString(16)} conflicts with existing mappings`);
+    if (
+      !current.some((r) => r.start <= ap.end && ap.start <= r.end) ||
+      this.mappings.some((m) => m.iova < ap.start || m.iova + m.size - 1n > ap.end)
+    ) {
+      throw new VfioError(
+        'EINVAL',
+        `group ${group.id}: the IOMMU aperture 0x${ap.start.toString(16)}-0x${ap.end.toString(16)} conflicts with existing mappings`,
+      );
     }
     // The IOMMU's regions plus the group's devices' own (RMRR/RMR), as iommu_get_group_resv_regions.
-    const resv = [...this.host.reserved, ...group.functions.flatMap((f) => f.spec.reserved)].filter((r) => r.type !== 'direct-relaxable');
+    const resv = [...this.host.reserved, ...group.functions.flatMap((f) => f.spec.reserved)].filter(
+      (r) => r.type !== 'direct-relaxable',
+    );
     const clash = resv.find((r) => this.mappings.some((m) => m.iova <= r.end && r.start <= m.iova + m.size - 1n));
-    if (clash) throw new VfioError('EINVAL', `group ${group.id}: reserved region 0x${clash.start.toString(16)}-0x${clash.end.toString(16)} (${clash.type}) overlaps an existing DMA mapping; use a separate container`);
-    let list = current.map((r) => ({ start: r.start > ap.start ? r.start : ap.start, end: r.end < ap.end ? r.end : ap.end })).filter((r) => r.start <= r.end);
+    if (clash)
+      throw new VfioError(
+        'EINVAL',
+        `group ${group.id}: reserved region 0x${clash.start.toString(16)}-0x${clash.end.toString(16)} (${clash.type}) overlaps an existing DMA mapping; use a separate container`,
+      );
+    let list = current
+      .map((r) => ({ start: r.start > ap.start ? r.start : ap.start, end: r.end < ap.end ? r.end : ap.end }))
+      .filter((r) => r.start <= r.end);
     for (const r of resv) list = exclude(list, r.start, r.end);
     if (list.length === 0) throw new VfioError('EINVAL', `group ${group.id}: no valid IOVA range is left`);
     const policy = this.host.interruptPolicy();
     if (!policy.allowed) {
-      throw new VfioError('EPERM', `group ${group.id}: No interrupt remapping support. Use the module param "allow_unsafe_interrupts" to enable VFIO IOMMU support on this platform (${this.host.spec.msi.controller} does not isolate MSIs)`);
+      throw new VfioError(
+        'EPERM',
+        `group ${group.id}: No interrupt remapping support. Use the module param "allow_unsafe_interrupts" to enable VFIO IOMMU support on this platform (${this.host.spec.msi.controller} does not isolate MSIs)`,
+      );
     }
     this.iovaList = list;
     this.groups.push(group);
@@ -86,37 +104,71 @@ export class Type1Iommu implements IommuBackend {
 
   /** CHECK_EXTENSION once this backend is chosen. */
   checkExtension(ext: number): number {
-    return [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, U.VFIO_UNMAP_ALL, U.VFIO_UPDATE_VADDR, U.VFIO_DMA_CC_IOMMU].includes(ext) ? 1 : 0;
+    return [
+      U.VFIO_TYPE1_IOMMU,
+      U.VFIO_TYPE1v2_IOMMU,
+      U.VFIO_UNMAP_ALL,
+      U.VFIO_UPDATE_VADDR,
+      U.VFIO_DMA_CC_IOMMU,
+    ].includes(ext)
+      ? 1
+      : 0;
   }
 
   info(): Type1Info {
-    return { flags: 3, iovaPgsizes: this.pgsizeBitmap, iovaRanges: this.iovaList.map((r) => ({ ...r })), dmaAvail: this.dmaAvail };
+    return {
+      flags: 3,
+      iovaPgsizes: this.pgsizeBitmap,
+      iovaRanges: this.iovaList.map((r) => ({ ...r })),
+      dmaAvail: this.dmaAvail,
+    };
   }
 
   /** vfio_dma_do_map, checks in the kernel's order. */
   map(req: MapDmaRequest): void {
     const { iova, size, vaddr, flags } = req;
-    if (flags & ~(U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE | U.VFIO_DMA_MAP_FLAG_VADDR)) throw new VfioError('EINVAL', `MAP_DMA: unknown flags 0x${flags.toString(16)}`);
+    if (flags & ~(U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE | U.VFIO_DMA_MAP_FLAG_VADDR))
+      throw new VfioError('EINVAL', `MAP_DMA: unknown flags 0x${flags.toString(16)}`);
     const prot = flags & (U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE);
     const pg = this.pgsize;
     if (flags & U.VFIO_DMA_MAP_FLAG_VADDR) {
       if (prot) throw new VfioError('EINVAL', 'MAP_DMA: VADDR cannot be combined with READ/WRITE');
       const m = this.mappings.find((x) => x.iova === iova && x.size === size);
-      if (!this.mappings.some((x) => x.vaddrInvalid)) throw new VfioError('ENOENT', 'MAP_DMA VADDR: no mapping has an invalidated vaddr');
-      if (!m || !m.vaddrInvalid) throw new VfioError('EINVAL', `MAP_DMA VADDR: 0x${iova.toString(16)}+0x${size.toString(16)} does not match an invalidated mapping exactly`);
+      if (!this.mappings.some((x) => x.vaddrInvalid))
+        throw new VfioError('ENOENT', 'MAP_DMA VADDR: no mapping has an invalidated vaddr');
+      if (!m || !m.vaddrInvalid)
+        throw new VfioError(
+          'EINVAL',
+          `MAP_DMA VADDR: 0x${iova.toString(16)}+0x${size.toString(16)} does not match an invalidated mapping exactly`,
+        );
       m.vaddr = vaddr;
       m.vaddrInvalid = false;
       return;
     }
     if (!prot || size === 0n || ((size | iova | vaddr) & (pg - 1n)) !== 0n) {
-      throw new VfioError('EINVAL', `MAP_DMA: iova 0x${iova.toString(16)}, size 0x${size.toString(16)} and vaddr must be non-zero multiples of the IOMMU page 0x${pg.toString(16)}, with READ and/or WRITE`);
+      throw new VfioError(
+        'EINVAL',
+        `MAP_DMA: iova 0x${iova.toString(16)}, size 0x${size.toString(16)} and vaddr must be non-zero multiples of the IOMMU page 0x${pg.toString(16)}, with READ and/or WRITE`,
+      );
     }
-    if (iova + size - 1n > U64 || vaddr + size - 1n > U64) throw new VfioError('EINVAL', 'MAP_DMA: the range wraps around the 64-bit space');
+    if (iova + size - 1n > U64 || vaddr + size - 1n > U64)
+      throw new VfioError('EINVAL', 'MAP_DMA: the range wraps around the 64-bit space');
     const overlap = this.mappings.find((m) => m.iova < iova + size && iova < m.iova + m.size);
-    if (overlap) throw new VfioError('EEXIST', `MAP_DMA: 0x${iova.toString(16)}+0x${size.toString(16)} overlaps the mapping at 0x${overlap.iova.toString(16)}+0x${overlap.size.toString(16)}; unmap it first`);
-    if (this.dmaAvail === 0) throw new VfioError('ENOSPC', `MAP_DMA: the container already holds ${this.host.spec.iommu.dmaEntryLimit} mappings (vfio_iommu_type1.dma_entry_limit)`);
+    if (overlap)
+      throw new VfioError(
+        'EEXIST',
+        `MAP_DMA: 0x${iova.toString(16)}+0x${size.toString(16)} overlaps the mapping at 0x${overlap.iova.toString(16)}+0x${overlap.size.toString(16)}; unmap it first`,
+      );
+    if (this.dmaAvail === 0)
+      throw new VfioError(
+        'ENOSPC',
+        `MAP_DMA: the container already holds ${this.host.spec.iommu.dmaEntryLimit} mappings (vfio_iommu_type1.dma_entry_limit)`,
+      );
     if (this.iovaList.length && !this.iovaList.some((r) => r.start <= iova && iova + size - 1n <= r.end)) {
-      throw new VfioError('EINVAL', `MAP_DMA: 0x${iova.toString(16)}-0x${(iova + size - 1n).toString(16)} is outside the valid IOVA ranges (${this.iovaList.map((r) => `0x${r.start.toString(16)}-0x${r.end.toString(16)}`).join(', ')})`);
+      throw new VfioError(
+        'EINVAL',
+        `MAP_DMA: 0x${iova.toString(16)}-0x${(iova + size - 1n).toString(16)} is outside the valid IOVA ranges (${this.iovaList.map((r) => `0x${r.start.toString(16)}-0x${r.end.toString(16)}`).join(', ')})`,
+      );
     }
     this.mappings.push({ iova, size, vaddr, read: (flags & 1) !== 0, write: (flags & 2) !== 0, vaddrInvalid: false });
     this.mappings.sort((a, b) => (a.iova < b.iova ? -1 : 1));
@@ -128,21 +180,41 @@ export class Type1Iommu implements IommuBackend {
     let { iova, size } = req;
     const { flags } = req;
     const pg = this.pgsize;
-    if (flags & ~(U.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | U.VFIO_DMA_UNMAP_FLAG_ALL | U.VFIO_DMA_UNMAP_FLAG_VADDR)) throw new VfioError('EINVAL', `UNMAP_DMA: unknown flags 0x${flags.toString(16)}`);
-    if ((iova & (pg - 1n)) !== 0n) throw new VfioError('EINVAL', `UNMAP_DMA: iova 0x${iova.toString(16)} is not aligned to the IOMMU page 0x${pg.toString(16)}`);
+    if (flags & ~(U.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | U.VFIO_DMA_UNMAP_FLAG_ALL | U.VFIO_DMA_UNMAP_FLAG_VADDR))
+      throw new VfioError('EINVAL', `UNMAP_DMA: unknown flags 0x${flags.toString(16)}`);
+    if ((iova & (pg - 1n)) !== 0n)
+      throw new VfioError(
+        'EINVAL',
+        `UNMAP_DMA: iova 0x${iova.toString(16)} is not aligned to the IOMMU page 0x${pg.toString(16)}`,
+      );
     if (flags & U.VFIO_DMA_UNMAP_FLAG_ALL) {
       if (iova !== 0n || size !== 0n) throw new VfioError('EINVAL', 'UNMAP_DMA ALL needs iova 0 and size 0');
       size = U64 + 1n;
     } else if (size === 0n || (size & (pg - 1n)) !== 0n || iova + size - 1n > U64) {
-      throw new VfioError('EINVAL', `UNMAP_DMA: size 0x${size.toString(16)} must be a non-zero multiple of 0x${pg.toString(16)} that does not wrap`);
+      throw new VfioError(
+        'EINVAL',
+        `UNMAP_DMA: size 0x${size.toString(16)} must be a non-zero multiple of 0x${pg.toString(16)} that does not wrap`,
+      );
     }
-    if (flags & U.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP && flags & (U.VFIO_DMA_UNMAP_FLAG_ALL | U.VFIO_DMA_UNMAP_FLAG_VADDR)) throw new VfioError('EINVAL', 'UNMAP_DMA: GET_DIRTY_BITMAP cannot be combined with ALL or VADDR');
+    if (
+      flags & U.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP &&
+      flags & (U.VFIO_DMA_UNMAP_FLAG_ALL | U.VFIO_DMA_UNMAP_FLAG_VADDR)
+    )
+      throw new VfioError('EINVAL', 'UNMAP_DMA: GET_DIRTY_BITMAP cannot be combined with ALL or VADDR');
     const end = iova + size;
     if (this.v2) {
       const first = this.mappings.find((m) => m.iova <= iova && iova < m.iova + m.size);
-      if (first && first.iova !== iova) throw new VfioError('EINVAL', `UNMAP_DMA: 0x${iova.toString(16)} bisects the mapping at 0x${first.iova.toString(16)}+0x${first.size.toString(16)} (type1v2 unmaps whole mappings only)`);
+      if (first && first.iova !== iova)
+        throw new VfioError(
+          'EINVAL',
+          `UNMAP_DMA: 0x${iova.toString(16)} bisects the mapping at 0x${first.iova.toString(16)}+0x${first.size.toString(16)} (type1v2 unmaps whole mappings only)`,
+        );
       const last = this.mappings.find((m) => m.iova <= end - 1n && end - 1n < m.iova + m.size);
-      if (last && last.iova + last.size !== end) throw new VfioError('EINVAL', `UNMAP_DMA: the range end bisects the mapping at 0x${last.iova.toString(16)}+0x${last.size.toString(16)}`);
+      if (last && last.iova + last.size !== end)
+        throw new VfioError(
+          'EINVAL',
+          `UNMAP_DMA: the range end bisects the mapping at 0x${last.iova.toString(16)}+0x${last.size.toString(16)}`,
+        );
     }
     let unmapped = 0n;
     const hit = this.mappings.filter((m) => m.iova < end && iova < m.iova + m.size);
@@ -161,7 +233,8 @@ export class Type1Iommu implements IommuBackend {
 
   /** What a device's DMA to `iova` reaches: the process address, or null (an IOMMU fault). */
   translate(iova: bigint, isWrite: boolean): bigint | null {
-    for (const [pa, io] of this.msiPages) if (iova >= io && iova < io + BigInt(this.host.spec.pageSize)) return pa + (iova - io);
+    for (const [pa, io] of this.msiPages)
+      if (iova >= io && iova < io + BigInt(this.host.spec.pageSize)) return pa + (iova - io);
     const m = this.mappings.find((x) => x.iova <= iova && iova < x.iova + x.size);
     if (!m || m.vaddrInvalid || (isWrite ? !m.write : !m.read)) return null;
     return m.vaddr + (iova - m.iova);

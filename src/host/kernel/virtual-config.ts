@@ -64,7 +64,9 @@ export class VirtualConfig {
         if (spec.msi!.perVectorMask) set(dataEnd, c.length - (dataEnd - c.offset), Perm.PassThrough); // mask and pending
       }
     }
-    for (let i = 0; i < n; i++) if (this.perm[i] === Perm.VirtualReadOnly || this.perm[i] === Perm.Virtual || this.perm[i] === Perm.MsiFlags) this.vconfig[i] = phys.bytes[i]!;
+    for (let i = 0; i < n; i++)
+      if (this.perm[i] === Perm.VirtualReadOnly || this.perm[i] === Perm.Virtual || this.perm[i] === Perm.MsiFlags)
+        this.vconfig[i] = phys.bytes[i]!;
     // The user's view of BARs starts at zero (QEMU zeroes its copy anyway); the type bits stay.
     for (let i = P.PCI_BASE_ADDRESS_0; i < P.PCI_BASE_ADDRESS_0 + 24; i++) this.vconfig[i] = 0;
   }
@@ -89,11 +91,13 @@ export class VirtualConfig {
       case Perm.VirtualReadOnly:
         return this.vconfig[off]!;
       case Perm.MsiFlags:
-        return this.vconfig[off]! & ~P.PCI_MSI_FLAGS_ENABLE | (this.msiEnabled() ? P.PCI_MSI_FLAGS_ENABLE : 0);
+        return (this.vconfig[off]! & ~P.PCI_MSI_FLAGS_ENABLE) | (this.msiEnabled() ? P.PCI_MSI_FLAGS_ENABLE : 0);
       case Perm.Bar:
         return this.barByte(off);
       case Perm.Command:
-        return off === P.PCI_COMMAND ? this.phys.bytes[off]! : (this.phys.bytes[off]! & ~(P.PCI_COMMAND_INTX_DISABLE >> 8)) | this.vconfig[off]!;
+        return off === P.PCI_COMMAND
+          ? this.phys.bytes[off]!
+          : (this.phys.bytes[off]! & ~(P.PCI_COMMAND_INTX_DISABLE >> 8)) | this.vconfig[off]!;
       default:
         return this.phys.bytes[off] ?? 0xff;
     }
@@ -132,7 +136,11 @@ export class VirtualConfig {
   private barByte(off: number): number {
     const reg = off & ~3;
     const shift = (off & 3) * 8;
-    const user = this.vconfig[reg]! | (this.vconfig[reg + 1]! << 8) | (this.vconfig[reg + 2]! << 16) | (this.vconfig[reg + 3]! * 0x1000000);
+    const user =
+      this.vconfig[reg]! |
+      (this.vconfig[reg + 1]! << 8) |
+      (this.vconfig[reg + 2]! << 16) |
+      (this.vconfig[reg + 3]! * 0x1000000);
     return Number((this.barValue(reg, BigInt(user >>> 0)) >> BigInt(shift)) & 0xffn);
   }
 
@@ -148,6 +156,12 @@ export class VirtualConfig {
     if (!own) return 0n;
     const mask = ~(own.size - 1n) & 0xffffffffn;
     if (own.kind === 'io') return (user & mask & ~3n) | BigInt(P.PCI_BASE_ADDRESS_SPACE_IO);
-    return (user & mask & ~0xfn) | BigInt((own.kind === 'mem64' ? P.PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) | (own.prefetchable ? P.PCI_BASE_ADDRESS_MEM_PREFETCH : 0));
+    return (
+      (user & mask & ~0xfn) |
+      BigInt(
+        (own.kind === 'mem64' ? P.PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |
+          (own.prefetchable ? P.PCI_BASE_ADDRESS_MEM_PREFETCH : 0),
+      )
+    );
   }
 }

@@ -29,7 +29,8 @@ function explain(lane: MapLane, addr: bigint): string {
     else hi = mid - 1;
   }
   const seg = lane.segments[lo]!;
-  if (addr < BigInt(seg.start) || addr >= BigInt(seg.end)) return `address 0x${addr.toString(16)} is outside address space "${lane.name}"\n`;
+  if (addr < BigInt(seg.start) || addr >= BigInt(seg.end))
+    return `address 0x${addr.toString(16)} is outside address space "${lane.name}"\n`;
   return formatExplanationData(shiftExplanation(decodeExplanation(seg.explain), addr - BigInt(seg.start)));
 }
 
@@ -64,7 +65,9 @@ function clamp(): void {
   if (view.u1 > axis.total) [view.u0, view.u1] = [axis.total - span, axis.total];
 }
 
-const unitsAt = (clientX: number) => view.u0 + ((clientX - host.getBoundingClientRect().left - LABEL_W) / (view.width - LABEL_W - 10)) * (view.u1 - view.u0);
+const unitsAt = (clientX: number) =>
+  view.u0 +
+  ((clientX - host.getBoundingClientRect().left - LABEL_W) / (view.width - LABEL_W - 10)) * (view.u1 - view.u0);
 
 /** The lane under a point of the map, by its vertical position. */
 function laneAt(clientY: number): string | null {
@@ -77,10 +80,14 @@ function laneAt(clientY: number): string | null {
   return null;
 }
 
-host.addEventListener('wheel', (ev) => {
-  ev.preventDefault();
-  zoom(ev.deltaY > 0 ? 1.25 : 0.8, unitsAt(ev.clientX));
-}, { passive: false });
+host.addEventListener(
+  'wheel',
+  (ev) => {
+    ev.preventDefault();
+    zoom(ev.deltaY > 0 ? 1.25 : 0.8, unitsAt(ev.clientX));
+  },
+  { passive: false },
+);
 
 let drag: { x: number; u0: number; moved: boolean } | null = null;
 host.addEventListener('mousedown', (ev) => {
