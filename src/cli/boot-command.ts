@@ -184,17 +184,15 @@ export function pciCommand(argv: string[]): { out: string; err: string } {
   if (values.verbose) {
     // lspci -vvv from the guest's side: config reads as the guest makes them, BARs where firmware put them.
     const h2 = (v: number) => v.toString(16).padStart(2, '0');
-    const text = machine.pciHost
-      .devices()
-      .map(
-        (d) =>
-          lspciVerbose({
-            slot: `${h2(d.bus!.number())}:${h2(d.devfn >> 3)}.${d.devfn & 7}`,
-            read: (o, len) => d.configRead(o, len),
-            bars: d.bars.slice(0, 6).map((b) => b && { addr: b.addr, size: b.size }),
-            configSize: d.cfg.size,
-          }) + `\tvdm: id "${d.name}"\n`,
-      );
+    const text = machine.pciHost.devices().map(
+      (d) =>
+        lspciVerbose({
+          slot: `${h2(d.bus!.number())}:${h2(d.devfn >> 3)}.${d.devfn & 7}`,
+          read: (o, len) => d.configRead(o, len),
+          bars: d.bars.slice(0, 6).map((b) => b && { addr: b.addr, size: b.size }),
+          configSize: d.cfg.size,
+        }) + `\tvdm: id "${d.name}"\n`,
+    );
     return { out: text.join('\n'), err: '' };
   }
   for (const d of machine.pciHost.devices()) {
