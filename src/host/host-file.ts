@@ -1,5 +1,6 @@
 import { Reader, parseJson } from '../util/json-reader.ts';
 import { NIC_BAR0_MIN_SIZE, NIC_REGS } from '../common/nic-datasheet.ts';
+import { RTL8168_BAR2_MIN_SIZE, RTL8168_WINDOW, RTL8168_WINDOW_BAR } from '../common/rtl8168-datasheet.ts';
 import { HostFileError } from './errors.ts';
 import { kernelBehaviour } from './kernel/behaviour.ts';
 
@@ -467,7 +468,15 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
 /** The behaviour model, which needs the BAR its registers live in. */
 function readModel(r: Reader, bars: BarSpec[]): string | null {
   if (!r.has('model')) return null;
-  const model = r.at('model').oneOf(['nic']);
+  const model = r.at('model').oneOf(['nic', 'rtl8168']);
+  if (model === 'rtl8168') {
+    const bar2 = bars.find((b) => b.index === RTL8168_WINDOW_BAR && b.kind !== 'io');
+    if (!bar2 || bar2.size < RTL8168_BAR2_MIN_SIZE)
+      r.at('model').fail(
+        `the "rtl8168" model needs a memory BAR 2 of at least 0x${RTL8168_BAR2_MIN_SIZE.toString(16)} bytes (its window registers at 0x${RTL8168_WINDOW.DATA.toString(16)} and 0x${RTL8168_WINDOW.ADDRESS.toString(16)})`,
+      );
+    return model;
+  }
   const bar0 = bars.find((b) => b.index === 0 && b.kind !== 'io');
   if (!bar0 || bar0.size < NIC_BAR0_MIN_SIZE)
     r.at('model').fail(

@@ -5,4 +5,5 @@ export * from './sim-host.ts';
 export * from './kernel/index.ts';
 export * from './user-memory.ts';
 export * from './devices/nic.ts';
+export * from './devices/rtl8168.ts';
 export * from './nic-farm.ts';

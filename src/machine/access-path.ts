@@ -122,11 +122,11 @@ function notes(m: Machine, d: PathDecision, offset: bigint): string[] {
     const what =
       cause === 'sub-page-bar'
         ? `BAR${r.bar} is smaller than a host page and not page-aligned in the guest`
-        : `the host page BAR${r.bar}+${hex(first)}-${hex(first + page - 1)} (${page / 1024} KiB) also holds the ${cause === 'msix-pba' ? 'MSI-X PBA' : 'MSI-X table'} QEMU emulates`;
+        : `the host page BAR${r.bar}+${hex(first)}-${hex(first + page - 1)} (${page / 1024} KiB) also holds ${cause === 'quirk' ? 'a device quirk region QEMU traps (hw/vfio/pci-quirks.c)' : `the ${cause === 'msix-pba' ? 'MSI-X PBA' : 'MSI-X table'} QEMU emulates`}`;
     out.push(
       `why: ${what}, so KVM makes no memslot for it (kvm_align_section) and QEMU serves the access from the mmap`,
     );
-    if (cause !== 'sub-page-bar') out.push(relocationFix(r.dev, 'this page stays in the mmap'));
+    if (cause === 'msix-table' || cause === 'msix-pba') out.push(relocationFix(r.dev, 'this page stays in the mmap'));
   } else if (d.path === 'trappedToKernel' && r?.kind === 'trapped') {
     const l = r.dev.msixLayout;
     if (r.dev.options.noMmap) out.push('why: x-no-mmap=on: no BAR is mmapped\nfix: drop x-no-mmap=on');

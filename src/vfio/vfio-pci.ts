@@ -9,6 +9,7 @@ import { VmmContainer, type DmaPolicy } from './container.ts';
 import type { ProcessMemory } from './process-memory.ts';
 import { INTX_MMAP_TIMEOUT_MS, VfioIntx, type IntxMachine } from './intx.ts';
 import { VfioRom } from './rom.ts';
+import { setUpBarQuirks } from './quirks.ts';
 import {
   fixPbaOffset,
   fixupMsixMmaps,
@@ -73,6 +74,8 @@ export interface VfioBar {
   /** "<host> BAR n": the trapped region (pread/pwrite on the device fd), absent for a relocation-only BAR. */
   trapped: MemoryRegion | null;
   mmaps: { offset: bigint; size: bigint; region: MemoryRegion; mapping: U.DeviceMapping }[];
+  /** Device quirk regions laid over the trapped region (pci-quirks.c:vfio_bar_quirk_setup). */
+  quirks: MemoryRegion[];
   /** Size of the host's region (the guest BAR may be larger after relocation). */
   regionSize: bigint;
 }
@@ -305,6 +308,7 @@ export class VfioPciDevice extends PciDevice {
     const base = mem.container(`${this.hostName} base BAR ${n}`, info.size);
     let trapped: MemoryRegion | null = null;
     const mmaps: VfioBar['mmaps'] = [];
+    let quirks: MemoryRegion[] = [];
     if (regionSize > 0n) {
       const vdev = this.deviceFd;
       const counts = this.counts;
@@ -368,8 +372,9 @@ export class VfioPciDevice extends PciDevice {
         trapped!.addSubregion(a.offset, region);
         mmaps.push({ offset: a.offset, size: a.size, region, mapping });
       });
+      quirks = setUpBarQuirks(this, n, trapped);
     }
-    this.vbar[n] = { index: n, info, base, trapped, mmaps, regionSize };
+    this.vbar[n] = { index: n, info, base, trapped, mmaps, quirks, regionSize };
     const type = info.ioport
       ? R.PCI_BASE_ADDRESS_SPACE_IO
       : (info.mem64 ? R.PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) | (info.prefetch ? R.PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
@@ -627,7 +632,7 @@ export class VfioPciDevice extends PciDevice {
   }
 
   /** Why an mmapped page of BAR n exits (for --explain): shares a host page with an overlay, or a sub-page BAR. */
-  mmapExitCause(n: number, offset: number): 'msix-table' | 'msix-pba' | 'sub-page-bar' | null {
+  mmapExitCause(n: number, offset: number): 'msix-table' | 'msix-pba' | 'quirk' | 'sub-page-bar' | null {
     if (!this.mmapExits(n, offset)) return null;
     const l = this.msixLayout;
     const page = Math.floor(offset / this.pageSize);
@@ -636,6 +641,7 @@ export class VfioPciDevice extends PciDevice {
     if (l && hits(l.tableBar, l.tableOffset, this.msix!.table.length, this.msix?.tableRegion.enabled))
       return 'msix-table';
     if (l && hits(l.pbaBar, l.pbaOffset, this.msix!.pba.length, this.msix?.pbaRegion.enabled)) return 'msix-pba';
+    if (this.vbar[n]?.quirks.some((q) => hits(n, Number(q.addr), Number(q.size), q.enabled))) return 'quirk';
     return 'sub-page-bar';
   }
 
@@ -650,15 +656,17 @@ export class VfioPciDevice extends PciDevice {
     // A sub-page BAR at an unaligned guest address cannot be a memslot either (kvm_align_section).
     for (const vb of this.vbar)
       if (vb?.mmaps.length && vb.base.size < BigInt(1 << this.pageShift)) this.exitPages[vb.index]![0] = 1;
-    const msix = this.msix;
-    const l = this.msixLayout;
-    if (!msix || !l) return;
     const mark = (bar: number, offset: number, size: number, on: boolean) => {
       const pages = this.exitPages[bar];
       if (!on || !pages) return; // no mmaps in that BAR: nothing to exit from
       for (let p = offset >>> this.pageShift; p <= (offset + size - 1) >>> this.pageShift && p < pages.length; p++)
         pages[p] = 1;
     };
+    for (const vb of this.vbar)
+      for (const q of vb?.quirks ?? []) mark(vb!.index, Number(q.addr), Number(q.size), q.enabled);
+    const msix = this.msix;
+    const l = this.msixLayout;
+    if (!msix || !l) return;
     mark(l.tableBar, l.tableOffset, msix.table.length, msix.tableRegion.enabled);
     mark(l.pbaBar, l.pbaOffset, msix.pba.length, msix.pbaRegion.enabled);
   }

@@ -189,6 +189,14 @@ test('BAR sizes, overlaps and the ROM: each refusal names the field', () => {
   );
 });
 
+test('the "rtl8168" model needs its window BAR 2', () => {
+  const ep = (j: any) => j.pci[0].children[0];
+  assert.is(
+    error((j) => Object.assign(ep(j), { model: 'rtl8168', bars: [{ index: 0, size: '0x100', kind: 'io' }] })),
+    'h.json: pci[0].children[0].model: the "rtl8168" model needs a memory BAR 2 of at least 0x100 bytes (its window registers at 0x70 and 0x74)',
+  );
+});
+
 test('the "nic" model needs its register BAR 0 (found by the file fuzz: a NIC without BAR 0 crashed at realize)', () => {
   const ep = (j: any) => j.pci[0].children[0];
   assert.is(
