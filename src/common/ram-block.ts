@@ -92,32 +92,12 @@ export class RamBlock {
 
   /** Copies `length` bytes at `offset` into `out` at `at`, a chunk at a time. */
   readInto(offset: number, out: Uint8Array, at: number, length: number): void {
-    this.checkRange(offset, length);
-    const cs = this.chunkSize;
-    for (let done = 0; done < length; ) {
-      const pos = offset + done;
-      const idx = Math.floor(pos / cs);
-      const o = pos - idx * cs;
-      const n = Math.min(length - done, cs - o);
-      const c = this.chunks8[idx];
-      if (c === undefined) out.fill(0, at + done, at + done + n);
-      else out.set(c.subarray(o, o + n), at + done);
-      done += n;
-    }
+    this.copy(offset, out, at, length, false);
   }
 
   /** Copies `length` bytes of `src` from `at` into the block at `offset`, a chunk at a time. */
   writeFrom(offset: number, src: Uint8Array, at: number, length: number): void {
-    this.checkRange(offset, length);
-    const cs = this.chunkSize;
-    for (let done = 0; done < length; ) {
-      const pos = offset + done;
-      const idx = Math.floor(pos / cs);
-      const o = pos - idx * cs;
-      const n = Math.min(length - done, cs - o);
-      (this.chunks8[idx] ?? this.allocate(idx)).set(src.subarray(at + done, at + done + n), o);
-      done += n;
-    }
+    this.copy(offset, src, at, length, true);
   }
 
   /** Copies bytes out of the block. */
@@ -155,6 +135,23 @@ export class RamBlock {
    */
   clear(): void {
     for (const c of this.chunks8) c?.fill(0);
+  }
+
+  /** One chunk-at-a-time loop for both directions; a flag rather than a callback, so it allocates no closure. */
+  private copy(offset: number, buf: Uint8Array, at: number, length: number, intoBlock: boolean): void {
+    this.checkRange(offset, length);
+    const cs = this.chunkSize;
+    for (let done = 0; done < length; ) {
+      const pos = offset + done;
+      const idx = Math.floor(pos / cs);
+      const o = pos - idx * cs;
+      const n = Math.min(length - done, cs - o);
+      const c = this.chunks8[idx];
+      if (intoBlock) (c ?? this.allocate(idx)).set(buf.subarray(at + done, at + done + n), o);
+      else if (c === undefined) buf.fill(0, at + done, at + done + n);
+      else buf.set(c.subarray(o, o + n), at + done);
+      done += n;
+    }
   }
 
   private allocate(idx: number): Uint8Array {

@@ -1,4 +1,4 @@
-import type { FlatRange, FlatView } from './flat-view.ts';
+import { flatRangeEqual, type FlatRange, type FlatView } from './flat-view.ts';
 import type { AddressSpace } from './address-space.ts';
 import { Dispatch } from './dispatch.ts';
 import { renderRanges } from './render.ts';
@@ -22,18 +22,9 @@ function describe(r: FlatRange | undefined): string {
   return `[${hex(r.start)}-${hex(r.start + r.size - 1n)}] ${r.mr.name}@${hex(r.offsetInRegion)}${flags ? ` ${flags}` : ''}`;
 }
 
+/** flatRangeEqual, and the dirty-log mask too: a full render must agree on every field. */
 function sameRange(a: FlatRange, b: FlatRange): boolean {
-  return (
-    a.mr === b.mr &&
-    a.start === b.start &&
-    a.size === b.size &&
-    a.offsetInRegion === b.offsetInRegion &&
-    a.romdMode === b.romdMode &&
-    a.readonly === b.readonly &&
-    a.nonvolatile === b.nonvolatile &&
-    a.unmergeable === b.unmergeable &&
-    a.dirtyLogMask === b.dirtyLogMask
-  );
+  return flatRangeEqual(a, b) && a.dirtyLogMask === b.dirtyLogMask;
 }
 
 /** The view must hold exactly what rendering its root from scratch gives. */

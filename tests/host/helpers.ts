@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { SimHost, parseHostFile, VfioKernel, VfioError } from '../../src/host/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
+import { EventFd } from '../../src/common/index.ts';
 
 export const HOSTS = fileURLToPath(new URL('../../machines/hosts/', import.meta.url));
 export const hostJson = (name: string) => JSON.parse(readFileSync(`${HOSTS}${name}.json`, 'utf8'));
@@ -28,4 +29,16 @@ export function open(host: SimHost, address = '0000:01:00.0', type: number = U.V
   g.setContainer(c);
   c.setIommu(type);
   return { k, c, g, dev: g.getDeviceFd(address) };
+}
+
+/** SET_IRQS: `fd` triggers MSI-X vector `start` (the one-vector set-up the host tests share). */
+export function triggerMsix(dev: ReturnType<typeof open>['dev'], fd: EventFd = new EventFd(), start = 0): EventFd {
+  dev.setIrqs({
+    index: U.VFIO_PCI_MSIX_IRQ_INDEX,
+    start,
+    count: 1,
+    flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
+    data: [fd],
+  });
+  return fd;
 }

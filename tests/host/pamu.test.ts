@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { EventFd } from '../../src/common/index.ts';
 import { RamBlock } from '../../src/memory/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
-import { errno, hostFrom, hostJson, loadHost, open } from './helpers.ts';
+import { errno, hostFrom, hostJson, loadHost, open, triggerMsix } from './helpers.ts';
 
 const VA = 0x70000000n;
 const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
@@ -73,24 +73,12 @@ test('geometry [0,4G) with 256 windows gives 16M subwindows; MAP whole subwindow
   // Before the bank is mapped the host vector has nowhere to write: the MSI faults.
   const fd = new EventFd();
   dev.write(U.VFIO_PCI_CONFIG_REGION_INDEX, 4, 0x6, 2);
-  dev.setIrqs({
-    index: U.VFIO_PCI_MSIX_IRQ_INDEX,
-    start: 0,
-    count: 1,
-    flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
-    data: [fd],
-  });
+  triggerMsix(dev, fd);
   assert.is(dev.hw.signalMsix(0), false);
   assert.is(dev.stats.msiFaults, 1);
   pamu.mapMsiBank(0, 0xff000000n);
   assert.is(pamu.msiBankSubwindow(0), 255);
-  dev.setIrqs({
-    index: U.VFIO_PCI_MSIX_IRQ_INDEX,
-    start: 0,
-    count: 1,
-    flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
-    data: [fd],
-  });
+  triggerMsix(dev, fd);
   assert.is(dev.hostVectorAddress(0), 0xff000740n, "the subwindow base plus MSIIR's offset in its page");
   assert.is(dev.hw.signalMsix(0), true);
   assert.is(fd.count, 1);

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { SimHost, VfioKernel } from '../../src/host/index.ts';
 import { EventFd } from '../../src/common/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
-import { HOSTS, hostJson, hostFrom, errno, open } from './helpers.ts';
+import { HOSTS, hostJson, hostFrom, errno, open, triggerMsix } from './helpers.ts';
 
 test("API misuse gives the kernel's errnos", () => {
   const host = SimHost.load(HOSTS + 'x86-4k-ir.json');
@@ -165,13 +165,7 @@ test('64K arm64 with SMMUv3 and ITS: pgsizes, IOVA ranges, the MSI doorbell IOVA
     errno(() => c.mapDma({ iova: 0x8000000n, size: 0x10000n, vaddr: 0n, flags: 3 })),
     'EINVAL',
   );
-  dev.setIrqs({
-    index: U.VFIO_PCI_MSIX_IRQ_INDEX,
-    start: 0,
-    count: 1,
-    flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
-    data: [new EventFd()],
-  });
+  triggerMsix(dev);
   assert.is(dev.hostVectorAddress(0), 0x8000040n, 'IOVA 0x8000000 plus GITS_TRANSLATER offset 0x40');
 });
 
@@ -327,13 +321,7 @@ test('IRQs: counts and flags by kernel; one type at a time; NORESIZE; MSI-X mask
     ),
     'EINVAL',
   );
-  dev.setIrqs({
-    index: U.VFIO_PCI_MSIX_IRQ_INDEX,
-    start: 5,
-    count: 1,
-    flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
-    data: [fd],
-  });
+  triggerMsix(dev, fd, 5);
   assert.ok(dev.raise(5), 'dynamic MSI-X grows the index');
   dev.setIrqs({
     index: U.VFIO_PCI_MSIX_IRQ_INDEX,
@@ -371,14 +359,7 @@ test('a user rewrites a table entry through the mmap (4.16+, x86 IR): delivery i
   const { dev } = open(SimHost.load(HOSTS + 'x86-4k-ir.json'));
   dev.write(U.VFIO_PCI_CONFIG_REGION_INDEX, 4, 0x6, 2);
   const fd = new EventFd();
-  const set = () =>
-    dev.setIrqs({
-      index: U.VFIO_PCI_MSIX_IRQ_INDEX,
-      start: 0,
-      count: 1,
-      flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
-      data: [fd],
-    });
+  const set = () => triggerMsix(dev, fd);
   set();
   const map = dev.mmap(0, 0n, 0x4000n);
   map.write(0x2000, 0xdead0000, 4); // the hardware entry changes

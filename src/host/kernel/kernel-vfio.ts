@@ -2,7 +2,7 @@ import { KernelBug, VfioError } from '../errors.ts';
 import type { SimHost } from '../sim-host.ts';
 import { driverManagedDma, isVfioDriver } from '../sim-host.ts';
 import type { IommuGroup } from '../iommu-groups.ts';
-import { Type1Iommu } from './type1.ts';
+import { Type1Iommu, type1CheckExtension } from './type1.ts';
 import { SpaprTceIommu } from './spapr-tce.ts';
 import { PamuIommu } from './pamu.ts';
 import type { IommuBackend } from './iommu-backend.ts';
@@ -196,15 +196,7 @@ export class VfioContainer implements ContainerFd {
     if (this.iommu) return this.iommu.checkExtension(ext);
     const kind = this.host.spec.iommu.kind;
     if (['intel-vtd', 'amd-vi', 'arm-smmu-v3', 'arm-smmu-v2'].includes(kind)) {
-      return [
-        U.VFIO_TYPE1_IOMMU,
-        U.VFIO_TYPE1v2_IOMMU,
-        U.VFIO_UNMAP_ALL,
-        U.VFIO_UPDATE_VADDR,
-        U.VFIO_DMA_CC_IOMMU,
-      ].includes(ext)
-        ? 1
-        : 0;
+      return type1CheckExtension(ext);
     }
     if (kind === 'spapr-tce') {
       if (ext === U.VFIO_EEH) return this.host.spec.eeh ? 1 : 0;

@@ -5,6 +5,19 @@ import * as U from '../../common/vfio-uapi.ts';
 import type { MapDmaRequest, UnmapDmaRequest, Type1Info } from '../../common/vfio-uapi.ts';
 import type { IommuBackend } from './iommu-backend.ts';
 
+/** drivers/vfio/vfio_iommu_type1.c:vfio_iommu_type1_check_extension, before SET_IOMMU and after. */
+export function type1CheckExtension(ext: number): number {
+  return [
+    U.VFIO_TYPE1_IOMMU,
+    U.VFIO_TYPE1v2_IOMMU,
+    U.VFIO_UNMAP_ALL,
+    U.VFIO_UPDATE_VADDR,
+    U.VFIO_DMA_CC_IOMMU,
+  ].includes(ext)
+    ? 1
+    : 0;
+}
+
 /** One MAP_DMA (vfio_dma): never merged with neighbours in modern kernels. */
 export interface DmaMapping {
   iova: bigint;
@@ -104,15 +117,7 @@ export class Type1Iommu implements IommuBackend {
 
   /** CHECK_EXTENSION once this backend is chosen. */
   checkExtension(ext: number): number {
-    return [
-      U.VFIO_TYPE1_IOMMU,
-      U.VFIO_TYPE1v2_IOMMU,
-      U.VFIO_UNMAP_ALL,
-      U.VFIO_UPDATE_VADDR,
-      U.VFIO_DMA_CC_IOMMU,
-    ].includes(ext)
-      ? 1
-      : 0;
+    return type1CheckExtension(ext);
   }
 
   info(): Type1Info {
