@@ -45,10 +45,12 @@ const STRATEGY_LABEL: Record<(typeof STRATEGIES)[number], string> = {
 if (opts.phases.includes('access')) {
   const a = opts.access;
   progress.print(
-    `Access: ns per access (CPU time; median of ${a.rounds} rounds, min-max), one process per size and strategy, node ${process.version}`,
+    `Access: ns per access (CPU time; median of ${a.rounds} rounds, min-max), one process per size and ` +
+      `strategy, node ${process.version}`,
   );
   progress.print(
-    'direct = the handler called with its offset, RAM as a bare Uint32Array; v86 = npm v86 (mmap_read32/mmap_write32 for MMIO, wasm read32s/write32 for RAM and mixed)',
+    'direct = the handler called with its offset, RAM as a bare Uint32Array; v86 = npm v86 ' +
+      '(mmap_read32/mmap_write32 for MMIO, wasm read32s/write32 for RAM and mixed)',
   );
   const header = ['regions', 'stream', 'op', 'direct', 'vdm', 'v86', 'vdm/direct', 'vdm/v86', 'spread > ±20%'];
   const widths = [8, -10, -5, 18, 18, 18, 10, 8, -14];
@@ -69,7 +71,9 @@ if (opts.phases.includes('access')) {
   result.access = { rows, summaries };
   for (const s of summaries)
     progress.print(
-      `${thousands(s.regions)} regions: vdm heap ${s.heapPerRegion === undefined ? '-' : fixed(s.heapPerRegion, 0)} bytes/region; a written 4 KiB RAM block ${s.ramBlock4k === undefined ? '-' : fixed(s.ramBlock4k, 0)} bytes`,
+      `${thousands(s.regions)} regions: vdm heap ` +
+        `${s.heapPerRegion === undefined ? '-' : fixed(s.heapPerRegion, 0)} bytes/region; a written 4 KiB RAM ` +
+        `block ${s.ramBlock4k === undefined ? '-' : fixed(s.ramBlock4k, 0)} bytes`,
     );
   md.push(
     '#### Accesses: vdm against a direct call and v86 (ns per access, median of the rounds, min-max)',
@@ -124,7 +128,8 @@ if (opts.phases.includes('dispatch')) {
     ...strategies.map((s) => (s === 'direct' ? fixed(r.ns[s]!) : `${fixed(r.ns[s]!)} (${fixed(r.ratio[s]!, 2)}x)`)),
   ];
   progress.print(
-    `Dispatch: ns per 4-byte access, (ratio to the direct call); ${d.seconds} s per strategy and row, node ${process.version}`,
+    `Dispatch: ns per 4-byte access, (ratio to the direct call); ${d.seconds} s per strategy and row, node ` +
+      `${process.version}`,
   );
   progress.print(line(['regions', 'path', 'op', 'stream', ...strategies.map((s) => STRATEGY_LABEL[s])], widths));
   const { rows, trees } = runDispatch(d, progress, (r) => progress.print(line(cells(r), widths)));
@@ -149,7 +154,8 @@ if (opts.phases.includes('dispatch')) {
   }
   for (const op of d.ops) {
     md.push(
-      `#### ${op === 'read' ? 'Reads' : 'Writes'} through the AddressSpace, every path: ns per access (ratio to the direct call)`,
+      `#### ${op === 'read' ? 'Reads' : 'Writes'} through the AddressSpace, every path: ns per access (ratio ` +
+        'to the direct call)',
       '',
     );
     md.push(
@@ -184,7 +190,8 @@ if (opts.phases.includes('dispatch')) {
 
 if (opts.phases.includes('render')) {
   progress.print(
-    '\nRender and commit: median ms per change (commit = render + listener events; compile = dispatch table on the next access)',
+    '\nRender and commit: median ms per change (commit = render + listener events; compile = dispatch table ' +
+      'on the next access)',
   );
   progress.print(
     "mode 'full' renders every view from scratch (QEMU's way), 'incremental' patches; both on the same tree",
@@ -232,11 +239,13 @@ if (opts.phases.includes('render')) {
     .filter((g) => g.change !== 'build' && g.change !== 'firstRender')
     .map(
       (g) =>
-        `${g.change} ${g.mode}: n^${fixed(g.exponent, 2)} (commit alone n^${fixed(g.commitExponent, 2)}; ${fixed(g.msPerThousand, 3)} ms per 1 000 regions at the largest size)`,
+        `${g.change} ${g.mode}: n^${fixed(g.exponent, 2)} (commit alone n^${fixed(g.commitExponent, 2)}; ` +
+        `${fixed(g.msPerThousand, 3)} ms per 1 000 regions at the largest size)`,
     );
   progress.print(`growth:\n  ${fit.join('\n  ')}`);
   md.push(
-    '### Render and commit (median ms per change; "of first" = total as a share of the first render + compile of that tree)',
+    '### Render and commit (median ms per change; "of first" = total as a share of the first render + compile ' +
+      'of that tree)',
     '',
     ...markdown(header, rows.map(cells)),
     '',
@@ -252,7 +261,8 @@ if (opts.phases.includes('boot')) {
     '\nBoot scale: the nic guest (machines/guests/nic.json) driving each of N assigned NICs, one process per point',
   );
   progress.print(
-    "mode 'full' renders every view from scratch on every commit (VDM_FULL_RENDER=1, QEMU's way); 'incremental' patches",
+    "mode 'full' renders every view from scratch on every commit (VDM_FULL_RENDER=1, QEMU's way); " +
+      "'incremental' patches",
   );
   const header = [
     'machine',

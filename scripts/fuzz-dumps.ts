@@ -10,7 +10,8 @@ const result = fuzzDumps(cases, seed);
 const seconds = (performance.now() - t0) / 1000;
 writeFileSync('fuzz-dumps.json', JSON.stringify({ cases, seed, seconds, ...result }, null, 2));
 console.log(
-  `${cases} mutated dumps (seed ${seed}) in ${seconds.toFixed(1)} s: exits ${JSON.stringify(result.exits)}, slowest ${result.slowestMs.toFixed(0)} ms, ${result.failures.length} failures`,
+  `${cases} mutated dumps (seed ${seed}) in ${seconds.toFixed(1)} s: exits ${JSON.stringify(result.exits)}, ` +
+    `slowest ${result.slowestMs.toFixed(0)} ms, ${result.failures.length} failures`,
 );
 for (const f of result.failures.slice(0, 20)) console.log('  ' + f);
 process.exitCode = result.failures.length ? 1 : 0;

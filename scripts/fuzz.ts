@@ -22,7 +22,8 @@ for (let i = 0; i < cases; i++) {
 const seconds = (performance.now() - t0) / 1000;
 writeFileSync('fuzz-files.json', JSON.stringify({ cases, seed, seconds, exits, failures }, null, 2));
 console.log(
-  `${cases} mutated files (seed ${seed}) in ${seconds.toFixed(1)} s: exit 0/1/2 ${exits.join('/')}, ${failures.length} failures`,
+  `${cases} mutated files (seed ${seed}) in ${seconds.toFixed(1)} s: exit 0/1/2 ${exits.join('/')}, ` +
+    `${failures.length} failures`,
 );
 for (const f of failures.slice(0, 20)) console.log('  ' + f);
 process.exitCode = failures.length ? 1 : 0;

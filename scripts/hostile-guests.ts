@@ -10,7 +10,8 @@ const result = runHostileCampaign(programs, seed);
 const seconds = (performance.now() - t0) / 1000;
 writeFileSync('hostile-guests.json', JSON.stringify({ seed, seconds, ...result }, null, 2));
 console.log(
-  `${programs} hostile guest programs, ${result.ops} operations (seed ${seed}) in ${seconds.toFixed(1)} s: ${result.findings.length} findings`,
+  `${programs} hostile guest programs, ${result.ops} operations (seed ${seed}) in ${seconds.toFixed(1)} s: ` +
+    `${result.findings.length} findings`,
 );
 console.log(`interrupts: ${JSON.stringify(result.totals)}`);
 for (const f of result.findings.slice(0, 20))

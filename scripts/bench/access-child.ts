@@ -136,7 +136,9 @@ for (const stream of STREAMS) {
   const s = makeStream(l, stream);
   for (const op of ['read', 'write'] as const) {
     // Each (stream, op) gets its own loop compiled from source: its own type feedback.
-    const src = `// ${args.strategy} ${stream} ${op}\nconst { as, cpu, M, R, W, A, H, O } = c;\nlet s = 0;\nfor (let i = from; i < to; i++) ${body(args.strategy, stream, op)}\nreturn s;`;
+    const src =
+      `// ${args.strategy} ${stream} ${op}\nconst { as, cpu, M, R, W, A, H, O } = c;\nlet s = ` +
+      `0;\nfor (let i = from; i < to; i++) ${body(args.strategy, stream, op)}\nreturn s;`;
     const loop = new Function('c', 'from', 'to', src) as Loop;
     work.push({ stream, op, c: { ...s, as, cpu, M, R: l.read, W: l.write }, loop, chunk: { size: 64 } });
   }

@@ -91,7 +91,8 @@ export function runAccess(
       const last = r.stdout.trim().split('\n').pop() ?? '';
       if (r.status !== 0 || !last.startsWith('{'))
         throw new Error(
-          `access benchmark, ${n} regions, ${strategy}: ${r.stderr.trim().split('\n').slice(-3).join(' ') || `exit ${r.status}`}`,
+          `access benchmark, ${n} regions, ${strategy}: ` +
+            `${r.stderr.trim().split('\n').slice(-3).join(' ') || `exit ${r.status}`}`,
         );
       results.set(strategy, JSON.parse(last) as ChildResult);
     }
@@ -110,7 +111,8 @@ export function runAccess(
         // The cross-check: the same answers (reads) or the same state after (writes) as the direct call.
         if (mine.checksum !== d.checksum)
           throw new Error(
-            `access benchmark, ${n} regions, ${d.stream} ${d.op}: ${strategy} answered differently from the direct call (checksum ${mine.checksum} vs ${d.checksum})`,
+            `access benchmark, ${n} regions, ${d.stream} ${d.op}: ${strategy} answered differently from the ` +
+              `direct call (checksum ${mine.checksum} vs ${d.checksum})`,
           );
         const s = spread(mine.ns);
         row.ns[strategy] = s;

@@ -33,7 +33,8 @@ export function dispatchChart(
   const width = paths.length * W;
   const height = legendH + orders.length * H;
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="10">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ` +
+      `${height}" font-family="sans-serif" font-size="10">`,
     `<rect width="100%" height="100%" fill="white"/>`,
   ];
   strategies.forEach((s, k) => {
@@ -56,7 +57,8 @@ export function dispatchChart(
         ((log10(ns) - log10(yMin)) / (log10(yMax) - log10(yMin) || 1)) * (H - PAD.top - PAD.bottom);
       out.push(`<text x="${ox + PAD.left}" y="${oy + 14}" font-weight="bold">${esc(`${path} read, ${order}`)}</text>`);
       out.push(
-        `<rect x="${ox + PAD.left}" y="${oy + PAD.top}" width="${W - PAD.left - PAD.right}" height="${H - PAD.top - PAD.bottom}" fill="none" stroke="#ccc"/>`,
+        `<rect x="${ox + PAD.left}" y="${oy + PAD.top}" width="${W - PAD.left - PAD.right}" ` +
+          `height="${H - PAD.top - PAD.bottom}" fill="none" stroke="#ccc"/>`,
       );
       for (let e = log10(yMin); e <= log10(yMax); e++) {
         const y = py(10 ** e);
@@ -67,7 +69,8 @@ export function dispatchChart(
       }
       for (const n of sizes)
         out.push(
-          `<text x="${px(n)}" y="${oy + H - PAD.bottom + 12}" text-anchor="middle">${n >= 1000 ? `${n / 1000}k` : n}</text>`,
+          `<text x="${px(n)}" y="${oy + H - PAD.bottom + 12}" ` +
+            `text-anchor="middle">${n >= 1000 ? `${n / 1000}k` : n}</text>`,
         );
       if (col === 0 && row === orders.length - 1)
         out.push(`<text x="${ox + W / 2}" y="${oy + H - 4}" text-anchor="middle">regions</text>`);
@@ -78,7 +81,8 @@ export function dispatchChart(
           .map((r) => `${px(r.regions).toFixed(1)},${py(r.ns[s.key]!).toFixed(1)}`);
         if (pts.length)
           out.push(
-            `<polyline points="${pts.join(' ')}" fill="none" stroke="${COLORS[k % COLORS.length]}" stroke-width="1.6"/>`,
+            `<polyline points="${pts.join(' ')}" fill="none" stroke="${COLORS[k % COLORS.length]}" ` +
+              `stroke-width="1.6"/>`,
           );
         for (const p of pts)
           out.push(

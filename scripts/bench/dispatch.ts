@@ -74,7 +74,8 @@ function loopFor(strategy: Strategy, path: PathName, op: Op, order: Order): Loop
       'c',
       'from',
       'to',
-      `// ${key}\nconst { as, A, H, O, R, W, L, B, K } = c;\nlet s = 0;\nfor (let i = from; i < to; i++) ${body}\nreturn s;`,
+      `// ${key}\nconst { as, A, H, O, R, W, L, B, K } = c;\nlet s = 0;\nfor (let i = from; i < to; i++) ` +
+        `${body}\nreturn s;`,
     ) as Loop;
     loops.set(key, loop);
   }
@@ -163,7 +164,8 @@ export function crossCheck(
     if (i >= 0) {
       const a = `0x${c.A[i]!.toString(16)}`;
       throw new Error(
-        `${where}: ${s} ${op === 'read' ? 'read' : 'left'} 0x${got[i]!.toString(16)} at ${a} (access ${i}) where the direct call ${op === 'read' ? 'read' : 'left'} 0x${expected[i]!.toString(16)}`,
+        `${where}: ${s} ${op === 'read' ? 'read' : 'left'} 0x${got[i]!.toString(16)} at ${a} (access ${i}) ` +
+          `where the direct call ${op === 'read' ? 'read' : 'left'} 0x${expected[i]!.toString(16)}`,
       );
     }
   }

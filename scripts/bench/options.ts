@@ -55,7 +55,8 @@ function list<T extends string>(
   const bad = items.filter((s) => !allowed.includes(s as T));
   if (bad.length || items.length === 0)
     throw new Error(
-      `--${flag}: ${bad.length ? `unknown ${bad.map((b) => `'${b}'`).join(', ')}` : 'empty list'}; choose from ${allowed.join(', ')}`,
+      `--${flag}: ${bad.length ? `unknown ${bad.map((b) => `'${b}'`).join(', ')}` : 'empty list'}; choose ` +
+        `from ${allowed.join(', ')}`,
     );
   return items as T[];
 }

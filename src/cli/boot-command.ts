@@ -62,7 +62,8 @@ export function parseDevice(text: string): VfioPciOptions {
       else throw new UsageError(`--device: x-msix-relocation must be off, auto or bar0..bar5, got "${v}"`);
     } else
       throw new UsageError(
-        `--device: unknown option "${k}" (host, id, addr, multifunction, x-msix-relocation, x-no-mmap, x-no-kvm-intx, x-intx-mmap-timeout-ms, rombar, romfile)`,
+        `--device: unknown option "${k}" (host, id, addr, multifunction, x-msix-relocation, x-no-mmap, ` +
+          'x-no-kvm-intx, x-intx-mmap-timeout-ms, rombar, romfile)',
       );
   }
   if (!opts.host) throw new UsageError(`--device ${text}: host=DDDD:BB:DD.F is required`);
@@ -163,7 +164,11 @@ export function machinesCommand(): { out: string; err: string } {
   const lines = shippedNames('machine').map((name) => {
     const f = inputFile('machine', name);
     const s = loadMachineFile(f.path, f.display);
-    return `${s.name.padEnd(12)} ${s.arch.padEnd(8)} ${s.interrupts.controller.padEnd(10)} ${s.iommu.padEnd(10)} MSI-X table ${s.msixEmulation ? 'emulated' : 'not emulated (RTAS)'}; default host ${s.defaultHost ?? '-'}`;
+    return (
+      `${s.name.padEnd(12)} ${s.arch.padEnd(8)} ${s.interrupts.controller.padEnd(10)} ` +
+      `${s.iommu.padEnd(10)} MSI-X table ${s.msixEmulation ? 'emulated' : 'not emulated (RTAS)'}; default ` +
+      `host ${s.defaultHost ?? '-'}`
+    );
   });
   return { out: lines.join('\n') + '\n', err: '' };
 }
@@ -198,7 +203,8 @@ export function pciCommand(argv: string[]): { out: string; err: string } {
   for (const d of machine.pciHost.devices()) {
     out.push(`  Bus  ${d.bus!.number()}, device ${(d.devfn >> 3).toString().padStart(3)}, function ${d.devfn & 7}:`);
     out.push(
-      `    Class ${d.cfg.word(0x0a).toString(16).padStart(4, '0')}: PCI device ${d.vendorId.toString(16).padStart(4, '0')}:${d.deviceId.toString(16).padStart(4, '0')}`,
+      `    Class ${d.cfg.word(0x0a).toString(16).padStart(4, '0')}: PCI device ` +
+        `${d.vendorId.toString(16).padStart(4, '0')}:${d.deviceId.toString(16).padStart(4, '0')}`,
     );
     const pin = d.cfg.byte(0x3d);
     if (pin) out.push(`      IRQ ${d.cfg.byte(0x3c)}, pin ${String.fromCharCode(64 + pin)}.`);
@@ -207,7 +213,9 @@ export function pciCommand(argv: string[]): { out: string; err: string } {
       const io = (b.type & 1) !== 0;
       const kind = io ? 'I/O' : `${b.type & 4 ? '64' : '32'} bit${b.type & 8 ? ' prefetchable' : ''} memory`;
       // hmp_info_pci_device prints the address even when unmapped (PCI_BAR_UNMAPPED), the end wrapping.
-      const at = `at 0x${b.addr.toString(16).padStart(io ? 4 : 8, '0')} [0x${((b.addr + b.size - 1n) & 0xffffffffffffffffn).toString(16).padStart(io ? 4 : 8, '0')}]`;
+      const at =
+        `at 0x${b.addr.toString(16).padStart(io ? 4 : 8, '0')} ` +
+        `[0x${((b.addr + b.size - 1n) & 0xffffffffffffffffn).toString(16).padStart(io ? 4 : 8, '0')}]`;
       out.push(`      BAR${n}: ${kind} ${at}.`);
     });
     out.push(`      id "${d.name}"`);

@@ -63,6 +63,7 @@ export function demoCommand(): { out: string; err: string } {
 function counters(as: AddressSpace): string[] {
   const c = as.counters;
   return [
-    `  ${as.name.padEnd(7)} RAM ${c.ram}  RAM-device (mmapped) ${c.ramDevice}  MMIO (trapped) ${c.mmio}  unassigned ${c.unassigned}  invalid ${c.invalid}`,
+    `  ${as.name.padEnd(7)} RAM ${c.ram}  RAM-device (mmapped) ${c.ramDevice}  MMIO (trapped) ${c.mmio}  ` +
+      `unassigned ${c.unassigned}  invalid ${c.invalid}`,
   ];
 }

@@ -41,7 +41,10 @@ export function hostCommand(argv: string[]): { out: string; err: string } {
 export function hostsCommand(): { out: string; err: string } {
   const lines = shippedNames('host').map((name) => {
     const h = loadHost(name);
-    return `${h.spec.name.padEnd(20)} ${h.spec.arch.padEnd(8)} ${String(h.spec.pageSize / 1024).padStart(2)}K pages  ${h.spec.iommu.kind.padEnd(12)} ${h.spec.msi.controller.padEnd(10)} kernel ${h.spec.kernel}`;
+    return (
+      `${h.spec.name.padEnd(20)} ${h.spec.arch.padEnd(8)} ${String(h.spec.pageSize / 1024).padStart(2)}K ` +
+      `pages  ${h.spec.iommu.kind.padEnd(12)} ${h.spec.msi.controller.padEnd(10)} kernel ${h.spec.kernel}`
+    );
   });
   return { out: lines.join('\n') + '\n', err: '' };
 }
@@ -89,13 +92,23 @@ function iommuFacts(host: SimHost): string {
   const { iommu, eeh } = host.spec;
   if (iommu.spapr) {
     const sp = iommu.spapr;
-    return `spapr-tce (${sp.ownershipOps ? 'SPAPR_TCE_v2, DDW' : 'SPAPR_TCE v1 only'}), 32-bit window 0x0+${hex(sp.dma32WindowSize)}, TCE sizes ${sp.pageSizes.map(kib).join(' ')}, ${sp.maxWindows} windows (DDW at ${hex(sp.ddwStart)}), ${sp.levels} levels, EEH ${eeh ? 'on' : 'off'}`;
+    return (
+      `spapr-tce (${sp.ownershipOps ? 'SPAPR_TCE_v2, DDW' : 'SPAPR_TCE v1 only'}), 32-bit window ` +
+      `0x0+${hex(sp.dma32WindowSize)}, TCE sizes ${sp.pageSizes.map(kib).join(' ')}, ${sp.maxWindows} windows ` +
+      `(DDW at ${hex(sp.ddwStart)}), ${sp.levels} levels, EEH ${eeh ? 'on' : 'off'}`
+    );
   }
   if (iommu.pamu) {
     const removed = host.kernel.pamuWindowsRemoved ? ' (windows removed in 5.13: VFIO_FSL_PAMU unavailable)' : '';
-    return `fsl-pamu (windowed, vendor VFIO_FSL_PAMU), aperture up to ${kib(iommu.pamu.apertureSize)}, up to ${iommu.pamu.maxSubwindows} subwindows, ${host.spec.msi.banks} MSI banks${removed}`;
+    return (
+      `fsl-pamu (windowed, vendor VFIO_FSL_PAMU), aperture up to ${kib(iommu.pamu.apertureSize)}, up to ` +
+      `${iommu.pamu.maxSubwindows} subwindows, ${host.spec.msi.banks} MSI banks${removed}`
+    );
   }
-  return `${iommu.kind}, page sizes ${iommu.pageSizes.map(kib).join(' ')}, aperture ${hex(iommu.aperture.start)}-${hex(iommu.aperture.end)}`;
+  return (
+    `${iommu.kind}, page sizes ${iommu.pageSizes.map(kib).join(' ')}, aperture ` +
+    `${hex(iommu.aperture.start)}-${hex(iommu.aperture.end)}`
+  );
 }
 
 /** lspci -tv style tree plus the facts that decide assignment. */
@@ -122,7 +135,9 @@ export function formatHost(host: SimHost): string {
       .filter(Boolean)
       .join(', ');
     out.push(
-      `${prefix}${last ? '└─' : '├─'} ${sp.address.slice(5)} ${sp.type} ${hex4(sp.vendor)}:${hex4(sp.device)} [${sp.driver ?? 'no driver'}]${acs}${extras ? ` ${extras}` : ''}  group ${f.group!.id} ${v.viable ? 'viable' : 'NOT viable'}`,
+      `${prefix}${last ? '└─' : '├─'} ${sp.address.slice(5)} ${sp.type} ${hex4(sp.vendor)}:${hex4(sp.device)} ` +
+        `[${sp.driver ?? 'no driver'}]${acs}${extras ? ` ${extras}` : ''}  group ${f.group!.id} ` +
+        `${v.viable ? 'viable' : 'NOT viable'}`,
     );
     const kids = host.functions.filter((k) => k.parent === f);
     if (isBridge(sp.type) && kids.length) {

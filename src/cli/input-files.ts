@@ -36,7 +36,8 @@ export function inputFile(kind: keyof typeof DIRS, name: string): InputFile {
   const path = join(packageRoot(), DIRS[kind], `${name}.json`);
   if (!existsSync(path))
     throw new UsageError(
-      `unknown ${kind} "${name}": shipped ${kind}s are ${shippedNames(kind).join(', ')}; or give the path of a .json file`,
+      `unknown ${kind} "${name}": shipped ${kind}s are ${shippedNames(kind).join(', ')}; or give the path of ` +
+        'a .json file',
     );
   return { path, display: `${DIRS[kind]}/${name}.json` };
 }

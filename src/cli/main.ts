@@ -76,6 +76,8 @@ export function errorResult(command: string, e: unknown, debug: boolean): CliRes
   return {
     code: EXIT_FAILURE,
     out: '',
-    err: `vdm ${command}: internal error (a bug in vdm, please report it): ${what}\n${trace || 'run again with --debug for the stack trace\n'}`,
+    err:
+      `vdm ${command}: internal error (a bug in vdm, please report it): ` +
+      `${what}\n${trace || 'run again with --debug for the stack trace\n'}`,
   };
 }

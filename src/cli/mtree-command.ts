@@ -85,7 +85,8 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
   const as = spaces.find((s) => s.name === name);
   if (!as)
     throw new UsageError(
-      `--as ${name}: ${file ?? 'the booted machine'} has no such address space (have: ${spaces.map((s) => s.name).join(', ')})`,
+      `--as ${name}: ${file ?? 'the booted machine'} has no such address space (have: ` +
+        `${spaces.map((s) => s.name).join(', ')})`,
     );
   // On a booted machine the answer also says whether the access exits, what it costs and what fixes it.
   return {

@@ -336,7 +336,8 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
         .array()
         [i]!.at('index')
         .fail(
-          `BAR ${b.index} overlaps BAR ${clash.index}${clash.index !== b.index ? ` (a 64-bit BAR takes two slots: ${clash.index} and ${clash.index + 1})` : ''}`,
+          `BAR ${b.index} overlaps BAR ` +
+            `${clash.index}${clash.index !== b.index ? ` (a 64-bit BAR takes two slots: ${clash.index} and ${clash.index + 1})` : ''}`,
         );
     if (b.kind === 'mem64' && b.index === 5) r.at('bars').fail('a 64-bit BAR cannot start at BAR 5');
     if (isBridge(type) && b.index > 1) r.at('bars').fail(`a bridge has only BAR 0 and 1, got BAR ${b.index}`);
@@ -375,7 +376,8 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
       x.at('pba')
         .at('offset')
         .fail(
-          `a ${entries}-entry PBA (${pbaBytes} bytes) at 0x${msix.pba.offset.toString(16)} runs past the end of BAR ${msix.pba.bar} (0x${pbaBarSize.toString(16)} bytes)`,
+          `a ${entries}-entry PBA (${pbaBytes} bytes) at 0x${msix.pba.offset.toString(16)} runs past the end ` +
+            `of BAR ${msix.pba.bar} (0x${pbaBarSize.toString(16)} bytes)`,
         );
     if (
       msix.pba.bar === msix.table.bar &&
@@ -385,7 +387,9 @@ function readFunction(r: Reader, expectedBus: number | null, seen: Map<string, s
       x.at('pba')
         .at('offset')
         .fail(
-          `the PBA (0x${msix.pba.offset.toString(16)}+0x${pbaBytes.toString(16)}) overlaps the table (0x${msix.table.offset.toString(16)}+0x${(entries * MSIX_TABLE_ENTRY_SIZE).toString(16)}) in BAR ${msix.table.bar} (hw/pci/msix.c:msix_init refuses it)`,
+          `the PBA (0x${msix.pba.offset.toString(16)}+0x${pbaBytes.toString(16)}) overlaps the table ` +
+            `(0x${msix.table.offset.toString(16)}+0x${(entries * MSIX_TABLE_ENTRY_SIZE).toString(16)}) in BAR ` +
+            `${msix.table.bar} (hw/pci/msix.c:msix_init refuses it)`,
         );
     }
   }
@@ -473,14 +477,17 @@ function readModel(r: Reader, bars: BarSpec[]): string | null {
     const bar2 = bars.find((b) => b.index === RTL8168_WINDOW_BAR && b.kind !== 'io');
     if (!bar2 || bar2.size < RTL8168_BAR2_MIN_SIZE)
       r.at('model').fail(
-        `the "rtl8168" model needs a memory BAR 2 of at least 0x${RTL8168_BAR2_MIN_SIZE.toString(16)} bytes (its window registers at 0x${RTL8168_WINDOW.DATA.toString(16)} and 0x${RTL8168_WINDOW.ADDRESS.toString(16)})`,
+        `the "rtl8168" model needs a memory BAR 2 of at least 0x${RTL8168_BAR2_MIN_SIZE.toString(16)} bytes ` +
+          `(its window registers at 0x${RTL8168_WINDOW.DATA.toString(16)} and ` +
+          `0x${RTL8168_WINDOW.ADDRESS.toString(16)})`,
       );
     return model;
   }
   const bar0 = bars.find((b) => b.index === 0 && b.kind !== 'io');
   if (!bar0 || bar0.size < NIC_BAR0_MIN_SIZE)
     r.at('model').fail(
-      `the "nic" model needs a memory BAR 0 of at least 0x${NIC_BAR0_MIN_SIZE.toString(16)} bytes (its registers, and the doorbell at 0x${NIC_REGS.DOORBELL.toString(16)})`,
+      `the "nic" model needs a memory BAR 0 of at least 0x${NIC_BAR0_MIN_SIZE.toString(16)} bytes (its ` +
+        `registers, and the doorbell at 0x${NIC_REGS.DOORBELL.toString(16)})`,
     );
   return model;
 }
@@ -545,7 +552,10 @@ function readBar(r: Reader): BarSpec {
   };
 }
 
-/** Linux sets pdev->multifunction for every function of a slot whose function 0 says so; a slot with several functions must. */
+/**
+ * Linux sets pdev->multifunction for every function of a slot whose function 0 says so; a slot with several
+ * functions must.
+ */
 function markMultifunction(fns: FunctionSpec[]): void {
   const bySlot = new Map<string, FunctionSpec[]>();
   for (const f of fns) bySlot.set(`${f.bus}:${f.slot}`, [...(bySlot.get(`${f.bus}:${f.slot}`) ?? []), f]);

@@ -79,7 +79,10 @@ export class SimHost {
       })
       .map((f) => ({ address: f.spec.address, driver: f.spec.driver! }));
     const advice = blockers.length
-      ? `group ${group.id} is not viable: ${blockers.map((b) => `${b.address} is bound to ${b.driver}`).join(', ')}; bind ${blockers.length > 1 ? 'them' : 'it'} to vfio-pci or pci-stub, or unbind ${blockers.length > 1 ? 'them' : 'it'}`
+      ? `group ${group.id} is not viable: ` +
+        `${blockers.map((b) => `${b.address} is bound to ${b.driver}`).join(', ')}; bind ` +
+        `${blockers.length > 1 ? 'them' : 'it'} to vfio-pci or pci-stub, or unbind ` +
+        `${blockers.length > 1 ? 'them' : 'it'}`
       : `group ${group.id} is viable`;
     return { viable: blockers.length === 0, blockers, advice };
   }
@@ -102,11 +105,15 @@ export class SimHost {
     if (this.spec.allowUnsafeInterrupts)
       return {
         allowed: true,
-        reason: `${c} does not isolate MSIs; allowed only because allow_unsafe_interrupts=1 (a device can forge interrupts)`,
+        reason:
+          `${c} does not isolate MSIs; allowed only because allow_unsafe_interrupts=1 (a device can ` +
+          'forge interrupts)',
       };
     return {
       allowed: false,
-      reason: `${c} does not isolate MSIs: type1 refuses to attach (EPERM) unless vfio_iommu_type1.allow_unsafe_interrupts=1`,
+      reason:
+        `${c} does not isolate MSIs: type1 refuses to attach (EPERM) unless ` +
+        'vfio_iommu_type1.allow_unsafe_interrupts=1',
     };
   }
 

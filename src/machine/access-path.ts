@@ -107,7 +107,10 @@ function relocationFix(dev: VfioPciDevice, gain: string): string {
   if (n === null)
     return 'fix: none by relocation: no BAR can take the MSI-X table (hw/vfio/pci.c:vfio_pci_relocate_msix)';
   const where = n === l.tableBar ? `to the end of BAR${n}, doubled` : `into BAR${n}`;
-  return `fix: x-msix-relocation=bar${n} moves the MSI-X table and PBA ${where}, and ${gain} (hw/vfio/pci.c:vfio_pci_relocate_msix)`;
+  return (
+    `fix: x-msix-relocation=bar${n} moves the MSI-X table and PBA ${where}, and ${gain} ` +
+    '(hw/vfio/pci.c:vfio_pci_relocate_msix)'
+  );
 }
 
 /** Why the access takes its path and what would change it. */
@@ -122,7 +125,8 @@ function notes(m: Machine, d: PathDecision, offset: bigint): string[] {
     const what =
       cause === 'sub-page-bar'
         ? `BAR${r.bar} is smaller than a host page and not page-aligned in the guest`
-        : `the host page BAR${r.bar}+${hex(first)}-${hex(first + page - 1)} (${page / 1024} KiB) also holds ${cause === 'quirk' ? 'a device quirk region QEMU traps (hw/vfio/pci-quirks.c)' : `the ${cause === 'msix-pba' ? 'MSI-X PBA' : 'MSI-X table'} QEMU emulates`}`;
+        : `the host page BAR${r.bar}+${hex(first)}-${hex(first + page - 1)} (${page / 1024} KiB) also holds ` +
+          `${cause === 'quirk' ? 'a device quirk region QEMU traps (hw/vfio/pci-quirks.c)' : `the ${cause === 'msix-pba' ? 'MSI-X PBA' : 'MSI-X table'} QEMU emulates`}`;
     out.push(
       `why: ${what}, so KVM makes no memslot for it (kvm_align_section) and QEMU serves the access from the mmap`,
     );
@@ -132,16 +136,19 @@ function notes(m: Machine, d: PathDecision, offset: bigint): string[] {
     if (r.dev.options.noMmap) out.push('why: x-no-mmap=on: no BAR is mmapped\nfix: drop x-no-mmap=on');
     else if (l && (l.tableBar === r.bar || l.pbaBar === r.bar)) {
       out.push(
-        `why: the kernel grants no mmap of the host page(s) holding the MSI-X table/PBA in BAR${r.bar} (hw/vfio/pci.c:vfio_pci_fixup_msix_region)`,
+        `why: the kernel grants no mmap of the host page(s) holding the MSI-X table/PBA in BAR${r.bar} ` +
+          '(hw/vfio/pci.c:vfio_pci_fixup_msix_region)',
       );
       out.push(relocationFix(r.dev, 'the whole BAR can be mmapped'));
     } else
       out.push(
-        `why: the kernel grants no mmap of this part of BAR${r.bar} (VFIO region info: no MMAP flag, or a hole in the sparse mmap)`,
+        `why: the kernel grants no mmap of this part of BAR${r.bar} (VFIO region info: no MMAP flag, or a ` +
+          'hole in the sparse mmap)',
       );
   }
   out.push(
-    `cost: ${pathCostNs(d.path, m.spec.costs).toLocaleString('en-US')} ns per access (${COST_NAME[d.path]} in machines/${m.spec.name}.json)`,
+    `cost: ${pathCostNs(d.path, m.spec.costs).toLocaleString('en-US')} ns per access (${COST_NAME[d.path]} in ` +
+      `machines/${m.spec.name}.json)`,
   );
   return out.flatMap((l) => l.split('\n'));
 }

@@ -55,7 +55,10 @@ export interface MachineSpec {
     doorbell: Window;
     /** First interrupt number MSIs are allocated from (SPI base, LPI base, XICS/XIVE IRQ base, MSIR base). */
     msiBase: number;
-    /** How root-bus INTx pins are wired: PIIX3 PIRQ links, ICH9 PIRQ[E-H] to GSIs 16-23, or a swizzle onto four lines from `base`. */
+    /**
+     * How root-bus INTx pins are wired: PIIX3 PIRQ links, ICH9 PIRQ[E-H] to GSIs 16-23, or a swizzle onto
+     * four lines from `base`.
+     */
     intx: { router: IntxRouterKind; base: number };
   };
   iommu: MachineIommu;
@@ -104,7 +107,10 @@ const MSI_BASE_RANGE: Record<InterruptControllerKind, [number, number]> = {
   mpic: [0, (1 << 24) - 256],
 };
 
-/** Nothing the machine maps at a CPU address may overlap anything else: RAM, PCI windows, ECAM, config ports, the MSI doorbell. */
+/**
+ * Nothing the machine maps at a CPU address may overlap anything else: RAM, PCI windows, ECAM, config ports,
+ * the MSI doorbell.
+ */
 function checkLayout(r: Reader, spec: Pick<MachineSpec, 'arch' | 'ram' | 'pci' | 'interrupts'>): void {
   const p = spec.pci;
   const placed: { field: string; base: bigint; size: bigint }[] = [];
@@ -119,7 +125,8 @@ function checkLayout(r: Reader, spec: Pick<MachineSpec, 'arch' | 'ram' | 'pci' |
     const b = placed.slice(0, i).find((o) => a.base < o.base + o.size && o.base < a.base + a.size);
     if (b)
       fieldReader(r, a.field).fail(
-        `0x${a.base.toString(16)}+0x${a.size.toString(16)} overlaps ${b.field} (0x${b.base.toString(16)}+0x${b.size.toString(16)})`,
+        `0x${a.base.toString(16)}+0x${a.size.toString(16)} overlaps ${b.field} ` +
+          `(0x${b.base.toString(16)}+0x${b.size.toString(16)})`,
       );
   });
   if (spec.arch === 'x86_64' && p.io && p.io.base + p.io.size > 0x10000n)

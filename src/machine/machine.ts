@@ -20,7 +20,8 @@ export function packedDevices(hosts: string[], firstSlot: number): VfioPciOption
   const room = (32 - firstSlot) * 8;
   if (hosts.length > room)
     throw new MachineError(
-      `${hosts.length} devices do not fit on the root bus: slots ${firstSlot}-31 hold ${room} functions (more need PCIe root ports or bridges, which the guest firmware does not enumerate)`,
+      `${hosts.length} devices do not fit on the root bus: slots ${firstSlot}-31 hold ${room} functions (more ` +
+        'need PCIe root ports or bridges, which the guest firmware does not enumerate)',
     );
   const perSlot = hosts.length > 32 - firstSlot ? 8 : 1;
   return hosts.map((host, i) => {
@@ -129,13 +130,15 @@ export class Machine {
     const iommu = kernel.iommuKind();
     if (!HOST_IOMMU_FOR[spec.iommu].includes(iommu)) {
       throw new MachineError(
-        `machine ${spec.name} needs a host IOMMU of kind ${HOST_IOMMU_FOR[spec.iommu].join(' or ')} (${spec.iommu}); host ${kernel.uname().nodename} has ${iommu}`,
+        `machine ${spec.name} needs a host IOMMU of kind ${HOST_IOMMU_FOR[spec.iommu].join(' or ')} ` +
+          `(${spec.iommu}); host ${kernel.uname().nodename} has ${iommu}`,
       );
     }
     const pageSize = kernel.pageSize();
     if (pageSize !== spec.hostPageSize) {
       this.warnings.push(
-        `host ${kernel.uname().nodename} uses ${pageSize / 1024} KiB pages; machine ${spec.name} is usually run on ${spec.hostPageSize / 1024} KiB`,
+        `host ${kernel.uname().nodename} uses ${pageSize / 1024} KiB pages; machine ${spec.name} is usually ` +
+          `run on ${spec.hostPageSize / 1024} KiB`,
       );
     }
     const mem = this.memorySystem;

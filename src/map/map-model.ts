@@ -173,7 +173,9 @@ export function machineMap(m: Machine, title: string): MapModel {
   const host = m.kernel.uname();
   return {
     title,
-    subtitle: `machine ${m.spec.name} on host ${host.nodename} (${host.machine}, ${m.kernel.pageSize() / 1024} KiB pages); ${m.devices.length} assigned device(s)`,
+    subtitle:
+      `machine ${m.spec.name} on host ${host.nodename} (${host.machine}, ` +
+      `${m.kernel.pageSize() / 1024} KiB pages); ${m.devices.length} assigned device(s)`,
     lanes: spaces.map((as) => lane(as, src)),
   };
 }
@@ -201,7 +203,8 @@ export function importedMap(spaces: AddressSpace[], title: string): MapModel {
     },
     extraCuts: () => [],
   };
-  // One lane per root: QEMU lists aliases of the same root (e.g. every PCI device's bus-master space) as separate spaces.
+  // One lane per root: QEMU lists aliases of the same root (e.g. every PCI device's bus-master space) as
+  // separate spaces.
   const seen = new Set<MemoryRegion>();
   const lanes: MapLane[] = [];
   for (const as of spaces) {

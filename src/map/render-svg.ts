@@ -57,10 +57,14 @@ export function renderSvg(model: MapModel, axis: Axis, view: MapView): string {
   const lanesH = model.lanes.reduce((a, l) => a + laneHeight(l.depth), 0);
   const height = AXIS_H + lanesH + LEGEND_H;
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${view.width}" height="${height}" viewBox="0 0 ${view.width} ${height}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="11" role="img" aria-label="${esc(model.title)}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${view.width}" height="${height}" viewBox="0 0 ` +
+      `${view.width} ${height}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="11" ` +
+      `role="img" aria-label="${esc(model.title)}">`,
   );
   out.push(
-    '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#59a14f"/><line x1="0" y1="0" x2="0" y2="6" stroke="#c0392b" stroke-width="3"/></pattern>',
+    '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" ' +
+      'patternTransform="rotate(45)"><rect width="6" height="6" fill="#59a14f"/><line x1="0" y1="0" x2="0" ' +
+      'y2="6" stroke="#c0392b" stroke-width="3"/></pattern>',
   );
   out.push(`<clipPath id="plot"><rect x="${LABEL_W}" y="0" width="${plotW}" height="${height}"/></clipPath></defs>`);
   out.push(`<rect width="${view.width}" height="${height}" fill="#fff"/>`);
@@ -72,7 +76,8 @@ export function renderSvg(model: MapModel, axis: Axis, view: MapView): string {
       `<rect class="lane-bg" x="0" y="0" width="${view.width}" height="${h - 6}" fill="#fafafa" stroke="#ccc"/>`,
     );
     out.push(
-      `<text x="6" y="13" font-weight="bold" font-size="12">${esc(l.name)}</text><text x="6" y="${ROW + 13}" fill="#555">root ${esc(fit(l.root, LABEL_W - 40))}</text>`,
+      `<text x="6" y="13" font-weight="bold" font-size="12">${esc(l.name)}</text><text x="6" y="${ROW + 13}" ` +
+        `fill="#555">root ${esc(fit(l.root, LABEL_W - 40))}</text>`,
     );
     out.push(`<text x="6" y="${ROW + (l.depth + 1) * ROW + 16}" fill="#333">answers</text>`);
     out.push('<g clip-path="url(#plot)">');
@@ -85,14 +90,19 @@ export function renderSvg(model: MapModel, axis: Axis, view: MapView): string {
       const by = ROW + b.depth * ROW + 1;
       const fill = b.kind === 'region' ? PATH_STYLE[b.path ?? 'vmm'].fill : 'none';
       const stroke = b.kind === 'alias' ? '#555" stroke-dasharray="4 2' : b.kind === 'container' ? '#777' : '#fff';
-      const title = `${b.name} (${b.kind === 'alias' ? `alias -> ${b.target}` : b.type}, prio ${b.prio}) ${b.start}-${hex(BigInt(b.end) - 1n)}`;
+      const title =
+        `${b.name} (${b.kind === 'alias' ? `alias -> ${b.target}` : b.type}, prio ${b.prio}) ` +
+        `${b.start}-${hex(BigInt(b.end) - 1n)}`;
       out.push(
-        `<rect class="box ${b.kind}" data-region="${esc(b.name)}" data-start="${b.start}" data-end="${b.end}" x="${bx.toFixed(1)}" y="${by}" width="${bw.toFixed(1)}" height="${ROW - 2}" fill="${fill}" fill-opacity="${b.kind === 'region' ? 0.85 : 0}" stroke="${stroke}"><title>${esc(title)}</title></rect>`,
+        `<rect class="box ${b.kind}" data-region="${esc(b.name)}" data-start="${b.start}" data-end="${b.end}" ` +
+          `x="${bx.toFixed(1)}" y="${by}" width="${bw.toFixed(1)}" height="${ROW - 2}" fill="${fill}" ` +
+          `fill-opacity="${b.kind === 'region' ? 0.85 : 0}" stroke="${stroke}"><title>${esc(title)}</title></rect>`,
       );
       const label = fit(b.kind === 'alias' ? `${b.name} -> ${b.target}` : b.name, bw);
       if (label)
         out.push(
-          `<text x="${(bx + 3).toFixed(1)}" y="${by + 12}" fill="${b.kind === 'region' ? '#fff' : '#333'}" pointer-events="none">${esc(label)}</text>`,
+          `<text x="${(bx + 3).toFixed(1)}" y="${by + 12}" fill="${b.kind === 'region' ? '#fff' : '#333'}" ` +
+            `pointer-events="none">${esc(label)}</text>`,
         );
     }
     const fy = ROW + (l.depth + 1) * ROW + 2;
@@ -104,13 +114,17 @@ export function renderSvg(model: MapModel, axis: Axis, view: MapView): string {
       const bw = Math.max(1, clipX(x1) - bx);
       const fill = s.path === 'mmapExit' ? 'url(#hatch)' : PATH_STYLE[s.path].fill;
       out.push(
-        `<rect class="seg ${s.path}" data-path="${s.path}" data-region="${esc(s.name)}" data-start="${s.start}" data-end="${s.end}" x="${bx.toFixed(1)}" y="${fy}" width="${bw.toFixed(1)}" height="${FLAT - 4}" fill="${fill}" stroke="#fff" stroke-width="0.5"><title>${esc(`${s.name || 'unassigned'}: ${PATH_STYLE[s.path].label} ${s.start}-${hex(BigInt(s.end) - 1n)}`)}</title></rect>`,
+        `<rect class="seg ${s.path}" data-path="${s.path}" data-region="${esc(s.name)}" ` +
+          `data-start="${s.start}" data-end="${s.end}" x="${bx.toFixed(1)}" y="${fy}" ` +
+          `width="${bw.toFixed(1)}" height="${FLAT - 4}" fill="${fill}" stroke="#fff" ` +
+          `stroke-width="0.5"><title>${esc(`${s.name || 'unassigned'}: ${PATH_STYLE[s.path].label} ${s.start}-${hex(BigInt(s.end) - 1n)}`)}</title></rect>`,
       );
     }
     if (view.mark && view.mark.lane === l.name) {
       const mx = x(view.mark.addr);
       out.push(
-        `<line class="mark" x1="${mx.toFixed(1)}" y1="${ROW}" x2="${mx.toFixed(1)}" y2="${h - 8}" stroke="#000" stroke-width="2"/>`,
+        `<line class="mark" x1="${mx.toFixed(1)}" y1="${ROW}" x2="${mx.toFixed(1)}" y2="${h - 8}" ` +
+          `stroke="#000" stroke-width="2"/>`,
       );
     }
     out.push('</g></g>');
@@ -124,7 +138,8 @@ export function renderSvg(model: MapModel, axis: Axis, view: MapView): string {
 /** Ticks at the cuts that fall on screen, labelled where there is room. */
 function axisTicks(axis: Axis, view: MapView, x: (a: bigint) => number): string {
   const out = [
-    `<g class="axis"><line x1="${LABEL_W}" y1="${AXIS_H - 4}" x2="${view.width - 10}" y2="${AXIS_H - 4}" stroke="#333"/>`,
+    `<g class="axis"><line x1="${LABEL_W}" y1="${AXIS_H - 4}" x2="${view.width - 10}" y2="${AXIS_H - 4}" ` +
+      `stroke="#333"/>`,
   ];
   out.push(`<text x="6" y="${AXIS_H - 10}" fill="#333">address</text>`);
   let lastLabel = -1e9;
@@ -149,16 +164,19 @@ function legend(y: number): string {
   let lx = 0;
   for (const [path, s] of Object.entries(PATH_STYLE)) {
     out.push(
-      `<rect x="${lx}" y="0" width="14" height="12" fill="${path === 'mmapExit' ? 'url(#hatch)' : s.fill}" stroke="#999"/><text x="${lx + 18}" y="10">${esc(s.label)}</text>`,
+      `<rect x="${lx}" y="0" width="14" height="12" fill="${path === 'mmapExit' ? 'url(#hatch)' : s.fill}" ` +
+        `stroke="#999"/><text x="${lx + 18}" y="10">${esc(s.label)}</text>`,
     );
     lx += 24 + s.label.length * 6.6;
   }
   out.push(
-    `<rect x="${lx}" y="0" width="14" height="12" fill="none" stroke="#777"/><text x="${lx + 18}" y="10">container</text>`,
+    `<rect x="${lx}" y="0" width="14" height="12" fill="none" stroke="#777"/><text x="${lx + 18}" ` +
+      `y="10">container</text>`,
   );
   lx += 24 + 9 * 6.6;
   out.push(
-    `<rect x="${lx}" y="0" width="14" height="12" fill="none" stroke="#555" stroke-dasharray="4 2"/><text x="${lx + 18}" y="10">alias</text></g>`,
+    `<rect x="${lx}" y="0" width="14" height="12" fill="none" stroke="#555" stroke-dasharray="4 2"/><text ` +
+      `x="${lx + 18}" y="10">alias</text></g>`,
   );
   return out.join('');
 }

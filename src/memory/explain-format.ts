@@ -46,7 +46,8 @@ export function formatExplanationData(e: ExplanationData): string {
     const fr = e.flat;
     if (fr)
       lines.push(
-        `  flat range: ${hex16(fr.start)}-${hex16(fr.end)} ${fr.name}${fr.offsetInRegion ? ` @${hex16(fr.offsetInRegion)}` : ''}`,
+        `  flat range: ${hex16(fr.start)}-${hex16(fr.end)} ` +
+          `${fr.name}${fr.offsetInRegion ? ` @${hex16(fr.offsetInRegion)}` : ''}`,
       );
   }
   lines.push(`  access: ${e.access}`);

@@ -96,7 +96,9 @@ export function settleReadonlyAliases(
   }
   for (const [alias, { line, ranges }] of settled) {
     notes.push(
-      `line ${lineOf.get(alias) ?? '?'}: alias ${alias.name} is printed as ${alias.alias!.typeName()} (the tree shows its target's type), but the -f output (line ${line}) shows ${ranges.join(', ')} as rom: taken as a read-only alias`,
+      `line ${lineOf.get(alias) ?? '?'}: alias ${alias.name} is printed as ${alias.alias!.typeName()} (the ` +
+        `tree shows its target's type), but the -f output (line ${line}) shows ${ranges.join(', ')} as rom: ` +
+        'taken as a read-only alias',
     );
   }
 }
@@ -115,7 +117,8 @@ export function checkFlatViews(spaces: readonly AddressSpace[], flat: FlatEviden
     if (missing.length || extra.length) {
       const first = missing.length ? `the dump has "${missing[0]!.trim()}"` : `vdm has "${extra[0]!.trim()}"`;
       notes.push(
-        `line ${block.line}: the rebuilt flat view of "${as.name}" differs from the -f output in ${missing.length + extra.length} range(s); first: ${first}`,
+        `line ${block.line}: the rebuilt flat view of "${as.name}" differs from the -f output in ` +
+          `${missing.length + extra.length} range(s); first: ${first}`,
       );
     }
   }
@@ -175,7 +178,9 @@ export function restoreHiddenBusMasters(
       ? `${holders.length} such container(s) in the tree`
       : `which device's alias targets which section is not in the tree: taken in printed order`;
   notes.push(
-    `memory-region ${orphans.map((s) => `${s.name} (line ${s.line})`).join(', ')} is referenced by no printed alias: taken as the target of the hidden disabled "bus master" alias in each "bus master container" (hw/pci/pci.c:pci_init_bus_master); ${which}`,
+    `memory-region ${orphans.map((s) => `${s.name} (line ${s.line})`).join(', ')} is referenced by no printed ` +
+      `alias: taken as the target of the hidden disabled "bus master" alias in each "bus master container" ` +
+      `(hw/pci/pci.c:pci_init_bus_master); ${which}`,
   );
   return added;
 }

@@ -106,7 +106,8 @@ export function importQemuMtree(text: string, file = '<input>'): ImportedMtree {
       throw new MtreeImportError(
         file,
         n.line,
-        `alias ${n.name} targets "${n.alias.target}", but no region of that name is printed (no "memory-region: ${n.alias.target}" section)`,
+        `alias ${n.name} targets "${n.alias.target}", but no region of that name is printed (no ` +
+          `"memory-region: ${n.alias.target}" section)`,
       );
     targetOf.set(n, target);
   }
@@ -177,7 +178,8 @@ function checkShape(roots: readonly MtreeNode[], targetOf: Map<MtreeNode, MtreeN
         throw new MtreeImportError(
           file,
           top.n.line,
-          `nesting through ${top.n.alias ? `alias ${top.n.name}` : top.n.name} goes deeper than ${MAX_MTREE_DEPTH} levels (counting alias hops); QEMU's machines nest under 20`,
+          `nesting through ${top.n.alias ? `alias ${top.n.name}` : top.n.name} goes deeper than ` +
+            `${MAX_MTREE_DEPTH} levels (counting alias hops); QEMU's machines nest under 20`,
         );
       }
     }
@@ -237,13 +239,15 @@ function createAlias(
   notes: string[],
 ): void {
   const chain: MtreeNode[] = [];
-  for (let a: MtreeNode | undefined = n; a && !regionOf.has(a); a = targetOf.get(a)) chain.push(a); // acyclic: checkShape
+  // acyclic: checkShape
+  for (let a: MtreeNode | undefined = n; a && !regionOf.has(a); a = targetOf.get(a)) chain.push(a);
   for (let i = chain.length - 1; i >= 0; i--) {
     const a = chain[i]!;
     const target = regionOf.get(targetOf.get(a)!)!;
     if (target.typeName() !== a.type && a.type !== 'container') {
       notes.push(
-        `line ${a.line}: alias ${a.name} is printed as ${a.type} but its target ${a.alias!.target} is ${target.typeName()}`,
+        `line ${a.line}: alias ${a.name} is printed as ${a.type} but its target ${a.alias!.target} is ` +
+          `${target.typeName()}`,
       );
     }
     const mr = mem.alias(a.name, target, a.alias!.offset, a.size);

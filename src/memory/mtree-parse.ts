@@ -110,7 +110,8 @@ export function parseTree(seg: Segment, file: string): ParsedTree {
       throw new MtreeImportError(
         file,
         current.line,
-        `${current.kind === 'as' ? 'address-space' : 'memory-region'} "${current.name}" has no tree: the file looks truncated`,
+        `${current.kind === 'as' ? 'address-space' : 'memory-region'} "${current.name}" has no tree: the file ` +
+          'looks truncated',
       );
     if (current.kind === 'as') groups.push({ names: pendingNames, root: current.root, line: current.line });
     else sections.push({ name: current.name, root: current.root, line: current.line });

@@ -76,7 +76,9 @@ function printRegion(out: string[], top: MemoryRegion, queue: AliasQueue, opts: 
     const end = BigInt.asUintN(64, start + lastOffset(mr.size));
     const overflow = start < base || end < start ? '[DETECTED OVERFLOW!] ' : '';
     const visible = mr.enabled || opts.disabled;
-    const head = `${overflow}${INDENT.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${mr.nonvolatile ? 'nv-' : ''}${mr.typeName()}): `;
+    const head =
+      `${overflow}${INDENT.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ` +
+      `${mr.nonvolatile ? 'nv-' : ''}${mr.typeName()}): `;
     const tail = `${mr.enabled ? '' : ' [disabled]'}${opts.owner ? ownerText(mr) : ''}\n`;
     if (mr.alias) {
       queue.add(mr.alias);
@@ -121,7 +123,8 @@ function mtreeFlat(spaces: readonly AddressSpace[], opts: MtreeOptions): string 
       const type = r.readonly ? 'rom' : r.mr.typeName();
       const off = r.offsetInRegion !== 0n ? ` @${hex16(r.offsetInRegion)}` : '';
       out.push(
-        `${INDENT}${hex16(r.start)}-${hex16(r.start + lastOffset(r.size))} (prio ${r.mr.priority}, ${r.nonvolatile ? 'nv-' : ''}${type}): ${r.mr.name}${off}${opts.owner ? ownerText(r.mr) : ''}\n`,
+        `${INDENT}${hex16(r.start)}-${hex16(r.start + lastOffset(r.size))} (prio ${r.mr.priority}, ` +
+          `${r.nonvolatile ? 'nv-' : ''}${type}): ${r.mr.name}${off}${opts.owner ? ownerText(r.mr) : ''}\n`,
       );
     }
     out.push('\n');

@@ -19,7 +19,10 @@ function describe(r: FlatRange | undefined): string {
   const flags = [r.readonly && 'ro', r.nonvolatile && 'nv', r.unmergeable && 'unmergeable', !r.romdMode && 'romd-off']
     .filter(Boolean)
     .join(' ');
-  return `[${hex(r.start)}-${hex(r.start + r.size - 1n)}] ${r.mr.name}@${hex(r.offsetInRegion)}${flags ? ` ${flags}` : ''}`;
+  return (
+    `[${hex(r.start)}-${hex(r.start + r.size - 1n)}] ` +
+    `${r.mr.name}@${hex(r.offsetInRegion)}${flags ? ` ${flags}` : ''}`
+  );
 }
 
 /** flatRangeEqual, and the dirty-log mask too: a full render must agree on every field. */
@@ -35,7 +38,8 @@ function checkView(view: FlatView): void {
   for (let i = 0; i < Math.max(full.length, got.length); i++) {
     if (got[i] && full[i] && sameRange(got[i]!, full[i]!)) continue;
     throw new RenderMismatchError(
-      `incremental render of ${view.root.name}: range ${i} is ${describe(got[i])}, a full render has ${describe(full[i])}`,
+      `incremental render of ${view.root.name}: range ${i} is ${describe(got[i])}, a full render has ` +
+        `${describe(full[i])}`,
     );
   }
 }
@@ -98,7 +102,8 @@ export function checkCommit(
     if (k >= 0 || got.length !== want.length) {
       const at = k >= 0 ? k : Math.min(want.length, got.length);
       throw new RenderMismatchError(
-        `listener events of ${as.name}, event ${at}: ${got[at] ?? 'none'}, a full re-render gives ${want[at] ?? 'none'}`,
+        `listener events of ${as.name}, event ${at}: ${got[at] ?? 'none'}, a full re-render gives ` +
+          `${want[at] ?? 'none'}`,
       );
     }
   });

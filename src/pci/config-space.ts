@@ -110,7 +110,8 @@ export class ConfigSpace {
         const other = this.capabilityAt(i);
         if (other) {
           throw new CapabilityError(
-            `attempt to add PCI capability 0x${id.toString(16)} at offset 0x${offset.toString(16)} overlaps existing capability 0x${this.config[other]!.toString(16)} at offset 0x${other.toString(16)}`,
+            `attempt to add PCI capability 0x${id.toString(16)} at offset 0x${offset.toString(16)} overlaps ` +
+              `existing capability 0x${this.config[other]!.toString(16)} at offset 0x${other.toString(16)}`,
           );
         }
       }

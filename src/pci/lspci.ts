@@ -53,13 +53,15 @@ function regions(d: LspciDevice, cmd: number): string[] {
     const unmapped = bar.addr === R.PCI_BAR_UNMAPPED;
     if (low & R.PCI_BASE_ADDRESS_SPACE_IO) {
       out.push(
-        `\tRegion ${n}: I/O ports at ${unmapped ? '<unassigned>' : hex(Number(bar.addr), 4)}${cmd & R.PCI_COMMAND_IO ? '' : ' [disabled]'} ${size(bar.size)}`,
+        `\tRegion ${n}: I/O ports at ` +
+          `${unmapped ? '<unassigned>' : hex(Number(bar.addr), 4)}${cmd & R.PCI_COMMAND_IO ? '' : ' [disabled]'} ${size(bar.size)}`,
       );
     } else {
       const type = field(low, 1, 2) === 2 ? '64-bit' : field(low, 1, 2) === 1 ? 'low-1M' : '32-bit';
       const pre = low & R.PCI_BASE_ADDRESS_MEM_PREFETCH ? 'prefetchable' : 'non-prefetchable';
       out.push(
-        `\tRegion ${n}: Memory at ${unmapped ? '<unassigned>' : bar.addr.toString(16).padStart(8, '0')} (${type}, ${pre})${cmd & R.PCI_COMMAND_MEMORY ? '' : ' [disabled]'} ${size(bar.size)}`,
+        `\tRegion ${n}: Memory at ${unmapped ? '<unassigned>' : bar.addr.toString(16).padStart(8, '0')} ` +
+          `(${type}, ${pre})${cmd & R.PCI_COMMAND_MEMORY ? '' : ' [disabled]'} ${size(bar.size)}`,
       );
     }
   }
@@ -149,7 +151,8 @@ function express(r: ConfigRead, at: number): string[] {
   ];
   const dc = r(at + 4, 4);
   out.push(
-    `\t\tDevCap:\tMaxPayload ${128 << field(dc, 0, 3)} bytes, PhantFunc ${(1 << field(dc, 3, 2)) - 1}${endpoint ? `, Latency L0s ${L0S[field(dc, 6, 3)]}, L1 ${L1[field(dc, 9, 3)]}` : ''}`,
+    `\t\tDevCap:\tMaxPayload ${128 << field(dc, 0, 3)} bytes, PhantFunc ` +
+      `${(1 << field(dc, 3, 2)) - 1}${endpoint ? `, Latency L0s ${L0S[field(dc, 6, 3)]}, L1 ${L1[field(dc, 9, 3)]}` : ''}`,
   );
   out.push(
     `\t\t\t${flags(dc, [['ExtTag', 5], ['AttnBtn', 12], ['AttnInd', 13], ['PwrInd', 14], ['RBE', 15], ...(endpoint ? ([['FLReset', 28]] as Flags) : [])])}`,
@@ -181,7 +184,8 @@ function express(r: ConfigRead, at: number): string[] {
   if (type === 9 || type === 10) return out; // no link
   const lc = r(at + 12, 4);
   out.push(
-    `\t\tLnkCap:\tPort #${field(lc, 24, 8)}, Speed ${SPEED(field(lc, 0, 4))}, Width x${field(lc, 4, 6)}, ASPM ${ASPM[field(lc, 10, 2)]}, Exit Latency L0s ${L0S[field(lc, 12, 3)]}, L1 ${L1[field(lc, 15, 3)]}`,
+    `\t\tLnkCap:\tPort #${field(lc, 24, 8)}, Speed ${SPEED(field(lc, 0, 4))}, Width x${field(lc, 4, 6)}, ASPM ` +
+      `${ASPM[field(lc, 10, 2)]}, Exit Latency L0s ${L0S[field(lc, 12, 3)]}, L1 ${L1[field(lc, 15, 3)]}`,
   );
   out.push(
     `\t\t\t${flags(lc, [
@@ -259,7 +263,8 @@ export function lspciVerbose(d: LspciDevice): string {
   const r = d.read;
   const cls = r(R.PCI_CLASS_DEVICE, 2);
   const out = [
-    `${d.slot} ${CLASSES[cls] ?? `Class ${hex(cls, 4)}`}: Device ${hex(r(R.PCI_VENDOR_ID, 2), 4)}:${hex(r(R.PCI_DEVICE_ID, 2), 4)} (rev ${hex(r(R.PCI_REVISION_ID, 1), 2)})`,
+    `${d.slot} ${CLASSES[cls] ?? `Class ${hex(cls, 4)}`}: Device ` +
+      `${hex(r(R.PCI_VENDOR_ID, 2), 4)}:${hex(r(R.PCI_DEVICE_ID, 2), 4)} (rev ${hex(r(R.PCI_REVISION_ID, 1), 2)})`,
   ];
   out.push(`\tSubsystem: Device ${hex(r(R.PCI_SUBSYSTEM_VENDOR_ID, 2), 4)}:${hex(r(R.PCI_SUBSYSTEM_ID, 2), 4)}`);
   const cmd = r(R.PCI_COMMAND, 2);

@@ -99,7 +99,10 @@ export class PciBus {
     return this.parentBridge ? this.parentBridge.cfg.byte(R.PCI_SECONDARY_BUS) : 0;
   }
 
-  /** Plugs a function in at slot.function (do_pci_register_device); functions of a slot need function 0 multifunction. */
+  /**
+   * Plugs a function in at slot.function (do_pci_register_device); functions of a slot need function 0
+   * multifunction.
+   */
   attach(dev: PciDevice, slot: number, fn = 0): PciDevice {
     if (!Number.isInteger(slot) || slot < 0 || slot > 31 || !Number.isInteger(fn) || fn < 0 || fn > 7) {
       throw new PciBusError(`${dev.name}: slot ${slot} function ${fn} is not a PCI address (slot 0-31, function 0-7)`);
@@ -137,7 +140,8 @@ export class PciBus {
     for (let f = 1; f < 8; f++) {
       if (this.devices[(slot << 3) | f])
         throw new PciBusError(
-          `PCI: ${slot.toString(16)}.0 indicates single function, but ${slot.toString(16)}.${f.toString(16)} is already populated.`,
+          `PCI: ${slot.toString(16)}.0 indicates single function, but ${slot.toString(16)}.${f.toString(16)} ` +
+            'is already populated.',
         );
     }
   }

@@ -13,10 +13,12 @@ export function formatBootReport(r: BootReport): string {
   for (const d of r.verdict.devices) out.push(`  ${d.id}: ${d.summary}`);
   out.push('');
   out.push(
-    `vdm boot: machine ${r.machine.name} (${r.machine.interruptController}, ${r.machine.iommu}, MSI-X table ${r.machine.msixEmulation ? 'emulated' : 'NOT emulated: vfio-no-msix-emulation'})`,
+    `vdm boot: machine ${r.machine.name} (${r.machine.interruptController}, ${r.machine.iommu}, MSI-X table ` +
+      `${r.machine.msixEmulation ? 'emulated' : 'NOT emulated: vfio-no-msix-emulation'})`,
   );
   out.push(
-    `  host ${r.host.name}: ${r.host.arch}, ${r.host.pageSize / 1024} KiB pages, kernel ${r.host.kernel}, ${r.host.iommu}, ${r.host.msi}`,
+    `  host ${r.host.name}: ${r.host.arch}, ${r.host.pageSize / 1024} KiB pages, kernel ${r.host.kernel}, ` +
+      `${r.host.iommu}, ${r.host.msi}`,
   );
   out.push(`  guest ${r.guest.name}: ${n(r.guest.iterations)} iterations`);
   for (const d of r.devices) {
@@ -30,12 +32,15 @@ export function formatBootReport(r: BootReport): string {
       out.push(`    trapped (slow): ${b.trapped.join(', ') || 'none'}`);
       for (const o of b.overlays) out.push(`    overlay ${o.name} ${o.range} ${o.enabled ? 'enabled' : 'disabled'}`);
       out.push(
-        `    guest accesses by path: ${n(b.accesses.mmap)} mmap, ${n(b.accesses.mmapExit)} mmap exits, ${n(b.accesses.trapped)} trapped`,
+        `    guest accesses by path: ${n(b.accesses.mmap)} mmap, ${n(b.accesses.mmapExit)} mmap exits, ` +
+          `${n(b.accesses.trapped)} trapped`,
       );
     }
     if (d.msix) {
       out.push(
-        `  MSI-X: ${d.msix.entries} entries, table ${d.msix.table}, PBA ${d.msix.pba}, relocation ${d.msix.relocation}, programmed by ${d.msix.programmedBy === 'rtas' ? 'RTAS ibm,change-msi' : d.msix.programmedBy === 'table' ? 'table writes' : 'nobody'}`,
+        `  MSI-X: ${d.msix.entries} entries, table ${d.msix.table}, PBA ${d.msix.pba}, relocation ` +
+          `${d.msix.relocation}, programmed by ` +
+          `${d.msix.programmedBy === 'rtas' ? 'RTAS ibm,change-msi' : d.msix.programmedBy === 'table' ? 'table writes' : 'nobody'}`,
       );
       out.push(
         `    vectors: ${d.msix.vectors.map((v) => `${v.vector}->irq ${v.irq} (${n(v.handled)} handled)`).join(', ') || 'none'}`,
@@ -44,19 +49,24 @@ export function formatBootReport(r: BootReport): string {
     if (d.rom) {
       const f = d.rom.firmware;
       out.push(
-        `  ROM (BAR6): ${d.rom.size} from ${d.rom.source === 'device' ? 'the device (read lazily through VFIO)' : 'romfile='}; ${n(d.rom.guestReads)} guest reads; firmware: ${f ? `${f.valid ? 'valid' : 'INVALID'} at ${f.address} (${f.detail})` : 'not checked'}`,
+        `  ROM (BAR6): ${d.rom.size} from ` +
+          `${d.rom.source === 'device' ? 'the device (read lazily through VFIO)' : 'romfile='}; ` +
+          `${n(d.rom.guestReads)} guest reads; firmware: ` +
+          `${f ? `${f.valid ? 'valid' : 'INVALID'} at ${f.address} (${f.detail})` : 'not checked'}`,
       );
     }
     if (d.intx) {
       const x = d.intx;
       const how =
         x.path === 'vmm'
-          ? `VMM path: ${n(x.vmmEois)} EOIs from trapped BAR accesses, mmaps off ${n(x.mmapsDisabled)}x, back ${n(x.mmapsReenabled)}x`
+          ? `VMM path: ${n(x.vmmEois)} EOIs from trapped BAR accesses, mmaps off ${n(x.mmapsDisabled)}x, back ` +
+            `${n(x.mmapsReenabled)}x`
           : x.path === 'kvm-resample'
             ? 'KVM irqfd + resample, mmaps stay on'
             : 'not in use';
       out.push(
-        `  INTx pin ${x.pin} -> irq ${x.irq < 0 ? 'none' : x.irq} (host line ${x.hostLine}, masked at the ${x.maskedAt}): ${n(x.raised)} raised, ${n(x.unmasks)} unmasks; ${how}`,
+        `  INTx pin ${x.pin} -> irq ${x.irq < 0 ? 'none' : x.irq} (host line ${x.hostLine}, masked at the ` +
+          `${x.maskedAt}): ${n(x.raised)} raised, ${n(x.unmasks)} unmasks; ${how}`,
       );
     }
     const i = d.interrupts;
@@ -102,12 +112,15 @@ export function formatBootReport(r: BootReport): string {
     ),
   );
   out.push(
-    `  unassigned ${n(a.unassigned)}, invalid ${n(a.invalid)}; interrupts ${us1(e.byPathUs.interrupts!)} us at ${n(c.interrupt)} ns each`,
+    `  unassigned ${n(a.unassigned)}, invalid ${n(a.invalid)}; interrupts ${us1(e.byPathUs.interrupts!)} us ` +
+      `at ${n(c.interrupt)} ns each`,
   );
   out.push(`  estimated guest-visible time: ${us1(e.totalUs)} us (per-path costs from ${r.machine.file})`);
   if (r.driver)
     out.push(
-      `driver${r.driver.nics > 1 ? `s (${n(r.driver.nics)} NICs)` : ''}: ${n(r.driver.transmits)} transmits, ${n(r.driver.completions)} completions, ${n(r.driver.statusReads)} status reads, ${n(r.driver.masks)} mask rounds, ${n(r.driver.tces)} TCEs, ${n(r.driver.spurious)} spurious`,
+      `driver${r.driver.nics > 1 ? `s (${n(r.driver.nics)} NICs)` : ''}: ${n(r.driver.transmits)} transmits, ` +
+        `${n(r.driver.completions)} completions, ${n(r.driver.statusReads)} status reads, ` +
+        `${n(r.driver.masks)} mask rounds, ${n(r.driver.tces)} TCEs, ${n(r.driver.spurious)} spurious`,
     );
   if (r.warnings.length) {
     out.push('warnings:');
@@ -129,7 +142,8 @@ function interruptLines(i: BootReport['devices'][number]['interrupts']): string[
   ];
   if (i.pended)
     lines.push(
-      `    ${n(i.pended)} of those via the VMM fired while their vector was masked: pended in the PBA, delivered on unmask`,
+      `    ${n(i.pended)} of those via the VMM fired while their vector was masked: pended in the PBA, ` +
+        'delivered on unmask',
     );
   return lines;
 }

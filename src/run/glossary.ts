@@ -13,47 +13,59 @@ export const GLOSSARY: [string, string][] = [
   ],
   [
     'type1',
-    'the x86/Arm VFIO IOMMU backend (VFIO_TYPE1v2_IOMMU, "TYPE1v2"): the VMM maps guest RAM at its guest-physical addresses. sPAPR (POWER) and PAMU (e500) are the other backends.',
+    'the x86/Arm VFIO IOMMU backend (VFIO_TYPE1v2_IOMMU, "TYPE1v2"): the VMM maps guest RAM at its ' +
+      'guest-physical addresses. sPAPR (POWER) and PAMU (e500) are the other backends.',
   ],
   [
     'BAR',
-    "Base Address Register: a window of device registers or memory the guest's firmware places in its physical address space.",
+    "Base Address Register: a window of device registers or memory the guest's firmware places in its " +
+      'physical address space.',
   ],
   [
     'mmap / memslot',
-    'the kernel lets the VMM mmap a BAR; KVM installs that mapping as a memslot, so guest accesses go straight to the device with no exit (the fast path).',
+    'the kernel lets the VMM mmap a BAR; KVM installs that mapping as a memslot, so guest accesses go ' +
+      'straight to the device with no exit (the fast path).',
   ],
   [
     'trapped',
-    'a BAR range that is not mmapped: every guest access exits to the VMM, which forwards it to the kernel with pread/pwrite on the device fd (the slowest path).',
+    'a BAR range that is not mmapped: every guest access exits to the VMM, which forwards it to the kernel ' +
+      'with pread/pwrite on the device fd (the slowest path).',
   ],
   [
     'overlay',
-    'a region the VMM lays over part of an mmapped BAR to emulate it, here the MSI-X table and PBA; accesses there exit to the VMM. KVM maps whole host pages, so the rest of a host page that holds an overlay exits too ("mmapped, exits (shared page)"); x-msix-relocation=barN moves the table out of the way.',
+    'a region the VMM lays over part of an mmapped BAR to emulate it, here the MSI-X table and PBA; accesses ' +
+      'there exit to the VMM. KVM maps whole host pages, so the rest of a host page that holds an overlay ' +
+      'exits too ("mmapped, exits (shared page)"); x-msix-relocation=barN moves the table out of the way.',
   ],
   [
     'MSI-X table',
-    "the device's per-vector table of interrupt addresses and data; QEMU emulates it so it can route vectors through KVM.",
+    "the device's per-vector table of interrupt addresses and data; QEMU emulates it so it can route vectors " +
+      'through KVM.',
   ],
   [
     'PBA',
-    'Pending Bit Array: one bit per MSI-X vector, set when the vector fires while masked; delivered when the guest unmasks it.',
+    'Pending Bit Array: one bit per MSI-X vector, set when the vector fires while masked; delivered when the ' +
+      'guest unmasks it.',
   ],
   [
     'irqfd',
-    'a KVM eventfd: when the kernel signals it, KVM injects the interrupt into the guest without waking the VMM (the fast interrupt path). Masked vectors go to the VMM instead.',
+    'a KVM eventfd: when the kernel signals it, KVM injects the interrupt into the guest without waking the ' +
+      'VMM (the fast interrupt path). Masked vectors go to the VMM instead.',
   ],
   [
     'exit',
-    'the guest stops and KVM or the VMM handles the access; the report\'s costs per path come from the machine\'s "costs" (machines/NAME.json).',
+    "the guest stops and KVM or the VMM handles the access; the report's costs per path come from the " +
+      'machine\'s "costs" (machines/NAME.json).',
   ],
   [
     'config cycles',
-    'guest reads and writes of PCI configuration space (the 256 B/4 KiB header and capabilities); the VMM emulates or forwards each.',
+    'guest reads and writes of PCI configuration space (the 256 B/4 KiB header and capabilities); the VMM ' +
+      'emulates or forwards each.',
   ],
   [
     'TCE',
-    'Translation Control Entry: one entry of the POWER (sPAPR) IOMMU table; the pseries guest maps each DMA buffer with an H_PUT_TCE hypercall.',
+    'Translation Control Entry: one entry of the POWER (sPAPR) IOMMU table; the pseries guest maps each DMA ' +
+      'buffer with an H_PUT_TCE hypercall.',
   ],
   [
     'RTAS',

@@ -41,13 +41,15 @@ function checkBarsFit(spec: MachineSpec, host: SimHost, address: string): void {
       throw new HostFileError(
         host.spec.file,
         `${fn.path}.bars[${i}].size`,
-        `BAR ${b.index} of 0x${b.size.toString(16)} bytes cannot be placed in the machine's ${name === 'mmio64' ? '64' : '32'}-bit PCI window (${where(name, w)})`,
+        `BAR ${b.index} of 0x${b.size.toString(16)} bytes cannot be placed in the machine's ` +
+          `${name === 'mmio64' ? '64' : '32'}-bit PCI window (${where(name, w)})`,
       );
   });
   if (fn.romSize && !fitsAligned(fn.romSize, p.mmio32))
     throw new HostFileError(
       host.spec.file,
       `${fn.path}.rom`,
-      `a ROM of 0x${fn.romSize.toString(16)} bytes cannot be placed in the machine's 32-bit PCI window (${where('mmio32', p.mmio32)})`,
+      `a ROM of 0x${fn.romSize.toString(16)} bytes cannot be placed in the machine's 32-bit PCI window ` +
+        `(${where('mmio32', p.mmio32)})`,
     );
 }

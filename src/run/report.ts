@@ -266,7 +266,8 @@ export function buildReport(
   for (const d of m.devices) {
     if (d.counts.mmapExit)
       warnings.push(
-        `${d.hostName}: ${d.counts.mmapExit} accesses hit BAR pages shared with the MSI-X table/PBA overlay (${h.pageSize / 1024} KiB host pages) and exited to the VMM; x-msix-relocation=barN would move the table`,
+        `${d.hostName}: ${d.counts.mmapExit} accesses hit BAR pages shared with the MSI-X table/PBA overlay ` +
+          `(${h.pageSize / 1024} KiB host pages) and exited to the VMM; x-msix-relocation=barN would move the table`,
       );
     if (d.counts.trapped)
       warnings.push(
@@ -275,7 +276,8 @@ export function buildReport(
     const faults = kernel.deviceCounters(d.hostName).dmaFaults;
     if (faults.length)
       warnings.push(
-        `${d.hostName}: ${faults.length} IOMMU faults (DMA to unmapped IOVAs, first at ${hex(faults[0]!.iova)}); nothing was written`,
+        `${d.hostName}: ${faults.length} IOMMU faults (DMA to unmapped IOVAs, first at ` +
+          `${hex(faults[0]!.iova)}); nothing was written`,
       );
     if (d.dropped.length) warnings.push(`${d.hostName}: ${d.dropped.length} malformed config accesses dropped`);
   }
@@ -283,7 +285,9 @@ export function buildReport(
   if (c.unassigned) warnings.push(`${c.unassigned} guest accesses hit unassigned addresses`);
   if (guest.vectorsRefused)
     warnings.push(
-      `${guest.vectorsRefused} MSI-X vectors were refused: the ${s.interrupts.controller} has ${m.irq.capacity()} for devices and the drivers asked for more; devices left without vectors take no interrupts`,
+      `${guest.vectorsRefused} MSI-X vectors were refused: the ${s.interrupts.controller} has ` +
+        `${m.irq.capacity()} for devices and the drivers asked for more; devices left without vectors take no ` +
+        'interrupts',
     );
   return {
     machine: {

@@ -89,7 +89,8 @@ function misplacedBars(m: Machine, d: VfioPciDevice): string[] {
     if (b.addr === PCI_BAR_UNMAPPED) out.push(`BAR${i} (${hex(b.size)} bytes) was never placed`);
     else if (!windows.some((w) => b.addr >= w.base && b.addr + b.size <= w.base + w.size)) {
       out.push(
-        `BAR${i} (${hex(b.size)} bytes) at ${hex(b.addr)} lies outside the machine's PCI windows (${windows.map((w) => `${hex(w.base)}+${hex(w.size)}`).join(', ')})`,
+        `BAR${i} (${hex(b.size)} bytes) at ${hex(b.addr)} lies outside the machine's PCI windows ` +
+          `(${windows.map((w) => `${hex(w.base)}+${hex(w.size)}`).join(', ')})`,
       );
     }
   });
@@ -104,11 +105,17 @@ function noInterruptReason(m: Machine, d: VfioPciDevice, o: WorkloadOutcome): st
   if (drv.irqMode === 'msi') return 'the driver enabled MSI but no interrupt was delivered';
   if (!d.msix) return 'no interrupt reached the driver: the device has no MSI-X, MSI or routed INTx pin';
   if (!drv.vectorIrqs.length)
-    return `the ${m.spec.interrupts.controller} gave the driver no MSI-X vectors (${n(m.irq.capacity())} for devices, machine file interrupts.msiBase), so the device cannot interrupt`;
+    return (
+      `the ${m.spec.interrupts.controller} gave the driver no MSI-X vectors (${n(m.irq.capacity())} for ` +
+      'devices, machine file interrupts.msiBase), so the device cannot interrupt'
+    );
   return `the driver set up ${drv.vectorIrqs.length} MSI-X vector(s) but none was delivered`;
 }
 
-/** Judges one device: bound and visible, BARs in the windows, interrupts delivered, every transmit completed, no fault. */
+/**
+ * Judges one device: bound and visible, BARs in the windows, interrupts delivered, every transmit completed,
+ * no fault.
+ */
 export function judgeDevice(m: Machine, host: SimHost, d: VfioPciDevice, o: WorkloadOutcome): DeviceVerdict {
   const reasons: string[] = [];
   const slot = (d.devfn >> 3).toString(16);
@@ -116,7 +123,8 @@ export function judgeDevice(m: Machine, host: SimHost, d: VfioPciDevice, o: Work
   if (!o.visible) {
     reasons.push(
       fn !== 0
-        ? `the guest never saw it: it is function ${fn} of slot ${slot} and the slot has no function 0, so the guest's PCI scan skips the slot`
+        ? `the guest never saw it: it is function ${fn} of slot ${slot} and the slot has no function 0, so ` +
+            `the guest's PCI scan skips the slot`
         : `the guest's PCI scan did not find it at slot ${slot}`,
     );
   } else if (!o.driver) {
@@ -132,10 +140,12 @@ export function judgeDevice(m: Machine, host: SimHost, d: VfioPciDevice, o: Work
       const model = host.functionAt(d.hostName)?.spec.model ?? null;
       const why =
         model === null
-          ? `host function ${d.hostName} has no behaviour model (its host file entry sets no "model"), so nothing answers the doorbell`
+          ? `host function ${d.hostName} has no behaviour model (its host file entry sets no "model"), so ` +
+            'nothing answers the doorbell'
           : handled === 0
             ? noInterruptReason(m, d, o)
-            : `${n(handled)} interrupts were handled but ${n(drv.transmits - drv.completions)} transmits never completed`;
+            : `${n(handled)} interrupts were handled but ${n(drv.transmits - drv.completions)} transmits ` +
+              'never completed';
       reasons.push(`${n(drv.completions)} of ${n(drv.transmits)} transmits completed: ${why}`);
     }
     if (o.dmaFaults) reasons.push(`${n(o.dmaFaults)} IOMMU faults (DMA to unmapped IOVAs)`);

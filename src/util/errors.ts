@@ -14,7 +14,10 @@ export class VdmError extends Error {
   override name = 'VdmError';
   /** 1: the guest or a device failed; 2: the input (command line or a file) was wrong. */
   readonly exitCode: ExitCode = EXIT_FAILURE;
-  /** Where in the user's input the failing thing came from ("host function 0000:01:00.0: h.json: pci[2]"), added by a caller that knows. */
+  /**
+   * Where in the user's input the failing thing came from ("host function 0000:01:00.0: h.json: pci[2]"),
+   * added by a caller that knows.
+   */
   context: string | undefined;
 
   constructor(message: string, options?: { cause?: unknown; exitCode?: ExitCode }) {

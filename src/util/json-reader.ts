@@ -66,7 +66,8 @@ export function readInputFile(
         throw new ErrorClass(
           display,
           '(file)',
-          `a ${what} of at most ${cap >= 1 << 20 ? `${cap / (1 << 20)} MiB` : `${cap} bytes`}; this one is larger (or has no end, like a device)`,
+          `a ${what} of at most ${cap >= 1 << 20 ? `${cap / (1 << 20)} MiB` : `${cap} bytes`}; this one is ` +
+            'larger (or has no end, like a device)',
         );
     }
     return Buffer.concat(chunks).toString('utf8');

@@ -122,7 +122,10 @@ export class VfioIntx {
     this.kvmAccel = true;
   }
 
-  /** vfio_intx_disable_kvm: back to a known state (masked, nothing pending), QEMU listening, unmask to catch a missed event. */
+  /**
+   * vfio_intx_disable_kvm: back to a known state (masked, nothing pending), QEMU listening, unmask to catch a
+   * missed event.
+   */
   private disableKvm(): void {
     if (!this.kvmAccel) return;
     this.dev.setIrqs(U.VFIO_PCI_INTX_IRQ_INDEX, 0, 1, U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_MASK);

@@ -83,7 +83,8 @@ export class VfioRom {
       this.readFailed = true;
       this.warn(`vfio-pci: Cannot read device rom at ${this.hostName}`);
       this.warn(
-        'Device option ROM contents are probably invalid (check dmesg).\nSkip option ROM probe with rombar=0, or load from file with romfile=',
+        'Device option ROM contents are probably invalid (check dmesg).\nSkip option ROM probe with rombar=0, ' +
+          'or load from file with romfile=',
       );
       return;
     }

@@ -82,7 +82,10 @@ export class VfioDevice implements DeviceFd {
     return this.fn.spec.bars.find((b) => b.index === index);
   }
 
-  /** bar_mmap_supported (vfio_pci_probe_mmaps): memory BARs of a page or more; sub-page ones alone in their page from 4.8. */
+  /**
+   * bar_mmap_supported (vfio_pci_probe_mmaps): memory BARs of a page or more; sub-page ones alone in their
+   * page from 4.8.
+   */
   mmapSupported(index: number): boolean {
     const b = this.bar(index);
     if (!b || b.kind === 'io') return false;
@@ -165,7 +168,8 @@ export class VfioDevice implements DeviceFd {
     if ((offset & (page - 1n)) !== 0n || size === 0n || offset + size > limit) {
       throw new VfioError(
         'EINVAL',
-        `mmap: 0x${offset.toString(16)}+0x${size.toString(16)} must be page aligned (0x${page.toString(16)}) and inside BAR ${index} (0x${limit.toString(16)})`,
+        `mmap: 0x${offset.toString(16)}+0x${size.toString(16)} must be page aligned (0x${page.toString(16)}) ` +
+          `and inside BAR ${index} (0x${limit.toString(16)})`,
       );
     }
     const t = this.tableRange(index);
@@ -175,7 +179,8 @@ export class VfioDevice implements DeviceFd {
       if (offset < te && ts < offset + size) {
         throw new VfioError(
           'EINVAL',
-          `mmap: 0x${offset.toString(16)}+0x${size.toString(16)} covers the MSI-X table pages of BAR ${index}; kernel ${this.host.spec.kernel} allows it only from 4.16`,
+          `mmap: 0x${offset.toString(16)}+0x${size.toString(16)} covers the MSI-X table pages of BAR ` +
+            `${index}; kernel ${this.host.spec.kernel} allows it only from 4.16`,
         );
       }
     }
@@ -287,7 +292,8 @@ export class VfioDevice implements DeviceFd {
     if (offset < 0 || size < 1 || size > 4 || offset + size > this.config.size) {
       throw new VfioError(
         'EINVAL',
-        `${this.name}: config access 0x${offset.toString(16)}+${size} is outside the 0x${this.config.size.toString(16)}-byte config region`,
+        `${this.name}: config access 0x${offset.toString(16)}+${size} is outside the ` +
+          `0x${this.config.size.toString(16)}-byte config region`,
       );
     }
   }
@@ -332,7 +338,9 @@ export class VfioDevice implements DeviceFd {
     const info = this.getIrqInfo(index);
     const dataFlags = flags & (U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_DATA_BOOL | U.VFIO_IRQ_SET_DATA_EVENTFD);
     const action = flags & (U.VFIO_IRQ_SET_ACTION_MASK | U.VFIO_IRQ_SET_ACTION_UNMASK | U.VFIO_IRQ_SET_ACTION_TRIGGER);
-    const label = `SET_IRQS(${['INTX', 'MSI', 'MSIX', 'ERR', 'REQ'][index]}, ${dataFlags === 1 ? 'NONE' : dataFlags === 2 ? 'BOOL' : 'EVENTFD'}|${action === 8 ? 'MASK' : action === 16 ? 'UNMASK' : 'TRIGGER'}, ${start}, ${count})`;
+    const label =
+      `SET_IRQS(${['INTX', 'MSI', 'MSIX', 'ERR', 'REQ'][index]}, ` +
+      `${dataFlags === 1 ? 'NONE' : dataFlags === 2 ? 'BOOL' : 'EVENTFD'}|${action === 8 ? 'MASK' : action === 16 ? 'UNMASK' : 'TRIGGER'}, ${start}, ${count})`;
     this.container.kernel.log.push(label);
     const one = (x: number) => x !== 0 && (x & (x - 1)) === 0;
     if (!one(dataFlags) || !one(action) || flags & ~0x3f)
@@ -377,7 +385,8 @@ export class VfioDevice implements DeviceFd {
     if (this.irqType !== -1 && this.irqType !== index)
       throw new VfioError(
         'EINVAL',
-        `${label}: ${['INTx', 'MSI', 'MSI-X'][this.irqType]} is active; disable it first (only one interrupt type at a time)`,
+        `${label}: ${['INTx', 'MSI', 'MSI-X'][this.irqType]} is active; disable it first (only one interrupt ` +
+          'type at a time)',
       );
     const msi = index === U.VFIO_PCI_MSI_IRQ_INDEX || index === U.VFIO_PCI_MSIX_IRQ_INDEX;
     if (
@@ -388,7 +397,8 @@ export class VfioDevice implements DeviceFd {
     ) {
       throw new VfioError(
         'EINVAL',
-        `${label}: ${this.triggers.length} vectors are allocated and the index cannot grow (NORESIZE); disable and re-enable with ${start + count}`,
+        `${label}: ${this.triggers.length} vectors are allocated and the index cannot grow (NORESIZE); ` +
+          `disable and re-enable with ${start + count}`,
       );
     }
     if (this.irqType !== index) {
@@ -449,7 +459,8 @@ export class VfioDevice implements DeviceFd {
     if (!isIntx)
       throw new VfioError(
         'EINVAL',
-        `${label}: INTx is not enabled (irq_type is ${this.irqType < 0 ? 'none' : ['INTx', 'MSI', 'MSI-X'][this.irqType]})`,
+        `${label}: INTx is not enabled (irq_type is ` +
+          `${this.irqType < 0 ? 'none' : ['INTx', 'MSI', 'MSI-X'][this.irqType]})`,
       );
     if (action === U.VFIO_IRQ_SET_ACTION_UNMASK) {
       if (dataFlags === U.VFIO_IRQ_SET_DATA_EVENTFD) this.intx.setUnmaskFd(fd());

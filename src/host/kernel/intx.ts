@@ -32,7 +32,8 @@ export class HostIrqLine {
       const f = (s: boolean) => (s ? IRQF_SHARED : 0).toString(16).padStart(8, '0');
       throw new VfioError(
         'EBUSY',
-        `request_irq(${this.irq}) for ${name}: genirq: Flags mismatch irq ${this.irq}. ${f(shared)} (${name}) vs. ${f(other.shared)} (${other.name})`,
+        `request_irq(${this.irq}) for ${name}: genirq: Flags mismatch irq ${this.irq}. ${f(shared)} (${name}) ` +
+          `vs. ${f(other.shared)} (${other.name})`,
       );
     }
     this.actions.push({ name, shared, handler });

@@ -91,10 +91,12 @@ export class VfioKernel implements VfioApi {
       if (this.host.kernel.dmaOwnership)
         throw new VfioError(
           'EBUSY',
-          `probe of ${address} by ${driver} failed: IOMMU group ${f.group!.id} is owned by a VFIO user (iommu_device_use_default_domain); stop the VM first`,
+          `probe of ${address} by ${driver} failed: IOMMU group ${f.group!.id} is owned by a VFIO user ` +
+            '(iommu_device_use_default_domain); stop the VM first',
         );
       throw new KernelBug(
-        `kernel BUG in vfio_iommu_group_notifier: ${address} was bound to ${driver} while IOMMU group ${f.group!.id} is in use (kernel ${this.host.spec.kernel}; fixed by the 5.19 DMA-ownership model)`,
+        `kernel BUG in vfio_iommu_group_notifier: ${address} was bound to ${driver} while IOMMU group ` +
+          `${f.group!.id} is in use (kernel ${this.host.spec.kernel}; fixed by the 5.19 DMA-ownership model)`,
       );
     }
     f.spec.driver = driver;
@@ -230,7 +232,8 @@ export class VfioContainer implements ContainerFd {
           : '';
       throw new VfioError(
         'ENODEV',
-        `SET_IOMMU: no IOMMU driver on ${this.host.spec.name} (${this.host.spec.iommu.kind}) supports type ${iommuTypeName(type)}${why}`,
+        `SET_IOMMU: no IOMMU driver on ${this.host.spec.name} (${this.host.spec.iommu.kind}) supports type ` +
+          `${iommuTypeName(type)}${why}`,
       );
     }
     const iommu = this.newBackend(type);
@@ -281,7 +284,8 @@ export class VfioContainer implements ContainerFd {
   /** VFIO_IOMMU_SPAPR_TCE_CREATE: returns start_addr. */
   spaprTceCreate(req: TceCreateRequest): bigint {
     this.kernel.log.push(
-      `SPAPR_TCE_CREATE(page_shift=${req.pageShift}, window_size=0x${req.windowSize.toString(16)}, levels=${req.levels})`,
+      `SPAPR_TCE_CREATE(page_shift=${req.pageShift}, window_size=0x${req.windowSize.toString(16)}, ` +
+        `levels=${req.levels})`,
     );
     return this.typed('SPAPR_TCE_CREATE', SpaprTceIommu).createWindow(req);
   }

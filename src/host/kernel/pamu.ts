@@ -73,7 +73,8 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
     if (size < 0x1000n || size & (size - 1n) || start & (size - 1n) || start + size > max) {
       throw new VfioError(
         'EINVAL',
-        `PAMU_SET_ATTR(GEOMETRY): ${hex(start)}+${hex(size)} must be a power of two of at least 0x1000, aligned to its size, inside 0-${hex(max - 1n)}`,
+        `PAMU_SET_ATTR(GEOMETRY): ${hex(start)}+${hex(size)} must be a power of two of at least 0x1000, ` +
+          `aligned to its size, inside 0-${hex(max - 1n)}`,
       );
     }
     this.geometry = { start, end: start + size - 1n };
@@ -84,7 +85,8 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
     if (this.host.kernel.pamuWindowsRemoved)
       throw new VfioError(
         'EINVAL',
-        `PAMU_SET_ATTR(WINDOWS): kernel ${this.host.spec.kernel} removed DOMAIN_ATTR_WINDOWS (5.13); PAMU has one fixed window`,
+        `PAMU_SET_ATTR(WINDOWS): kernel ${this.host.spec.kernel} removed DOMAIN_ATTR_WINDOWS (5.13); PAMU has ` +
+          'one fixed window',
       );
     if (this.domainEnabled)
       throw new VfioError('EBUSY', 'PAMU_SET_ATTR(WINDOWS): the domain is enabled; unmap everything first');
@@ -126,7 +128,8 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
     if (size === 0n || (iova - this.geometry.start) % sw !== 0n || size % sw !== 0n) {
       throw new VfioError(
         'EINVAL',
-        `MAP_DMA: iova ${hex(iova)} and size ${hex(size)} must be whole ${hex(sw)} subwindows (aperture ${hex(this.geometry.end - this.geometry.start + 1n)} / ${this.windowCount})`,
+        `MAP_DMA: iova ${hex(iova)} and size ${hex(size)} must be whole ${hex(sw)} subwindows (aperture ` +
+          `${hex(this.geometry.end - this.geometry.start + 1n)} / ${this.windowCount})`,
       );
     }
     const first = this.subwindowOf('MAP_DMA', iova);

@@ -146,7 +146,8 @@ export class SpaprTceIommu implements IommuBackend {
     if (this.lockedBytes + bytes > this.memlockLimit) {
       throw new VfioError(
         'ENOMEM',
-        `${what} needs ${hex(bytes)} bytes of locked memory; RLIMIT_MEMLOCK is ${hex(this.memlockLimit)} (${hex(this.lockedBytes)} in use); raise the limit (ulimit -l)`,
+        `${what} needs ${hex(bytes)} bytes of locked memory; RLIMIT_MEMLOCK is ${hex(this.memlockLimit)} ` +
+          `(${hex(this.lockedBytes)} in use); raise the limit (ulimit -l)`,
       );
     }
     this.lockedBytes += bytes;
@@ -159,7 +160,8 @@ export class SpaprTceIommu implements IommuBackend {
     if (size === 0n || (vaddr | size) & (page - 1n))
       throw new VfioError(
         'EINVAL',
-        `SPAPR_REGISTER_MEMORY: vaddr ${hex(vaddr)} and size ${hex(size)} must be non-zero multiples of the ${hex(page)} page`,
+        `SPAPR_REGISTER_MEMORY: vaddr ${hex(vaddr)} and size ${hex(size)} must be non-zero multiples of the ` +
+          `${hex(page)} page`,
       );
     if (this.registered.some((r) => r.vaddr === vaddr && r.size === size))
       throw new VfioError('EBUSY', `SPAPR_REGISTER_MEMORY: ${hex(vaddr)}+${hex(size)} is already registered`);
@@ -205,7 +207,8 @@ export class SpaprTceIommu implements IommuBackend {
     if (pageShift >= 64 || !(this.pgsizes() & (1n << BigInt(pageShift)))) {
       throw new VfioError(
         'EINVAL',
-        `SPAPR_TCE_CREATE: page shift ${pageShift} is not in the host's TCE sizes (${this.facts.pageSizes.map(hex).join(', ')})`,
+        `SPAPR_TCE_CREATE: page shift ${pageShift} is not in the host's TCE sizes ` +
+          `(${this.facts.pageSizes.map(hex).join(', ')})`,
       );
     }
     const page = 1n << BigInt(pageShift);
@@ -278,7 +281,8 @@ export class SpaprTceIommu implements IommuBackend {
     if (size === 0n || (size | vaddr | iova) & (page - 1n))
       throw new VfioError(
         'EINVAL',
-        `MAP_DMA: iova ${hex(iova)}, size ${hex(size)} and vaddr ${hex(vaddr)} must be multiples of the window's ${hex(page)} TCE page`,
+        `MAP_DMA: iova ${hex(iova)}, size ${hex(size)} and vaddr ${hex(vaddr)} must be multiples of the ` +
+          `window's ${hex(page)} TCE page`,
       );
     if (!(flags & (U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE)))
       throw new VfioError('EINVAL', 'MAP_DMA: READ and/or WRITE is needed');
@@ -299,7 +303,8 @@ export class SpaprTceIommu implements IommuBackend {
       if (host < page)
         throw new VfioError(
           'EPERM',
-          `MAP_DMA: a ${hex(page)} TCE cannot map ${hex(host)}-page memory at ${hex(vaddr + off)} (tce_page_is_contained); back guest RAM with larger pages or use a smaller TCE`,
+          `MAP_DMA: a ${hex(page)} TCE cannot map ${hex(host)}-page memory at ${hex(vaddr + off)} ` +
+            '(tce_page_is_contained); back guest RAM with larger pages or use a smaller TCE',
         );
     }
     const read = (flags & U.VFIO_DMA_MAP_FLAG_READ) !== 0;
@@ -353,7 +358,10 @@ export class SpaprTceIommu implements IommuBackend {
     return !!p && (p.mmioFrozen || p.inReset);
   }
 
-  /** VFIO_EEH_PE_OP, run on every group of the container (vfio_spapr_iommu_eeh_ioctl). Returns GET_STATE's state, else 0. */
+  /**
+   * VFIO_EEH_PE_OP, run on every group of the container (vfio_spapr_iommu_eeh_ioctl). Returns GET_STATE's
+   * state, else 0.
+   */
   eehPeOp(op: number): number {
     if (!this.host.spec.eeh) throw new VfioError('ENODEV', 'EEH_PE_OP: EEH is not enabled on this host');
     if (!this.groups.length) throw new VfioError('ENODEV', 'EEH_PE_OP: no group is attached');

@@ -75,7 +75,8 @@ export class Type1Iommu implements IommuBackend {
     ) {
       throw new VfioError(
         'EINVAL',
-        `group ${group.id}: the IOMMU aperture 0x${ap.start.toString(16)}-0x${ap.end.toString(16)} conflicts with existing mappings`,
+        `group ${group.id}: the IOMMU aperture 0x${ap.start.toString(16)}-0x${ap.end.toString(16)} conflicts ` +
+          'with existing mappings',
       );
     }
     // The IOMMU's regions plus the group's devices' own (RMRR/RMR), as iommu_get_group_resv_regions.
@@ -86,7 +87,8 @@ export class Type1Iommu implements IommuBackend {
     if (clash)
       throw new VfioError(
         'EINVAL',
-        `group ${group.id}: reserved region 0x${clash.start.toString(16)}-0x${clash.end.toString(16)} (${clash.type}) overlaps an existing DMA mapping; use a separate container`,
+        `group ${group.id}: reserved region 0x${clash.start.toString(16)}-0x${clash.end.toString(16)} ` +
+          `(${clash.type}) overlaps an existing DMA mapping; use a separate container`,
       );
     let list = current
       .map((r) => ({ start: r.start > ap.start ? r.start : ap.start, end: r.end < ap.end ? r.end : ap.end }))
@@ -97,7 +99,8 @@ export class Type1Iommu implements IommuBackend {
     if (!policy.allowed) {
       throw new VfioError(
         'EPERM',
-        `group ${group.id}: No interrupt remapping support. Use the module param "allow_unsafe_interrupts" to enable VFIO IOMMU support on this platform (${this.host.spec.msi.controller} does not isolate MSIs)`,
+        `group ${group.id}: No interrupt remapping support. Use the module param "allow_unsafe_interrupts" to ` +
+          `enable VFIO IOMMU support on this platform (${this.host.spec.msi.controller} does not isolate MSIs)`,
       );
     }
     this.iovaList = list;
@@ -153,7 +156,8 @@ export class Type1Iommu implements IommuBackend {
     if (!prot || size === 0n || ((size | iova | vaddr) & (pg - 1n)) !== 0n) {
       throw new VfioError(
         'EINVAL',
-        `MAP_DMA: iova 0x${iova.toString(16)}, size 0x${size.toString(16)} and vaddr must be non-zero multiples of the IOMMU page 0x${pg.toString(16)}, with READ and/or WRITE`,
+        `MAP_DMA: iova 0x${iova.toString(16)}, size 0x${size.toString(16)} and vaddr must be non-zero ` +
+          `multiples of the IOMMU page 0x${pg.toString(16)}, with READ and/or WRITE`,
       );
     }
     if (iova + size - 1n > U64 || vaddr + size - 1n > U64)
@@ -162,17 +166,20 @@ export class Type1Iommu implements IommuBackend {
     if (overlap)
       throw new VfioError(
         'EEXIST',
-        `MAP_DMA: 0x${iova.toString(16)}+0x${size.toString(16)} overlaps the mapping at 0x${overlap.iova.toString(16)}+0x${overlap.size.toString(16)}; unmap it first`,
+        `MAP_DMA: 0x${iova.toString(16)}+0x${size.toString(16)} overlaps the mapping at ` +
+          `0x${overlap.iova.toString(16)}+0x${overlap.size.toString(16)}; unmap it first`,
       );
     if (this.dmaAvail === 0)
       throw new VfioError(
         'ENOSPC',
-        `MAP_DMA: the container already holds ${this.host.spec.iommu.dmaEntryLimit} mappings (vfio_iommu_type1.dma_entry_limit)`,
+        `MAP_DMA: the container already holds ${this.host.spec.iommu.dmaEntryLimit} mappings ` +
+          '(vfio_iommu_type1.dma_entry_limit)',
       );
     if (this.iovaList.length && !this.iovaList.some((r) => r.start <= iova && iova + size - 1n <= r.end)) {
       throw new VfioError(
         'EINVAL',
-        `MAP_DMA: 0x${iova.toString(16)}-0x${(iova + size - 1n).toString(16)} is outside the valid IOVA ranges (${this.iovaList.map((r) => `0x${r.start.toString(16)}-0x${r.end.toString(16)}`).join(', ')})`,
+        `MAP_DMA: 0x${iova.toString(16)}-0x${(iova + size - 1n).toString(16)} is outside the valid IOVA ` +
+          `ranges (${this.iovaList.map((r) => `0x${r.start.toString(16)}-0x${r.end.toString(16)}`).join(', ')})`,
       );
     }
     this.mappings.push({ iova, size, vaddr, read: (flags & 1) !== 0, write: (flags & 2) !== 0, vaddrInvalid: false });
@@ -212,7 +219,8 @@ export class Type1Iommu implements IommuBackend {
       if (first && first.iova !== iova)
         throw new VfioError(
           'EINVAL',
-          `UNMAP_DMA: 0x${iova.toString(16)} bisects the mapping at 0x${first.iova.toString(16)}+0x${first.size.toString(16)} (type1v2 unmaps whole mappings only)`,
+          `UNMAP_DMA: 0x${iova.toString(16)} bisects the mapping at ` +
+            `0x${first.iova.toString(16)}+0x${first.size.toString(16)} (type1v2 unmaps whole mappings only)`,
         );
       const last = this.mappings.find((m) => m.iova <= end - 1n && end - 1n < m.iova + m.size);
       if (last && last.iova + last.size !== end)

@@ -61,7 +61,8 @@ export class VirtualConfig {
         set(c.offset + P.PCI_MSI_FLAGS, 1, Perm.MsiFlags);
         const dataEnd = c.offset + (spec.msi!.is64 ? 14 : 10);
         set(c.offset + P.PCI_MSI_ADDRESS_LO, dataEnd - c.offset - P.PCI_MSI_ADDRESS_LO, Perm.Virtual);
-        if (spec.msi!.perVectorMask) set(dataEnd, c.length - (dataEnd - c.offset), Perm.PassThrough); // mask and pending
+        // mask and pending
+        if (spec.msi!.perVectorMask) set(dataEnd, c.length - (dataEnd - c.offset), Perm.PassThrough);
       }
     }
     for (let i = 0; i < n; i++)
