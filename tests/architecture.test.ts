@@ -107,7 +107,9 @@ function violation(e: Edge): string | null {
   if (may.includes(e.to)) return null;
   if (e.typeOnly && MAY_IMPORT_TYPES[e.from]?.includes(e.to)) return null;
   if (ALLOWED.some((a) => a.from === e.from && a.to === e.to)) return null;
-  return `${e.from} may not import ${e.to}${MAY_IMPORT_TYPES[e.from]?.includes(e.to) ? ' (only with import type)' : ''}`;
+  return (
+    `${e.from} may not import ` + `${e.to}${MAY_IMPORT_TYPES[e.from]?.includes(e.to) ? ' (only with import type)' : ''}`
+  );
 }
 
 test('every import in src/ follows the layers of ARCHITECTURE.md', () => {
@@ -122,7 +124,8 @@ test('every import in src/ follows the layers of ARCHITECTURE.md', () => {
   assert.equal(bad, [], `imports against the layers:\n${bad.join('\n')}`);
 });
 
-test('the checker sees what it must: multi-line, type-only, re-exports, dynamic imports; and it fails on a broken layer', () => {
+test('the checker sees what it must: multi-line, type-only, re-exports, dynamic imports; and it fails on a ' +
+  'broken layer', () => {
   const file = join(SRC, 'vfio', 'example.ts');
   const edges = importsOf(
     file,

@@ -48,7 +48,8 @@ test('the harness refuses a fast wrong answer: a strategy that reads or writes t
   const tree = buildTree(20);
   const t = new FlatTable(tree.as.view.ranges);
   const c = loopContext(tree, t, new BlockTable(t), 'mmio', 'random');
-  crossCheck(c, ['direct', 'addressSpace', 'linear', 'binary', 'block'], 'mmio', 'read', 'random', 'honest'); // all agree
+  // all agree
+  crossCheck(c, ['direct', 'addressSpace', 'linear', 'binary', 'block'], 'mmio', 'read', 'random', 'honest');
   crossCheck(c, ['direct', 'addressSpace', 'binary'], 'mmio', 'write', 'random', 'honest');
   const lazy = new BinarySearch(t);
   lazy.read = () => 0; // fast, and wrong

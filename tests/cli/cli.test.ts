@@ -30,7 +30,8 @@ test('bad input exits 2 with a message naming the file and line', () => {
   const f = join(tmp, 'broken.txt');
   writeFileSync(
     f,
-    'address-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n    00000000000a0000-00000000000bffff (prio 1, i/o): alias smram-region @pci 00000000000a0000-00000000000bffff\n\n',
+    'address-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n    ' +
+      '00000000000a0000-00000000000bffff (prio 1, i/o): alias smram-region @pci 00000000000a0000-00000000000bffff\n\n',
   );
   const r = runCli(['mtree', '--import-qemu', f]);
   assert.is(r.code, 2);
@@ -54,7 +55,8 @@ test('vdm --device addr= and multifunction=: placed where asked; bad values are 
   assert.is(
     lonely.code,
     1,
-    'function 1 with no function 0 is accepted (QEMU checks only against a present function 0), but the run did not work',
+    'function 1 with no function 0 is accepted (QEMU checks only against a present function 0), but the run ' +
+      'did not work',
   );
   assert.is(JSON.parse(lonely.out).driver, null, 'the guest, scanning function 0 first, never finds it');
 });

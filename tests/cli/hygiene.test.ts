@@ -32,7 +32,8 @@ test('an error that is not a VdmError is one line, called a bug; --debug adds th
   assert.is(plain.code, 1);
   assert.is(
     plain.err,
-    'vdm boot: internal error (a bug in vdm, please report it): TypeError: x is undefined\nrun again with --debug for the stack trace\n',
+    'vdm boot: internal error (a bug in vdm, please report it): TypeError: x is undefined\nrun again with ' +
+      '--debug for the stack trace\n',
   );
   const debug = errorResult('boot', bug, true);
   assert.match(debug.err, STACK);
@@ -106,7 +107,8 @@ test('EPIPE on stdout ends quietly (vdm mtree ... | head -1)', () => {
   assert.is(r.stderr, '');
 });
 
-test("host= as QEMU takes it: [DOMAIN:]BUS:SLOT.FN; the same host twice and duplicate id= refused with QEMU's messages", () => {
+test("host= as QEMU takes it: [DOMAIN:]BUS:SLOT.FN; the same host twice and duplicate id= refused with QEMU's " +
+  'messages', () => {
   const short = runCli(['boot', '--device', 'host=01:00.0']);
   assert.is(short.code, 0, short.err);
   assert.match(short.out, 'device hostdev0 = host 0000:01:00.0');

@@ -29,7 +29,8 @@ test('the mutator is deterministic per seed and produces every kind of damage', 
   ]);
 });
 
-test(`${CASES} mutated files: exit 0/1/2, no stack trace, file and field on exit 2, verdict agrees with the report`, () => {
+test(`${CASES} mutated files: exit 0/1/2, no stack trace, file and field on exit 2, verdict agrees with the ` +
+  'report', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vdm-fuzz-'));
   const failures: string[] = [];
   const codes = [0, 0, 0];

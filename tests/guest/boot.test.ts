@@ -100,7 +100,8 @@ test("vdm mtree --machine prints the booted tree with the device's BAR regions",
   assert.match(runCli(['machines']).out, /pseries .*not emulated \(RTAS\)/);
 });
 
-test('vdm pci lists the assigned function with the BARs firmware placed; mtree --machine --explain names the mmap', () => {
+test('vdm pci lists the assigned function with the BARs firmware placed; mtree --machine --explain names the ' +
+  'mmap', () => {
   const pci = runCli(['pci', '--machine', 'q35']);
   assert.is(pci.code, 0, pci.err);
   assert.match(pci.out, /PCI device 8086:10fb/);
@@ -118,7 +119,8 @@ function bootMany(machine: string, count: number, program: Record<string, unknow
   return bootNicFarm(spec, hostJson(spec.defaultHost!), guest, count);
 }
 
-test('a guest drives every NIC: own vectors, own ring in RAM, every transmit completes (q35, 4 NICs in one multifunction slot)', () => {
+test('a guest drives every NIC: own vectors, own ring in RAM, every transmit completes (q35, 4 NICs in one ' +
+  'multifunction slot)', () => {
   const r = bootMany('q35', 4, { iterations: 100 }).report;
   assert.is(r.driver!.nics, 4);
   assert.is(r.driver!.completions, 400);

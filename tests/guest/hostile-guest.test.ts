@@ -8,17 +8,20 @@ import { runHostileCampaign, interruptImbalance, bootRig, interruptCounts, watch
 const PROGRAMS = Number(process.env.VDM_HOSTILE_PROGRAMS ?? 500);
 const SEED = Number(process.env.VDM_HOSTILE_SEED ?? 13);
 
-test(`${PROGRAMS} hostile guest programs: no crash, no write outside the DMA map, every interrupt accounted once`, () => {
+test(`${PROGRAMS} hostile guest programs: no crash, no write outside the DMA map, every interrupt accounted ` +
+  'once', () => {
   const { findings, totals, ops } = runHostileCampaign(PROGRAMS, SEED);
   const show = findings
     .slice(0, 3)
     .map(
       (f) =>
-        `${f.machine} program ${f.program} (seed ${f.seed}): ${f.kind}: ${f.what}\n    after: ${f.ops.slice(-6).join('; ')}`,
+        `${f.machine} program ${f.program} (seed ${f.seed}): ${f.kind}: ${f.what}\n    after: ` +
+        `${f.ops.slice(-6).join('; ')}`,
     );
   assert.equal(show, []);
   assert.ok(ops > PROGRAMS * 5, `${ops} operations`);
-  // The programs reach what they claim to: interrupts raised, delivered, pended while masked, lost for want of a vector; DMA done, faulted, blocked.
+  // The programs reach what they claim to: interrupts raised, delivered, pended while masked, lost for want
+  // of a vector; DMA done, faulted, blocked.
   for (const k of [
     'raised',
     'delivered',

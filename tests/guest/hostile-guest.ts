@@ -256,13 +256,20 @@ export function interruptCounts(rig: Rig) {
 export function interruptImbalance(c: ReturnType<typeof interruptCounts>): string | null {
   const accounted = c.unrouted + c.blocked + c.pendedInDevice + c.faulted + c.lostInKernel + c.signalled;
   if (c.raised !== accounted)
-    return `the device raised ${c.raised} interrupts; ${accounted} are accounted for (unrouted ${c.unrouted}, blocked ${c.blocked}, pended ${c.pendedInDevice}, faulted ${c.faulted}, lost ${c.lostInKernel}, signalled ${c.signalled})`;
+    return (
+      `the device raised ${c.raised} interrupts; ${accounted} are accounted for (unrouted ${c.unrouted}, ` +
+      `blocked ${c.blocked}, pended ${c.pendedInDevice}, faulted ${c.faulted}, lost ${c.lostInKernel}, ` +
+      `signalled ${c.signalled})`
+    );
   if (c.signalled !== c.kvm + c.vmm)
     return `the kernel signalled ${c.signalled} eventfds; KVM took ${c.kvm}, the VMM ${c.vmm}`;
   if (c.messages > c.kvm + c.vmm)
     return `the VMM sent ${c.messages} MSI messages for ${c.kvm + c.vmm} signals (duplicated)`;
   if (c.received > c.kvm + c.vmm + c.intxSignals + c.cpuDoorbell) {
-    return `the interrupt controller received ${c.received} interrupts for ${c.kvm + c.vmm} MSI signals, ${c.intxSignals} INTx signals and ${c.cpuDoorbell} guest doorbell writes (duplicated)`;
+    return (
+      `the interrupt controller received ${c.received} interrupts for ${c.kvm + c.vmm} MSI signals, ` +
+      `${c.intxSignals} INTx signals and ${c.cpuDoorbell} guest doorbell writes (duplicated)`
+    );
   }
   if (c.delivered !== c.handled)
     return `${c.delivered} interrupts were delivered but the guest's entry point ran ${c.handled} times`;

@@ -52,7 +52,8 @@ const EXPECTED_IRQ: Record<string, (slot: number) => number> = {
 
 for (const machine of Object.keys(EXPECTED_IRQ)) {
   for (const noKvmIntx of [false, true]) {
-    test(`${machine}, ${noKvmIntx ? 'VMM path (x-no-kvm-intx=on)' : 'KVM irqfd + resample'}: the INTx-only NIC completes every transmit, one interrupt each`, () => {
+    test(`${machine}, ${noKvmIntx ? 'VMM path (x-no-kvm-intx=on)' : 'KVM irqfd + resample'}: the INTx-only ` +
+      'NIC completes every transmit, one interrupt each', () => {
       const r = bootOn(machine, [{ host: INTX_NIC, noKvmIntx }]);
       const d = r.report.devices[0]!;
       const slot = r.machine.devices[0]!.devfn >> 3;
@@ -85,7 +86,8 @@ for (const machine of Object.keys(EXPECTED_IRQ)) {
   }
 }
 
-test('VMM path: the mmaps come back x-intx-mmap-timeout-ms after an interrupt, in guest time (vfio_intx_mmap_enable)', () => {
+test('VMM path: the mmaps come back x-intx-mmap-timeout-ms after an interrupt, in guest time ' +
+  '(vfio_intx_mmap_enable)', () => {
   const slow = bootOn('q35', [{ host: INTX_NIC, noKvmIntx: true, intxMmapTimeoutMs: 1 }], { iterationUs: 2000 });
   const d = slow.report.devices[0]!.intx!;
   assert.is(d.mmapsDisabled, 40, 'off at each interrupt');
@@ -107,7 +109,8 @@ test('info mtree shows the mmap subregions disabled while INTx is on the VMM pat
   assert.not.match(infoMtree([kvm.machine.addressSpaceMemory], { disabled: true }), /mmaps\[0\] \[disabled\]/);
 });
 
-test('pc: INTx is routed only once the firmware programs the PIIX3 PIRQ links; the routing notifier then turns on the KVM path', () => {
+test('pc: INTx is routed only once the firmware programs the PIIX3 PIRQ links; the routing notifier then ' +
+  'turns on the KVM path', () => {
   const r = bootOn('pc', [{ host: INTX_NIC }]);
   const dev = r.machine.devices[0]!;
   assert.is(dev.intx.path, 'kvm-resample');
@@ -145,7 +148,8 @@ test('out of LAPIC vectors, the driver falls back to INTx and the device still w
   assert.match(v.devices[4]!.summary, '10/10 transmits completed, INTx via KVM irqfd');
 });
 
-test('a shared line: two INTx NICs on one guest interrupt, each handler reads its own cause, every interrupt handled', () => {
+test('a shared line: two INTx NICs on one guest interrupt, each handler reads its own cause, every interrupt ' +
+  'handled', () => {
   const twin = (j: { pci: Record<string, unknown>[] }) => {
     const port = j.pci.find((f) => f.address === '0000:00:1c.0') as { children: Record<string, unknown>[] };
     j.pci.push({ ...port, address: '0000:00:1d.0', children: [{ ...port.children[0], address: '0000:09:00.0' }] });

@@ -16,7 +16,8 @@ function caps(read: (off: number, size: number) => number): Map<number, number> 
   return out;
 }
 
-test('ids, class and the capability list read as the hardware has them; MSI-X shows its table and PBA BIR/offset', () => {
+test('ids, class and the capability list read as the hardware has them; MSI-X shows its table and PBA ' +
+  'BIR/offset', () => {
   const { dev } = open(loadHost('x86-4k-ir'));
   const rd = (o: number, s: number) => dev.read(CFG, o, s);
   assert.is(rd(0, 4), (dev.fn.spec.device << 16) | dev.fn.spec.vendor);
@@ -49,7 +50,8 @@ test('BARs are virtual with sizing semantics (vfio_bar_fixup); the hardware BAR 
   assert.is(dev.hw.config.bytes.slice(0x10, 0x18).join(), physBar0, 'the physical BAR is untouched');
 });
 
-test('COMMAND: decode and bus master reach the device; INTX_DISABLE stays virtual; ids and STATUS are read-only', () => {
+test('COMMAND: decode and bus master reach the device; INTX_DISABLE stays virtual; ids and STATUS are ' +
+  'read-only', () => {
   const { dev } = open(loadHost('x86-4k-ir'));
   dev.write(CFG, 4, 0x0406, 2);
   assert.is(dev.hw.busMaster, true);

@@ -91,7 +91,8 @@ test('malformed host files name the file, the field path and what was expected',
       (j) =>
         (j.pci[0].children[0].msix = { entries: 8, table: { bar: 0, offset: 4 }, pba: { bar: 0, offset: 0x1000 } }),
     ),
-    'h.json: pci[0].children[0].msix.table.offset: expected an 8-byte aligned offset (the low 3 bits hold the BIR), got 0x4',
+    'h.json: pci[0].children[0].msix.table.offset: expected an 8-byte aligned offset (the low 3 bits hold the ' +
+      'BIR), got 0x4',
   );
   assert.is(
     error((j) => (j.pci[0].children[0].children = [])),
@@ -99,7 +100,8 @@ test('malformed host files name the file, the field path and what was expected',
   );
   assert.is(
     error((j) => (j.pci[0].bogus = 1)),
-    'h.json: pci[0].bogus: unknown field (expected one of: address, type, vendor, device, class, driver, multifunction, acs, bars, rom, msix, msi, intxPin, intxMasking, intxLine, model, reserved, children)',
+    'h.json: pci[0].bogus: unknown field (expected one of: address, type, vendor, device, class, driver, ' +
+      'multifunction, acs, bars, rom, msix, msi, intxPin, intxMasking, intxLine, model, reserved, children)',
   );
   assert.is(
     error((j) => (j.iommu.kind = 'spapr-tce')),
@@ -135,7 +137,8 @@ test('vdm host: tree, groups, viability and policy; --json; bad files exit 2', (
   assert.match(runCli(['hosts']).out, 'power9-64k');
 });
 
-test('MSI-X PBA: straddling the end of its BAR or overlapping the table is refused; wholly past the BAR is misreporting hardware vfio-pci handles', () => {
+test('MSI-X PBA: straddling the end of its BAR or overlapping the table is refused; wholly past the BAR is ' +
+  'misreporting hardware vfio-pci handles', () => {
   const ep = (j: any) => j.pci[0].children[0];
   const msix =
     (table: number, pba: number, entries = 8) =>
@@ -143,11 +146,13 @@ test('MSI-X PBA: straddling the end of its BAR or overlapping the table is refus
       (ep(j).msix = { entries, table: { bar: 0, offset: table }, pba: { bar: 0, offset: pba } });
   assert.is(
     error(msix(0, 0x3ff8, 128)),
-    'h.json: pci[0].children[0].msix.pba.offset: a 128-entry PBA (16 bytes) at 0x3ff8 runs past the end of BAR 0 (0x4000 bytes)',
+    'h.json: pci[0].children[0].msix.pba.offset: a 128-entry PBA (16 bytes) at 0x3ff8 runs past the end of ' +
+      'BAR 0 (0x4000 bytes)',
   );
   assert.match(
     error(msix(0x1000, 0x1040)),
-    'h.json: pci[0].children[0].msix.pba.offset: the PBA (0x1040+0x8) overlaps the table (0x1000+0x80) in BAR 0 (hw/pci/msix.c:msix_init refuses it)',
+    'h.json: pci[0].children[0].msix.pba.offset: the PBA (0x1040+0x8) overlaps the table (0x1000+0x80) in BAR ' +
+      '0 (hw/pci/msix.c:msix_init refuses it)',
   );
   assert.match(error(msix(0x1000, 0xff8, 128)), 'overlaps the table', 'a 16-byte PBA ending inside the table');
   const j: any = base();
@@ -193,15 +198,18 @@ test('the "rtl8168" model needs its window BAR 2', () => {
   const ep = (j: any) => j.pci[0].children[0];
   assert.is(
     error((j) => Object.assign(ep(j), { model: 'rtl8168', bars: [{ index: 0, size: '0x100', kind: 'io' }] })),
-    'h.json: pci[0].children[0].model: the "rtl8168" model needs a memory BAR 2 of at least 0x100 bytes (its window registers at 0x70 and 0x74)',
+    'h.json: pci[0].children[0].model: the "rtl8168" model needs a memory BAR 2 of at least 0x100 bytes (its ' +
+      'window registers at 0x70 and 0x74)',
   );
 });
 
-test('the "nic" model needs its register BAR 0 (found by the file fuzz: a NIC without BAR 0 crashed at realize)', () => {
+test('the "nic" model needs its register BAR 0 (found by the file fuzz: a NIC without BAR 0 crashed at ' +
+  'realize)', () => {
   const ep = (j: any) => j.pci[0].children[0];
   assert.is(
     error((j) => Object.assign(ep(j), { model: 'nic', bars: [{ index: 1, size: '0x4000', kind: 'mem32' }] })),
-    'h.json: pci[0].children[0].model: the "nic" model needs a memory BAR 0 of at least 0x2000 bytes (its registers, and the doorbell at 0x1000)',
+    'h.json: pci[0].children[0].model: the "nic" model needs a memory BAR 0 of at least 0x2000 bytes (its ' +
+      'registers, and the doorbell at 0x1000)',
   );
   assert.match(
     error((j) => Object.assign(ep(j), { model: 'nic', bars: [{ index: 0, size: '0x1000', kind: 'mem32' }] })),

@@ -42,7 +42,8 @@ function counted(label: string): EventFd & { seen: number } {
   return fd;
 }
 
-test('vfio_intx_handler with PCI 2.3 masking: one signal, INTX_DISABLE set, unmask re-signals while the device still asserts', () => {
+test('vfio_intx_handler with PCI 2.3 masking: one signal, INTX_DISABLE set, unmask re-signals while the ' +
+  'device still asserts', () => {
   const { dev } = open(intxHost(), '0000:08:00.0');
   const fd = counted('trigger');
   set(dev, TRIGGER_FD, [fd]);
@@ -134,7 +135,8 @@ test('UNMASK by eventfd (the virqfd KVM resample signals), MASK, and the errors 
   assert.is(fd.seen, 2, 'loopback trigger');
 });
 
-test('one interrupt type at a time: MSI-X needs INTx disabled first; the device does not assert INTx in MSI-X mode', () => {
+test('one interrupt type at a time: MSI-X needs INTx disabled first; the device does not assert INTx in MSI-X ' +
+  'mode', () => {
   const { dev } = open(intxHost(), '0000:01:00.0');
   const fd = counted('intx');
   set(dev, TRIGGER_FD, [fd]);

@@ -75,7 +75,8 @@ test('DMA to an unmapped IOVA is an IOMMU fault: counted, nothing written, no in
   assert.is(irq.count, 0);
 });
 
-test('DMA crossing into a second mapping reads both; crossing past the last one faults at the first unmapped byte', () => {
+test('DMA crossing into a second mapping reads both; crossing past the last one faults at the first unmapped ' +
+  'byte', () => {
   const { guestRam, bar0, desc, nic, dev } = setup();
   // A second block, mapped right after the first in both process memory and IOVA space.
   const next = new RamBlock(0x1000);
@@ -113,7 +114,8 @@ test('a masked physical vector pends in the PBA instead of interrupting', () => 
   assert.is(dev.read(0, 0x3000, 4) & 1, 1, 'the PBA is readable through read()');
 });
 
-test('a descriptor longer than NIC_MAX_BUFFER is refused before any DMA (found by the hostile-guest campaign: a 4 GiB length was read page by page and allocated whole)', () => {
+test('a descriptor longer than NIC_MAX_BUFFER is refused before any DMA (found by the hostile-guest campaign: ' +
+  'a 4 GiB length was read page by page and allocated whole)', () => {
   const { bar0, desc, nic, dev } = setup();
   desc(0, IOVA + 0x1000n, 0xffffffff);
   bar0.write(NIC_REGS.DOORBELL, 1, 4);
@@ -126,7 +128,8 @@ test('a descriptor longer than NIC_MAX_BUFFER is refused before any DMA (found b
   assert.is(dev.hw.dmaFaults.length, 1);
 });
 
-test('every MSI-X signal that does not reach the host handler is counted once, by why (the hostile-guest ledger needs it)', () => {
+test('every MSI-X signal that does not reach the host handler is counted once, by why (the hostile-guest ' +
+  'ledger needs it)', () => {
   const off = setup(false);
   assert.is(off.dev.hw.signalMsix(0), false);
   assert.equal(off.dev.hw.msiOutcomes, { unrouted: 0, blocked: 1, pended: 0 }, 'Bus Master off');

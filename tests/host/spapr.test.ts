@@ -117,7 +117,8 @@ test('without REMOVE(0), the first MAP creates the default 4K window over the 32
   );
 });
 
-test('v2: REGISTER_MEMORY rules, unregistered vaddr is EINVAL, a 16M TCE over 64K pages is EPERM, hugepages work', () => {
+test('v2: REGISTER_MEMORY rules, unregistered vaddr is EINVAL, a 16M TCE over 64K pages is EPERM, hugepages ' +
+  'work', () => {
   const { k, c } = open(loadHost('power9-64k'), '0000:01:00.0', U.VFIO_SPAPR_TCE_v2_IOMMU);
   k.userMemory.map(VA, new RamBlock(0x2000000));
   k.userMemory.map(VA * 2n, new RamBlock(0x2000000), 0, 0x2000000n, 0x1000000n);

@@ -355,7 +355,8 @@ test('IRQs: counts and flags by kernel; one type at a time; NORESIZE; MSI-X mask
   );
 });
 
-test('a user rewrites a table entry through the mmap (4.16+, x86 IR): delivery is refused until SET_IRQS rewrites it', () => {
+test('a user rewrites a table entry through the mmap (4.16+, x86 IR): delivery is refused until SET_IRQS ' +
+  'rewrites it', () => {
   const { dev } = open(SimHost.load(HOSTS + 'x86-4k-ir.json'));
   dev.write(U.VFIO_PCI_CONFIG_REGION_INDEX, 4, 0x6, 2);
   const fd = new EventFd();

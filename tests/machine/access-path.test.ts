@@ -53,7 +53,10 @@ function probes(m: Machine): bigint[] {
   return out;
 }
 
-/** The gicv2m host refuses assignment unless unsafe interrupts are allowed (vfio_iommu_type1 allow_unsafe_interrupts). */
+/**
+ * The gicv2m host refuses assignment unless unsafe interrupts are allowed (vfio_iommu_type1
+ * allow_unsafe_interrupts).
+ */
 function unsafeGicv2mHost(): string {
   const host = JSON.parse(readFileSync(join(packageRoot(), 'machines/hosts/arm64-gicv2m.json'), 'utf8'));
   host.allowUnsafeInterrupts = true;
@@ -78,7 +81,8 @@ for (const name of MACHINES) {
   });
 }
 
-test("virt on a 64 KiB host: the doorbell in the MSI-X table's page exits, costs a VMM trap, and relocation is the fix", () => {
+test("virt on a 64 KiB host: the doorbell in the MSI-X table's page exits, costs a VMM trap, and relocation " +
+  'is the fix', () => {
   const { machine } = bootFromArgs({ machine: 'virt' });
   const e = explainGuestAccess(machine, machine.addressSpaceMemory, 0x8000000008n);
   assert.is(e.path, 'mmapExit');

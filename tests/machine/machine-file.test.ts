@@ -100,7 +100,8 @@ test('windows, ECAM and the doorbell: aligned, inside 2^64, apart from each othe
 test('msiBase leaves the guest vectors on each controller (the "-16776960 for devices" case)', () => {
   assert.is(
     edit((m) => (m.interrupts.msiBase = 1 << 24)),
-    'm.json: interrupts.msiBase: expected 16 to 255 for a lapic (the interrupt numbers its MSIs can name), got 16777216',
+    'm.json: interrupts.msiBase: expected 16 to 255 for a lapic (the interrupt numbers its MSIs can name), ' +
+      'got 16777216',
   );
   assert.match(
     edit((m) => (m.interrupts.msiBase = 256)),
@@ -140,11 +141,13 @@ test("a BAR or ROM the machine's window cannot hold names the host file's field 
   };
   assert.is(
     build((ep) => (ep.bars[1].size = '0x1000000000')),
-    "h.json: pci[2].children[0].bars[1].size: BAR 4 of 0x1000000000 bytes cannot be placed in the machine's 64-bit PCI window (machine machines/q35.json: pci.mmio64 is 0x100000000+0x800000000)",
+    "h.json: pci[2].children[0].bars[1].size: BAR 4 of 0x1000000000 bytes cannot be placed in the machine's " +
+      '64-bit PCI window (machine machines/q35.json: pci.mmio64 is 0x100000000+0x800000000)',
   );
   assert.is(
     build((ep) => (ep.bars[1] = { index: 4, size: '0x80000000', kind: 'mem32' })),
-    "h.json: pci[2].children[0].bars[1].size: BAR 4 of 0x80000000 bytes cannot be placed in the machine's 32-bit PCI window (machine machines/q35.json: pci.mmio32 is 0xc0000000+0x3ec00000)",
+    "h.json: pci[2].children[0].bars[1].size: BAR 4 of 0x80000000 bytes cannot be placed in the machine's " +
+      '32-bit PCI window (machine machines/q35.json: pci.mmio32 is 0xc0000000+0x3ec00000)',
   );
   assert.match(
     build((ep) => (ep.rom = '0x80000000')),
@@ -168,7 +171,8 @@ test('a realize refusal names the host file entry the device came from', () => {
     () => onBench(spec, h),
     (e: VdmError) =>
       e.describe() ===
-      'hardware reports invalid configuration, MSIX PBA outside of specified BAR (host function 0000:01:00.0: h.json: pci[2].children[0])',
+      'hardware reports invalid configuration, MSIX PBA outside of specified BAR (host function 0000:01:00.0: ' +
+        'h.json: pci[2].children[0])',
   );
 });
 

@@ -45,7 +45,8 @@ test('the same device: q35 lays the msix-table overlay on BAR0, pseries disables
   );
 });
 
-test('pseries on a POWER9 64K 6.8 host: ibm,change-msi writes the table, ENABLE uses 4 vectors, interrupts arrive as XIVE IRQs', () => {
+test('pseries on a POWER9 64K 6.8 host: ibm,change-msi writes the table, ENABLE uses 4 vectors, interrupts ' +
+  'arrive as XIVE IRQs', () => {
   const m = makeMachine('pseries', 'power9-64k');
   const { d, cfg, wr } = rtasBoot(m);
   assert.equal(m.rtas!.call('ibm,change-msi', [cfg, HI, LO, RTAS_CHANGE_MSIX_FN, 4, 1]), [0, 4, 2, 2]);
@@ -59,7 +60,8 @@ test('pseries on a POWER9 64K 6.8 host: ibm,change-msi writes the table, ENABLE 
     assert.is(
       d.msix!.isMasked(v),
       false,
-      `entry ${v} unmasked by ibm,change-msi (hw/ppc/spapr_pci.c:spapr_msi_setmsg -> hw/pci/msix.c:msix_set_message clears the mask bit)`,
+      `entry ${v} unmasked by ibm,change-msi (hw/ppc/spapr_pci.c:spapr_msi_setmsg -> ` +
+        'hw/pci/msix.c:msix_set_message clears the mask bit)',
     );
   assert.equal(
     d.calls,
@@ -99,7 +101,8 @@ test('guest DMA on pseries goes through its TCE window (H_PUT_TCE → MAP_DMA of
   assert.is(hostSide(d).container.iommu!.translate(0x1010n, true), null);
 });
 
-test("pseries on a pre-4.16 kernel: the table's 64K page is not mmapped; with no overlay it traps to read()/write()", () => {
+test("pseries on a pre-4.16 kernel: the table's 64K page is not mmapped; with no overlay it traps to " +
+  'read()/write()', () => {
   const j = hostJson('power9-64k');
   j.kernel = '4.10';
   const m = makeMachine('pseries', j);
@@ -128,7 +131,8 @@ test('a GICv2m host refuses the assignment unless allow_unsafe_interrupts is set
   assert.is(m.devices.length, 1);
 });
 
-test('a host interrupt reaches the guest: doorbell → DMA → MSI-X vector 0 → LAPIC vector (q35) and LPI (virt ITS)', () => {
+test('a host interrupt reaches the guest: doorbell → DMA → MSI-X vector 0 → LAPIC vector (q35) and LPI (virt ' +
+  'ITS)', () => {
   for (const [machine, host, irq] of [
     ['q35', 'x86-4k-ir', 48],
     ['virt', 'arm64-64k-its', 8192],
@@ -213,7 +217,8 @@ test('malformed machine files name the file, the field and what was expected', (
   );
   assert.is(
     bad((j) => (j.iommu = 'spapr-tce')),
-    'm.json: spapr: expected the guest DMA window facts {dma32WindowSize, pageShift, dma64WindowAddr} for an spapr-tce machine',
+    'm.json: spapr: expected the guest DMA window facts {dma32WindowSize, pageShift, dma64WindowAddr} for an ' +
+      'spapr-tce machine',
   );
   assert.match(
     bad((j) => (j.extra = 1)),

@@ -57,7 +57,8 @@ test('pci_init_multifunction: functions 1-7 need function 0 to say multifunction
   );
 });
 
-test("devices without addr take the first free slot from the machine's first; addr= places them, errors name the device", () => {
+test("devices without addr take the first free slot from the machine's first; addr= places them, errors name " +
+  'the device', () => {
   const j = nicFarmHost(hostJson('x86-4k-ir'), 3);
   const m = makeMachine('q35', j.host, [{ host: j.nics[0]!, addr: '5' }, { host: j.nics[1]! }, { host: j.nics[2]! }]);
   assert.equal(
@@ -76,7 +77,8 @@ test("devices without addr take the first free slot from the machine's first; ad
   );
 });
 
-test('packedDevices fills slots eight functions at a time when there are more devices than slots, and says when they cannot fit', () => {
+test('packedDevices fills slots eight functions at a time when there are more devices than slots, and says ' +
+  'when they cannot fit', () => {
   const hosts = Array.from({ length: 40 }, (_, i) => `0000:${(i + 1).toString(16).padStart(2, '0')}:00.0`);
   const opts = packedDevices(hosts, 1);
   assert.equal(opts.slice(0, 2), [

@@ -19,7 +19,8 @@ let browser: Browser;
 test.before(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(
-      `no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium, as .ci/run does) or set CHROMIUM`,
+      `no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium, as .ci/run does) or ` +
+        'set CHROMIUM',
     );
   mkdirSync(OUT, { recursive: true });
   browser = await puppeteer.launch({
@@ -57,7 +58,8 @@ async function box(page: Page, sel: string): Promise<{ x: number; y: number; wid
 const lanes = (page: Page) => page.$$eval('svg [data-lane]', (gs) => gs.map((g) => g.getAttribute('data-lane')));
 const explained = (page: Page) => page.$eval('#explain', (e) => e.textContent ?? '');
 
-test('q35: lanes for memory and I/O; RAM left of the BAR; the MSI-X table inside the BAR; a click explains as --explain does', async () => {
+test('q35: lanes for memory and I/O; RAM left of the BAR; the MSI-X table inside the BAR; a click explains as ' +
+  '--explain does', async () => {
   const { page, machine } = await open('q35');
   assert.equal(await lanes(page), ['memory', 'I/O']);
   const ram = await box(page, '[data-lane="memory"] rect.box[data-region="pc.ram"]');
@@ -80,7 +82,8 @@ test('q35: lanes for memory and I/O; RAM left of the BAR; the MSI-X table inside
   await page.close();
 });
 
-test('virt on a 64 KiB host: the BAR page shared with the MSI-X table is hatched; typing the doorbell address explains the exit', async () => {
+test('virt on a 64 KiB host: the BAR page shared with the MSI-X table is hatched; typing the doorbell address ' +
+  'explains the exit', async () => {
   const { page, machine } = await open('virt');
   assert.equal(await lanes(page), ['memory']);
   const bar = machine.devices[0]!.bars[0]!.addr;

@@ -46,7 +46,8 @@ test('writing to ROM is dropped with DECODE_ERROR; write_rom changes it; reads a
   assert.ok(as.counters.invalid >= 2);
 });
 
-test('writes through a readonly alias of RAM are dropped (memory.c:memory_region_set_readonly); the RAM itself stays writable', () => {
+test('writes through a readonly alias of RAM are dropped (memory.c:memory_region_set_readonly); the RAM ' +
+  'itself stays writable', () => {
   const { mem, root, as } = setup(0x100000);
   const ram = mem.ram('ram', 0x2000);
   const ro = mem.alias('ram-ro', ram, 0x1000, 0x1000);

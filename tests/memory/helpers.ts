@@ -11,7 +11,8 @@ import {
 export function flat(as: AddressSpace): string[] {
   return as.view.ranges.map(
     (r) =>
-      `[0x${r.start.toString(16)}-0x${(r.start + r.size - 1n).toString(16)}] ${r.mr.name}@0x${r.offsetInRegion.toString(16)}${r.readonly ? ' (readonly)' : ''}`,
+      `[0x${r.start.toString(16)}-0x${(r.start + r.size - 1n).toString(16)}] ` +
+      `${r.mr.name}@0x${r.offsetInRegion.toString(16)}${r.readonly ? ' (readonly)' : ''}`,
   );
 }
 

@@ -32,7 +32,8 @@ test('pc-basic: address spaces take QEMU registration order from the -f output',
   assert.match(text, ' AS "memory", root: system\n AS "cpu-memory-0", root: system\n');
   assert.match(
     text,
-    ' AS "i440FX", root: bus master container\n AS "PIIX3", root: bus master container\n AS "piix3-ide", root: bus master container\n AS "PIIX4_PM", root: bus master container\n',
+    ' AS "i440FX", root: bus master container\n AS "PIIX3", root: bus master container\n AS "piix3-ide", ' +
+      'root: bus master container\n AS "PIIX4_PM", root: bus master container\n',
   );
 });
 
@@ -59,7 +60,8 @@ test('a plain dump: hidden disabled regions come back hidden; their children kee
   );
   assert.match(
     text,
-    '  0000000000000000-000000000000ffff (prio 0, i/o): io\n      0000000000000000-0000000000000003 (prio 0, i/o): acpi-evt\n',
+    '  0000000000000000-000000000000ffff (prio 0, i/o): io\n      0000000000000000-0000000000000003 (prio 0, ' +
+      'i/o): acpi-evt\n',
   );
 });
 
@@ -138,7 +140,8 @@ test('bad input: a truncated line, an unknown type, a missing alias target, a he
 });
 
 const ALIAS_LINE = (indent: string, name: string, target: string) =>
-  `${indent}0000000000000000-0000000000000fff (prio 0, i/o): alias ${name} @${target} 0000000000000000-0000000000000fff\n`;
+  `${indent}0000000000000000-0000000000000fff (prio 0, i/o): alias ${name} @${target} ` +
+  '0000000000000000-0000000000000fff\n';
 
 test('bad input: an inverted range, an alias to itself, alias cycles, a section holding an alias to itself', () => {
   const head = 'address-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n';
@@ -210,7 +213,8 @@ function nested(depth: number, oneLine: boolean): string {
   return lines.join('\n') + '\n';
 }
 
-test(`deep nesting: ${MAX_MTREE_DEPTH} levels import, render, print and explain; deeper is refused at its line, not with a stack overflow`, () => {
+test(`deep nesting: ${MAX_MTREE_DEPTH} levels import, render, print and explain; deeper is refused at its ` +
+  'line, not with a stack overflow', () => {
   const { spaces } = importQemuMtree(nested(MAX_MTREE_DEPTH, false), 'deep.txt');
   assert.is(infoMtree(spaces).split('\n').length, MAX_MTREE_DEPTH + 3);
   assert.match(infoMtree(spaces, { flat: true }), '(prio 0, ram): leaf');
@@ -257,8 +261,10 @@ test('a read-only alias (pam-rom prints as ram in the tree) is settled from the 
     'the tree still prints the alias as ram',
   );
   assert.equal(notes, [
-    "line 71: alias pam-rom is printed as ram (the tree shows its target's type), but the -f output (line 148) shows 00000000000c0000-00000000000c3fff as rom: taken as a read-only alias",
-    "line 83: alias pam-rom is printed as ram (the tree shows its target's type), but the -f output (line 150) shows 00000000000f0000-00000000000fffff as rom: taken as a read-only alias",
+    "line 71: alias pam-rom is printed as ram (the tree shows its target's type), but the -f output (line " +
+      '148) shows 00000000000c0000-00000000000c3fff as rom: taken as a read-only alias',
+    "line 83: alias pam-rom is printed as ram (the tree shows its target's type), but the -f output (line " +
+      '150) shows 00000000000f0000-00000000000fffff as rom: taken as a read-only alias',
   ]);
   const memory = spaces.find((s) => s.name === 'memory')!;
   memory.write(0xf0010, 0x55, 1); // a store to the read-only alias is dropped; the pam-ram window takes it
@@ -280,7 +286,9 @@ test('a plain tree keeps the memory-region section only a hidden "bus master" al
   assert.equal(treeBlocks(infoMtree(spaces, { disabled: true })), treeBlocks(commandOutput(virt, 'info mtree -D')));
   assert.equal(flatBlocks(infoMtree(spaces, { flat: true })), flatBlocks(commandOutput(virt, 'info mtree -f')));
   assert.equal(notes, [
-    'memory-region system (line 49) is referenced by no printed alias: taken as the target of the hidden disabled "bus master" alias in each "bus master container" (hw/pci/pci.c:pci_init_bus_master); 1 such container(s) in the tree',
+    'memory-region system (line 49) is referenced by no printed alias: taken as the target of the hidden ' +
+      'disabled "bus master" alias in each "bus master container" (hw/pci/pci.c:pci_init_bus_master); 1 such ' +
+      'container(s) in the tree',
   ]);
   // With -D in the file the alias is printed: nothing to guess.
   const full = importQemuMtree(virt, 'virt.txt');
@@ -293,14 +301,16 @@ test('real dumps need no guesses: no notes for pc-basic and pc-basic-opts', () =
   assert.equal(importQemuMtree(opts, 'pc-basic-opts.txt').notes, []);
 });
 
-test('where the rebuilt flat view still differs from the -f output, a note says so (the import does not claim exactness)', () => {
+test('where the rebuilt flat view still differs from the -f output, a note says so (the import does not claim ' +
+  'exactness)', () => {
   const forged = basic.replace(
     '  00000000fed00000-00000000fed003ff (prio 0, i/o): hpet\n  00000000fee00000',
     '  00000000fed00000-00000000fed007ff (prio 0, i/o): hpet\n  00000000fee00000',
   );
   const { notes } = importQemuMtree(forged, 'pc-basic.txt');
   assert.equal(notes, [
-    'line 137: the rebuilt flat view of "memory" differs from the -f output in 2 range(s); first: the dump has "00000000fed00000-00000000fed007ff (prio 0, i/o): hpet"',
+    'line 137: the rebuilt flat view of "memory" differs from the -f output in 2 range(s); first: the dump ' +
+      'has "00000000fed00000-00000000fed007ff (prio 0, i/o): hpet"',
   ]);
 });
 

@@ -52,7 +52,8 @@ test('address spaces sharing a root print as one group, names in strcmp order', 
   const text = infoMtree(mem.addressSpaces);
   assert.ok(
     text.startsWith(
-      'address-space: Zeta\naddress-space: cpu-memory-0\naddress-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n',
+      'address-space: Zeta\naddress-space: cpu-memory-0\naddress-space: memory\n  ' +
+        '0000000000000000-ffffffffffffffff (prio 0, i/o): system\n',
     ),
   );
 });
@@ -79,12 +80,14 @@ test('alias lines, alias targets queued under memory-region (even for a hidden d
       '',
       'address-space: memory',
       '  0000000000000000-ffffffffffffffff (prio 0, i/o): system',
-      '    0000000000000000-000000000fffffff (prio 0, ram): alias ram-below-4g @pc.ram 0000000000000000-000000000fffffff',
+      '    0000000000000000-000000000fffffff (prio 0, ram): alias ram-below-4g @pc.ram ' +
+        '0000000000000000-000000000fffffff',
       '    0000000000000000-ffffffffffffffff (prio -1, i/o): pci',
       '',
       'memory-region: system',
       '  0000000000000000-ffffffffffffffff (prio 0, i/o): system',
-      '    0000000000000000-000000000fffffff (prio 0, ram): alias ram-below-4g @pc.ram 0000000000000000-000000000fffffff',
+      '    0000000000000000-000000000fffffff (prio 0, ram): alias ram-below-4g @pc.ram ' +
+        '0000000000000000-000000000fffffff',
       '    0000000000000000-ffffffffffffffff (prio -1, i/o): pci',
       '',
       'memory-region: pc.ram',
@@ -157,7 +160,8 @@ test('the top of the 64-bit space prints exactly; sizes of 2^64 end at fffffffff
   const as = mem.addressSpace('as0', root);
   assert.ok(
     infoMtree([as]).includes(
-      '  0000000000000000-ffffffffffffffff (prio 0, i/o): root\n    fffffffffffff000-ffffffffffffffff (prio 0, i/o): T\n',
+      '  0000000000000000-ffffffffffffffff (prio 0, i/o): root\n    fffffffffffff000-ffffffffffffffff (prio ' +
+        '0, i/o): T\n',
     ),
   );
   assert.ok(infoMtree([as], { flat: true }).includes('  fffffffffffff000-ffffffffffffffff (prio 0, i/o): T\n'));

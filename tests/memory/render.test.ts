@@ -286,7 +286,8 @@ test('a region at the top of the 64-bit space renders', () => {
   assert.equal(flat(as), ['[0xfffffffffffff000-0xffffffffffffffff] T@0x0']);
 });
 
-test('set_size and set_alias_offset re-render; the same value does nothing (memory_region_set_size, _set_alias_offset)', () => {
+test('set_size and set_alias_offset re-render; the same value does nothing (memory_region_set_size, ' +
+  '_set_alias_offset)', () => {
   const { mem, root, as } = setup();
   const R = mem.ram('R', 0x4000);
   const W = mem.alias('W', R, 0, 0x1000);

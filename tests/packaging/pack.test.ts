@@ -52,7 +52,9 @@ test('a consumer project type-checks against the packed package', () => {
   run(process.execPath, [tsc, '--init'], consumer);
   writeFileSync(
     join(consumer, 'index.ts'),
-    "import { MemorySystem, type AddressSpace } from 'vdm';\nconst mem = new MemorySystem();\nconst root = mem.container('root', 1n << 64n);\nconst as: AddressSpace = mem.addressSpace('memory', root);\nexport const name: string = as.name;\n",
+    "import { MemorySystem, type AddressSpace } from 'vdm';\nconst mem = new MemorySystem();\nconst root = " +
+      "mem.container('root', 1n << 64n);\nconst as: AddressSpace = mem.addressSpace('memory', root);\nexport " +
+      'const name: string = as.name;\n',
   );
   run(process.execPath, [tsc, '-p', '.', '--noEmit', '--skipLibCheck', 'false'], consumer);
 });

@@ -41,11 +41,13 @@ test('the memory window forwards the secondary bus into the parent space as an a
   const text = infoMtree([memory]);
   assert.match(
     text,
-    '00000000fe200000-00000000fe3fffff (prio 1, i/o): alias pci_bridge_mem @pci_bridge_pci 00000000fe200000-00000000fe3fffff',
+    '00000000fe200000-00000000fe3fffff (prio 1, i/o): alias pci_bridge_mem @pci_bridge_pci ' +
+      '00000000fe200000-00000000fe3fffff',
   );
   assert.match(
     text,
-    'memory-region: pci_bridge_pci\n  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci\n    00000000fe200000-00000000fe200fff (prio 1, i/o): behind-bar0\n',
+    'memory-region: pci_bridge_pci\n  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci\n    ' +
+      '00000000fe200000-00000000fe200fff (prio 1, i/o): behind-bar0\n',
   );
   cfg.write(0, bdf, R.PCI_COMMAND, 0, 2);
   assert.is(memory.read(0xfe200000, 4), 0, 'memory decoding off on the bridge closes the window');

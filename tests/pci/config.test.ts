@@ -29,7 +29,8 @@ test('BAR sizing: writing all ones reads back ~(size-1) | type for every BAR kin
   assert.is(size(0x30), 0xffff0001, 'ROM: size bits and the enable bit');
 });
 
-test('a BAR maps at priority 1 only while decoding is enabled, and moves when reprogrammed (pci_update_mappings)', () => {
+test('a BAR maps at priority 1 only while decoding is enabled, and moves when reprogrammed ' +
+  '(pci_update_mappings)', () => {
   const { mem, host, cfg, memory, ioAs } = platform();
   const dev = device(mem);
   const regs = mem.io('testdev-bar0', 0x1000, { read: () => 0x1234, write: () => {} });

@@ -74,7 +74,8 @@ test("decodes a root port's link (speed, width, ASPM, DLActive) and ACS bits, an
   );
   assert.match(
     text,
-    'Capabilities: [50] MSI: Enable+ Count=4/8 Maskable+ 64bit+\n\t\tAddress: 00000001fee00000  Data: 4021\n\t\tMasking: 00000005  Pending: 00000001',
+    'Capabilities: [50] MSI: Enable+ Count=4/8 Maskable+ 64bit+\n\t\tAddress: 00000001fee00000  Data: ' +
+      '4021\n\t\tMasking: 00000005  Pending: 00000001',
   );
   assert.match(text, 'Capabilities: [80] Express (v2) Root Port (Slot-), MSI 00');
   assert.match(text, 'DevCap:\tMaxPayload 512 bytes, PhantFunc 0\n');
@@ -82,13 +83,16 @@ test("decodes a root port's link (speed, width, ASPM, DLActive) and ACS bits, an
   assert.match(text, 'MaxPayload 256 bytes, MaxReadReq 128 bytes');
   assert.match(
     text,
-    'LnkCap:\tPort #3, Speed 8GT/s, Width x16, ASPM L1, Exit Latency L0s <64ns, L1 <1us\n\t\t\tClockPM- Surprise- LLActRep+ BwNot- ASPMOptComp-',
+    'LnkCap:\tPort #3, Speed 8GT/s, Width x16, ASPM L1, Exit Latency L0s <64ns, L1 <1us\n\t\t\tClockPM- ' +
+      'Surprise- LLActRep+ BwNot- ASPMOptComp-',
   );
   assert.match(text, 'LnkCtl:\tASPM L1 Enabled; RCB 64 bytes Disabled- CommClk+');
   assert.match(text, 'LnkSta:\tSpeed 8GT/s, Width x8, TrErr- Train- SlotClk- DLActive+ BWMgmt- ABWMgmt-');
   assert.match(
     text,
-    'Capabilities: [100 v1] Access Control Services\n\t\tACSCap:\tSrcValid+ TransBlk+ ReqRedir+ CmpltRedir+ UpstreamFwd+ EgressCtrl- DirectTrans-\n\t\tACSCtl:\tSrcValid+ TransBlk- ReqRedir+ CmpltRedir+ UpstreamFwd+ EgressCtrl- DirectTrans-',
+    'Capabilities: [100 v1] Access Control Services\n\t\tACSCap:\tSrcValid+ TransBlk+ ReqRedir+ CmpltRedir+ ' +
+      'UpstreamFwd+ EgressCtrl- DirectTrans-\n\t\tACSCtl:\tSrcValid+ TransBlk- ReqRedir+ CmpltRedir+ ' +
+      'UpstreamFwd+ EgressCtrl- DirectTrans-',
   );
 });
 

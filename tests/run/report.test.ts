@@ -17,7 +17,8 @@ test('the interrupt line is a sum that adds up (1,000 raised, not 1,010), pended
     const text = formatBootReport(r);
     assert.match(
       text,
-      `interrupts: ${i.raised.toLocaleString('en-US')} raised by the device = ${i.viaKvm.toLocaleString('en-US')} via KVM irqfd + ${i.viaVmm} via the VMM + ${i.lost} lost`,
+      `interrupts: ${i.raised.toLocaleString('en-US')} raised by the device = ` +
+        `${i.viaKvm.toLocaleString('en-US')} via KVM irqfd + ${i.viaVmm} via the VMM + ${i.lost} lost`,
     );
   }
   assert.match(
@@ -32,7 +33,8 @@ test('the accesses table stays aligned when counts and times grow huge', () => {
   r.accesses.slow.trappedToKernel = 7;
   r.estimate.byPathUs.ram = 98_765_432.1;
   const lines = formatBootReport(r).split('\n');
-  const head = lines.findIndex((l) => /^\s*accesses +count/.test(l)); // the table's header, not a BAR's "accesses:" line
+  // the table's header, not a BAR's "accesses:" line
+  const head = lines.findIndex((l) => /^\s*accesses +count/.test(l));
   const table = lines.slice(head, head + 7);
   const ends = (l: string, cell: RegExp) => [...l.matchAll(cell)].map((m) => m.index! + m[0].length);
   // Every row's count, cost and time end in the same columns as the header's.

@@ -41,7 +41,8 @@ test('a working boot says so per device and for the run, in text and --json, exi
   assert.match(json.verdict.devices[0]!.summary, 'MSI-X (RTAS) via KVM irqfd');
 });
 
-test('a host function with no behaviour model (the README example had no "model"): NOT working, exit 1, reason first on stderr', () => {
+test('a host function with no behaviour model (the README example had no "model"): NOT working, exit 1, ' +
+  'reason first on stderr', () => {
   const h = hostJson('x86-4k-ir');
   delete endpoint(h).model;
   const r = runCli(['boot', '--host', write('no-model.json', h)]);
