@@ -2,6 +2,7 @@
 // carries, per access, the guest address (what vdm and v86 are given) and what a direct call needs
 // (handler index and offset, or the RAM word index for a bare typed array).
 import { MMIO_BASE, RAM_BASE, RAM_SIZE, type Layout } from './access-layout.ts';
+import { rng } from './rng.ts';
 
 export const STREAM = 1 << 16;
 export const STREAMS = ['mmio-seq', 'mmio-rand', 'ram-seq', 'ram-rand', 'mixed', 'mmio8-seq'] as const;
@@ -17,15 +18,6 @@ export interface Stream {
   H: Int32Array;
   /** Offset in the handler's region, or the RAM word index. */
   O: Float64Array;
-}
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Dwords touched in each region by a sequential walk: a register block, then the next device. */

@@ -4,6 +4,7 @@
 import { buildTree, PATH_SPAN, TREE_BASE, UNIT_SIZE, type BenchTree, type PathName } from './tree.ts';
 import { BinarySearch, BlockTable, FlatTable, LinearScan } from './baselines.ts';
 import type { Progress } from './output.ts';
+import { rng } from './rng.ts';
 
 export const STRATEGIES = ['direct', 'addressSpace', 'linear', 'binary', 'block'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -80,15 +81,6 @@ function loopFor(strategy: Strategy, path: PathName, op: Op, order: Order): Loop
     loops.set(key, loop);
   }
   return loop;
-}
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
