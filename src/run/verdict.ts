@@ -1,7 +1,7 @@
 import type { Machine } from '../machine/index.ts';
 import type { VfioPciDevice } from '../vfio/index.ts';
 import type { SimHost, VfioKernel } from '../host/index.ts';
-import { PCI_BAR_UNMAPPED } from '../common/pci-regs.ts';
+import { PCI_BAR_UNMAPPED, PCI_ROM_SLOT } from '../common/pci-regs.ts';
 import type { DriverStats } from '../guest/index.ts';
 
 /** Whether one assigned device did what its driver expected, and if not, why. */
@@ -86,8 +86,11 @@ function misplacedBars(m: Machine, d: VfioPciDevice): string[] {
   const out: string[] = [];
   d.bars.forEach((b, i) => {
     if (!b || (b.type & 1) !== 0) return; // I/O BARs: the guest's firmware does not place them
-    if (b.addr === PCI_BAR_UNMAPPED) out.push(`BAR${i} (${hex(b.size)} bytes) was never placed`);
-    else if (!windows.some((w) => b.addr >= w.base && b.addr + b.size <= w.base + w.size)) {
+    if (b.addr === PCI_BAR_UNMAPPED) {
+      // The ROM BAR is left disabled after the firmware has checked the image (SeaBIOS
+      // pciinit.c:pci_bios_map_devices and optionrom.c restore it), so unplaced is normal there.
+      if (i !== PCI_ROM_SLOT) out.push(`BAR${i} (${hex(b.size)} bytes) was never placed`);
+    } else if (!windows.some((w) => b.addr >= w.base && b.addr + b.size <= w.base + w.size)) {
       out.push(
         `BAR${i} (${hex(b.size)} bytes) at ${hex(b.addr)} lies outside the machine's PCI windows ` +
           `(${windows.map((w) => `${hex(w.base)}+${hex(w.size)}`).join(', ')})`,

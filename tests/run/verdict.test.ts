@@ -63,6 +63,14 @@ test('vdm boot --host x86-acs-topology --device host=0000:03:00.0 (a shipped hos
   assert.match(r.err, '0 of 1,000 transmits completed');
 });
 
+test('the shipped INTx-only NIC with an option ROM works: its ROM BAR, disabled again after the firmware check, ' +
+  'is not a misplaced BAR', () => {
+  const r = runCli(['boot', '--device', 'host=0000:08:00.0']);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /hostdev0: working — 1,000\/1,000 transmits completed, INTx/);
+  assert.match(r.out, 'ROM (BAR6): 0x40000 from the device');
+});
+
 test('a device with only an INTx pin: the exit code agrees with whether its transmits completed', () => {
   const h = hostJson('x86-4k-ir');
   const ep = endpoint(h);
