@@ -347,25 +347,23 @@ export class VfioPciDevice extends PciDevice {
         }
         this.exitPages[n] ??= new Uint8Array(Number((regionSize + page - 1n) / page));
         const at = Number(a.offset);
+        // Each access through the mmap counts as a memslot hit or, on a page KVM cannot map, an exit.
+        const count = (off: number) => {
+          if (this.mmapExits(n, at + off)) {
+            counts.mmapExit++;
+            own.mmapExit++;
+          } else {
+            counts.mmap++;
+            own.mmap++;
+          }
+        };
         const region = mem.ramDevice(`${this.hostName} BAR ${n} mmaps[${i}]`, a.size, {
           read: (off, size) => {
-            if (this.mmapExits(n, at + off)) {
-              counts.mmapExit++;
-              own.mmapExit++;
-            } else {
-              counts.mmap++;
-              own.mmap++;
-            }
+            count(off);
             return mapping.read(off, size);
           },
           write: (off, v, size) => {
-            if (this.mmapExits(n, at + off)) {
-              counts.mmapExit++;
-              own.mmapExit++;
-            } else {
-              counts.mmap++;
-              own.mmap++;
-            }
+            count(off);
             mapping.write(off, v, size);
           },
         });
