@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { runCli, type CliResult } from '../../src/cli/main.ts';
 import type { BootReport } from '../../src/index.ts';
 import { Rng, mutateJson } from './mutator.ts';
+import { MACHINES_DIR } from '../vfio/helpers.ts';
 
-const MACHINES = new URL('../../machines/', import.meta.url).pathname;
+const MACHINES = MACHINES_DIR;
 const read = (p: string) => readFileSync(MACHINES + p, 'utf8');
 
 /** Each shipped host with the machine it is booted on. */

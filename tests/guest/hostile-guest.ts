@@ -5,7 +5,6 @@
 // the guest, looks inside the machine: no crash, no memory written outside the DMA map, and every
 // interrupt the device raised counted exactly once on its way to the guest.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   Machine,
   SimHost,
@@ -28,14 +27,14 @@ import {
 import { NIC_DESC_SIZE, NIC_REGS } from '../../src/common/nic-datasheet.ts';
 import { PCI_CAP_ID_MSIX } from '../../src/common/pci-regs.ts';
 import { seededRandom } from '../fuzz/dump-mutator.ts';
-import { hostSide } from '../vfio/helpers.ts';
+import { hostSide, MACHINES_DIR } from '../vfio/helpers.ts';
 
 /** Machines the campaign boots (virt-gicv2m's default host refuses assignment by design: no MSI isolation). */
 export const HOSTILE_MACHINES = ['pc', 'q35', 'virt', 'pseries', 'ppce500'] as const;
 /** Programs run on one booted machine before it is booted afresh (boots cost more than programs). */
 const PROGRAMS_PER_BOOT = 5;
 
-const MACHINES = fileURLToPath(new URL('../../machines/', import.meta.url));
+const MACHINES = MACHINES_DIR;
 const PROGRAM = parseGuestFile(
   JSON.stringify({
     name: 'hostile',

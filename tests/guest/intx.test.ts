@@ -3,7 +3,6 @@
 // wires its pins; the driver falls back MSI-X -> MSI -> INTx (pci_alloc_irq_vectors); a shared line.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fileURLToPath } from 'node:url';
 import {
   boot,
   bootNicFarm,
@@ -15,9 +14,9 @@ import {
   type VfioPciOptions,
 } from '../../src/index.ts';
 import { runCli } from '../../src/cli/main.ts';
-import { hostJson } from '../vfio/helpers.ts';
+import { hostJson, MACHINES_DIR } from '../vfio/helpers.ts';
 
-const MACHINES = fileURLToPath(new URL('../../machines/', import.meta.url));
+const MACHINES = MACHINES_DIR;
 const INTX_NIC = '0000:08:00.0';
 
 function program(extra: object = {}) {

@@ -18,10 +18,11 @@ import {
   type VfioPciDevice,
 } from '../../src/index.ts';
 
-const ROOT = fileURLToPath(new URL('../../machines/', import.meta.url));
+/** The shipped machines/ folder (machine, host and guest files), with a trailing slash. */
+export const MACHINES_DIR = fileURLToPath(new URL('../../machines/', import.meta.url));
 
 /** A host file as JSON, to edit before use. */
-export const hostJson = (name: string) => JSON.parse(readFileSync(`${ROOT}hosts/${name}.json`, 'utf8'));
+export const hostJson = (name: string) => JSON.parse(readFileSync(`${MACHINES_DIR}hosts/${name}.json`, 'utf8'));
 
 /** The assigned endpoint's spec inside a host JSON (the first vfio-pci function). */
 export function endpoint(j: { pci: unknown[] }): Record<string, unknown> {
@@ -44,10 +45,10 @@ export function makeBench(
 ): { m: Machine; host: SimHost; kernel: VfioKernel } {
   const h =
     typeof host === 'string'
-      ? SimHost.load(`${ROOT}hosts/${host}.json`)
+      ? SimHost.load(`${MACHINES_DIR}hosts/${host}.json`)
       : new SimHost(parseHostFile(JSON.stringify(host), 'variant.json'));
   const kernel = new VfioKernel(h);
-  const spec = loadMachineFile(`${ROOT}${machine}.json`);
+  const spec = loadMachineFile(`${MACHINES_DIR}${machine}.json`);
   return { m: new Machine(spec, kernel, devices, hostFileChecks(spec, h)), host: h, kernel };
 }
 

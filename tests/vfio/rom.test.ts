@@ -6,7 +6,6 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   boot,
   infoMtree,
@@ -19,9 +18,9 @@ import {
 import * as U from '../../src/common/vfio-uapi.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { errno, open } from '../host/helpers.ts';
-import { hostJson, makeMachine } from './helpers.ts';
+import { hostJson, makeMachine, MACHINES_DIR } from './helpers.ts';
 
-const MACHINES = fileURLToPath(new URL('../../machines/', import.meta.url));
+const MACHINES = MACHINES_DIR;
 const NIC = '0000:08:00.0';
 const ROM = U.VFIO_PCI_ROM_REGION_INDEX;
 
