@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { PATHS, type PathName } from './tree.ts';
 import { STRATEGIES, type DispatchOptions, type Op, type Order, type Strategy } from './dispatch.ts';
 import type { AccessOptions } from './access.ts';
+import { STREAMS as ACCESS_STREAMS, type StreamName } from './access-streams.ts';
 
 const MACHINES = readdirSync(fileURLToPath(new URL('../../machines/', import.meta.url)))
   .filter((f) => f.endsWith('.json'))
@@ -16,6 +17,7 @@ export type Phase = (typeof PHASES)[number];
 export const USAGE = `usage: npm run bench [-- options]
   --only LIST          phases to run: ${PHASES.join(',')} (default: all)
   --access-sizes LIST  access benchmark sizes in MMIO regions (default 10,1000,10000,100000)
+  --access-streams L   access benchmark streams: ${ACCESS_STREAMS.join(',')} (default: all)
   --rounds N           access benchmark rounds per stream, median and spread reported (default 5)
   --access-ms N        access benchmark CPU ms per stream and round (default 20)
   --sizes LIST         dispatch tree sizes in regions (default 10,100,1000,10000,100000)
@@ -27,7 +29,7 @@ export const USAGE = `usage: npm run bench [-- options]
   --render-sizes LIST  render benchmark tree sizes (default 100,1000,10000,100000)
   --devices LIST       boot-scale device counts (default 1,16,64,256)
   --boot-machines LIST machines for the boot-scale runs (default pseries,q35)
-  --quick              small sizes and short runs, to try the harness
+  --quick              small sizes and short runs, to try the harness (access: 1000 regions only)
   --out DIR            where results go (default bench-results)`;
 
 export interface BenchOptions {
@@ -81,6 +83,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       only: { type: 'string' },
       sizes: { type: 'string' },
       'access-sizes': { type: 'string' },
+      'access-streams': { type: 'string' },
       rounds: { type: 'string' },
       'access-ms': { type: 'string' },
       paths: { type: 'string' },
@@ -103,7 +106,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     help: values.help === true,
     phases: list('only', values.only, PHASES, PHASES),
     access: {
-      sizes: counts('access-sizes', values['access-sizes'], quick ? [10, 1000] : [10, 1000, 10000, 100000], 1_000_000),
+      // A process per (size, stream, op, strategy): --quick keeps one size to stay near 15 s.
+      sizes: counts('access-sizes', values['access-sizes'], quick ? [1000] : [10, 1000, 10000, 100000], 1_000_000),
+      streams: list<StreamName>('access-streams', values['access-streams'], ACCESS_STREAMS, ACCESS_STREAMS),
       rounds: counts('rounds', values.rounds, [5], 100)[0]!,
       ms: counts('access-ms', values['access-ms'], [quick ? 6 : 20], 10_000)[0]!,
     },
