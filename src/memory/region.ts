@@ -39,6 +39,19 @@ export interface RegionOwner {
   parent?: string;
 }
 
+/** Shared by every region without an owner text, children or aliases: no per-region empty objects. */
+const NO_OWNER: RegionOwner = Object.freeze({});
+const NO_REGIONS = Object.freeze([]) as readonly MemoryRegion[] as MemoryRegion[];
+
+// Bits of MemoryRegion.flags: the region's boolean state in one small integer, not a field each
+// (a 100,000-region tree pays 8 bytes per field per region).
+const ENABLED = 1;
+const READONLY = 2;
+const NONVOLATILE = 4;
+const UNMERGEABLE = 8;
+const ROMD_MODE = 16;
+const TERMINATES = 32;
+
 /**
  * A node of the memory tree (QEMU's MemoryRegion). Mutators follow system/memory.c: each one runs in
  * a transaction and marks the topology dirty under the same conditions as QEMU.
@@ -46,30 +59,26 @@ export interface RegionOwner {
 export class MemoryRegion {
   addr = 0n;
   priority = 0;
-  enabled = true;
-  readonly = false;
-  nonvolatile = false;
-  unmergeable = false;
-  /** Only meaningful for ROM devices; QEMU's initial value is true. */
-  romdMode = true;
   aliasOffset = 0n;
   container: MemoryRegion | null = null;
   /**
    * QEMU's subregion list stored back to front: ascending priority, oldest first among equals.
    * The common insertion (newest, at the front of its priority group) is then a push at the end
    * rather than a memmove of every sibling, which keeps building 100k-region trees linear.
+   * Leaves share one frozen empty list; a region's own list is made at its first insertion.
    */
-  readonly children: MemoryRegion[] = [];
+  readonly children: MemoryRegion[] = NO_REGIONS;
   /** Sequence number of the last (re-)insertion into a container. */
   insertSeq = 0;
-  /** Every alias whose target is this region: the paths a change here renders through. */
-  readonly aliasedBy: MemoryRegion[] = [];
+  /** Every alias whose target is this region: the paths a change here renders through (shared empty list until one). */
+  readonly aliasedBy: MemoryRegion[] = NO_REGIONS;
   /** The children by address, built by the renderer once a clipped render meets many of them. */
   childIndex: ChildIndex | null = null;
-  owner: RegionOwner = {};
+  /** Replaced whole, never changed in place (regions without one share a frozen empty object). */
+  owner: RegionOwner = NO_OWNER;
+  /** ENABLED, READONLY, NONVOLATILE, UNMERGEABLE, ROMD_MODE and TERMINATES, behind the accessors below. */
+  private flags: number;
 
-  /** True for leaves: they fill the gaps their children leave (memory.c:render_memory_region). */
-  readonly terminates: boolean;
   readonly isRam: boolean;
   readonly isRomDevice: boolean;
   readonly isRamDevice: boolean;
@@ -103,13 +112,60 @@ export class MemoryRegion {
     readonly alias: MemoryRegion | null = null,
   ) {
     if (size < 0n || size > U64_SPAN) throw new RangeError(`region ${name}: size ${size} is outside 0..2^64`);
-    this.terminates = kind !== 'container' && kind !== 'alias';
+    // Enabled, and romd mode on (QEMU's initial value; only meaningful for ROM devices).
+    this.flags =
+      ENABLED |
+      ROMD_MODE |
+      (kind !== 'container' && kind !== 'alias' ? TERMINATES : 0) |
+      (kind === 'rom' ? READONLY : 0);
     this.isRam = kind === 'ram' || kind === 'rom' || kind === 'ramd';
     this.isRomDevice = kind === 'romd';
     this.isRamDevice = kind === 'ramd';
-    this.readonly = kind === 'rom';
     this.setOps(unassignedMemOps); // every region starts with unassigned_mem_ops (memory_region_initfn)
-    alias?.aliasedBy.push(this);
+    if (alias) {
+      if (alias.aliasedBy === NO_REGIONS) (alias as { aliasedBy: MemoryRegion[] }).aliasedBy = [];
+      alias.aliasedBy.push(this);
+    }
+  }
+
+  get enabled(): boolean {
+    return (this.flags & ENABLED) !== 0;
+  }
+  set enabled(on: boolean) {
+    this.setFlag(ENABLED, on);
+  }
+  get readonly(): boolean {
+    return (this.flags & READONLY) !== 0;
+  }
+  set readonly(on: boolean) {
+    this.setFlag(READONLY, on);
+  }
+  get nonvolatile(): boolean {
+    return (this.flags & NONVOLATILE) !== 0;
+  }
+  set nonvolatile(on: boolean) {
+    this.setFlag(NONVOLATILE, on);
+  }
+  get unmergeable(): boolean {
+    return (this.flags & UNMERGEABLE) !== 0;
+  }
+  set unmergeable(on: boolean) {
+    this.setFlag(UNMERGEABLE, on);
+  }
+  /** Only meaningful for ROM devices; QEMU's initial value is true. */
+  get romdMode(): boolean {
+    return (this.flags & ROMD_MODE) !== 0;
+  }
+  set romdMode(on: boolean) {
+    this.setFlag(ROMD_MODE, on);
+  }
+  /** True for leaves: they fill the gaps their children leave (memory.c:render_memory_region). */
+  get terminates(): boolean {
+    return (this.flags & TERMINATES) !== 0;
+  }
+
+  private setFlag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit;
   }
 
   /** Installs MMIO callbacks and compiles their access rules (memory_region_init_io). */
@@ -299,7 +355,8 @@ export class MemoryRegion {
       if (list[mid]!.priority <= sub.priority) lo = mid + 1;
       else hi = mid;
     }
-    if (lo === list.length) list.push(sub);
+    if (list === NO_REGIONS) (this as { children: MemoryRegion[] }).children = [sub];
+    else if (lo === list.length) list.push(sub);
     else list.splice(lo, 0, sub);
     this.childIndex?.add(sub);
     this.host.noteChange(sub);

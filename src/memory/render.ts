@@ -42,7 +42,7 @@ function renderRegion(
   unmergeable: boolean,
 ): void {
   if (!mr.enabled) return;
-  base += mr.addr;
+  base = plus(base, mr.addr);
   readonly ||= mr.readonly;
   nonvolatile ||= mr.nonvolatile;
   unmergeable ||= mr.unmergeable;
@@ -73,13 +73,15 @@ function renderRegion(
 
   if (!mr.terminates) return;
 
-  // Fill every part of [start, end) that no earlier renderer claimed.
+  // Fill every part of [start, end) that no earlier renderer claimed. A range of the whole region
+  // keeps the region's own size and a zero offset, not new bigints (24 bytes each per range).
   const insert = (from: bigint, to: bigint): void => {
+    const whole = from === base && to === regionEnd;
     view.set(from, {
       mr,
-      offsetInRegion: from - base,
+      offsetInRegion: from === base ? 0n : from - base,
       start: from,
-      size: to - from,
+      size: whole ? mr.size : to - from,
       romdMode: mr.romdMode,
       readonly,
       nonvolatile,
@@ -102,6 +104,11 @@ function renderRegion(
   });
   if (cursor < end) gaps.push([cursor, end]);
   for (const [from, to] of gaps) insert(from, to);
+}
+
+/** a + b, returning an operand itself when the other is 0: a root's child then renders at its own addr object. */
+function plus(a: bigint, b: bigint): bigint {
+  return a === 0n ? b : b === 0n ? a : a + b;
 }
 
 /**
