@@ -51,6 +51,14 @@ const NONVOLATILE = 4;
 const UNMERGEABLE = 8;
 const ROMD_MODE = 16;
 const TERMINATES = 32;
+const IS_RAM = 64;
+const IS_ROM_DEVICE = 128;
+const IS_RAM_DEVICE = 256;
+// Compiled from the ops by setOps.
+const VALID_UNALIGNED = 512;
+const BIG_ENDIAN = 1024;
+const COUNTS_AS_UNASSIGNED = 2048;
+const FROM_OPS = VALID_UNALIGNED | BIG_ENDIAN | COUNTS_AS_UNASSIGNED;
 
 /**
  * A node of the memory tree (QEMU's MemoryRegion). Mutators follow system/memory.c: each one runs in
@@ -76,23 +84,17 @@ export class MemoryRegion {
   childIndex: ChildIndex | null = null;
   /** Replaced whole, never changed in place (regions without one share a frozen empty object). */
   owner: RegionOwner = NO_OWNER;
-  /** ENABLED, READONLY, NONVOLATILE, UNMERGEABLE, ROMD_MODE and TERMINATES, behind the accessors below. */
+  /** The boolean state (the bits above), behind the accessors below. */
   private flags: number;
 
-  readonly isRam: boolean;
-  readonly isRomDevice: boolean;
-  readonly isRamDevice: boolean;
-
-  // Access rules compiled from the ops once, so the dispatch path reads plain fields.
+  // Access rules compiled from the ops once, so the dispatch path reads plain fields (the
+  // booleans only the general path reads are bits of flags).
   validMin = 0;
   validMax = 0;
-  validUnaligned = false;
   accepts: ((offset: number, size: number, isWrite: boolean) => boolean) | null = null;
   implMin = 1;
   implMax = 4;
   implUnaligned = false;
-  bigEndian = false;
-  countsAsUnassigned = false;
   /**
    * Bit set of the sizes 1, 2 and 4 whose naturally aligned accesses need none of the general
    * machinery: valid by size, no accepts hook, one callback (impl), no byte swap. The address-space
@@ -117,10 +119,10 @@ export class MemoryRegion {
       ENABLED |
       ROMD_MODE |
       (kind !== 'container' && kind !== 'alias' ? TERMINATES : 0) |
-      (kind === 'rom' ? READONLY : 0);
-    this.isRam = kind === 'ram' || kind === 'rom' || kind === 'ramd';
-    this.isRomDevice = kind === 'romd';
-    this.isRamDevice = kind === 'ramd';
+      (kind === 'rom' ? READONLY : 0) |
+      (kind === 'ram' || kind === 'rom' || kind === 'ramd' ? IS_RAM : 0) |
+      (kind === 'romd' ? IS_ROM_DEVICE : 0) |
+      (kind === 'ramd' ? IS_RAM_DEVICE : 0);
     this.setOps(unassignedMemOps); // every region starts with unassigned_mem_ops (memory_region_initfn)
     if (alias) {
       if (alias.aliasedBy === NO_REGIONS) (alias as { aliasedBy: MemoryRegion[] }).aliasedBy = [];
@@ -164,6 +166,26 @@ export class MemoryRegion {
     return (this.flags & TERMINATES) !== 0;
   }
 
+  get isRam(): boolean {
+    return (this.flags & IS_RAM) !== 0;
+  }
+  get isRomDevice(): boolean {
+    return (this.flags & IS_ROM_DEVICE) !== 0;
+  }
+  get isRamDevice(): boolean {
+    return (this.flags & IS_RAM_DEVICE) !== 0;
+  }
+  /** Compiled from the ops (setOps), as the fields below. */
+  get validUnaligned(): boolean {
+    return (this.flags & VALID_UNALIGNED) !== 0;
+  }
+  get bigEndian(): boolean {
+    return (this.flags & BIG_ENDIAN) !== 0;
+  }
+  get countsAsUnassigned(): boolean {
+    return (this.flags & COUNTS_AS_UNASSIGNED) !== 0;
+  }
+
   private setFlag(bit: number, on: boolean): void {
     this.flags = on ? this.flags | bit : this.flags & ~bit;
   }
@@ -177,23 +199,27 @@ export class MemoryRegion {
     }
     this.validMin = valid.minAccessSize ?? 0;
     this.validMax = valid.maxAccessSize ?? 0;
-    this.validUnaligned = valid.unaligned ?? false;
     this.accepts = valid.accepts ?? null;
     this.implMin = impl.minAccessSize || 1;
     this.implMax = impl.maxAccessSize || 4;
     this.implUnaligned = impl.unaligned ?? false;
     const endian: DeviceEndian = ops.endianness ?? 'native';
-    this.bigEndian = endian === 'big' || (endian === 'native' && this.host.targetBigEndian);
+    const bigEndian = endian === 'big' || (endian === 'native' && this.host.targetBigEndian);
     // Nothing is there (reservations, unassigned I/O); RAM and ROM refusing a store is "invalid".
-    this.countsAsUnassigned = (ops.countsAsUnassigned ?? false) && !this.isRam;
+    const countsAsUnassigned = (ops.countsAsUnassigned ?? false) && !this.isRam;
+    this.flags =
+      (this.flags & ~FROM_OPS) |
+      (valid.unaligned ? VALID_UNALIGNED : 0) |
+      (bigEndian ? BIG_ENDIAN : 0) |
+      (countsAsUnassigned ? COUNTS_AS_UNASSIGNED : 0);
     this.readFn = ops.read ?? null;
     this.writeFn = ops.write ?? null;
     this.directSizes = 0;
     for (const size of [1, 2, 4]) {
       const validBySize = this.validMax === 0 || (size >= this.validMin && size <= this.validMax);
       const oneCall = size >= this.implMin && size <= this.implMax;
-      const noSwap = size === 1 || !this.bigEndian;
-      if (validBySize && oneCall && noSwap && !this.accepts && this.readFn && this.writeFn && !this.countsAsUnassigned)
+      const noSwap = size === 1 || !bigEndian;
+      if (validBySize && oneCall && noSwap && !this.accepts && this.readFn && this.writeFn && !countsAsUnassigned)
         this.directSizes |= size;
     }
   }

@@ -1,6 +1,6 @@
 import { BTree } from './btree.ts';
 import type { MemoryRegion } from './region.ts';
-import { FlatView, type FlatRange } from './flat-view.ts';
+import { FlatView, PackedFlatRange, flatRangeBits, type FlatRange } from './flat-view.ts';
 import { ChildIndex } from './child-index.ts';
 import { U64_SPAN } from './constants.ts';
 
@@ -77,17 +77,9 @@ function renderRegion(
   // keeps the region's own size and a zero offset, not new bigints (24 bytes each per range).
   const insert = (from: bigint, to: bigint): void => {
     const whole = from === base && to === regionEnd;
-    view.set(from, {
-      mr,
-      offsetInRegion: from === base ? 0n : from - base,
-      start: from,
-      size: whole ? mr.size : to - from,
-      romdMode: mr.romdMode,
-      readonly,
-      nonvolatile,
-      unmergeable,
-      dirtyLogMask: 0,
-    });
+    const offset = from === base ? 0n : from - base;
+    const bits = flatRangeBits(mr.romdMode, readonly, nonvolatile, unmergeable, 0);
+    view.set(from, new PackedFlatRange(mr, offset, from, whole ? mr.size : to - from, bits));
   };
   let cursor = start;
   const before = view.getPairOrNextLower(start);
@@ -142,7 +134,7 @@ export function simplify(ranges: FlatRange[]): FlatRange[] {
     if (last && prev && canMerge(prev, r)) {
       last.size += r.size;
     } else {
-      out.push({ ...r });
+      out.push(PackedFlatRange.of(r));
     }
     prev = r;
   }
