@@ -7,9 +7,8 @@
 // its answers and a mismatch stops the run; V8 logs its optimisations and deoptimisations to a file
 // per process, so a round during which any code was deoptimised or recompiled is flagged.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { buildSync } from 'esbuild';
+import { rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import {
   ACCESS_STRATEGIES,
   STREAM,
@@ -19,6 +18,7 @@ import {
   type Op,
   type StreamName,
 } from './access-streams.ts';
+import { bundleChild } from './bundle.ts';
 import { codeEventFlags } from './code-events.ts';
 import { recordNicTrace } from './nic-trace.ts';
 import type { ChildArgs, ChildResult } from './access-child.ts';
@@ -68,29 +68,9 @@ export interface AccessSummary {
 
 const NOISE = 0.2;
 
-const CACHE = fileURLToPath(new URL('../../node_modules/.cache/vdm-bench/', import.meta.url));
-
-/** Bundles the child once into node_modules/.cache (so `v86` still resolves from there). */
-function bundleChild(): string {
-  const dir = CACHE;
-  mkdirSync(dir, { recursive: true });
-  const out = `${dir}access-child.mjs`;
-  buildSync({
-    entryPoints: [fileURLToPath(new URL('./access-child.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external: ['v86'],
-    outfile: out,
-    logLevel: 'error',
-  });
-  return out;
-}
-
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-function spread(ns: number[]): Spread {
+export function spread(ns: number[]): Spread {
   const s = [...ns].sort((a, b) => a - b);
   return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
 }
@@ -131,10 +111,10 @@ export function runAccess(
   progress: Progress,
   onRow: (row: AccessRow) => void,
 ): { rows: AccessRow[]; summaries: AccessSummary[] } {
-  const child = bundleChild();
-  const trace = `${CACHE}nic-trace.json`;
+  const child = bundleChild('access-child', ['v86']); // v86 resolves from node_modules
+  const trace = join(dirname(child), 'nic-trace.json');
   if (opts.streams.includes('nic-trace')) writeFileSync(trace, JSON.stringify(recordNicTrace(STREAM)));
-  const codeLog = `${CACHE}code-${process.pid}.log`;
+  const codeLog = join(dirname(child), `code-${process.pid}.log`);
   const rows: AccessRow[] = [];
   const summaries: AccessSummary[] = [];
   for (const n of opts.sizes) {
