@@ -3,7 +3,19 @@ import type { FlatRange, FlatView } from './flat-view.ts';
 import { sectionFromFlatRange } from './flat-view.ts';
 import { topologyEvents, type TopologyEvent } from './view-diff.ts';
 import type { ViewPatch } from './view-patch.ts';
-import { Dispatch, SectionKind, SEC_DELTA, SEC_END, SEC_KIND, SEC_START, SEC_STRIDE } from './dispatch.ts';
+import {
+  Dispatch,
+  KIND_MASK,
+  READ_SIZES_SHIFT,
+  SEC_DELTA,
+  SEC_END,
+  SEC_STRIDE,
+  SEC_WORD,
+  SectionKind,
+  WRITE_SIZES_SHIFT,
+  type ReadFn,
+  type WriteFn,
+} from './dispatch.ts';
 import { HOST_LITTLE_ENDIAN, type RamBlock } from '../common/ram-block.ts';
 import { lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
 import { DISPATCH_LIMIT, MEMTX_DECODE_ERROR, MEMTX_OK } from './constants.ts';
@@ -31,22 +43,13 @@ export interface AddressSpaceHost {
 const scratch = new Uint8Array(8);
 /** Placeholder until a view's dispatch is compiled: every access misses and compiles it. */
 const UNCOMPILED = new Dispatch([]);
-/** Value masks by access size (index 1, 2, 4); 4 keeps the int32 form, made unsigned where returned. */
-const MASK = [0, 0xff, 0xffff, 0, -1];
+/** Region offsets the MMIO window covers: below this they are small integers V8 keeps unboxed. */
+const IO_WINDOW_LIMIT = 2 ** 30;
 const NO_BYTES = new Uint8Array(0);
 const NO_HALVES = new Uint16Array(0);
 const NO_WORDS = new Uint32Array(0);
 const NO_READ = (): number => 0;
 const NO_WRITE = (): void => {};
-
-/**
- * Whether an 8-byte access at a 4-aligned offset reaches the region as two direct 4-byte callbacks
- * (low half first) on every path: memory.c:access_with_adjusted_size with impl.max 4 when valid
- * allows 8, physmem.c:memory_access_size's two 4-byte chunks when it does not. No bigint.
- */
-function splitsIn4(mr: MemoryRegion): boolean {
-  return (mr.directSizes & 4) !== 0 && mr.implMax === 4;
-}
 
 function validSize(size: number): boolean {
   return size === 1 || size === 2 || size === 4 || size === 8;
@@ -91,11 +94,13 @@ export class AddressSpace {
   private d: Dispatch = UNCOMPILED;
   private counting = false;
 
-  // RAM window: guest [ramStart, ramEnd) lies in one chunk whose byte 0 is at guest ramBase.
-  private ramStart = 0;
-  private ramEnd = 0;
+  // RAM window: guest addresses ramBase + [ramLo, ramHi) are bytes [ramLo, ramHi) of one chunk, read
+  // through ram8/16/32; a store also needs its end at or below ramWriteHi (0 when read-only). The
+  // bounds are chunk offsets (small integers), so V8 keeps them unboxed.
   private ramBase = 0;
-  private ramWritable = false;
+  private ramLo = 0;
+  private ramHi = 0;
+  private ramWriteHi = 0;
   private ram8: Uint8Array = NO_BYTES;
   private ram16: Uint16Array = NO_HALVES;
   private ram32: Uint32Array = NO_WORDS;
@@ -104,15 +109,17 @@ export class AddressSpace {
   private sectionEnd = 0;
   /** Block offset minus address. */
   private sectionDelta = 0;
+  private sectionWritable = false;
   private sectionBlock: RamBlock | null = null;
-  // MMIO window: guest [ioStart, ioEnd) is one section; sizes (1|2|4 bits) its callbacks take directly.
-  private ioStart = 0;
-  private ioEnd = 0;
+  // MMIO window: addr + ioDelta is the region offset; offsets [ioLo, ioHi) are one section whose
+  // callbacks take the sizes in ioReadSizes / ioWriteSizes (1|2|4|8 bits) in one direct call each.
   private ioDelta = 0;
+  private ioLo = 0;
+  private ioHi = 0;
   private ioReadSizes = 0;
   private ioWriteSizes = 0;
-  private ioRead: (offset: number, size: number) => number | bigint = NO_READ;
-  private ioWrite: (offset: number, value: number, size: number) => void = NO_WRITE;
+  private ioRead: ReadFn = NO_READ;
+  private ioWrite: WriteFn = NO_WRITE;
 
   constructor(
     private readonly host: AddressSpaceHost,
@@ -131,12 +138,13 @@ export class AddressSpace {
   }
 
   /**
-   * Loads `size` (1, 2, 4 or 8) bytes. The hot path: no allocation, no bigint, no counter. Kept
-   * small so callers inline it; `i << 2 === o` checks integer, aligned and in one go.
+   * Loads `size` (1, 2, 4 or 8) bytes. The hot path: no allocation, no bigint, no counter, and small
+   * enough that V8 inlines it into the caller. `i << 2 === o` checks integer and aligned in one go;
+   * `(off >>> 0) === off` checks integer and below 2^32.
    */
   read(addr: number, size: number): number {
-    if (addr >= this.ramStart && addr + size <= this.ramEnd) {
-      const o = addr - this.ramBase;
+    const o = addr - this.ramBase;
+    if (o >= this.ramLo && o + size <= this.ramHi) {
       if (size === 4) {
         const i = o >>> 2;
         if (i << 2 === o) {
@@ -162,18 +170,16 @@ export class AddressSpace {
           return this.ram32[i]!;
         }
       }
-    } else if (
-      addr >= this.ioStart &&
-      addr + size <= this.ioEnd &&
-      (size === 4 || size === 1 || size === 2 || size === 8) &&
-      (this.ioReadSizes & size) !== 0
-    ) {
+    } else {
       const off = addr + this.ioDelta;
-      if (size === 8) {
-        if ((off & 3) === 0 && Math.floor(off) === off) return this.readSplit8(this.ioRead, off);
-      } else if ((off & (size - 1)) === 0 && Math.floor(off) === off) {
-        this.result = MEMTX_OK;
-        return ((this.ioRead(off, size) as number) & MASK[size]!) >>> 0;
+      const i = off >>> 0;
+      if (i === off && i >= this.ioLo && i + size <= this.ioHi && (this.ioReadSizes & size) !== 0) {
+        if (size === 4) {
+          if ((i & 3) === 0) {
+            this.result = MEMTX_OK;
+            return (this.ioRead(i, 4) as number) >>> 0;
+          }
+        } else if ((i & (size - 1)) === 0) return this.readIo(this.ioRead, i, size);
       }
     }
     return this.readMiss(addr, size);
@@ -181,8 +187,8 @@ export class AddressSpace {
 
   /** Stores `size` (1, 2, 4 or 8) bytes; `hi` is the upper half of an 8-byte value. Returns the MemTxResult. */
   write(addr: number, value: number, size: number, hi = 0): number {
-    if (addr >= this.ramStart && addr + size <= this.ramEnd && this.ramWritable) {
-      const o = addr - this.ramBase;
+    const o = addr - this.ramBase;
+    if (o >= this.ramLo && o + size <= this.ramWriteHi) {
       if (size === 4) {
         const i = o >>> 2;
         if (i << 2 === o) {
@@ -208,25 +214,40 @@ export class AddressSpace {
           return (this.result = MEMTX_OK);
         }
       }
-    } else if (
-      addr >= this.ioStart &&
-      addr + size <= this.ioEnd &&
-      (size === 4 || size === 1 || size === 2 || size === 8) &&
-      (this.ioWriteSizes & size) !== 0
-    ) {
+    } else {
       const off = addr + this.ioDelta;
-      if (size === 8) {
-        if ((off & 3) === 0 && Math.floor(off) === off) {
-          this.ioWrite(off, value >>> 0, 4);
-          this.ioWrite(off + 4, hi >>> 0, 4);
-          return (this.result = MEMTX_OK);
-        }
-      } else if ((off & (size - 1)) === 0 && Math.floor(off) === off) {
-        this.ioWrite(off, (value & MASK[size]!) >>> 0, size);
-        return (this.result = MEMTX_OK);
+      const i = off >>> 0;
+      if (i === off && i >= this.ioLo && i + size <= this.ioHi && (this.ioWriteSizes & size) !== 0) {
+        if (size === 4) {
+          if ((i & 3) === 0) {
+            this.ioWrite(i, value >>> 0, 4);
+            return (this.result = MEMTX_OK);
+          }
+        } else if ((i & (size - 1)) === 0) return this.writeIo(this.ioWrite, i, value, size, hi);
       }
     }
     return this.writeMiss(addr, value, size, hi);
+  }
+
+  /**
+   * One direct callback of 1, 2 or 4 bytes, or an 8-byte load as the two 4-byte callbacks
+   * memory.c:access_with_adjusted_size makes (low half first), for a section that takes them.
+   */
+  private readIo(read: ReadFn, off: number, size: number): number {
+    this.result = MEMTX_OK;
+    if (size !== 8) return ((read(off, size) as number) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) >>> 0;
+    const lo = (read(off, 4) as number) >>> 0;
+    this.hi = (read(off + 4, 4) as number) >>> 0;
+    return lo;
+  }
+
+  /** The store side of readIo. */
+  private writeIo(write: WriteFn, off: number, value: number, size: number, hi: number): number {
+    if (size === 8) {
+      write(off, value >>> 0, 4);
+      write(off + 4, hi >>> 0, 4);
+    } else write(off, (value & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) >>> 0, size);
+    return (this.result = MEMTX_OK);
   }
 
   /** Every load the windows do not serve: one lookup, then the path of the section's kind. */
@@ -247,13 +268,20 @@ export class AddressSpace {
     const d = this.d === UNCOMPILED ? this.compile() : this.d;
     if (!(addr >= 0 && addr < DISPATCH_LIMIT && Math.floor(addr) === addr)) return this.refuse(0);
     const s = d.lookup(addr);
+    const again = d.mru === s;
+    d.mru = s;
     const p = s * SEC_STRIDE;
     const sec = d.sec;
-    const previous = d.mru;
-    d.mru = s;
     if (s !== 0 && addr + size <= sec[p + SEC_END]!) {
-      const kind = sec[p + SEC_KIND]!;
+      const word = sec[p + SEC_WORD]!;
       const off = addr + sec[p + SEC_DELTA]!;
+      if (((word >> READ_SIZES_SHIFT) & size) !== 0 && validSize(size) && (off & (size === 8 ? 3 : size - 1)) === 0) {
+        // memory_region_dispatch_read with every check known to pass: direct callbacks, no swap.
+        if (this.counting) this.counters.mmio++;
+        else if (again) this.openIo(d, s, off - addr); // a second miss in a row here: keep it open
+        return this.readIo(d.secRead[s]!, off, size);
+      }
+      const kind = word & KIND_MASK;
       const block = kind === SectionKind.Mmio ? null : d.secBlock[s]!;
       if (block !== null && (kind <= SectionKind.Romd || kind === SectionKind.RamDevice) && validSize(size)) {
         if (this.counting) {
@@ -267,22 +295,8 @@ export class AddressSpace {
         }
         return block.read(off, size);
       }
-      if (kind === SectionKind.Mmio && size === 8) {
+      if (kind === SectionKind.Mmio && size <= 4) {
         const mr = d.secRegion[s]!;
-        if (splitsIn4(mr) && (off & 3) === 0) {
-          if (this.counting) this.counters.mmio++;
-          else if (previous === s) this.openIo(d, s, mr);
-          return this.readSplit8(mr.readFn!, off);
-        }
-      } else if (kind === SectionKind.Mmio && size <= 4) {
-        const mr = d.secRegion[s]!;
-        if ((mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
-          // memory_region_dispatch_read with every check known to pass: one callback, no swap.
-          if (this.counting) this.counters.mmio++;
-          else if (previous === s) this.openIo(d, s, mr);
-          this.result = MEMTX_OK;
-          return ((mr.readFn!(off, size) as number) & MASK[size]!) >>> 0;
-        }
         if (
           size <= (mr.validMax === 0 ? 4 : mr.validMax) &&
           (mr.implUnaligned || (off & (size - 1)) === 0) &&
@@ -313,7 +327,7 @@ export class AddressSpace {
     if (
       addr >= this.sectionStart &&
       addr + size <= this.sectionEnd &&
-      this.ramWritable &&
+      this.sectionWritable &&
       (size === 4 || size === 1 || size === 2) &&
       Math.floor(addr) === addr
     ) {
@@ -326,13 +340,19 @@ export class AddressSpace {
     const d = this.d === UNCOMPILED ? this.compile() : this.d;
     if (!(addr >= 0 && addr < DISPATCH_LIMIT && Math.floor(addr) === addr)) return this.refuse(MEMTX_DECODE_ERROR);
     const s = d.lookup(addr);
+    const again = d.mru === s;
+    d.mru = s;
     const p = s * SEC_STRIDE;
     const sec = d.sec;
-    const previous = d.mru;
-    d.mru = s;
     if (s !== 0 && addr + size <= sec[p + SEC_END]!) {
-      const kind = sec[p + SEC_KIND]!;
+      const word = sec[p + SEC_WORD]!;
       const off = addr + sec[p + SEC_DELTA]!;
+      if (((word >> WRITE_SIZES_SHIFT) & size) !== 0 && validSize(size) && (off & (size === 8 ? 3 : size - 1)) === 0) {
+        if (this.counting) this.counters.mmio++;
+        else if (again) this.openIo(d, s, off - addr); // a second miss in a row here: keep it open
+        return this.writeIo(d.secWrite[s]!, off, value, size, hi);
+      }
+      const kind = word & KIND_MASK;
       const block = kind === SectionKind.Mmio ? null : d.secBlock[s]!;
       if (block !== null && (kind === SectionKind.Ram || kind === SectionKind.RamDevice) && validSize(size)) {
         if (this.counting) {
@@ -345,23 +365,8 @@ export class AddressSpace {
         } else block.write(off, value, size);
         return (this.result = MEMTX_OK);
       }
-      if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && size === 8) {
+      if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && size <= 4) {
         const mr = d.secRegion[s]!;
-        if (splitsIn4(mr) && (off & 3) === 0) {
-          if (this.counting) this.counters.mmio++;
-          else if (previous === s) this.openIo(d, s, mr);
-          mr.writeFn!(off, value >>> 0, 4);
-          mr.writeFn!(off + 4, hi >>> 0, 4);
-          return (this.result = MEMTX_OK);
-        }
-      } else if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && size <= 4) {
-        const mr = d.secRegion[s]!;
-        if ((mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
-          if (this.counting) this.counters.mmio++;
-          else if (previous === s) this.openIo(d, s, mr);
-          mr.writeFn!(off, (value & MASK[size]!) >>> 0, size);
-          return (this.result = MEMTX_OK);
-        }
         if (
           size <= (mr.validMax === 0 ? 4 : mr.validMax) &&
           (mr.implUnaligned || (off & (size - 1)) === 0) &&
@@ -385,24 +390,15 @@ export class AddressSpace {
     return this.transfer(addr, scratch, size, true, false);
   }
 
-  /** An 8-byte load as the two 4-byte callbacks access_with_adjusted_size makes (low half first). */
-  private readSplit8(read: (offset: number, size: number) => number | bigint, off: number): number {
-    const lo = (read(off, 4) as number) >>> 0;
-    this.hi = (read(off + 4, 4) as number) >>> 0;
-    this.result = MEMTX_OK;
-    return lo;
-  }
-
   /** Points the RAM window at section s and the chunk of `block` holding `off` (a new chunk only for a store). */
   private openRam(d: Dispatch, s: number, block: RamBlock, off: number, addr: number, create: boolean): void {
     if (!HOST_LITTLE_ENDIAN) return;
-    const p = s * SEC_STRIDE;
-    const kind = d.sec[p + SEC_KIND]!;
-    this.sectionStart = d.sec[p + SEC_START]!;
-    this.sectionEnd = d.sec[p + SEC_END]!;
-    this.sectionDelta = d.sec[p + SEC_DELTA]!;
+    const kind = d.kind(s);
+    this.sectionStart = d.start(s);
+    this.sectionEnd = d.end(s);
+    this.sectionDelta = off - addr;
     this.sectionBlock = block;
-    this.ramWritable = kind === SectionKind.Ram || kind === SectionKind.RamDevice;
+    this.sectionWritable = kind === SectionKind.Ram || kind === SectionKind.RamDevice;
     this.moveRam(block, off, addr, create);
   }
 
@@ -413,37 +409,41 @@ export class AddressSpace {
     const idx = Math.floor(off / block.chunkSize);
     const base = addr - (off - idx * block.chunkSize);
     this.ramBase = base;
-    this.ramStart = Math.max(base, this.sectionStart);
-    this.ramEnd = Math.min(base + chunk.length, this.sectionEnd);
+    this.ramLo = Math.max(0, this.sectionStart - base);
+    this.ramHi = Math.min(chunk.length, this.sectionEnd - base);
+    this.ramWriteHi = this.sectionWritable ? this.ramHi : 0;
     this.ram8 = chunk;
     this.ram16 = block.chunks16[idx]!;
     this.ram32 = block.chunks32[idx]!;
     return true;
   }
 
-  /** Points the MMIO window at section s, whose callbacks serve `directSizes` in one call. */
-  private openIo(d: Dispatch, s: number, mr: MemoryRegion): void {
-    const p = s * SEC_STRIDE;
-    const kind = d.sec[p + SEC_KIND]!;
-    this.ioStart = d.sec[p + SEC_START]!;
-    this.ioEnd = d.sec[p + SEC_END]!;
-    this.ioDelta = d.sec[p + SEC_DELTA]!;
-    const sizes = mr.directSizes | (splitsIn4(mr) ? 8 : 0);
-    this.ioReadSizes = kind === SectionKind.Mmio ? sizes : 0;
-    this.ioWriteSizes = sizes;
-    this.ioRead = mr.readFn!;
-    this.ioWrite = mr.writeFn as (offset: number, value: number, size: number) => void;
+  /**
+   * Points the MMIO window at section s (`delta`: region offset minus address). Offsets past 2^30
+   * stay on the miss path, so the window's bounds stay small integers.
+   */
+  private openIo(d: Dispatch, s: number, delta: number): void {
+    const lo = d.start(s) + delta;
+    if (lo >= IO_WINDOW_LIMIT) return;
+    const word = d.sec[s * SEC_STRIDE + SEC_WORD]!;
+    this.ioDelta = delta;
+    this.ioLo = lo;
+    this.ioHi = Math.min(d.end(s) + delta, IO_WINDOW_LIMIT);
+    this.ioReadSizes = (word >> READ_SIZES_SHIFT) & 15;
+    this.ioWriteSizes = (word >> WRITE_SIZES_SHIFT) & 15;
+    this.ioRead = d.secRead[s] ?? NO_READ;
+    this.ioWrite = d.secWrite[s] ?? NO_WRITE;
   }
 
   private closeWindows(): void {
-    this.ramStart = this.ramEnd = this.ramBase = 0;
-    this.ramWritable = false;
+    this.ramBase = this.ramLo = this.ramHi = this.ramWriteHi = 0;
     this.ram8 = NO_BYTES;
     this.ram16 = NO_HALVES;
     this.ram32 = NO_WORDS;
     this.sectionStart = this.sectionEnd = this.sectionDelta = 0;
+    this.sectionWritable = false;
     this.sectionBlock = null;
-    this.ioStart = this.ioEnd = this.ioDelta = 0;
+    this.ioDelta = this.ioLo = this.ioHi = 0;
     this.ioReadSizes = this.ioWriteSizes = 0;
     this.ioRead = NO_READ;
     this.ioWrite = NO_WRITE;
@@ -630,8 +630,8 @@ export class AddressSpace {
     while (pos < length) {
       const a = addr + pos;
       const s = d.lookup(a);
-      const kind = d.secKind[s]!;
-      const off = a - d.secStart[s]! + d.secOffset[s]!;
+      const kind = d.kind(s);
+      const off = d.offset(s, a);
       const left = length - pos;
       let l: number;
       const direct = isWrite
@@ -639,15 +639,15 @@ export class AddressSpace {
         : kind !== SectionKind.Unassigned && kind <= SectionKind.Romd;
       if (direct) {
         // A whole piece of the block at once (typed-array set), as QEMU's memcpy in flatview_read_continue.
-        l = Math.min(left, d.secEnd[s]! - a);
+        l = Math.min(left, d.end(s) - a);
         const block = d.secBlock[s]!;
         if (isWrite) block.writeFrom(off, buf, pos, l);
         else block.readInto(off, buf, pos, l);
         if (this.counting) this.counters.ram++;
       } else if (romWrite) {
-        l = kind === SectionKind.Unassigned ? 1 : Math.min(left, d.secEnd[s]! - a); // I/O is skipped
+        l = kind === SectionKind.Unassigned ? 1 : Math.min(left, d.end(s) - a); // I/O is skipped
       } else if (kind === SectionKind.RamDevice) {
-        l = memoryAccessSize(null, Math.min(left, 4, d.secEnd[s]! - a), 0);
+        l = memoryAccessSize(null, Math.min(left, 4, d.end(s) - a), 0);
         const backing = d.secBacking[s]!;
         if (isWrite) backing.write(off, bytesToNumber(buf, pos, l), l);
         else numberToBytes(backing.read(off, l), buf, pos, l);
