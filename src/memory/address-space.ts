@@ -3,22 +3,10 @@ import type { FlatRange, FlatView } from './flat-view.ts';
 import { sectionFromFlatRange } from './flat-view.ts';
 import { topologyEvents, type TopologyEvent } from './view-diff.ts';
 import type { ViewPatch } from './view-patch.ts';
-import {
-  Dispatch,
-  KIND_MASK,
-  READ_SIZES_SHIFT,
-  SEC_DELTA,
-  SEC_END,
-  SEC_STRIDE,
-  SEC_WORD,
-  SectionKind,
-  WRITE_SIZES_SHIFT,
-  type ReadFn,
-  type WriteFn,
-} from './dispatch.ts';
+import { Dispatch, Sec, SectionKind, type ReadFn, type WriteFn } from './dispatch.ts';
 import { HOST_LITTLE_ENDIAN, type RamBlock } from '../common/ram-block.ts';
 import { lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
-import { DISPATCH_LIMIT, MEMTX_DECODE_ERROR, MEMTX_OK } from './constants.ts';
+import { Limit, MemTx } from './constants.ts';
 import { type MemoryListener, insertByPriority } from './listener.ts';
 
 /** Which path accesses took: what users of vdm come to see. Counted per dispatched chunk. */
@@ -43,6 +31,7 @@ export interface AddressSpaceHost {
 const scratch = new Uint8Array(8);
 /** Placeholder until a view's dispatch is compiled: every access misses and compiles it. */
 const UNCOMPILED = new Dispatch([]);
+UNCOMPILED.placeholder = true;
 /** Region offsets the MMIO window covers: below this they are small integers V8 keeps unboxed. */
 const IO_WINDOW_LIMIT = 2 ** 30;
 const NO_BYTES = new Uint8Array(0);
@@ -86,7 +75,7 @@ export class AddressSpace {
    */
   readonly counters: AccessCounters = { ram: 0, mmio: 0, ramDevice: 0, unassigned: 0, invalid: 0 };
   /** MemTxResult of the last access. */
-  result = MEMTX_OK;
+  result = MemTx.Ok;
   /** High 32 bits of the last 8-byte read. */
   hi = 0;
   view!: FlatView;
@@ -148,24 +137,24 @@ export class AddressSpace {
       if (size === 4) {
         const i = o >>> 2;
         if (i << 2 === o) {
-          this.result = MEMTX_OK;
+          this.result = MemTx.Ok;
           return this.ram32[i]!;
         }
       } else if (size === 1) {
         if ((o | 0) === o) {
-          this.result = MEMTX_OK;
+          this.result = MemTx.Ok;
           return this.ram8[o]!;
         }
       } else if (size === 2) {
         const i = o >>> 1;
         if (i << 1 === o) {
-          this.result = MEMTX_OK;
+          this.result = MemTx.Ok;
           return this.ram16[i]!;
         }
       } else if (size === 8) {
         const i = o >>> 2;
         if (i << 2 === o) {
-          this.result = MEMTX_OK;
+          this.result = MemTx.Ok;
           this.hi = this.ram32[i + 1]!;
           return this.ram32[i]!;
         }
@@ -176,7 +165,7 @@ export class AddressSpace {
       if (i === off && i >= this.ioLo && i + size <= this.ioHi && (this.ioReadSizes & size) !== 0) {
         if (size === 4) {
           if ((i & 3) === 0) {
-            this.result = MEMTX_OK;
+            this.result = MemTx.Ok;
             return (this.ioRead(i, 4) as number) >>> 0;
           }
         } else if ((i & (size - 1)) === 0) return this.readIo(this.ioRead, i, size);
@@ -193,25 +182,25 @@ export class AddressSpace {
         const i = o >>> 2;
         if (i << 2 === o) {
           this.ram32[i] = value;
-          return (this.result = MEMTX_OK);
+          return (this.result = MemTx.Ok);
         }
       } else if (size === 1) {
         if ((o | 0) === o) {
           this.ram8[o] = value;
-          return (this.result = MEMTX_OK);
+          return (this.result = MemTx.Ok);
         }
       } else if (size === 2) {
         const i = o >>> 1;
         if (i << 1 === o) {
           this.ram16[i] = value;
-          return (this.result = MEMTX_OK);
+          return (this.result = MemTx.Ok);
         }
       } else if (size === 8) {
         const i = o >>> 2;
         if (i << 2 === o) {
           this.ram32[i] = value;
           this.ram32[i + 1] = hi;
-          return (this.result = MEMTX_OK);
+          return (this.result = MemTx.Ok);
         }
       }
     } else {
@@ -221,7 +210,7 @@ export class AddressSpace {
         if (size === 4) {
           if ((i & 3) === 0) {
             this.ioWrite(i, value >>> 0, 4);
-            return (this.result = MEMTX_OK);
+            return (this.result = MemTx.Ok);
           }
         } else if ((i & (size - 1)) === 0) return this.writeIo(this.ioWrite, i, value, size, hi);
       }
@@ -234,7 +223,7 @@ export class AddressSpace {
    * memory.c:access_with_adjusted_size makes (low half first), for a section that takes them.
    */
   private readIo(read: ReadFn, off: number, size: number): number {
-    this.result = MEMTX_OK;
+    this.result = MemTx.Ok;
     if (size !== 8) return ((read(off, size) as number) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) >>> 0;
     const lo = (read(off, 4) as number) >>> 0;
     this.hi = (read(off + 4, 4) as number) >>> 0;
@@ -247,7 +236,7 @@ export class AddressSpace {
       write(off, value >>> 0, 4);
       write(off + 4, hi >>> 0, 4);
     } else write(off, (value & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) >>> 0, size);
-    return (this.result = MEMTX_OK);
+    return (this.result = MemTx.Ok);
   }
 
   /** Every load the windows do not serve: one lookup, then the path of the section's kind. */
@@ -261,34 +250,38 @@ export class AddressSpace {
       const block = this.sectionBlock!;
       const off = addr + this.sectionDelta;
       if (this.moveRam(block, off, addr, false)) {
-        this.result = MEMTX_OK;
+        this.result = MemTx.Ok;
         return block.read(off, size);
       }
     }
-    const d = this.d === UNCOMPILED ? this.compile() : this.d;
-    if (!(addr >= 0 && addr < DISPATCH_LIMIT && Math.floor(addr) === addr)) return this.refuse(0);
+    const d = this.d.placeholder ? this.compile() : this.d;
+    if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(0);
     const s = d.lookup(addr);
     const again = d.mru === s;
     d.mru = s;
-    const p = s * SEC_STRIDE;
+    const p = s * Sec.Stride;
     const sec = d.sec;
-    if (s !== 0 && addr + size <= sec[p + SEC_END]!) {
-      const word = sec[p + SEC_WORD]!;
-      const off = addr + sec[p + SEC_DELTA]!;
-      if (((word >> READ_SIZES_SHIFT) & size) !== 0 && validSize(size) && (off & (size === 8 ? 3 : size - 1)) === 0) {
+    if (s !== 0 && addr + size <= sec[p + Sec.End]!) {
+      const word = sec[p + Sec.Word]!;
+      const off = addr + sec[p + Sec.Delta]!;
+      if (
+        ((word >> Sec.ReadSizesShift) & size) !== 0 &&
+        (size === 4 || size === 1 || size === 2 || size === 8) &&
+        (off & (size === 8 ? 3 : size - 1)) === 0
+      ) {
         // memory_region_dispatch_read with every check known to pass: direct callbacks, no swap.
         if (this.counting) this.counters.mmio++;
         else if (again) this.openIo(d, s, off - addr); // a second miss in a row here: keep it open
         return this.readIo(d.secRead[s]!, off, size);
       }
-      const kind = word & KIND_MASK;
+      const kind = word & Sec.KindMask;
       const block = kind === SectionKind.Mmio ? null : d.secBlock[s]!;
       if (block !== null && (kind <= SectionKind.Romd || kind === SectionKind.RamDevice) && validSize(size)) {
         if (this.counting) {
           if (kind === SectionKind.RamDevice) this.counters.ramDevice++;
           else this.counters.ram++;
         } else this.openRam(d, s, block, off, addr, false);
-        this.result = MEMTX_OK;
+        this.result = MemTx.Ok;
         if (size === 8) {
           this.hi = block.read(off + 4, 4);
           return block.read(off, 4);
@@ -309,13 +302,13 @@ export class AddressSpace {
         }
       } else if (kind === SectionKind.RamDevice && size <= 4 && validSize(size)) {
         if (this.counting) this.counters.ramDevice++;
-        this.result = MEMTX_OK;
+        this.result = MemTx.Ok;
         return d.secBacking[s]!.read(off, size);
       }
     } else if (s === 0 && this.wholyUnassigned(d, addr, size)) {
       // unassigned_mem_read: 0 and a decode error, one chunk (what transfer() would conclude).
       this.counters.unassigned++;
-      this.result = MEMTX_DECODE_ERROR;
+      this.result = MemTx.DecodeError;
       this.hi = 0;
       return 0;
     }
@@ -335,24 +328,28 @@ export class AddressSpace {
       const off = addr + this.sectionDelta;
       this.moveRam(block, off, addr, true);
       block.write(off, value, size);
-      return (this.result = MEMTX_OK);
+      return (this.result = MemTx.Ok);
     }
-    const d = this.d === UNCOMPILED ? this.compile() : this.d;
-    if (!(addr >= 0 && addr < DISPATCH_LIMIT && Math.floor(addr) === addr)) return this.refuse(MEMTX_DECODE_ERROR);
+    const d = this.d.placeholder ? this.compile() : this.d;
+    if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(MemTx.DecodeError);
     const s = d.lookup(addr);
     const again = d.mru === s;
     d.mru = s;
-    const p = s * SEC_STRIDE;
+    const p = s * Sec.Stride;
     const sec = d.sec;
-    if (s !== 0 && addr + size <= sec[p + SEC_END]!) {
-      const word = sec[p + SEC_WORD]!;
-      const off = addr + sec[p + SEC_DELTA]!;
-      if (((word >> WRITE_SIZES_SHIFT) & size) !== 0 && validSize(size) && (off & (size === 8 ? 3 : size - 1)) === 0) {
+    if (s !== 0 && addr + size <= sec[p + Sec.End]!) {
+      const word = sec[p + Sec.Word]!;
+      const off = addr + sec[p + Sec.Delta]!;
+      if (
+        ((word >> Sec.WriteSizesShift) & size) !== 0 &&
+        (size === 4 || size === 1 || size === 2 || size === 8) &&
+        (off & (size === 8 ? 3 : size - 1)) === 0
+      ) {
         if (this.counting) this.counters.mmio++;
         else if (again) this.openIo(d, s, off - addr); // a second miss in a row here: keep it open
         return this.writeIo(d.secWrite[s]!, off, value, size, hi);
       }
-      const kind = word & KIND_MASK;
+      const kind = word & Sec.KindMask;
       const block = kind === SectionKind.Mmio ? null : d.secBlock[s]!;
       if (block !== null && (kind === SectionKind.Ram || kind === SectionKind.RamDevice) && validSize(size)) {
         if (this.counting) {
@@ -363,7 +360,7 @@ export class AddressSpace {
           block.write(off, value >>> 0, 4);
           block.write(off + 4, hi >>> 0, 4);
         } else block.write(off, value, size);
-        return (this.result = MEMTX_OK);
+        return (this.result = MemTx.Ok);
       }
       if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && size <= 4) {
         const mr = d.secRegion[s]!;
@@ -379,13 +376,13 @@ export class AddressSpace {
       } else if (kind === SectionKind.RamDevice && size <= 4 && validSize(size)) {
         if (this.counting) this.counters.ramDevice++;
         d.secBacking[s]!.write(off, value, size);
-        return (this.result = MEMTX_OK);
+        return (this.result = MemTx.Ok);
       }
     } else if (s === 0 && this.wholyUnassigned(d, addr, size)) {
       this.counters.unassigned++;
-      return (this.result = MEMTX_DECODE_ERROR);
+      return (this.result = MemTx.DecodeError);
     }
-    if (!validSize(size)) return this.refuse(MEMTX_DECODE_ERROR);
+    if (!validSize(size)) return this.refuse(MemTx.DecodeError);
     scratchPut(value, hi, size);
     return this.transfer(addr, scratch, size, true, false);
   }
@@ -425,12 +422,12 @@ export class AddressSpace {
   private openIo(d: Dispatch, s: number, delta: number): void {
     const lo = d.start(s) + delta;
     if (lo >= IO_WINDOW_LIMIT) return;
-    const word = d.sec[s * SEC_STRIDE + SEC_WORD]!;
+    const word = d.sec[s * Sec.Stride + Sec.Word]!;
     this.ioDelta = delta;
     this.ioLo = lo;
     this.ioHi = Math.min(d.end(s) + delta, IO_WINDOW_LIMIT);
-    this.ioReadSizes = (word >> READ_SIZES_SHIFT) & 15;
-    this.ioWriteSizes = (word >> WRITE_SIZES_SHIFT) & 15;
+    this.ioReadSizes = (word >> Sec.ReadSizesShift) & 15;
+    this.ioWriteSizes = (word >> Sec.WriteSizesShift) & 15;
     this.ioRead = d.secRead[s] ?? NO_READ;
     this.ioWrite = d.secWrite[s] ?? NO_WRITE;
   }
@@ -487,12 +484,12 @@ export class AddressSpace {
 
   /** Loads at any 64-bit address (cold path for addresses at or past 2^53). */
   readAt(addr: bigint, size: number): bigint {
-    if (addr + BigInt(size) <= BigInt(DISPATCH_LIMIT)) {
+    if (addr + BigInt(size) <= BigInt(Limit.Dispatch)) {
       const lo = this.read(Number(addr), size);
       return size === 8 ? joinBig(lo, this.hi) : BigInt(lo);
     }
     let value = 0n;
-    let result = MEMTX_OK;
+    let result = MemTx.Ok;
     for (let k = 0; k < size; k++) {
       value |= BigInt(this.byteAtBig(addr + BigInt(k), false, 0)) << BigInt(8 * k);
       result |= this.result;
@@ -503,11 +500,11 @@ export class AddressSpace {
 
   /** Stores at any 64-bit address (cold path). */
   writeAt(addr: bigint, value: bigint, size: number): number {
-    if (addr + BigInt(size) <= BigInt(DISPATCH_LIMIT)) {
+    if (addr + BigInt(size) <= BigInt(Limit.Dispatch)) {
       const v = BigInt.asUintN(64, value);
       return this.write(Number(addr), Number(v & 0xffffffffn), size, Number(v >> 32n));
     }
-    let result = MEMTX_OK;
+    let result = MemTx.Ok;
     for (let k = 0; k < size; k++) {
       this.byteAtBig(addr + BigInt(k), true, Number((value >> BigInt(8 * k)) & 0xffn));
       result |= this.result;
@@ -522,7 +519,7 @@ export class AddressSpace {
 
   /** The compiled dispatch of the current view. */
   get dispatch(): Dispatch {
-    return this.d === UNCOMPILED ? this.compile() : this.d;
+    return this.d.placeholder ? this.compile() : this.d;
   }
 
   /** memory_listener_register: replay the current view as adds, in ascending address order. */
@@ -603,7 +600,7 @@ export class AddressSpace {
 
   private refuse(result: number): number {
     this.counters.invalid++;
-    this.result = MEMTX_DECODE_ERROR;
+    this.result = MemTx.DecodeError;
     this.hi = 0;
     return result;
   }
@@ -620,12 +617,12 @@ export class AddressSpace {
    * RAM chunks stop at the section end, MMIO chunks are sized by memory_access_size only.
    */
   private transfer(addr: number, buf: Uint8Array, length: number, isWrite: boolean, romWrite: boolean): number {
-    if (!(addr >= 0 && addr + length <= DISPATCH_LIMIT && Number.isInteger(addr))) {
+    if (!(addr >= 0 && addr + length <= Limit.Dispatch && Number.isInteger(addr))) {
       if (!isWrite) buf.fill(0, 0, length);
-      return this.refuse(MEMTX_DECODE_ERROR);
+      return this.refuse(MemTx.DecodeError);
     }
-    const d = this.d === UNCOMPILED ? this.compile() : this.d;
-    let result = MEMTX_OK;
+    const d = this.d.placeholder ? this.compile() : this.d;
+    let result = MemTx.Ok;
     let pos = 0;
     while (pos < length) {
       const a = addr + pos;
@@ -655,7 +652,7 @@ export class AddressSpace {
       } else if (kind === SectionKind.Unassigned) {
         l = memoryAccessSize(null, left, a);
         if (!isWrite) buf.fill(0, pos, pos + l);
-        result |= MEMTX_DECODE_ERROR;
+        result |= MemTx.DecodeError;
         this.counters.unassigned++;
       } else {
         const mr = d.secRegion[s]!;
@@ -680,10 +677,10 @@ export class AddressSpace {
   /** One byte at a 64-bit address, through the FlatView (cold path past 2^53). */
   private byteAtBig(addr: bigint, isWrite: boolean, byte: number): number {
     const fr = this.lookup(addr);
-    this.result = MEMTX_OK;
+    this.result = MemTx.Ok;
     if (!fr) {
       this.counters.unassigned++;
-      this.result = MEMTX_DECODE_ERROR;
+      this.result = MemTx.DecodeError;
       return 0;
     }
     const off = Number(addr - fr.start + fr.offsetInRegion);

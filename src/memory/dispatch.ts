@@ -24,18 +24,22 @@ export type ReadFn = (offset: number, size: number) => number | bigint;
 export type WriteFn = (offset: number, value: number, size: number) => void;
 
 /**
- * Stride of the packed section record: start, end, delta (region offset minus address), and a word
+ * Layout of the packed section record: start, end, delta (region offset minus address), and a word
  * holding the kind (bits 0-2) and the access sizes (1|2|4|8 bit sets) whose reads (bits 3-6) and
  * writes (bits 7-10) reach the section's callbacks in one direct call each (see `directSizes`).
+ * A const enum, so the bundler writes the numbers into the hot path (a module-level const is a
+ * context-slot load there, checked on every access).
  */
-export const SEC_STRIDE = 4;
-export const SEC_START = 0;
-export const SEC_END = 1;
-export const SEC_DELTA = 2;
-export const SEC_WORD = 3;
-export const KIND_MASK = 7;
-export const READ_SIZES_SHIFT = 3;
-export const WRITE_SIZES_SHIFT = 7;
+export const enum Sec {
+  Stride = 4,
+  Start = 0,
+  End = 1,
+  Delta = 2,
+  Word = 3,
+  KindMask = 7,
+  ReadSizesShift = 3,
+  WriteSizesShift = 7,
+}
 
 /**
  * Whether an 8-byte access at a 4-aligned offset reaches the region as two direct 4-byte callbacks
@@ -82,6 +86,8 @@ const MAX_DIRECT_SUBPAGE = 64;
  * root, reusing every table and section outside them (QEMU rebuilds the whole dispatch per commit).
  */
 export class Dispatch {
+  /** The stand-in an address space holds until its view's dispatch is first compiled. */
+  placeholder = false;
   /** Section ids in use are below this (a fresh compile numbers ranges 1..n in address order). */
   count = 1;
   /** Packed [start, end, delta, word] per section: the hot path's one record. */
@@ -122,9 +128,9 @@ export class Dispatch {
 
   constructor(ranges: readonly FlatRange[]) {
     const n = 16;
-    this.sec = new Float64Array(n * SEC_STRIDE);
+    this.sec = new Float64Array(n * Sec.Stride);
     this.stamp = new Uint32Array(n);
-    this.sec[SEC_END] = DISPATCH_LIMIT;
+    this.sec[Sec.End] = DISPATCH_LIMIT;
     this.rebuild(ranges, 0, DISPATCH_LIMIT);
   }
 
@@ -143,22 +149,22 @@ export class Dispatch {
 
   /** First address of section s. */
   start(s: number): number {
-    return this.sec[s * SEC_STRIDE + SEC_START]!;
+    return this.sec[s * Sec.Stride + Sec.Start]!;
   }
 
   /** End (exclusive) of section s. */
   end(s: number): number {
-    return this.sec[s * SEC_STRIDE + SEC_END]!;
+    return this.sec[s * Sec.Stride + Sec.End]!;
   }
 
   /** How section s is reached. */
   kind(s: number): SectionKind {
-    return (this.sec[s * SEC_STRIDE + SEC_WORD]! & KIND_MASK) as SectionKind;
+    return (this.sec[s * Sec.Stride + Sec.Word]! & Sec.KindMask) as SectionKind;
   }
 
   /** The region offset that `addr` in section s reaches. */
   offset(s: number, addr: number): number {
-    return addr + this.sec[s * SEC_STRIDE + SEC_DELTA]!;
+    return addr + this.sec[s * Sec.Stride + Sec.Delta]!;
   }
 
   /** Section index for an address in [0, 2^53). Allocation-free, no bigint. */
@@ -454,12 +460,12 @@ export class Dispatch {
     const offset = Number(r.offsetInRegion);
     const kind = sectionKind(r);
     const mr = r.mr;
-    const p = s * SEC_STRIDE;
+    const p = s * Sec.Stride;
     const [reads, writes] = directSizes(kind, mr);
-    this.sec[p + SEC_START] = start;
-    this.sec[p + SEC_END] = end;
-    this.sec[p + SEC_DELTA] = offset - start;
-    this.sec[p + SEC_WORD] = kind | (reads << READ_SIZES_SHIFT) | (writes << WRITE_SIZES_SHIFT);
+    this.sec[p + Sec.Start] = start;
+    this.sec[p + Sec.End] = end;
+    this.sec[p + Sec.Delta] = offset - start;
+    this.sec[p + Sec.Word] = kind | (reads << Sec.ReadSizesShift) | (writes << Sec.WriteSizesShift);
     this.secRegion[s] = mr;
     this.secRead[s] = reads === 0 ? null : mr.readFn;
     this.secWrite[s] = writes === 0 ? null : mr.writeFn;
@@ -472,13 +478,13 @@ export class Dispatch {
   private freeSection(s: number): void {
     this.secRegion[s] = this.secBlock[s] = this.secBacking[s] = this.secFlat[s] = null;
     this.secRead[s] = this.secWrite[s] = null;
-    this.sec.fill(0, s * SEC_STRIDE, (s + 1) * SEC_STRIDE);
+    this.sec.fill(0, s * Sec.Stride, (s + 1) * Sec.Stride);
     this.freeSections.push(s);
   }
 
   private growSections(min: number): void {
     const n = Math.max(min, this.stamp.length * 2);
-    const sec = new Float64Array(n * SEC_STRIDE);
+    const sec = new Float64Array(n * Sec.Stride);
     sec.set(this.sec);
     this.sec = sec;
     const stamp = new Uint32Array(n);
