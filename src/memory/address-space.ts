@@ -83,16 +83,17 @@ export class AddressSpace {
   private d: Dispatch = UNCOMPILED;
   private counting = false;
 
-  // RAM window: guest addresses ramBase + [ramLo, ramHi) are bytes [ramLo, ramHi) of one chunk, read
-  // through ram8/16/32; a store also needs its end at or below ramWriteHi (0 when read-only). The
-  // bounds are chunk offsets (small integers), so V8 keeps them unboxed.
+  // RAM window: one whole chunk of a RamBlock, whose byte 0 is guest address ramBase, seen through
+  // its 8-, 16- and 32-bit views; the views' own lengths bound the window, so a hit is one subtract,
+  // one compare against the length and one load. Stores go through the w* views, empty when the
+  // section is read-only. A chunk the section covers only in part gets no window (the miss path).
   private ramBase = 0;
-  private ramLo = 0;
-  private ramHi = 0;
-  private ramWriteHi = 0;
   private ram8: Uint8Array = NO_BYTES;
   private ram16: Uint16Array = NO_HALVES;
   private ram32: Uint32Array = NO_WORDS;
+  private wram8: Uint8Array = NO_BYTES;
+  private wram16: Uint16Array = NO_HALVES;
+  private wram32: Uint32Array = NO_WORDS;
   // The RAM window's section: a miss inside it only moves the window to another chunk.
   private sectionStart = 0;
   private sectionEnd = 0;
@@ -128,92 +129,102 @@ export class AddressSpace {
 
   /**
    * Loads `size` (1, 2, 4 or 8) bytes. The hot path: no allocation, no bigint, no counter, and small
-   * enough that V8 inlines it into the caller. `i << 2 === o` checks integer and aligned in one go;
-   * `(off >>> 0) === off` checks integer and below 2^32.
+   * enough that V8 inlines it into the caller; a 4-byte access is served here from the RAM or MMIO
+   * window, other sizes one call away. `i << 2 === o` checks integer and aligned in one go (a
+   * negative o passes it only as an index far past any view's length); `(off >>> 0) === off` checks
+   * integer and below 2^32. The MMIO window only opens on sections that take 4-byte accesses.
    */
   read(addr: number, size: number): number {
+    if (size !== 4) return this.readSized(addr, size);
     const o = addr - this.ramBase;
-    if (o >= this.ramLo && o + size <= this.ramHi) {
-      if (size === 4) {
-        const i = o >>> 2;
-        if (i << 2 === o) {
-          this.result = MemTx.Ok;
-          return this.ram32[i]!;
-        }
-      } else if (size === 1) {
-        if ((o | 0) === o) {
-          this.result = MemTx.Ok;
-          return this.ram8[o]!;
-        }
-      } else if (size === 2) {
-        const i = o >>> 1;
-        if (i << 1 === o) {
-          this.result = MemTx.Ok;
-          return this.ram16[i]!;
-        }
-      } else if (size === 8) {
-        const i = o >>> 2;
-        if (i << 2 === o) {
-          this.result = MemTx.Ok;
-          this.hi = this.ram32[i + 1]!;
-          return this.ram32[i]!;
-        }
-      }
-    } else {
-      const off = addr + this.ioDelta;
-      const i = off >>> 0;
-      if (i === off && i >= this.ioLo && i + size <= this.ioHi && (this.ioReadSizes & size) !== 0) {
-        if (size === 4) {
-          if ((i & 3) === 0) {
-            this.result = MemTx.Ok;
-            return (this.ioRead(i, 4) as number) >>> 0;
-          }
-        } else if ((i & (size - 1)) === 0) return this.readIo(this.ioRead, i, size);
-      }
+    const i = o >>> 2;
+    if (i << 2 === o && i < this.ram32.length) {
+      this.result = MemTx.Ok;
+      return this.ram32[i]!;
     }
-    return this.readMiss(addr, size);
+    const off = addr + this.ioDelta;
+    const j = off >>> 0;
+    if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi) {
+      this.result = MemTx.Ok;
+      return (this.ioRead(j, 4) as number) >>> 0;
+    }
+    return this.readMiss(addr, 4);
   }
 
   /** Stores `size` (1, 2, 4 or 8) bytes; `hi` is the upper half of an 8-byte value. Returns the MemTxResult. */
   write(addr: number, value: number, size: number, hi = 0): number {
+    if (size !== 4) return this.writeSized(addr, value, size, hi);
     const o = addr - this.ramBase;
-    if (o >= this.ramLo && o + size <= this.ramWriteHi) {
-      if (size === 4) {
-        const i = o >>> 2;
-        if (i << 2 === o) {
-          this.ram32[i] = value;
-          return (this.result = MemTx.Ok);
-        }
-      } else if (size === 1) {
-        if ((o | 0) === o) {
-          this.ram8[o] = value;
-          return (this.result = MemTx.Ok);
-        }
-      } else if (size === 2) {
-        const i = o >>> 1;
-        if (i << 1 === o) {
-          this.ram16[i] = value;
-          return (this.result = MemTx.Ok);
-        }
-      } else if (size === 8) {
-        const i = o >>> 2;
-        if (i << 2 === o) {
-          this.ram32[i] = value;
-          this.ram32[i + 1] = hi;
-          return (this.result = MemTx.Ok);
-        }
+    const i = o >>> 2;
+    if (i << 2 === o && i < this.wram32.length) {
+      this.wram32[i] = value;
+      return (this.result = MemTx.Ok);
+    }
+    const off = addr + this.ioDelta;
+    const j = off >>> 0;
+    if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi) {
+      this.ioWrite(j, value >>> 0, 4);
+      return (this.result = MemTx.Ok);
+    }
+    return this.writeMiss(addr, value, 4, hi);
+  }
+
+  /** read() of 1, 2 or 8 bytes (or a bad size): the same windows, then the miss path. */
+  private readSized(addr: number, size: number): number {
+    const o = addr - this.ramBase;
+    if (size === 1) {
+      if (o >>> 0 === o && o < this.ram8.length) {
+        this.result = MemTx.Ok;
+        return this.ram8[o]!;
       }
-    } else {
-      const off = addr + this.ioDelta;
-      const i = off >>> 0;
-      if (i === off && i >= this.ioLo && i + size <= this.ioHi && (this.ioWriteSizes & size) !== 0) {
-        if (size === 4) {
-          if ((i & 3) === 0) {
-            this.ioWrite(i, value >>> 0, 4);
-            return (this.result = MemTx.Ok);
-          }
-        } else if ((i & (size - 1)) === 0) return this.writeIo(this.ioWrite, i, value, size, hi);
+    } else if (size === 2) {
+      const i = o >>> 1;
+      if (i << 1 === o && i < this.ram16.length) {
+        this.result = MemTx.Ok;
+        return this.ram16[i]!;
       }
+    } else if (size === 8) {
+      const i = o >>> 2;
+      if (i << 2 === o && i + 1 < this.ram32.length) {
+        this.result = MemTx.Ok;
+        this.hi = this.ram32[i + 1]!;
+        return this.ram32[i]!;
+      }
+    }
+    const off = addr + this.ioDelta;
+    const j = off >>> 0;
+    if (j === off && j >= this.ioLo && j + size <= this.ioHi && (this.ioReadSizes & size) !== 0) {
+      if ((j & (size - 1)) === 0) return this.readIo(this.ioRead, j, size);
+    }
+    return this.readMiss(addr, size);
+  }
+
+  /** write() of 1, 2 or 8 bytes (or a bad size). */
+  private writeSized(addr: number, value: number, size: number, hi: number): number {
+    const o = addr - this.ramBase;
+    if (size === 1) {
+      if (o >>> 0 === o && o < this.wram8.length) {
+        this.wram8[o] = value;
+        return (this.result = MemTx.Ok);
+      }
+    } else if (size === 2) {
+      const i = o >>> 1;
+      if (i << 1 === o && i < this.wram16.length) {
+        this.wram16[i] = value;
+        return (this.result = MemTx.Ok);
+      }
+    } else if (size === 8) {
+      const i = o >>> 2;
+      if (i << 2 === o && i + 1 < this.wram32.length) {
+        this.wram32[i] = value;
+        this.wram32[i + 1] = hi;
+        return (this.result = MemTx.Ok);
+      }
+    }
+    const off = addr + this.ioDelta;
+    const j = off >>> 0;
+    if (j === off && j >= this.ioLo && j + size <= this.ioHi && (this.ioWriteSizes & size) !== 0) {
+      if ((j & (size - 1)) === 0) return this.writeIo(this.ioWrite, j, value, size, hi);
     }
     return this.writeMiss(addr, value, size, hi);
   }
@@ -399,30 +410,46 @@ export class AddressSpace {
     this.moveRam(block, off, addr, create);
   }
 
-  /** Moves the RAM window to the chunk holding `off` in the window's section; false if never written. */
+  /**
+   * Moves the RAM window to the chunk holding `off` in the window's section, if the section covers
+   * the whole chunk (else the window closes). False if the chunk was never written (reads see 0).
+   */
   private moveRam(block: RamBlock, off: number, addr: number, create: boolean): boolean {
     const chunk = block.chunk(off, create);
     if (chunk === undefined) return false;
     const idx = Math.floor(off / block.chunkSize);
     const base = addr - (off - idx * block.chunkSize);
+    if (base < this.sectionStart || base + chunk.length > this.sectionEnd) {
+      this.closeRam();
+      return true;
+    }
     this.ramBase = base;
-    this.ramLo = Math.max(0, this.sectionStart - base);
-    this.ramHi = Math.min(chunk.length, this.sectionEnd - base);
-    this.ramWriteHi = this.sectionWritable ? this.ramHi : 0;
     this.ram8 = chunk;
     this.ram16 = block.chunks16[idx]!;
     this.ram32 = block.chunks32[idx]!;
+    this.wram8 = this.sectionWritable ? this.ram8 : NO_BYTES;
+    this.wram16 = this.sectionWritable ? this.ram16 : NO_HALVES;
+    this.wram32 = this.sectionWritable ? this.ram32 : NO_WORDS;
     return true;
   }
 
+  private closeRam(): void {
+    this.ramBase = 0;
+    this.ram8 = this.wram8 = NO_BYTES;
+    this.ram16 = this.wram16 = NO_HALVES;
+    this.ram32 = this.wram32 = NO_WORDS;
+  }
+
   /**
-   * Points the MMIO window at section s (`delta`: region offset minus address). Offsets past 2^30
-   * stay on the miss path, so the window's bounds stay small integers.
+   * Points the MMIO window at section s (`delta`: region offset minus address), if its reads and
+   * writes both take 4 bytes in one call (read() and write() serve 4-byte accesses from it without
+   * asking). Offsets past 2^30 stay on the miss path, so the window's bounds stay small integers.
    */
   private openIo(d: Dispatch, s: number, delta: number): void {
     const lo = d.start(s) + delta;
-    if (lo >= IO_WINDOW_LIMIT) return;
     const word = d.sec[s * Sec.Stride + Sec.Word]!;
+    const both4 = (word >> Sec.ReadSizesShift) & (word >> Sec.WriteSizesShift) & 4;
+    if (lo >= IO_WINDOW_LIMIT || both4 === 0) return;
     this.ioDelta = delta;
     this.ioLo = lo;
     this.ioHi = Math.min(d.end(s) + delta, IO_WINDOW_LIMIT);
@@ -433,10 +460,7 @@ export class AddressSpace {
   }
 
   private closeWindows(): void {
-    this.ramBase = this.ramLo = this.ramHi = this.ramWriteHi = 0;
-    this.ram8 = NO_BYTES;
-    this.ram16 = NO_HALVES;
-    this.ram32 = NO_WORDS;
+    this.closeRam();
     this.sectionStart = this.sectionEnd = this.sectionDelta = 0;
     this.sectionWritable = false;
     this.sectionBlock = null;
