@@ -50,9 +50,14 @@ if (opts.phases.includes('access')) {
   );
   progress.print(
     'direct = the handler called with its offset, RAM as a bare Uint32Array; v86 = npm v86 ' +
-      '(mmap_read32/mmap_write32 for MMIO, wasm read32s/write32 for RAM and mixed)',
+      '(mmap_read32/mmap_write32 for MMIO, wasm read32s/write32 for RAM, mixed and nic-trace); op rw = the ' +
+      "trace's loads and stores as recorded",
   );
-  const header = ['regions', 'stream', 'op', 'direct', 'vdm', 'v86', 'vdm/direct', 'vdm/v86', 'spread > ±20%'];
+  progress.print(
+    `flags: "noisy" = that strategy's rounds spread wider than ±20% of its median; "deopt" = V8 deoptimised ` +
+      'or (re)optimised code while that strategy was timed, so its rounds did not all time the same code',
+  );
+  const header = ['regions', 'stream', 'op', 'direct', 'vdm', 'v86', 'vdm/direct', 'vdm/v86', 'flags'];
   const widths = [8, -10, -5, 18, 18, 18, 10, 8, -14];
   const fmt = (s: Spread | undefined) => (s ? `${fixed(s.median)} (${fixed(s.min)}-${fixed(s.max)})` : '-');
   const cells = (r: AccessRow) => [
@@ -64,7 +69,7 @@ if (opts.phases.includes('access')) {
     fmt(r.ns.v86),
     fixed(r.vdmToDirect, 2),
     r.vdmToV86 === undefined ? '-' : fixed(r.vdmToV86, 2),
-    r.noisy.join(',') || '',
+    [...r.noisy.map((s) => `${s} noisy`), ...r.deopt.map((s) => `${s} deopt`)].join(', '),
   ];
   progress.print(line(header, widths));
   const { rows, summaries } = runAccess(a, progress, (r) => progress.print(line(cells(r), widths)));
@@ -77,6 +82,9 @@ if (opts.phases.includes('access')) {
     );
   md.push(
     '#### Accesses: vdm against a direct call and v86 (ns per access, median of the rounds, min-max)',
+    '',
+    'flags: "noisy" = that strategy\'s rounds spread wider than ±20% of its median; "deopt" = V8 deoptimised or ' +
+      '(re)optimised code while that strategy was timed.',
     '',
     ...markdown(header, rows.map(cells)),
     '',

@@ -4,7 +4,7 @@
 // in an AddressSpace; v86 (npm `v86`) maps them with mmap_register, one 128 KiB block each, which
 // is the smallest unit it can map, so sizes past its 32,768 blocks have no v86 column.
 import { fileURLToPath } from 'node:url';
-import { MemorySystem, RamBlock, U64_SPAN, type AddressSpace } from '../../src/memory/index.ts';
+import { MemorySystem, RamBlock, U64_SPAN, type AddressSpace, type MemoryRegion } from '../../src/memory/index.ts';
 
 export const RAM_BASE = 0x100000;
 export const RAM_SIZE = 16 << 20;
@@ -80,8 +80,11 @@ export function layout(n: number): Layout {
   return { n, stride: regionStride(n), read, write, regs };
 }
 
-/** vdm: RAM and the N regions (8-byte accesses allowed, served as two 4-byte calls, as MSI-X does). */
-export function vdmMachine(l: Layout): { as: AddressSpace; ram: RamBlock } {
+/**
+ * vdm's tree: RAM and the N regions added in one transaction (8-byte accesses allowed, served as
+ * two 4-byte calls, as MSI-X does). No address space yet, so nothing is rendered.
+ */
+export function vdmRegions(l: Layout): { mem: MemorySystem; root: MemoryRegion; ram: MemoryRegion } {
   const mem = new MemorySystem();
   const root = mem.container('system', U64_SPAN);
   const ram = mem.ram('ram', RAM_SIZE);
@@ -100,8 +103,13 @@ export function vdmMachine(l: Layout): { as: AddressSpace; ram: RamBlock } {
       );
     }
   });
-  const as = mem.addressSpace('memory', root);
-  return { as, ram: ram.ramBlock! };
+  return { mem, root, ram };
+}
+
+/** vdm: the tree of vdmRegions in an AddressSpace (its view rendered; the dispatch compiles on first access). */
+export function vdmMachine(l: Layout): { as: AddressSpace; ram: RamBlock } {
+  const { mem, root, ram } = vdmRegions(l);
+  return { as: mem.addressSpace('memory', root), ram: ram.ramBlock! };
 }
 
 /** The v86 CPU object the benchmark drives (npm `v86`, started without a guest). */
@@ -159,6 +167,12 @@ export async function v86Machine(l: Layout): Promise<V86Cpu> {
 
 /** Bytes one 4 KiB RAM block costs once written (heap and array buffers), over `count` blocks. */
 export function ramBlockCost(count: number): number {
+  const b = ramBlockBytes(count);
+  return b.heap + b.arrayBuffers;
+}
+
+/** ramBlockCost split into JS heap (objects, views) and array-buffer contents, per block. */
+export function ramBlockBytes(count: number): { heap: number; arrayBuffers: number } {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const m0 = process.memoryUsage();
@@ -171,5 +185,5 @@ export function ramBlockCost(count: number): number {
   gc?.();
   const m1 = process.memoryUsage();
   if (keep.length !== count) throw new Error('unreachable');
-  return (m1.heapUsed + m1.arrayBuffers - m0.heapUsed - m0.arrayBuffers) / count;
+  return { heap: (m1.heapUsed - m0.heapUsed) / count, arrayBuffers: (m1.arrayBuffers - m0.arrayBuffers) / count };
 }

@@ -3,11 +3,22 @@
 // mmap_write32 MMIO dispatch and its wasm read32s / write32), same handlers, same streams. Each
 // (size, strategy) runs in its own process, from the esbuild bundle as dist/ ships (under tsx every
 // imported binding costs a call); every process checksums its answers and a mismatch stops the run.
+// V8 logs its optimisations and deoptimisations to a file per process, so a round during which any
+// code was deoptimised or recompiled is known.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
-import { ACCESS_STRATEGIES, STREAMS, runs, type AccessStrategy, type Op, type StreamName } from './access-streams.ts';
+import {
+  ACCESS_STRATEGIES,
+  STREAM,
+  STREAMS,
+  runs,
+  type AccessStrategy,
+  type Op,
+  type StreamName,
+} from './access-streams.ts';
+import { recordNicTrace } from './nic-trace.ts';
 import type { ChildResult } from './access-child.ts';
 import type { Progress } from './output.ts';
 
@@ -34,6 +45,10 @@ export interface AccessRow {
   vdmToV86?: number;
   /** Strategies whose rounds spread wider than ±20% of their median. */
   noisy: AccessStrategy[];
+  /** Strategies during whose timed rounds V8 deoptimised or (re)optimised code. */
+  deopt: AccessStrategy[];
+  /** Per strategy, over its timed rounds: deoptimisations and finished optimisations. */
+  codeEvents: Partial<Record<AccessStrategy, { deopts: number; opts: number }>>;
 }
 
 export interface AccessSummary {
@@ -47,9 +62,11 @@ export interface AccessSummary {
 
 const NOISE = 0.2;
 
+const CACHE = fileURLToPath(new URL('../../node_modules/.cache/vdm-bench/', import.meta.url));
+
 /** Bundles the child once into node_modules/.cache (so `v86` still resolves from there). */
 function bundleChild(): string {
-  const dir = fileURLToPath(new URL('../../node_modules/.cache/vdm-bench/', import.meta.url));
+  const dir = CACHE;
   mkdirSync(dir, { recursive: true });
   const out = `${dir}access-child.mjs`;
   buildSync({
@@ -65,6 +82,8 @@ function bundleChild(): string {
   return out;
 }
 
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
 function spread(ns: number[]): Spread {
   const s = [...ns].sort((a, b) => a - b);
   return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
@@ -76,6 +95,9 @@ export function runAccess(
   onRow: (row: AccessRow) => void,
 ): { rows: AccessRow[]; summaries: AccessSummary[] } {
   const child = bundleChild();
+  const trace = `${CACHE}nic-trace.json`;
+  writeFileSync(trace, JSON.stringify(recordNicTrace(STREAM)));
+  const codeLog = `${CACHE}code-${process.pid}.log`;
   const rows: AccessRow[] = [];
   const summaries: AccessSummary[] = [];
   for (const n of opts.sizes) {
@@ -83,11 +105,21 @@ export function runAccess(
     for (const strategy of ACCESS_STRATEGIES) {
       if (!STREAMS.some((s) => runs(strategy, s, n))) continue;
       progress.step(`access: ${n} regions, ${strategy}`);
+      rmSync(codeLog, { force: true });
       const r = spawnSync(
         process.execPath,
-        ['--expose-gc', child, JSON.stringify({ n, strategy, ms: opts.ms, rounds: opts.rounds })],
+        [
+          '--expose-gc',
+          '--trace-opt',
+          '--trace-deopt',
+          '--redirect-code-traces',
+          `--redirect-code-traces-to=${codeLog}`,
+          child,
+          JSON.stringify({ n, strategy, ms: opts.ms, rounds: opts.rounds, trace, codeLog }),
+        ],
         { encoding: 'utf8', maxBuffer: 1 << 24 },
       );
+      rmSync(codeLog, { force: true });
       const last = r.stdout.trim().split('\n').pop() ?? '';
       if (r.status !== 0 || !last.startsWith('{'))
         throw new Error(
@@ -104,7 +136,16 @@ export function runAccess(
     });
     const direct = results.get('direct')!;
     for (const d of direct.rows) {
-      const row: AccessRow = { regions: n, stream: d.stream, op: d.op, ns: {}, vdmToDirect: 0, noisy: [] };
+      const row: AccessRow = {
+        regions: n,
+        stream: d.stream,
+        op: d.op,
+        ns: {},
+        vdmToDirect: 0,
+        noisy: [],
+        deopt: [],
+        codeEvents: {},
+      };
       for (const [strategy, res] of results) {
         const mine = res.rows.find((x) => x.stream === d.stream && x.op === d.op);
         if (!mine) continue;
@@ -117,6 +158,9 @@ export function runAccess(
         const s = spread(mine.ns);
         row.ns[strategy] = s;
         if (s.max > s.median * (1 + NOISE) || s.min < s.median * (1 - NOISE)) row.noisy.push(strategy);
+        const ev = { deopts: sum(mine.deopts), opts: sum(mine.opts) };
+        row.codeEvents[strategy] = ev;
+        if (ev.deopts || ev.opts) row.deopt.push(strategy);
       }
       row.vdmToDirect = row.ns.vdm!.median / row.ns.direct!.median;
       if (row.ns.v86) row.vdmToV86 = row.ns.vdm!.median / row.ns.v86.median;

@@ -1,11 +1,31 @@
 import type { RamBlock } from '../common/ram-block.ts';
+import { belowNumberLimit, RangeIndex } from './range-index.ts';
+
+/** What UserMemory.locate fills in: one caller-owned object, reused, so the DMA path allocates nothing. */
+export interface MemorySpan {
+  block: RamBlock | null;
+  /** Offset in the block. */
+  at: number;
+  /** Bytes the mapping backs contiguously from there. */
+  length: number;
+}
+
+interface UserMapping {
+  vaddr: bigint;
+  size: bigint;
+  block: RamBlock;
+  offset: number;
+  pageSize: bigint;
+}
 
 /**
  * The address space of the process that opened VFIO (the VMM): ranges of virtual addresses backed
  * by memory blocks. MAP_DMA's vaddr points here; device DMA reaches it only through the IOMMU.
  */
 export class UserMemory {
-  private readonly maps: { vaddr: bigint; size: bigint; block: RamBlock; offset: number; pageSize: bigint }[] = [];
+  private readonly maps: UserMapping[] = [];
+  /** The mappings below 2^53 sorted by vaddr, for locate; null after a change. */
+  private index: { ranges: RangeIndex; maps: UserMapping[] } | null = null;
 
   /**
    * Makes [vaddr, vaddr+size) refer to `block` from `offset`. `pageSize` is the backing page
@@ -15,12 +35,14 @@ export class UserMemory {
     if (this.maps.some((m) => m.vaddr < vaddr + size && vaddr < m.vaddr + m.size))
       throw new RangeError(`user memory 0x${vaddr.toString(16)}+0x${size.toString(16)} overlaps an existing mapping`);
     this.maps.push({ vaddr, size, block, offset, pageSize });
+    this.index = null;
   }
 
   /** Removes the mapping that starts at `vaddr` (munmap of a whole block). */
   unmap(vaddr: bigint): void {
     const i = this.maps.findIndex((m) => m.vaddr === vaddr);
     if (i >= 0) this.maps.splice(i, 1);
+    this.index = null;
   }
 
   /** The backing page size at `vaddr` (0 = base page), or null when nothing is mapped there. */
@@ -41,5 +63,33 @@ export class UserMemory {
       at: m.offset + Number(vaddr - m.vaddr),
       length: Math.min(length, Number(m.vaddr + m.size - vaddr)),
     };
+  }
+
+  /**
+   * piece in numbers for the DMA path: fills `span` with what backs `vaddr` (below 2^53) to the end
+   * of its mapping and returns true, or returns false when nothing is mapped there (or the mapping
+   * does not lie below 2^53: ask piece).
+   */
+  locate(vaddr: number, span: MemorySpan): boolean {
+    const index = this.index ?? this.buildIndex();
+    const i = index.ranges.find(vaddr);
+    if (i < 0) return false;
+    const m = index.maps[i]!;
+    const inMap = vaddr - index.ranges.start[i]!;
+    span.block = m.block;
+    span.at = m.offset + inMap;
+    span.length = index.ranges.end[i]! - vaddr;
+    return true;
+  }
+
+  private buildIndex(): { ranges: RangeIndex; maps: UserMapping[] } {
+    const maps = this.maps
+      .filter((m) => belowNumberLimit(m.vaddr, m.size))
+      .sort((a, b) => (a.vaddr < b.vaddr ? -1 : 1));
+    const ranges = new RangeIndex(
+      maps.map((m) => ({ start: Number(m.vaddr), end: Number(m.vaddr + m.size), base: 0, tag: 0 })),
+    );
+    this.index = { ranges, maps };
+    return this.index;
   }
 }

@@ -34,10 +34,18 @@ export function hex16(v: bigint): string {
   return BigInt.asUintN(64, v).toString(16).padStart(16, '0');
 }
 
+// The last number toBig converted, and its bigint: regions made in a row with the same size (BARs,
+// MSI-X tables) then share one bigint instead of 24 bytes of heap each. Bigints are immutable.
+let lastNumber = 0;
+let lastBig = 0n;
+
 /** Accepts a number or bigint address/size from API callers and checks it is a non-negative integer. */
 export function toBig(v: number | bigint, what: string): bigint {
   if (typeof v === 'bigint') return v;
+  if (v === lastNumber) return lastBig;
   if (!Number.isInteger(v)) throw new RangeError(`${what} must be an integer, got ${v}`);
   if (v > Number.MAX_SAFE_INTEGER) throw new RangeError(`${what} ${v} is past 2^53; pass a bigint`);
-  return BigInt(v);
+  lastBig = BigInt(v);
+  lastNumber = v;
+  return lastBig;
 }

@@ -14,6 +14,89 @@ export interface FlatRange {
   dirtyLogMask: number;
 }
 
+const ROMD_MODE = 1;
+const READONLY = 2;
+const NONVOLATILE = 4;
+const UNMERGEABLE = 8;
+/** dirtyLogMask is stored above the four flag bits. */
+const MASK_SHIFT = 4;
+
+/** The flags of a PackedFlatRange. */
+export function flatRangeBits(
+  romdMode: boolean,
+  readonly: boolean,
+  nonvolatile: boolean,
+  unmergeable: boolean,
+  dirtyLogMask: number,
+): number {
+  return (
+    (romdMode ? ROMD_MODE : 0) |
+    (readonly ? READONLY : 0) |
+    (nonvolatile ? NONVOLATILE : 0) |
+    (unmergeable ? UNMERGEABLE : 0) |
+    (dirtyLogMask << MASK_SHIFT)
+  );
+}
+
+/**
+ * A FlatRange as the renderer makes it: the four flags and the dirty-log mask in one small integer
+ * rather than a field each (a view of 100,000 ranges pays 8 bytes per field per range).
+ */
+export class PackedFlatRange implements FlatRange {
+  constructor(
+    public mr: MemoryRegion,
+    public offsetInRegion: bigint,
+    public start: bigint,
+    public size: bigint,
+    /** From flatRangeBits. */
+    private bits: number,
+  ) {}
+
+  /** A copy of any FlatRange, with another size if given (the bigints are immutable, so shared). */
+  static of(r: FlatRange, size = r.size): PackedFlatRange {
+    const bits =
+      r instanceof PackedFlatRange
+        ? r.bits
+        : flatRangeBits(r.romdMode, r.readonly, r.nonvolatile, r.unmergeable, r.dirtyLogMask);
+    return new PackedFlatRange(r.mr, r.offsetInRegion, r.start, size, bits);
+  }
+
+  get romdMode(): boolean {
+    return (this.bits & ROMD_MODE) !== 0;
+  }
+  set romdMode(on: boolean) {
+    this.set(ROMD_MODE, on);
+  }
+  get readonly(): boolean {
+    return (this.bits & READONLY) !== 0;
+  }
+  set readonly(on: boolean) {
+    this.set(READONLY, on);
+  }
+  get nonvolatile(): boolean {
+    return (this.bits & NONVOLATILE) !== 0;
+  }
+  set nonvolatile(on: boolean) {
+    this.set(NONVOLATILE, on);
+  }
+  get unmergeable(): boolean {
+    return (this.bits & UNMERGEABLE) !== 0;
+  }
+  set unmergeable(on: boolean) {
+    this.set(UNMERGEABLE, on);
+  }
+  get dirtyLogMask(): number {
+    return this.bits >>> MASK_SHIFT;
+  }
+  set dirtyLogMask(mask: number) {
+    this.bits = (this.bits & ((1 << MASK_SHIFT) - 1)) | (mask << MASK_SHIFT);
+  }
+
+  private set(bit: number, on: boolean): void {
+    this.bits = on ? this.bits | bit : this.bits & ~bit;
+  }
+}
+
 /** What listeners receive (QEMU's MemoryRegionSection). */
 export interface MemoryRegionSection {
   mr: MemoryRegion;

@@ -39,6 +39,27 @@ export interface RegionOwner {
   parent?: string;
 }
 
+/** Shared by every region without an owner text, children or aliases: no per-region empty objects. */
+const NO_OWNER: RegionOwner = Object.freeze({});
+const NO_REGIONS = Object.freeze([]) as readonly MemoryRegion[] as MemoryRegion[];
+
+// Bits of MemoryRegion.flags: the region's boolean state in one small integer, not a field each
+// (a 100,000-region tree pays 8 bytes per field per region).
+const ENABLED = 1;
+const READONLY = 2;
+const NONVOLATILE = 4;
+const UNMERGEABLE = 8;
+const ROMD_MODE = 16;
+const TERMINATES = 32;
+const IS_RAM = 64;
+const IS_ROM_DEVICE = 128;
+const IS_RAM_DEVICE = 256;
+// Compiled from the ops by setOps.
+const VALID_UNALIGNED = 512;
+const BIG_ENDIAN = 1024;
+const COUNTS_AS_UNASSIGNED = 2048;
+const FROM_OPS = VALID_UNALIGNED | BIG_ENDIAN | COUNTS_AS_UNASSIGNED;
+
 /**
  * A node of the memory tree (QEMU's MemoryRegion). Mutators follow system/memory.c: each one runs in
  * a transaction and marks the topology dirty under the same conditions as QEMU.
@@ -46,44 +67,34 @@ export interface RegionOwner {
 export class MemoryRegion {
   addr = 0n;
   priority = 0;
-  enabled = true;
-  readonly = false;
-  nonvolatile = false;
-  unmergeable = false;
-  /** Only meaningful for ROM devices; QEMU's initial value is true. */
-  romdMode = true;
   aliasOffset = 0n;
   container: MemoryRegion | null = null;
   /**
    * QEMU's subregion list stored back to front: ascending priority, oldest first among equals.
    * The common insertion (newest, at the front of its priority group) is then a push at the end
    * rather than a memmove of every sibling, which keeps building 100k-region trees linear.
+   * Leaves share one frozen empty list; a region's own list is made at its first insertion.
    */
-  readonly children: MemoryRegion[] = [];
+  readonly children: MemoryRegion[] = NO_REGIONS;
   /** Sequence number of the last (re-)insertion into a container. */
   insertSeq = 0;
-  /** Every alias whose target is this region: the paths a change here renders through. */
-  readonly aliasedBy: MemoryRegion[] = [];
+  /** Every alias whose target is this region: the paths a change here renders through (shared empty list until one). */
+  readonly aliasedBy: MemoryRegion[] = NO_REGIONS;
   /** The children by address, built by the renderer once a clipped render meets many of them. */
   childIndex: ChildIndex | null = null;
-  owner: RegionOwner = {};
+  /** Replaced whole, never changed in place (regions without one share a frozen empty object). */
+  owner: RegionOwner = NO_OWNER;
+  /** The boolean state (the bits above), behind the accessors below. */
+  private flags: number;
 
-  /** True for leaves: they fill the gaps their children leave (memory.c:render_memory_region). */
-  readonly terminates: boolean;
-  readonly isRam: boolean;
-  readonly isRomDevice: boolean;
-  readonly isRamDevice: boolean;
-
-  // Access rules compiled from the ops once, so the dispatch path reads plain fields.
+  // Access rules compiled from the ops once, so the dispatch path reads plain fields (the
+  // booleans only the general path reads are bits of flags).
   validMin = 0;
   validMax = 0;
-  validUnaligned = false;
   accepts: ((offset: number, size: number, isWrite: boolean) => boolean) | null = null;
   implMin = 1;
   implMax = 4;
   implUnaligned = false;
-  bigEndian = false;
-  countsAsUnassigned = false;
   /**
    * Bit set of the sizes 1, 2 and 4 whose naturally aligned accesses need none of the general
    * machinery: valid by size, no accepts hook, one callback (impl), no byte swap. The address-space
@@ -103,13 +114,80 @@ export class MemoryRegion {
     readonly alias: MemoryRegion | null = null,
   ) {
     if (size < 0n || size > U64_SPAN) throw new RangeError(`region ${name}: size ${size} is outside 0..2^64`);
-    this.terminates = kind !== 'container' && kind !== 'alias';
-    this.isRam = kind === 'ram' || kind === 'rom' || kind === 'ramd';
-    this.isRomDevice = kind === 'romd';
-    this.isRamDevice = kind === 'ramd';
-    this.readonly = kind === 'rom';
+    // Enabled, and romd mode on (QEMU's initial value; only meaningful for ROM devices).
+    this.flags =
+      ENABLED |
+      ROMD_MODE |
+      (kind !== 'container' && kind !== 'alias' ? TERMINATES : 0) |
+      (kind === 'rom' ? READONLY : 0) |
+      (kind === 'ram' || kind === 'rom' || kind === 'ramd' ? IS_RAM : 0) |
+      (kind === 'romd' ? IS_ROM_DEVICE : 0) |
+      (kind === 'ramd' ? IS_RAM_DEVICE : 0);
     this.setOps(unassignedMemOps); // every region starts with unassigned_mem_ops (memory_region_initfn)
-    alias?.aliasedBy.push(this);
+    if (alias) {
+      if (alias.aliasedBy === NO_REGIONS) (alias as { aliasedBy: MemoryRegion[] }).aliasedBy = [];
+      alias.aliasedBy.push(this);
+    }
+  }
+
+  get enabled(): boolean {
+    return (this.flags & ENABLED) !== 0;
+  }
+  set enabled(on: boolean) {
+    this.setFlag(ENABLED, on);
+  }
+  get readonly(): boolean {
+    return (this.flags & READONLY) !== 0;
+  }
+  set readonly(on: boolean) {
+    this.setFlag(READONLY, on);
+  }
+  get nonvolatile(): boolean {
+    return (this.flags & NONVOLATILE) !== 0;
+  }
+  set nonvolatile(on: boolean) {
+    this.setFlag(NONVOLATILE, on);
+  }
+  get unmergeable(): boolean {
+    return (this.flags & UNMERGEABLE) !== 0;
+  }
+  set unmergeable(on: boolean) {
+    this.setFlag(UNMERGEABLE, on);
+  }
+  /** Only meaningful for ROM devices; QEMU's initial value is true. */
+  get romdMode(): boolean {
+    return (this.flags & ROMD_MODE) !== 0;
+  }
+  set romdMode(on: boolean) {
+    this.setFlag(ROMD_MODE, on);
+  }
+  /** True for leaves: they fill the gaps their children leave (memory.c:render_memory_region). */
+  get terminates(): boolean {
+    return (this.flags & TERMINATES) !== 0;
+  }
+
+  get isRam(): boolean {
+    return (this.flags & IS_RAM) !== 0;
+  }
+  get isRomDevice(): boolean {
+    return (this.flags & IS_ROM_DEVICE) !== 0;
+  }
+  get isRamDevice(): boolean {
+    return (this.flags & IS_RAM_DEVICE) !== 0;
+  }
+  /** Compiled from the ops (setOps), as the fields below. */
+  get validUnaligned(): boolean {
+    return (this.flags & VALID_UNALIGNED) !== 0;
+  }
+  get bigEndian(): boolean {
+    return (this.flags & BIG_ENDIAN) !== 0;
+  }
+  get countsAsUnassigned(): boolean {
+    return (this.flags & COUNTS_AS_UNASSIGNED) !== 0;
+  }
+
+  private setFlag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit;
   }
 
   /** Installs MMIO callbacks and compiles their access rules (memory_region_init_io). */
@@ -121,23 +199,27 @@ export class MemoryRegion {
     }
     this.validMin = valid.minAccessSize ?? 0;
     this.validMax = valid.maxAccessSize ?? 0;
-    this.validUnaligned = valid.unaligned ?? false;
     this.accepts = valid.accepts ?? null;
     this.implMin = impl.minAccessSize || 1;
     this.implMax = impl.maxAccessSize || 4;
     this.implUnaligned = impl.unaligned ?? false;
     const endian: DeviceEndian = ops.endianness ?? 'native';
-    this.bigEndian = endian === 'big' || (endian === 'native' && this.host.targetBigEndian);
+    const bigEndian = endian === 'big' || (endian === 'native' && this.host.targetBigEndian);
     // Nothing is there (reservations, unassigned I/O); RAM and ROM refusing a store is "invalid".
-    this.countsAsUnassigned = (ops.countsAsUnassigned ?? false) && !this.isRam;
+    const countsAsUnassigned = (ops.countsAsUnassigned ?? false) && !this.isRam;
+    this.flags =
+      (this.flags & ~FROM_OPS) |
+      (valid.unaligned ? VALID_UNALIGNED : 0) |
+      (bigEndian ? BIG_ENDIAN : 0) |
+      (countsAsUnassigned ? COUNTS_AS_UNASSIGNED : 0);
     this.readFn = ops.read ?? null;
     this.writeFn = ops.write ?? null;
     this.directSizes = 0;
     for (const size of [1, 2, 4]) {
       const validBySize = this.validMax === 0 || (size >= this.validMin && size <= this.validMax);
       const oneCall = size >= this.implMin && size <= this.implMax;
-      const noSwap = size === 1 || !this.bigEndian;
-      if (validBySize && oneCall && noSwap && !this.accepts && this.readFn && this.writeFn && !this.countsAsUnassigned)
+      const noSwap = size === 1 || !bigEndian;
+      if (validBySize && oneCall && noSwap && !this.accepts && this.readFn && this.writeFn && !countsAsUnassigned)
         this.directSizes |= size;
     }
   }
@@ -299,7 +381,8 @@ export class MemoryRegion {
       if (list[mid]!.priority <= sub.priority) lo = mid + 1;
       else hi = mid;
     }
-    if (lo === list.length) list.push(sub);
+    if (list === NO_REGIONS) (this as { children: MemoryRegion[] }).children = [sub];
+    else if (lo === list.length) list.push(sub);
     else list.splice(lo, 0, sub);
     this.childIndex?.add(sub);
     this.host.noteChange(sub);

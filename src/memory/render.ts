@@ -1,6 +1,6 @@
 import { BTree } from './btree.ts';
 import type { MemoryRegion } from './region.ts';
-import { FlatView, type FlatRange } from './flat-view.ts';
+import { FlatView, PackedFlatRange, flatRangeBits, type FlatRange } from './flat-view.ts';
 import { ChildIndex } from './child-index.ts';
 import { U64_SPAN } from './constants.ts';
 
@@ -42,7 +42,7 @@ function renderRegion(
   unmergeable: boolean,
 ): void {
   if (!mr.enabled) return;
-  base += mr.addr;
+  base = plus(base, mr.addr);
   readonly ||= mr.readonly;
   nonvolatile ||= mr.nonvolatile;
   unmergeable ||= mr.unmergeable;
@@ -73,19 +73,13 @@ function renderRegion(
 
   if (!mr.terminates) return;
 
-  // Fill every part of [start, end) that no earlier renderer claimed.
+  // Fill every part of [start, end) that no earlier renderer claimed. A range of the whole region
+  // keeps the region's own size and a zero offset, not new bigints (24 bytes each per range).
   const insert = (from: bigint, to: bigint): void => {
-    view.set(from, {
-      mr,
-      offsetInRegion: from - base,
-      start: from,
-      size: to - from,
-      romdMode: mr.romdMode,
-      readonly,
-      nonvolatile,
-      unmergeable,
-      dirtyLogMask: 0,
-    });
+    const whole = from === base && to === regionEnd;
+    const offset = from === base ? 0n : from - base;
+    const bits = flatRangeBits(mr.romdMode, readonly, nonvolatile, unmergeable, 0);
+    view.set(from, new PackedFlatRange(mr, offset, from, whole ? mr.size : to - from, bits));
   };
   let cursor = start;
   const before = view.getPairOrNextLower(start);
@@ -102,6 +96,11 @@ function renderRegion(
   });
   if (cursor < end) gaps.push([cursor, end]);
   for (const [from, to] of gaps) insert(from, to);
+}
+
+/** a + b, returning an operand itself when the other is 0: a root's child then renders at its own addr object. */
+function plus(a: bigint, b: bigint): bigint {
+  return a === 0n ? b : b === 0n ? a : a + b;
 }
 
 /**
@@ -135,7 +134,7 @@ export function simplify(ranges: FlatRange[]): FlatRange[] {
     if (last && prev && canMerge(prev, r)) {
       last.size += r.size;
     } else {
-      out.push({ ...r });
+      out.push(PackedFlatRange.of(r));
     }
     prev = r;
   }

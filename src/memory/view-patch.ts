@@ -1,4 +1,4 @@
-import type { FlatRange, FlatView } from './flat-view.ts';
+import { PackedFlatRange, type FlatRange, type FlatView } from './flat-view.ts';
 import { canMerge, continuous, renderRanges } from './render.ts';
 
 /** One run of a view's ranges replaced by a commit. */
@@ -103,14 +103,14 @@ export function patchView(view: FlatView, dirty: readonly (readonly [bigint, big
     // flatview_simplify across the edges: the unchanged neighbour and the new edge range merge.
     const left = ranges[i0 - 1];
     if (left && added.length > 0 && canMerge(left, added[0]!)) {
-      added[0] = { ...left, size: left.size + added[0]!.size };
+      added[0] = PackedFlatRange.of(left, left.size + added[0]!.size);
       a = left.start;
       i0--;
     }
     const right = ranges[i1];
     const last = added.length - 1;
     if (right && last >= 0 && canMerge(added[last]!, right)) {
-      added[last] = { ...added[last]!, size: added[last]!.size + right.size };
+      added[last] = PackedFlatRange.of(added[last]!, added[last]!.size + right.size);
       b = endOf(right);
       i1++;
     }

@@ -5,7 +5,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseBenchArgs } from '../../scripts/bench/options.ts';
 import { layout, vdmMachine, RAM_BASE, RAM_SIZE } from '../../scripts/bench/access-layout.ts';
-import { STREAMS, body, makeStream, runs } from '../../scripts/bench/access-streams.ts';
+import { STREAM, STREAMS, body, makeStream, runs } from '../../scripts/bench/access-streams.ts';
+import { recordNicTrace } from '../../scripts/bench/nic-trace.ts';
+
+const trace = recordNicTrace(STREAM);
 
 test('access options: defaults, --quick, and bad values named', () => {
   assert.equal(parseBenchArgs([]).access, { sizes: [10, 1000, 10000, 100000], rounds: 5, ms: 20 });
@@ -35,10 +38,10 @@ test('vdm answers every stream as the direct call does (reads), and a wrong body
       'c',
       'from',
       'to',
-      `const { as, M, R, W, A, H, O } = c;\nlet s = 0;\nfor (let i = from; i < to; i++) ${src}\nreturn s;`,
+      `const { as, M, R, W, A, H, O, K, V } = c;\nlet s = 0;\nfor (let i = from; i < to; i++) ${src}\nreturn s;`,
     ) as Loop;
   for (const stream of STREAMS) {
-    const s = makeStream(l, stream);
+    const s = makeStream(l, stream, trace);
     // Only the first RAM words are filled; keep RAM accesses there.
     for (let i = 0; i < 512; i++) if (s.H[i]! < 0) (s.O[i] = i % 4096), (s.A[i] = RAM_BASE + (i % 4096) * 4);
     const c = { as, M, R: l.read, W: l.write, ...s };
@@ -57,6 +60,58 @@ test('vdm answers every stream as the direct call does (reads), and a wrong body
   const direct = compile(body('direct', 'mmio-seq', 'read'));
   const c = { as, M, R: l.read, W: l.write, ...s };
   assert.ok([...Array(64).keys()].some((i) => wrong(c, i, i + 1) !== direct(c, i, i + 1)));
+});
+
+test("the NIC trace is the driver's data path: descriptors in RAM, doorbell, STATUS and ICR, MSI-X entries", () => {
+  assert.is(trace.page.length, STREAM);
+  assert.ok(trace.configCycles > 0, 'ECAM config cycles are seen and left out');
+  assert.ok(trace.size.every((s) => s === 4));
+  // Pages in first-use order: the MSI-X table (programmed at probe), BAR0's registers, the doorbell page.
+  assert.equal(
+    trace.pageBase.map((b) => b - trace.pageBase[1]!),
+    [0x2000, 0, 0x1000],
+  );
+  const kinds = new Map<string, number>();
+  trace.page.forEach((p, i) => {
+    const k = `${p < 0 ? 'ram' : `page${p}`} ${trace.write[i] ? 'W' : 'R'}`;
+    kinds.set(k, (kinds.get(k) ?? 0) + 1);
+  });
+  assert.equal([...kinds.keys()].sort(), ['page0 W', 'page1 R', 'page1 W', 'page2 W', 'ram W']);
+  // Each transmit: a 16-byte descriptor, the doorbell, ICR from the completion interrupt, STATUS.
+  const tx = trace.page.indexOf(-1);
+  assert.equal(
+    trace.page.slice(tx, tx + 7).map((p, k) => `${p}:${trace.offset[tx + k]! % 0x1000}`),
+    ['-1:0', '-1:4', '-1:8', '-1:12', '2:0', '1:24', '1:8'],
+  );
+  assert.equal(recordNicTrace(100), {
+    ...trace,
+    ...Object.fromEntries(
+      ['page', 'offset', 'size', 'write', 'value'].map((k) => [k, trace[k as 'page'].slice(0, 100)]),
+    ),
+  });
+});
+
+test('nic-trace replays loads and stores as recorded: vdm ends in the state the direct call does', () => {
+  const run = (strategy: 'direct' | 'vdm') => {
+    const l = layout(10);
+    const { as, ram } = vdmMachine(l);
+    const M = new Uint32Array(RAM_SIZE / 4);
+    const s = makeStream(l, 'nic-trace', trace);
+    const loop = new Function(
+      'c',
+      'from',
+      'to',
+      `const { as, M, R, W, A, H, O, K, V } = c;\nlet s = 0;\nfor (let i = from; i < to; i++) ${body(strategy, 'nic-trace', 'rw')}\nreturn s;`,
+    ) as (c: object, from: number, to: number) => number;
+    const sum = loop({ as, M, R: l.read, W: l.write, ...s }, 0, 4096);
+    const words = [...Array(4096).keys()].filter((i) => s.H[i]! < 0).map((i) => s.O[i]!);
+    const mem = words.map((w) => (strategy === 'vdm' ? ram.read(w * 4, 4) : M[w]!));
+    return { sum, regs: l.regs.map((r) => [...r]), mem, regions: [...new Set(s.H)].sort() };
+  };
+  const d = run('direct');
+  assert.equal(run('vdm'), d);
+  assert.equal(d.regions, [-1, 4, 5, 6]);
+  assert.ok(d.mem.some((v) => v !== 0));
 });
 
 test.run();

@@ -81,15 +81,15 @@ test('the memory check catches a DMA write the VMM never mapped, and one that la
   container.mappings.push(...saved);
   rig.memory.length = 0;
   watchingDma(() => {
-    const probe = RamBlock.prototype.writeBytes;
+    const probe = RamBlock.prototype.writeFrom;
     const elsewhere = new RamBlock(0x1000);
-    RamBlock.prototype.writeBytes = (_at: number, data: ArrayLike<number>) => {
-      return probe.call(elsewhere, 0, data); // the bytes go to memory that is not guest RAM
+    RamBlock.prototype.writeFrom = (_at: number, src: Uint8Array, from: number, length: number) => {
+      return probe.call(elsewhere, 0, src, from, length); // the bytes go to memory that is not guest RAM
     };
     try {
       rig.driver.run();
     } finally {
-      RamBlock.prototype.writeBytes = probe;
+      RamBlock.prototype.writeFrom = probe;
     }
   });
   assert.match(rig.memory[0] ?? '', 'landed outside guest RAM (host memory)');

@@ -168,7 +168,8 @@ function instrument(rig: Rig): void {
   };
   const dmaWrite = hw.dmaWrite.bind(hw);
   const container = rig.m.containers.find((c) => c.groups.includes(d.group))!;
-  hw.dmaWrite = (iova, bytes) => {
+  hw.dmaWrite = (at, bytes) => {
+    const iova = BigInt(at);
     const mapped = [...Array(bytes.length).keys()].map((i) =>
       container.mappings.find((x) => x.iova <= iova + BigInt(i) && iova + BigInt(i) < x.iova + x.size),
     );
@@ -428,15 +429,16 @@ export function runHostileCampaign(programs: number, seed: number, maxOps = 30):
 
 /** Runs `fn` with every RamBlock write recorded while a device DMA write is in progress. */
 export function watchingDma<T>(fn: () => T): T {
-  const writeBytes = RamBlock.prototype.writeBytes;
-  RamBlock.prototype.writeBytes = function (this: RamBlock, at: number, data: ArrayLike<number>) {
-    landing?.push({ block: this, at, length: data.length });
-    return writeBytes.call(this, at, data);
+  // writeFrom: every bulk write into a block (writeBytes and device DMA) goes through it.
+  const writeFrom = RamBlock.prototype.writeFrom;
+  RamBlock.prototype.writeFrom = function (this: RamBlock, at: number, src: Uint8Array, from: number, length: number) {
+    landing?.push({ block: this, at, length });
+    return writeFrom.call(this, at, src, from, length);
   };
   try {
     return fn();
   } finally {
-    RamBlock.prototype.writeBytes = writeBytes;
+    RamBlock.prototype.writeFrom = writeFrom;
   }
 }
 

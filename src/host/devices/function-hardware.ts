@@ -1,6 +1,7 @@
 import { RamBlock } from '../../common/ram-block.ts';
 import type { HostFunction } from '../iommu-groups.ts';
-import type { UserMemory } from '../user-memory.ts';
+import type { MemorySpan, UserMemory } from '../user-memory.ts';
+import { RUN_OK, type DmaRun, type TranslateResult } from '../kernel/iommu-backend.ts';
 import { buildPhysicalConfig, type PhysicalConfig } from './physical-config.ts';
 import { buildOptionRom } from './option-rom.ts';
 import {
@@ -18,8 +19,13 @@ export type IrqMode = 'intx' | 'msi' | 'msix';
 /** Translation and memory behind a device's DMA (the IOMMU domain and the user's memory). */
 export interface DmaPort {
   translate(iova: bigint, isWrite: boolean): bigint | null;
+  /** translate in numbers, a mapping's run at a time (IommuBackend.translateRun). */
+  translateRun(iova: number, isWrite: boolean, run: DmaRun): TranslateResult;
   memory: UserMemory;
 }
+
+/** DMA below this IOVA takes the number path (iova + length stays below 2^53 for any length a Uint8Array has). */
+const NUMBER_DMA_LIMIT = 1n << 52n;
 
 /** Behaviour of a device model behind its BARs (src/host/devices). */
 export interface DeviceModel {
@@ -64,6 +70,16 @@ export class FunctionHardware {
 
   /** The expansion ROM's contents (what a ROM BAR read returns), or null. */
   readonly rom: Uint8Array | null;
+
+  /**
+   * Scratch of the DMA path, reused by every DMA so it allocates nothing: the IOMMU run and the
+   * memory span being looked at, and the pieces of process memory a DMA resolved to, in order.
+   */
+  private readonly run: DmaRun = { vaddr: 0, length: 0 };
+  private readonly span: MemorySpan = { block: null, at: 0, length: 0 };
+  private readonly pieceBlock: RamBlock[] = [];
+  private readonly pieceAt: number[] = [];
+  private readonly pieceLength: number[] = [];
 
   constructor(readonly fn: HostFunction) {
     this.rom = buildOptionRom(fn.spec);
@@ -160,50 +176,99 @@ export class FunctionHardware {
     this.model?.onWrite?.(bar, offset, value, size);
   }
 
-  /** DMA read through the IOMMU; null (and a recorded fault) if any byte is unmapped. */
-  dmaRead(iova: bigint, length: number): Uint8Array | null {
+  /** DMA read through the IOMMU into a new array; null (and a recorded fault) if any byte is unmapped. */
+  dmaRead(iova: bigint | number, length: number): Uint8Array | null {
     if (!this.busMaster) return this.blocked();
-    const pieces = this.translateAll(iova, length, false);
-    if (!pieces) return null;
+    const pieces = this.resolve(iova, length, false);
+    if (pieces < 0) return null;
     const out = new Uint8Array(length);
-    for (const p of pieces) p.block.readInto(p.at, out, p.i, p.length);
+    this.copyOut(pieces, out, 0);
     return out;
   }
 
-  /** DMA write through the IOMMU; nothing is written unless every byte translates. */
-  dmaWrite(iova: bigint, bytes: ArrayLike<number>): boolean {
+  /**
+   * DMA read through the IOMMU into `out` at `at` (a buffer the device model keeps, so a packet
+   * allocates nothing). False, with `out` untouched and a recorded fault, if any byte is unmapped.
+   */
+  dmaReadInto(iova: bigint | number, out: Uint8Array, at = 0, length = out.length - at): boolean {
     if (!this.busMaster) return this.blocked() ?? false;
-    const pieces = this.translateAll(iova, bytes.length, true);
-    if (!pieces) return false;
-    const all = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
-    for (const p of pieces) p.block.writeBytes(p.at, all.subarray(p.i, p.i + p.length)); // a view: no copy
+    const pieces = this.resolve(iova, length, false);
+    if (pieces < 0) return false;
+    this.copyOut(pieces, out, at);
     return true;
   }
 
+  /** DMA write through the IOMMU; nothing is written unless every byte translates. */
+  dmaWrite(iova: bigint | number, bytes: ArrayLike<number>): boolean {
+    if (!this.busMaster) return this.blocked() ?? false;
+    const pieces = this.resolve(iova, bytes.length, true);
+    if (pieces < 0) return false;
+    const src = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
+    for (let k = 0, done = 0; k < pieces; k++) {
+      this.pieceBlock[k]!.writeFrom(this.pieceAt[k]!, src, done, this.pieceLength[k]!);
+      done += this.pieceLength[k]!;
+    }
+    return true;
+  }
+
+  private copyOut(pieces: number, out: Uint8Array, at: number): void {
+    for (let k = 0, done = at; k < pieces; k++) {
+      this.pieceBlock[k]!.readInto(this.pieceAt[k]!, out, done, this.pieceLength[k]!);
+      done += this.pieceLength[k]!;
+    }
+  }
+
   /**
-   * [iova, iova+length) as contiguous pieces of process memory, translating once per 4 KiB (no
-   * IOMMU maps smaller pages, so one translation holds for the rest of the chunk). Records a
-   * fault at the first byte that does not translate, or is not backed, and returns null.
+   * Resolves [iova, iova+length) to contiguous pieces of process memory in the scratch arrays and
+   * returns how many, or -1 after recording a fault at the first byte that does not translate or is
+   * not backed. Every byte is resolved before any is copied, so a faulting DMA copies nothing. One
+   * translation per IOMMU run, as drivers/vfio/vfio_iommu_type1.c:vfio_iommu_type1_dma_rw_chunk
+   * finds the vfio_dma once and copies up to its end (count clipped to dma->size - offset).
    */
-  private translateAll(
-    iova: bigint,
-    length: number,
-    isWrite: boolean,
-  ): { i: number; block: RamBlock; at: number; length: number }[] | null {
-    const pieces = [];
-    let i = 0;
-    while (i < length) {
+  private resolve(iova: bigint | number, length: number, isWrite: boolean): number {
+    if (typeof iova === 'bigint') {
+      if (iova >= NUMBER_DMA_LIMIT) return this.resolveBigint(iova, length, isWrite);
+      iova = Number(iova);
+    } else if (iova >= 2 ** 52) return this.resolveBigint(BigInt(iova), length, isWrite);
+    const port = this.dma;
+    if (port === null) return this.resolveBigint(BigInt(iova), length, isWrite);
+    const run = this.run;
+    const span = this.span;
+    let n = 0;
+    for (let done = 0; done < length; n++) {
+      const at = iova + done;
+      // Anything unusual (a fault, a number that would not be exact) is settled by the bigint path.
+      if (port.translateRun(at, isWrite, run) !== RUN_OK || !port.memory.locate(run.vaddr, span))
+        return this.resolveBigint(BigInt(iova), length, isWrite);
+      const piece = Math.min(length - done, run.length, span.length);
+      this.pieceBlock[n] = span.block!;
+      this.pieceAt[n] = span.at;
+      this.pieceLength[n] = piece;
+      done += piece;
+    }
+    return n;
+  }
+
+  /**
+   * resolve with bigints, the reference: the IOMMU's translate once per 4 KiB (no IOMMU maps smaller
+   * pages) and the process memory's piece. Takes DMA at or above 2^52 and settles every fault.
+   */
+  private resolveBigint(iova: bigint, length: number, isWrite: boolean): number {
+    let n = 0;
+    for (let i = 0; i < length; n++) {
       const at = iova + BigInt(i);
       const va = this.dma?.translate(at, isWrite) ?? null;
       const piece = va === null ? null : this.dma!.memory.piece(va, Math.min(length - i, 0x1000 - Number(at & 0xfffn)));
       if (!piece) {
         this.dmaFaults.push({ iova: at, write: isWrite });
-        return null;
+        return -1;
       }
-      pieces.push({ i, ...piece });
+      this.pieceBlock[n] = piece.block;
+      this.pieceAt[n] = piece.at;
+      this.pieceLength[n] = piece.length;
       i += piece.length;
     }
-    return pieces;
+    return n;
   }
 
   private blocked(): null {

@@ -1,6 +1,17 @@
 import { deviceModels, type FunctionHardware, type DeviceModel } from './function-hardware.ts';
 import { NIC_DESC_DONE, NIC_DESC_SIZE, NIC_ICR_TX_DONE, NIC_MAX_BUFFER, NIC_REGS } from '../../common/nic-datasheet.ts';
 
+/** The completion a descriptor's status word gets. */
+const DESC_DONE = new Uint8Array([NIC_DESC_DONE, 0, 0, 0]);
+
+/**
+ * Where every NIC model reads a descriptor and its buffer (they run one at a time): DMA into these
+ * allocates nothing per packet.
+ */
+const descriptor = new Uint8Array(NIC_DESC_SIZE);
+const descriptorView = new DataView(descriptor.buffer);
+const packet = new Uint8Array(NIC_MAX_BUFFER);
+
 /**
  * A NIC-like function: a transmit ring in guest memory read by DMA through the IOMMU, completions
  * written back, and on completion the cause in ICR with MSI-X or MSI vector 0, or INTx asserted
@@ -56,24 +67,24 @@ export class NicModel implements DeviceModel {
   private transmit(tail: number): void {
     const len = this.reg(NIC_REGS.RING_LEN);
     if (len === 0 || tail >= len) return;
-    const ring = (BigInt(this.reg(NIC_REGS.RING_HI)) << 32n) | BigInt(this.reg(NIC_REGS.RING_LO));
+    const ringHigh = this.reg(NIC_REGS.RING_HI);
+    const ringLow = this.reg(NIC_REGS.RING_LO);
     let done = 0;
     while (this.head !== tail) {
-      const at = ring + BigInt(this.head * NIC_DESC_SIZE);
-      const d = this.hw.dmaRead(at, NIC_DESC_SIZE);
-      if (!d) break;
-      const view = new DataView(d.buffer);
-      const buf = view.getBigUint64(0, true);
-      const length = view.getUint32(8, true);
+      const at = iova(ringHigh, ringLow + this.head * NIC_DESC_SIZE);
+      if (!this.hw.dmaReadInto(at, descriptor)) break;
+      const buf = iova(descriptorView.getUint32(4, true), descriptorView.getUint32(0, true));
+      const length = descriptorView.getUint32(8, true);
       if (length > NIC_MAX_BUFFER) {
-        // A guest-written length of up to 4 GiB would otherwise be read (and allocated) in full.
+        // A guest-written length of up to 4 GiB would otherwise be read in full.
         this.badDescriptors++;
         break;
       }
-      const data = this.hw.dmaRead(buf, length);
-      if (!data) break;
-      for (const b of data) this.checksum = (this.checksum + b) >>> 0;
-      if (!this.hw.dmaWrite(at + 12n, [NIC_DESC_DONE, 0, 0, 0])) break;
+      if (!this.hw.dmaReadInto(buf, packet, 0, length)) break;
+      let sum = 0; // at most 64 KiB of bytes: exact as a number
+      for (let i = 0; i < length; i++) sum += packet[i]!;
+      this.checksum = (this.checksum + sum) >>> 0;
+      if (!this.hw.dmaWrite(typeof at === 'number' ? at + 12 : at + 12n, DESC_DONE)) break;
       this.head = (this.head + 1) % len;
       this.packets++;
       this.bytes += length;
@@ -88,3 +99,9 @@ export class NicModel implements DeviceModel {
 }
 
 deviceModels.set('nic', (hw) => new NicModel(hw));
+
+/** high:low as an IOVA: a number while exact (below 2^52), else a bigint. `low` may carry past 32 bits. */
+function iova(high: number, low: number): number | bigint {
+  if (high < 1 << 20) return high * 2 ** 32 + low;
+  return (BigInt(high) << 32n) + BigInt(low);
+}

@@ -12,6 +12,7 @@ import { VirtualConfig } from './virtual-config.ts';
 import { SpaprTceIommu } from './spapr-tce.ts';
 import { KernelIntx } from './intx.ts';
 import { romImageSize } from '../devices/option-rom.ts';
+import { RUN_FAULT } from './iommu-backend.ts';
 
 /** A device fd of vfio-pci (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_rdwr.c, vfio_pci_intrs.c). */
 export class VfioDevice implements DeviceFd {
@@ -57,7 +58,11 @@ export class VfioDevice implements DeviceFd {
     this.hw.irqSink = (v) => this.raise(v);
     this.intx = new KernelIntx(this.hw, fn.spec.address, host.irqLines);
     const kernel = container.kernel;
-    this.hw.dma = { translate: (iova, w) => container.iommu?.translate(iova, w) ?? null, memory: kernel.userMemory };
+    this.hw.dma = {
+      translate: (iova, w) => container.iommu?.translate(iova, w) ?? null,
+      translateRun: (iova, w, run) => container.iommu?.translateRun(iova, w, run) ?? RUN_FAULT,
+      memory: kernel.userMemory,
+    };
   }
 
   get name(): string {

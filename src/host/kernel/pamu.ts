@@ -2,14 +2,31 @@ import { VfioError } from '../errors.ts';
 import type { SimHost } from '../sim-host.ts';
 import type { IommuGroup } from '../iommu-groups.ts';
 import type { UserMemory } from '../user-memory.ts';
-import { hex, type IommuBackend } from './iommu-backend.ts';
+import {
+  hex,
+  RUN_BIGINT,
+  RUN_FAULT,
+  RUN_OK,
+  type DmaRun,
+  type IommuBackend,
+  type TranslateResult,
+} from './iommu-backend.ts';
+import { belowNumberLimit } from '../range-index.ts';
 import * as U from '../../common/vfio-uapi.ts';
 import type { PamuIoctls } from '../../common/vfio-api.ts';
 import type { MapDmaRequest, UnmapDmaRequest } from '../../common/vfio-uapi.ts';
 
 /** What a subwindow maps: user memory for DMA, or an MPIC MSI bank's MSIIR page. */
 type Subwindow =
-  | { kind: 'dma'; vaddr: bigint; size: bigint; read: boolean; write: boolean }
+  | {
+      kind: 'dma';
+      vaddr: bigint;
+      /** vaddr as a number, or -1 where the block does not lie below 2^53 (translateRun defers to translate). */
+      vaddrNumber: number;
+      size: bigint;
+      read: boolean;
+      write: boolean;
+    }
   | { kind: 'msi'; bank: number };
 
 /** The MSIIR page of each MPIC MSI bank is this far from the previous one (P4080/T4240 CCSR map). */
@@ -28,6 +45,8 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
   windowCount = 1;
   stash: { cpu: number; cache: number } | null = null;
   readonly subwindows = new Map<number, Subwindow>();
+  /** The aperture and subwindow size as numbers for translateRun (start -1: not below 2^53); null after a change. */
+  private numbers: { start: number; end: number; subwindow: number } | null = null;
 
   constructor(
     private readonly host: SimHost,
@@ -78,6 +97,7 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
       );
     }
     this.geometry = { start, end: start + size - 1n };
+    this.numbers = null;
   }
 
   /** VFIO_IOMMU_PAMU_SET_ATTR(WINDOWS): a power of two up to the hardware's subwindow count. */
@@ -99,6 +119,7 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
         `PAMU_SET_ATTR(WINDOWS): ${count} subwindows of the aperture would be smaller than 4 KiB`,
       );
     this.windowCount = count;
+    this.numbers = null;
   }
 
   /** VFIO_IOMMU_PAMU_SET_ATTR(PAMU_STASH): cache stashing target. */
@@ -142,14 +163,17 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
       if (this.memory.pageSizeAt(va) === null || this.memory.pageSizeAt(va + sw - 1n) === null)
         throw new VfioError('EFAULT', `MAP_DMA: ${hex(va)}+${hex(sw)} is not mapped in the process`);
     }
-    for (let i = first; i <= last; i++)
+    for (let i = first; i <= last; i++) {
+      const va = vaddr + BigInt(i - first) * sw;
       this.subwindows.set(i, {
         kind: 'dma',
-        vaddr: vaddr + BigInt(i - first) * sw,
+        vaddr: va,
+        vaddrNumber: belowNumberLimit(va, sw) ? Number(va) : -1,
         size: sw,
         read: (flags & 1) !== 0,
         write: (flags & 2) !== 0,
       });
+    }
   }
 
   unmap(req: UnmapDmaRequest): bigint {
@@ -202,6 +226,29 @@ export class PamuIommu implements IommuBackend, PamuIoctls {
     const w = this.subwindows.get(Number((iova - this.geometry.start) / sw));
     if (!w || w.kind !== 'dma' || (isWrite ? !w.write : !w.read)) return null;
     return w.vaddr + ((iova - this.geometry.start) % sw);
+  }
+
+  /** translate in numbers: the subwindow by index, to its end. */
+  translateRun(iova: number, isWrite: boolean, run: DmaRun): TranslateResult {
+    const g = this.numbers ?? this.numberGeometry();
+    if (g.start < 0) return RUN_BIGINT;
+    if (iova < g.start || iova > g.end) return RUN_FAULT;
+    const offset = iova - g.start;
+    const w = this.subwindows.get(Math.floor(offset / g.subwindow));
+    if (w === undefined || w.kind !== 'dma' || (isWrite ? !w.write : !w.read)) return RUN_FAULT;
+    if (w.vaddrNumber < 0) return RUN_BIGINT;
+    const inWindow = offset % g.subwindow;
+    run.vaddr = w.vaddrNumber + inWindow;
+    run.length = g.subwindow - inWindow;
+    return RUN_OK;
+  }
+
+  private numberGeometry(): { start: number; end: number; subwindow: number } {
+    const { start, end } = this.geometry;
+    this.numbers = belowNumberLimit(start, end - start + 1n)
+      ? { start: Number(start), end: Number(end), subwindow: Number(this.subwindowSize) }
+      : { start: -1, end: -1, subwindow: 0 };
+    return this.numbers;
   }
 
   /**

@@ -2,7 +2,16 @@ import { VfioError } from '../errors.ts';
 import type { SimHost } from '../sim-host.ts';
 import type { IommuGroup } from '../iommu-groups.ts';
 import type { UserMemory } from '../user-memory.ts';
-import { hex, type IommuBackend } from './iommu-backend.ts';
+import {
+  hex,
+  RUN_BIGINT,
+  RUN_FAULT,
+  RUN_OK,
+  type DmaRun,
+  type IommuBackend,
+  type TranslateResult,
+} from './iommu-backend.ts';
+import { belowNumberLimit, clippedEnd, NUMBER_LIMIT } from '../range-index.ts';
 import * as U from '../../common/vfio-uapi.ts';
 import type { MapDmaRequest, UnmapDmaRequest, SpaprTceInfo, TceCreateRequest } from '../../common/vfio-uapi.ts';
 
@@ -13,7 +22,34 @@ interface TceWindow {
   pageShift: number;
   levels: number;
   /** TCE index -> the user address it maps and its direction. */
-  tces: Map<number, { ua: bigint; read: boolean; write: boolean }>;
+  tces: Map<number, Tce>;
+  /** start and end (clipped to 2^53) and the page size as numbers, for translateRun. */
+  low: number;
+  high: number;
+  pageBytes: number;
+}
+
+interface Tce {
+  ua: bigint;
+  /** ua as a number, or -1 where the page does not lie below 2^53 (translateRun then defers to translate). */
+  uaNumber: number;
+  read: boolean;
+  write: boolean;
+}
+
+/** A TceWindow with its number fields. */
+function tceWindow(start: bigint, size: bigint, pageShift: number, levels: number): TceWindow {
+  const low = start < BigInt(NUMBER_LIMIT) ? Number(start) : NUMBER_LIMIT;
+  return {
+    start,
+    size,
+    pageShift,
+    levels,
+    tces: new Map(),
+    low,
+    high: clippedEnd(start, size),
+    pageBytes: 2 ** pageShift,
+  };
 }
 
 /** A PE's EEH state: MMIO and DMA freeze separately; a reset is held until deactivated. */
@@ -50,6 +86,8 @@ export class SpaprTceIommu implements IommuBackend {
   /** Bytes charged to the process's locked_vm. */
   lockedBytes = 0n;
   private readonly pe = new Map<IommuGroup, PeState>();
+  /** Some PE is DMA-frozen or held in reset: every DMA of the container faults (kept by refreshDmaStopped). */
+  private dmaStopped = false;
   private readonly facts: NonNullable<SimHost['spec']['iommu']['spapr']>;
 
   constructor(
@@ -88,11 +126,17 @@ export class SpaprTceIommu implements IommuBackend {
     if (this.v2 && this.groups.length === 0) this.defWindowPending = true;
     this.groups.push(group);
     this.pe.set(group, { mmioFrozen: false, dmaFrozen: false, inReset: false });
+    this.refreshDmaStopped();
+  }
+
+  private refreshDmaStopped(): void {
+    this.dmaStopped = [...this.pe.values()].some((p) => p.dmaFrozen || p.inReset);
   }
 
   detachGroup(group: IommuGroup): void {
     this.groups.splice(this.groups.indexOf(group), 1);
     this.pe.delete(group);
+    this.refreshDmaStopped();
     if (this.groups.length === 0) {
       this.windows.fill(null);
       this.enabled = this.v2 && this.registered.length > 0;
@@ -129,7 +173,7 @@ export class SpaprTceIommu implements IommuBackend {
     const size = this.facts.dma32WindowSize;
     if (size === 0n) throw new VfioError('EPERM', 'IOMMU_ENABLE: the platform has no 32-bit DMA window');
     this.charge(size, 'IOMMU_ENABLE (the 32-bit window)');
-    this.windows[0] = { start: 0n, size, pageShift: V1_PAGE_SHIFT, levels: 1, tces: new Map() };
+    this.windows[0] = tceWindow(0n, size, V1_PAGE_SHIFT, 1);
     this.enabled = true;
   }
 
@@ -227,7 +271,7 @@ export class SpaprTceIommu implements IommuBackend {
       );
     this.charge((windowSize >> BigInt(pageShift)) * 8n, 'SPAPR_TCE_CREATE (the TCE table)');
     const start = slot === 0 ? 0n : this.facts.ddwStart;
-    this.windows[slot] = { start, size: windowSize, pageShift, levels, tces: new Map() };
+    this.windows[slot] = tceWindow(start, windowSize, pageShift, levels);
     return start;
   }
 
@@ -309,8 +353,11 @@ export class SpaprTceIommu implements IommuBackend {
     }
     const read = (flags & U.VFIO_DMA_MAP_FLAG_READ) !== 0;
     const write = (flags & U.VFIO_DMA_MAP_FLAG_WRITE) !== 0;
-    for (let off = 0n; off < size; off += page)
-      w.tces.set(Number((iova + off - w.start) >> BigInt(w.pageShift)), { ua: vaddr + off, read, write });
+    for (let off = 0n; off < size; off += page) {
+      const ua = vaddr + off;
+      const uaNumber = belowNumberLimit(ua, page) ? Number(ua) : -1;
+      w.tces.set(Number((iova + off - w.start) >> BigInt(w.pageShift)), { ua, uaNumber, read, write });
+    }
   }
 
   /** UNMAP_DMA: clears the TCEs in the range; no flags. Returns the bytes that were mapped. */
@@ -345,6 +392,25 @@ export class SpaprTceIommu implements IommuBackend {
     const t = w.tces.get(Number((iova - w.start) >> BigInt(w.pageShift)));
     if (!t || (isWrite ? !t.write : !t.read)) return null;
     return t.ua + ((iova - w.start) & ((1n << BigInt(w.pageShift)) - 1n));
+  }
+
+  /** translate in numbers: the window, then its TCE by index (iommu_tce_xchg_no_kill's entry), to the page end. */
+  translateRun(iova: number, isWrite: boolean, run: DmaRun): TranslateResult {
+    if (this.dmaStopped) return RUN_FAULT;
+    const ws = this.windows;
+    for (let i = 0; i < ws.length; i++) {
+      const w = ws[i];
+      if (w === null || w === undefined || iova < w.low || iova >= w.high) continue;
+      const offset = iova - w.low;
+      const t = w.tces.get(Math.floor(offset / w.pageBytes));
+      if (t === undefined || (isWrite ? !t.write : !t.read)) return RUN_FAULT;
+      if (t.uaNumber < 0) return RUN_BIGINT;
+      const inPage = offset % w.pageBytes;
+      run.vaddr = t.uaNumber + inPage;
+      run.length = w.pageBytes - inPage;
+      return RUN_OK;
+    }
+    return RUN_FAULT;
   }
 
   /** PHB MSIs are decoded before the TCE lookup: the doorbell is used as is. */
@@ -398,6 +464,7 @@ export class SpaprTceIommu implements IommuBackend {
           throw new VfioError('EINVAL', `EEH_PE_OP: unknown operation ${op}`);
       }
     }
+    this.refreshDmaStopped();
     return state;
   }
 }

@@ -3,7 +3,15 @@ import type { SimHost } from '../sim-host.ts';
 import type { IommuGroup } from '../iommu-groups.ts';
 import * as U from '../../common/vfio-uapi.ts';
 import type { MapDmaRequest, UnmapDmaRequest, Type1Info } from '../../common/vfio-uapi.ts';
-import type { IommuBackend } from './iommu-backend.ts';
+import {
+  RUN_BIGINT,
+  RUN_FAULT,
+  RUN_OK,
+  type DmaRun,
+  type IommuBackend,
+  type TranslateResult,
+} from './iommu-backend.ts';
+import { belowNumberLimit, clippedEnd, NUMBER_LIMIT, RangeIndex } from '../range-index.ts';
 
 /** drivers/vfio/vfio_iommu_type1.c:vfio_iommu_type1_check_extension, before SET_IOMMU and after. */
 export function type1CheckExtension(ext: number): number {
@@ -30,6 +38,11 @@ export interface DmaMapping {
 
 const U64 = (1n << 64n) - 1n;
 
+/** RangeIndex tags of the mappings: the rights a DMA needs, and whether the vaddr is exact as a number. */
+const TAG_READ = 1;
+const TAG_WRITE = 2;
+const TAG_BIGINT = 4;
+
 /**
  * drivers/vfio/vfio_iommu_type1.c: MAP/UNMAP with the kernel's alignment, overlap, v1/v2 and
  * entry-limit rules; the valid IOVA list (aperture minus reserved regions); the MSI isolation
@@ -45,6 +58,11 @@ export class Type1Iommu implements IommuBackend {
   /** Doorbell pages mapped by iommu_dma_prepare_msi: physical page -> IOVA. */
   readonly msiPages = new Map<bigint, bigint>();
   private msiNext = 0n;
+  /** The mappings (and MSI pages) in numbers for translateRun; null after any change, rebuilt on the next DMA. */
+  private index: RangeIndex | null = null;
+  /** IOVAs [msiLow, msiHigh) hold the MSI pages, which translate before any mapping. */
+  private msiLow = 0;
+  private msiHigh = 0;
 
   constructor(
     private readonly host: SimHost,
@@ -115,6 +133,7 @@ export class Type1Iommu implements IommuBackend {
     if (this.groups.length === 0) {
       this.dmaAvail += this.mappings.length;
       this.mappings.length = 0;
+      this.index = null;
     }
   }
 
@@ -151,6 +170,7 @@ export class Type1Iommu implements IommuBackend {
         );
       m.vaddr = vaddr;
       m.vaddrInvalid = false;
+      this.index = null;
       return;
     }
     if (!prot || size === 0n || ((size | iova | vaddr) & (pg - 1n)) !== 0n) {
@@ -162,7 +182,12 @@ export class Type1Iommu implements IommuBackend {
     }
     if (iova + size - 1n > U64 || vaddr + size - 1n > U64)
       throw new VfioError('EINVAL', 'MAP_DMA: the range wraps around the 64-bit space');
-    const overlap = this.mappings.find((m) => m.iova < iova + size && iova < m.iova + m.size);
+    // The list is sorted and its mappings disjoint, so only the neighbours of the insertion point can overlap.
+    const at = this.insertionPoint(iova);
+    const before = this.mappings[at - 1];
+    const after = this.mappings[at];
+    const overlap =
+      before && iova < before.iova + before.size ? before : after && after.iova < iova + size ? after : undefined;
     if (overlap)
       throw new VfioError(
         'EEXIST',
@@ -182,9 +207,28 @@ export class Type1Iommu implements IommuBackend {
           `ranges (${this.iovaList.map((r) => `0x${r.start.toString(16)}-0x${r.end.toString(16)}`).join(', ')})`,
       );
     }
-    this.mappings.push({ iova, size, vaddr, read: (flags & 1) !== 0, write: (flags & 2) !== 0, vaddrInvalid: false });
-    this.mappings.sort((a, b) => (a.iova < b.iova ? -1 : 1));
+    this.mappings.splice(at, 0, {
+      iova,
+      size,
+      vaddr,
+      read: (flags & 1) !== 0,
+      write: (flags & 2) !== 0,
+      vaddrInvalid: false,
+    });
     this.dmaAvail--;
+    this.index = null;
+  }
+
+  /** The index of the first mapping starting above `iova` (where a mapping at `iova` goes in the sorted list). */
+  private insertionPoint(iova: bigint): number {
+    let lo = 0;
+    let hi = this.mappings.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.mappings[mid]!.iova <= iova) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** vfio_dma_do_unmap; returns the bytes unmapped (the kernel's updated unmap.size). */
@@ -240,6 +284,7 @@ export class Type1Iommu implements IommuBackend {
         this.dmaAvail++;
       }
       unmapped += m.size;
+      this.index = null;
     }
     return unmapped;
   }
@@ -251,6 +296,59 @@ export class Type1Iommu implements IommuBackend {
     const m = this.mappings.find((x) => x.iova <= iova && iova < x.iova + x.size);
     if (!m || m.vaddrInvalid || (isWrite ? !m.write : !m.read)) return null;
     return m.vaddr + (iova - m.iova);
+  }
+
+  /**
+   * translate in numbers: the same answer from a binary search (with a last-hit check) over the
+   * mappings kept sorted by IOVA, as vfio_find_dma walks the kernel's rb-tree of vfio_dma.
+   */
+  translateRun(iova: number, isWrite: boolean, run: DmaRun): TranslateResult {
+    const index = this.index ?? this.buildIndex();
+    if (iova < this.msiHigh && iova >= this.msiLow) return this.msiRun(iova, isWrite, run);
+    const i = index.find(iova);
+    if (i < 0) return RUN_FAULT;
+    const tag = index.tag[i]!;
+    if ((tag & (isWrite ? TAG_WRITE : TAG_READ)) === 0) return RUN_FAULT;
+    if (tag & TAG_BIGINT) return RUN_BIGINT;
+    const start = index.start[i]!;
+    run.vaddr = index.base[i]! + (iova - start);
+    // No mapping runs from below the MSI window into it: the window starts in the reserved SW_MSI
+    // range, which vfio_iommu_resv_exclude keeps out of the valid IOVA list.
+    run.length = index.end[i]! - iova;
+    return RUN_OK;
+  }
+
+  /** An IOVA in the MSI window: translate's answer, to the end of its page. */
+  private msiRun(iova: number, isWrite: boolean, run: DmaRun): TranslateResult {
+    const va = this.translate(BigInt(iova), isWrite);
+    if (va === null) return RUN_FAULT;
+    const page = this.host.spec.pageSize;
+    run.length = page - (iova % page);
+    if (!belowNumberLimit(va, BigInt(run.length))) return RUN_BIGINT;
+    run.vaddr = Number(va);
+    return RUN_OK;
+  }
+
+  private buildIndex(): RangeIndex {
+    const ranges = this.mappings
+      .filter((m) => m.iova < BigInt(NUMBER_LIMIT))
+      .map((m) => ({
+        start: Number(m.iova),
+        end: clippedEnd(m.iova, m.size),
+        base: belowNumberLimit(m.vaddr, m.size) ? Number(m.vaddr) : 0,
+        tag:
+          (m.vaddrInvalid ? 0 : (m.read ? TAG_READ : 0) | (m.write ? TAG_WRITE : 0)) |
+          (belowNumberLimit(m.vaddr, m.size) ? 0 : TAG_BIGINT),
+      }));
+    // The MSI pages as one window; pages inside it that are not MSI pages are answered by translate too.
+    const ios = [...this.msiPages.values()];
+    const page = BigInt(this.host.spec.pageSize);
+    const low = ios.reduce((a, b) => (b < a ? b : a), U64);
+    const high = ios.reduce((a, b) => (b + page > a ? b + page : a), 0n);
+    this.msiLow = ios.length ? Number(low < BigInt(NUMBER_LIMIT) ? low : BigInt(NUMBER_LIMIT)) : 0;
+    this.msiHigh = ios.length ? clippedEnd(high, 0n) : 0;
+    this.index = new RangeIndex(ranges);
+    return this.index;
   }
 
   /**
@@ -266,6 +364,7 @@ export class Type1Iommu implements IommuBackend {
       io = this.msiNext;
       this.msiNext += granule;
       this.msiPages.set(page, io);
+      this.index = null;
     }
     return io | (doorbell & (granule - 1n));
   }
