@@ -84,7 +84,7 @@ function bundleChild(): string {
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-function spread(ns: number[]): Spread {
+export function spread(ns: number[]): Spread {
   const s = [...ns].sort((a, b) => a - b);
   return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
 }

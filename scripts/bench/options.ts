@@ -5,18 +5,20 @@ import { parseArgs } from 'node:util';
 import { PATHS, type PathName } from './tree.ts';
 import { STRATEGIES, type DispatchOptions, type Op, type Order, type Strategy } from './dispatch.ts';
 import type { AccessOptions } from './access.ts';
+import type { DmaOptions } from './dma.ts';
+import { DMA_CASES } from './dma-child.ts';
 
 const MACHINES = readdirSync(fileURLToPath(new URL('../../machines/', import.meta.url)))
   .filter((f) => f.endsWith('.json'))
   .map((f) => f.slice(0, -5));
 
-export const PHASES = ['access', 'dispatch', 'render', 'boot'] as const;
+export const PHASES = ['access', 'dispatch', 'render', 'boot', 'dma'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export const USAGE = `usage: npm run bench [-- options]
   --only LIST          phases to run: ${PHASES.join(',')} (default: all)
   --access-sizes LIST  access benchmark sizes in MMIO regions (default 10,1000,10000,100000)
-  --rounds N           access benchmark rounds per stream, median and spread reported (default 5)
+  --rounds N           access and DMA benchmark rounds, median and spread reported (default 5)
   --access-ms N        access benchmark CPU ms per stream and round (default 20)
   --sizes LIST         dispatch tree sizes in regions (default 10,100,1000,10000,100000)
   --paths LIST         ${PATHS.join(',')} (default: all)
@@ -27,6 +29,8 @@ export const USAGE = `usage: npm run bench [-- options]
   --render-sizes LIST  render benchmark tree sizes (default 100,1000,10000,100000)
   --devices LIST       boot-scale device counts (default 1,16,64,256)
   --boot-machines LIST machines for the boot-scale runs (default pseries,q35)
+  --dma-cases LIST     DMA benchmark IOMMU set-ups: ${DMA_CASES.join(',')} (default: all)
+  --dma-ms N           DMA benchmark CPU ms per strategy and round (default 40)
   --quick              small sizes and short runs, to try the harness
   --out DIR            where results go (default bench-results)`;
 
@@ -38,6 +42,7 @@ export interface BenchOptions {
   renderSizes: number[];
   devices: number[];
   bootMachines: string[];
+  dma: DmaOptions;
   out: string;
 }
 
@@ -91,6 +96,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       'render-sizes': { type: 'string' },
       devices: { type: 'string' },
       'boot-machines': { type: 'string' },
+      'dma-cases': { type: 'string' },
+      'dma-ms': { type: 'string' },
       quick: { type: 'boolean' },
       out: { type: 'string' },
     },
@@ -123,6 +130,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     ),
     devices: counts('devices', values.devices, quick ? [1, 4] : [1, 16, 64, 256], 256),
     bootMachines: list('boot-machines', values['boot-machines'], MACHINES, ['pseries', 'q35']),
+    dma: {
+      cases: list('dma-cases', values['dma-cases'], DMA_CASES, DMA_CASES),
+      rounds: counts('rounds', values.rounds, [5], 100)[0]!,
+      ms: counts('dma-ms', values['dma-ms'], [quick ? 10 : 40], 10_000)[0]!,
+    },
     out: values.out ?? 'bench-results',
   };
 }
