@@ -3,10 +3,10 @@ import type { FlatRange, FlatView } from './flat-view.ts';
 import { sectionFromFlatRange } from './flat-view.ts';
 import { topologyEvents, type TopologyEvent } from './view-diff.ts';
 import type { ViewPatch } from './view-patch.ts';
-import { Dispatch, SectionKind, SEC_DELTA, SEC_END, SEC_KIND, SEC_START, SEC_STRIDE } from './dispatch.ts';
+import { Dispatch, Sec, SectionKind, type ReadFn, type WriteFn } from './dispatch.ts';
 import { HOST_LITTLE_ENDIAN, type RamBlock } from '../common/ram-block.ts';
 import { lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
-import { DISPATCH_LIMIT, MEMTX_DECODE_ERROR, MEMTX_OK } from './constants.ts';
+import { Limit, MemTx } from './constants.ts';
 import { type MemoryListener, insertByPriority } from './listener.ts';
 
 /** Which path accesses took: what users of vdm come to see. Counted per dispatched chunk. */
@@ -31,22 +31,14 @@ export interface AddressSpaceHost {
 const scratch = new Uint8Array(8);
 /** Placeholder until a view's dispatch is compiled: every access misses and compiles it. */
 const UNCOMPILED = new Dispatch([]);
-/** Value masks by access size (index 1, 2, 4); 4 keeps the int32 form, made unsigned where returned. */
-const MASK = [0, 0xff, 0xffff, 0, -1];
+UNCOMPILED.placeholder = true;
+/** Region offsets the MMIO window covers: below this they are small integers V8 keeps unboxed. */
+const IO_WINDOW_LIMIT = 2 ** 30;
 const NO_BYTES = new Uint8Array(0);
 const NO_HALVES = new Uint16Array(0);
 const NO_WORDS = new Uint32Array(0);
 const NO_READ = (): number => 0;
 const NO_WRITE = (): void => {};
-
-/**
- * Whether an 8-byte access at a 4-aligned offset reaches the region as two direct 4-byte callbacks
- * (low half first) on every path: memory.c:access_with_adjusted_size with impl.max 4 when valid
- * allows 8, physmem.c:memory_access_size's two 4-byte chunks when it does not. No bigint.
- */
-function splitsIn4(mr: MemoryRegion): boolean {
-  return (mr.directSizes & 4) !== 0 && mr.implMax === 4;
-}
 
 function validSize(size: number): boolean {
   return size === 1 || size === 2 || size === 4 || size === 8;
@@ -83,7 +75,7 @@ export class AddressSpace {
    */
   readonly counters: AccessCounters = { ram: 0, mmio: 0, ramDevice: 0, unassigned: 0, invalid: 0 };
   /** MemTxResult of the last access. */
-  result = MEMTX_OK;
+  result = MemTx.Ok;
   /** High 32 bits of the last 8-byte read. */
   hi = 0;
   view!: FlatView;
@@ -91,28 +83,33 @@ export class AddressSpace {
   private d: Dispatch = UNCOMPILED;
   private counting = false;
 
-  // RAM window: guest [ramStart, ramEnd) lies in one chunk whose byte 0 is at guest ramBase.
-  private ramStart = 0;
-  private ramEnd = 0;
+  // RAM window: one whole chunk of a RamBlock, whose byte 0 is guest address ramBase, seen through
+  // its 8-, 16- and 32-bit views; the views' own lengths bound the window, so a hit is one subtract,
+  // one compare against the length and one load. Stores go through the w* views, empty when the
+  // section is read-only. A chunk the section covers only in part gets no window (the miss path).
   private ramBase = 0;
-  private ramWritable = false;
   private ram8: Uint8Array = NO_BYTES;
   private ram16: Uint16Array = NO_HALVES;
   private ram32: Uint32Array = NO_WORDS;
+  private wram8: Uint8Array = NO_BYTES;
+  private wram16: Uint16Array = NO_HALVES;
+  private wram32: Uint32Array = NO_WORDS;
   // The RAM window's section: a miss inside it only moves the window to another chunk.
   private sectionStart = 0;
   private sectionEnd = 0;
   /** Block offset minus address. */
   private sectionDelta = 0;
+  private sectionWritable = false;
   private sectionBlock: RamBlock | null = null;
-  // MMIO window: guest [ioStart, ioEnd) is one section; sizes (1|2|4 bits) its callbacks take directly.
-  private ioStart = 0;
-  private ioEnd = 0;
+  // MMIO window: addr + ioDelta is the region offset; offsets [ioLo, ioHi) are one section whose
+  // callbacks take the sizes in ioReadSizes / ioWriteSizes (1|2|4|8 bits) in one direct call each.
   private ioDelta = 0;
+  private ioLo = 0;
+  private ioHi = 0;
   private ioReadSizes = 0;
   private ioWriteSizes = 0;
-  private ioRead: (offset: number, size: number) => number | bigint = NO_READ;
-  private ioWrite: (offset: number, value: number, size: number) => void = NO_WRITE;
+  private ioRead: ReadFn = NO_READ;
+  private ioWrite: WriteFn = NO_WRITE;
 
   constructor(
     private readonly host: AddressSpaceHost,
@@ -131,102 +128,126 @@ export class AddressSpace {
   }
 
   /**
-   * Loads `size` (1, 2, 4 or 8) bytes. The hot path: no allocation, no bigint, no counter. Kept
-   * small so callers inline it; `i << 2 === o` checks integer, aligned and in one go.
+   * Loads `size` (1, 2, 4 or 8) bytes. The hot path: no allocation, no bigint, no counter, and small
+   * enough that V8 inlines it into the caller; a 4-byte access is served here from the RAM or MMIO
+   * window, other sizes one call away. `i << 2 === o` checks integer and aligned in one go (a
+   * negative o passes it only as an index far past any view's length); `(off >>> 0) === off` checks
+   * integer and below 2^32. The MMIO window only opens on sections that take 4-byte accesses.
    */
   read(addr: number, size: number): number {
-    if (addr >= this.ramStart && addr + size <= this.ramEnd) {
-      const o = addr - this.ramBase;
-      if (size === 4) {
-        const i = o >>> 2;
-        if (i << 2 === o) {
-          this.result = MEMTX_OK;
-          return this.ram32[i]!;
-        }
-      } else if (size === 1) {
-        if ((o | 0) === o) {
-          this.result = MEMTX_OK;
-          return this.ram8[o]!;
-        }
-      } else if (size === 2) {
-        const i = o >>> 1;
-        if (i << 1 === o) {
-          this.result = MEMTX_OK;
-          return this.ram16[i]!;
-        }
-      } else if (size === 8) {
-        const i = o >>> 2;
-        if (i << 2 === o) {
-          this.result = MEMTX_OK;
-          this.hi = this.ram32[i + 1]!;
-          return this.ram32[i]!;
-        }
-      }
-    } else if (
-      addr >= this.ioStart &&
-      addr + size <= this.ioEnd &&
-      (size === 4 || size === 1 || size === 2 || size === 8) &&
-      (this.ioReadSizes & size) !== 0
-    ) {
-      const off = addr + this.ioDelta;
-      if (size === 8) {
-        if ((off & 3) === 0 && Math.floor(off) === off) return this.readSplit8(this.ioRead, off);
-      } else if ((off & (size - 1)) === 0 && Math.floor(off) === off) {
-        this.result = MEMTX_OK;
-        return ((this.ioRead(off, size) as number) & MASK[size]!) >>> 0;
-      }
+    if (size !== 4) return this.readSized(addr, size);
+    const o = addr - this.ramBase;
+    const i = o >>> 2;
+    if (i << 2 === o && i < this.ram32.length) {
+      this.result = MemTx.Ok;
+      return this.ram32[i]!;
     }
-    return this.readMiss(addr, size);
+    const off = addr + this.ioDelta;
+    const j = off >>> 0;
+    if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi) {
+      this.result = MemTx.Ok;
+      return (this.ioRead(j, 4) as number) >>> 0;
+    }
+    return this.readMiss(addr, 4);
   }
 
   /** Stores `size` (1, 2, 4 or 8) bytes; `hi` is the upper half of an 8-byte value. Returns the MemTxResult. */
   write(addr: number, value: number, size: number, hi = 0): number {
-    if (addr >= this.ramStart && addr + size <= this.ramEnd && this.ramWritable) {
-      const o = addr - this.ramBase;
-      if (size === 4) {
-        const i = o >>> 2;
-        if (i << 2 === o) {
-          this.ram32[i] = value;
-          return (this.result = MEMTX_OK);
-        }
-      } else if (size === 1) {
-        if ((o | 0) === o) {
-          this.ram8[o] = value;
-          return (this.result = MEMTX_OK);
-        }
-      } else if (size === 2) {
-        const i = o >>> 1;
-        if (i << 1 === o) {
-          this.ram16[i] = value;
-          return (this.result = MEMTX_OK);
-        }
-      } else if (size === 8) {
-        const i = o >>> 2;
-        if (i << 2 === o) {
-          this.ram32[i] = value;
-          this.ram32[i + 1] = hi;
-          return (this.result = MEMTX_OK);
-        }
+    if (size !== 4) return this.writeSized(addr, value, size, hi);
+    const o = addr - this.ramBase;
+    const i = o >>> 2;
+    if (i << 2 === o && i < this.wram32.length) {
+      this.wram32[i] = value;
+      return (this.result = MemTx.Ok);
+    }
+    const off = addr + this.ioDelta;
+    const j = off >>> 0;
+    if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi) {
+      this.ioWrite(j, value >>> 0, 4);
+      return (this.result = MemTx.Ok);
+    }
+    return this.writeMiss(addr, value, 4, hi);
+  }
+
+  /** read() of 1, 2 or 8 bytes (or a bad size): the same windows, then the miss path. */
+  private readSized(addr: number, size: number): number {
+    const o = addr - this.ramBase;
+    if (size === 1) {
+      if (o >>> 0 === o && o < this.ram8.length) {
+        this.result = MemTx.Ok;
+        return this.ram8[o]!;
       }
-    } else if (
-      addr >= this.ioStart &&
-      addr + size <= this.ioEnd &&
-      (size === 4 || size === 1 || size === 2 || size === 8) &&
-      (this.ioWriteSizes & size) !== 0
-    ) {
-      const off = addr + this.ioDelta;
-      if (size === 8) {
-        if ((off & 3) === 0 && Math.floor(off) === off) {
-          this.ioWrite(off, value >>> 0, 4);
-          this.ioWrite(off + 4, hi >>> 0, 4);
-          return (this.result = MEMTX_OK);
-        }
-      } else if ((off & (size - 1)) === 0 && Math.floor(off) === off) {
-        this.ioWrite(off, (value & MASK[size]!) >>> 0, size);
-        return (this.result = MEMTX_OK);
+    } else if (size === 2) {
+      const i = o >>> 1;
+      if (i << 1 === o && i < this.ram16.length) {
+        this.result = MemTx.Ok;
+        return this.ram16[i]!;
+      }
+    } else if (size === 8) {
+      const i = o >>> 2;
+      if (i << 2 === o && i + 1 < this.ram32.length) {
+        this.result = MemTx.Ok;
+        this.hi = this.ram32[i + 1]!;
+        return this.ram32[i]!;
       }
     }
+    const off = addr + this.ioDelta;
+    const j = off >>> 0;
+    if (j === off && j >= this.ioLo && j + size <= this.ioHi && (this.ioReadSizes & size) !== 0) {
+      if ((j & (size - 1)) === 0) return this.readIo(this.ioRead, j, size);
+    }
+    return this.readMiss(addr, size);
+  }
+
+  /** write() of 1, 2 or 8 bytes (or a bad size). */
+  private writeSized(addr: number, value: number, size: number, hi: number): number {
+    const o = addr - this.ramBase;
+    if (size === 1) {
+      if (o >>> 0 === o && o < this.wram8.length) {
+        this.wram8[o] = value;
+        return (this.result = MemTx.Ok);
+      }
+    } else if (size === 2) {
+      const i = o >>> 1;
+      if (i << 1 === o && i < this.wram16.length) {
+        this.wram16[i] = value;
+        return (this.result = MemTx.Ok);
+      }
+    } else if (size === 8) {
+      const i = o >>> 2;
+      if (i << 2 === o && i + 1 < this.wram32.length) {
+        this.wram32[i] = value;
+        this.wram32[i + 1] = hi;
+        return (this.result = MemTx.Ok);
+      }
+    }
+    const off = addr + this.ioDelta;
+    const j = off >>> 0;
+    if (j === off && j >= this.ioLo && j + size <= this.ioHi && (this.ioWriteSizes & size) !== 0) {
+      if ((j & (size - 1)) === 0) return this.writeIo(this.ioWrite, j, value, size, hi);
+    }
     return this.writeMiss(addr, value, size, hi);
+  }
+
+  /**
+   * One direct callback of 1, 2 or 4 bytes, or an 8-byte load as the two 4-byte callbacks
+   * memory.c:access_with_adjusted_size makes (low half first), for a section that takes them.
+   */
+  private readIo(read: ReadFn, off: number, size: number): number {
+    this.result = MemTx.Ok;
+    if (size !== 8) return ((read(off, size) as number) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) >>> 0;
+    const lo = (read(off, 4) as number) >>> 0;
+    this.hi = (read(off + 4, 4) as number) >>> 0;
+    return lo;
+  }
+
+  /** The store side of readIo. */
+  private writeIo(write: WriteFn, off: number, value: number, size: number, hi: number): number {
+    if (size === 8) {
+      write(off, value >>> 0, 4);
+      write(off + 4, hi >>> 0, 4);
+    } else write(off, (value & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) >>> 0, size);
+    return (this.result = MemTx.Ok);
   }
 
   /** Every load the windows do not serve: one lookup, then the path of the section's kind. */
@@ -240,49 +261,46 @@ export class AddressSpace {
       const block = this.sectionBlock!;
       const off = addr + this.sectionDelta;
       if (this.moveRam(block, off, addr, false)) {
-        this.result = MEMTX_OK;
+        this.result = MemTx.Ok;
         return block.read(off, size);
       }
     }
-    const d = this.d === UNCOMPILED ? this.compile() : this.d;
-    if (!(addr >= 0 && addr < DISPATCH_LIMIT && Math.floor(addr) === addr)) return this.refuse(0);
+    const d = this.d.placeholder ? this.compile() : this.d;
+    if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(0);
     const s = d.lookup(addr);
-    const p = s * SEC_STRIDE;
-    const sec = d.sec;
-    const previous = d.mru;
+    const again = d.mru === s;
     d.mru = s;
-    if (s !== 0 && addr + size <= sec[p + SEC_END]!) {
-      const kind = sec[p + SEC_KIND]!;
-      const off = addr + sec[p + SEC_DELTA]!;
+    const p = s * Sec.Stride;
+    const sec = d.sec;
+    if (s !== 0 && addr + size <= sec[p + Sec.End]!) {
+      const word = sec[p + Sec.Word]!;
+      const off = addr + sec[p + Sec.Delta]!;
+      if (
+        ((word >> Sec.ReadSizesShift) & size) !== 0 &&
+        (size === 4 || size === 1 || size === 2 || size === 8) &&
+        (off & (size === 8 ? 3 : size - 1)) === 0
+      ) {
+        // memory_region_dispatch_read with every check known to pass: direct callbacks, no swap.
+        if (this.counting) this.counters.mmio++;
+        else if (again) this.openIo(d, s, off - addr); // a second miss in a row here: keep it open
+        return this.readIo(d.secRead[s]!, off, size);
+      }
+      const kind = word & Sec.KindMask;
       const block = kind === SectionKind.Mmio ? null : d.secBlock[s]!;
       if (block !== null && (kind <= SectionKind.Romd || kind === SectionKind.RamDevice) && validSize(size)) {
         if (this.counting) {
           if (kind === SectionKind.RamDevice) this.counters.ramDevice++;
           else this.counters.ram++;
         } else this.openRam(d, s, block, off, addr, false);
-        this.result = MEMTX_OK;
+        this.result = MemTx.Ok;
         if (size === 8) {
           this.hi = block.read(off + 4, 4);
           return block.read(off, 4);
         }
         return block.read(off, size);
       }
-      if (kind === SectionKind.Mmio && size === 8) {
+      if (kind === SectionKind.Mmio && size <= 4) {
         const mr = d.secRegion[s]!;
-        if (splitsIn4(mr) && (off & 3) === 0) {
-          if (this.counting) this.counters.mmio++;
-          else if (previous === s) this.openIo(d, s, mr);
-          return this.readSplit8(mr.readFn!, off);
-        }
-      } else if (kind === SectionKind.Mmio && size <= 4) {
-        const mr = d.secRegion[s]!;
-        if ((mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
-          // memory_region_dispatch_read with every check known to pass: one callback, no swap.
-          if (this.counting) this.counters.mmio++;
-          else if (previous === s) this.openIo(d, s, mr);
-          this.result = MEMTX_OK;
-          return ((mr.readFn!(off, size) as number) & MASK[size]!) >>> 0;
-        }
         if (
           size <= (mr.validMax === 0 ? 4 : mr.validMax) &&
           (mr.implUnaligned || (off & (size - 1)) === 0) &&
@@ -295,13 +313,13 @@ export class AddressSpace {
         }
       } else if (kind === SectionKind.RamDevice && size <= 4 && validSize(size)) {
         if (this.counting) this.counters.ramDevice++;
-        this.result = MEMTX_OK;
+        this.result = MemTx.Ok;
         return d.secBacking[s]!.read(off, size);
       }
     } else if (s === 0 && this.wholyUnassigned(d, addr, size)) {
       // unassigned_mem_read: 0 and a decode error, one chunk (what transfer() would conclude).
       this.counters.unassigned++;
-      this.result = MEMTX_DECODE_ERROR;
+      this.result = MemTx.DecodeError;
       this.hi = 0;
       return 0;
     }
@@ -313,7 +331,7 @@ export class AddressSpace {
     if (
       addr >= this.sectionStart &&
       addr + size <= this.sectionEnd &&
-      this.ramWritable &&
+      this.sectionWritable &&
       (size === 4 || size === 1 || size === 2) &&
       Math.floor(addr) === addr
     ) {
@@ -321,18 +339,28 @@ export class AddressSpace {
       const off = addr + this.sectionDelta;
       this.moveRam(block, off, addr, true);
       block.write(off, value, size);
-      return (this.result = MEMTX_OK);
+      return (this.result = MemTx.Ok);
     }
-    const d = this.d === UNCOMPILED ? this.compile() : this.d;
-    if (!(addr >= 0 && addr < DISPATCH_LIMIT && Math.floor(addr) === addr)) return this.refuse(MEMTX_DECODE_ERROR);
+    const d = this.d.placeholder ? this.compile() : this.d;
+    if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(MemTx.DecodeError);
     const s = d.lookup(addr);
-    const p = s * SEC_STRIDE;
-    const sec = d.sec;
-    const previous = d.mru;
+    const again = d.mru === s;
     d.mru = s;
-    if (s !== 0 && addr + size <= sec[p + SEC_END]!) {
-      const kind = sec[p + SEC_KIND]!;
-      const off = addr + sec[p + SEC_DELTA]!;
+    const p = s * Sec.Stride;
+    const sec = d.sec;
+    if (s !== 0 && addr + size <= sec[p + Sec.End]!) {
+      const word = sec[p + Sec.Word]!;
+      const off = addr + sec[p + Sec.Delta]!;
+      if (
+        ((word >> Sec.WriteSizesShift) & size) !== 0 &&
+        (size === 4 || size === 1 || size === 2 || size === 8) &&
+        (off & (size === 8 ? 3 : size - 1)) === 0
+      ) {
+        if (this.counting) this.counters.mmio++;
+        else if (again) this.openIo(d, s, off - addr); // a second miss in a row here: keep it open
+        return this.writeIo(d.secWrite[s]!, off, value, size, hi);
+      }
+      const kind = word & Sec.KindMask;
       const block = kind === SectionKind.Mmio ? null : d.secBlock[s]!;
       if (block !== null && (kind === SectionKind.Ram || kind === SectionKind.RamDevice) && validSize(size)) {
         if (this.counting) {
@@ -343,25 +371,10 @@ export class AddressSpace {
           block.write(off, value >>> 0, 4);
           block.write(off + 4, hi >>> 0, 4);
         } else block.write(off, value, size);
-        return (this.result = MEMTX_OK);
+        return (this.result = MemTx.Ok);
       }
-      if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && size === 8) {
+      if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && size <= 4) {
         const mr = d.secRegion[s]!;
-        if (splitsIn4(mr) && (off & 3) === 0) {
-          if (this.counting) this.counters.mmio++;
-          else if (previous === s) this.openIo(d, s, mr);
-          mr.writeFn!(off, value >>> 0, 4);
-          mr.writeFn!(off + 4, hi >>> 0, 4);
-          return (this.result = MEMTX_OK);
-        }
-      } else if ((kind === SectionKind.Mmio || kind === SectionKind.Romd) && size <= 4) {
-        const mr = d.secRegion[s]!;
-        if ((mr.directSizes & size) !== 0 && (off & (size - 1)) === 0) {
-          if (this.counting) this.counters.mmio++;
-          else if (previous === s) this.openIo(d, s, mr);
-          mr.writeFn!(off, (value & MASK[size]!) >>> 0, size);
-          return (this.result = MEMTX_OK);
-        }
         if (
           size <= (mr.validMax === 0 ? 4 : mr.validMax) &&
           (mr.implUnaligned || (off & (size - 1)) === 0) &&
@@ -374,76 +387,84 @@ export class AddressSpace {
       } else if (kind === SectionKind.RamDevice && size <= 4 && validSize(size)) {
         if (this.counting) this.counters.ramDevice++;
         d.secBacking[s]!.write(off, value, size);
-        return (this.result = MEMTX_OK);
+        return (this.result = MemTx.Ok);
       }
     } else if (s === 0 && this.wholyUnassigned(d, addr, size)) {
       this.counters.unassigned++;
-      return (this.result = MEMTX_DECODE_ERROR);
+      return (this.result = MemTx.DecodeError);
     }
-    if (!validSize(size)) return this.refuse(MEMTX_DECODE_ERROR);
+    if (!validSize(size)) return this.refuse(MemTx.DecodeError);
     scratchPut(value, hi, size);
     return this.transfer(addr, scratch, size, true, false);
-  }
-
-  /** An 8-byte load as the two 4-byte callbacks access_with_adjusted_size makes (low half first). */
-  private readSplit8(read: (offset: number, size: number) => number | bigint, off: number): number {
-    const lo = (read(off, 4) as number) >>> 0;
-    this.hi = (read(off + 4, 4) as number) >>> 0;
-    this.result = MEMTX_OK;
-    return lo;
   }
 
   /** Points the RAM window at section s and the chunk of `block` holding `off` (a new chunk only for a store). */
   private openRam(d: Dispatch, s: number, block: RamBlock, off: number, addr: number, create: boolean): void {
     if (!HOST_LITTLE_ENDIAN) return;
-    const p = s * SEC_STRIDE;
-    const kind = d.sec[p + SEC_KIND]!;
-    this.sectionStart = d.sec[p + SEC_START]!;
-    this.sectionEnd = d.sec[p + SEC_END]!;
-    this.sectionDelta = d.sec[p + SEC_DELTA]!;
+    const kind = d.kind(s);
+    this.sectionStart = d.start(s);
+    this.sectionEnd = d.end(s);
+    this.sectionDelta = off - addr;
     this.sectionBlock = block;
-    this.ramWritable = kind === SectionKind.Ram || kind === SectionKind.RamDevice;
+    this.sectionWritable = kind === SectionKind.Ram || kind === SectionKind.RamDevice;
     this.moveRam(block, off, addr, create);
   }
 
-  /** Moves the RAM window to the chunk holding `off` in the window's section; false if never written. */
+  /**
+   * Moves the RAM window to the chunk holding `off` in the window's section, if the section covers
+   * the whole chunk (else the window closes). False if the chunk was never written (reads see 0).
+   */
   private moveRam(block: RamBlock, off: number, addr: number, create: boolean): boolean {
     const chunk = block.chunk(off, create);
     if (chunk === undefined) return false;
     const idx = Math.floor(off / block.chunkSize);
     const base = addr - (off - idx * block.chunkSize);
+    if (base < this.sectionStart || base + chunk.length > this.sectionEnd) {
+      this.closeRam();
+      return true;
+    }
     this.ramBase = base;
-    this.ramStart = Math.max(base, this.sectionStart);
-    this.ramEnd = Math.min(base + chunk.length, this.sectionEnd);
     this.ram8 = chunk;
     this.ram16 = block.chunks16[idx]!;
     this.ram32 = block.chunks32[idx]!;
+    this.wram8 = this.sectionWritable ? this.ram8 : NO_BYTES;
+    this.wram16 = this.sectionWritable ? this.ram16 : NO_HALVES;
+    this.wram32 = this.sectionWritable ? this.ram32 : NO_WORDS;
     return true;
   }
 
-  /** Points the MMIO window at section s, whose callbacks serve `directSizes` in one call. */
-  private openIo(d: Dispatch, s: number, mr: MemoryRegion): void {
-    const p = s * SEC_STRIDE;
-    const kind = d.sec[p + SEC_KIND]!;
-    this.ioStart = d.sec[p + SEC_START]!;
-    this.ioEnd = d.sec[p + SEC_END]!;
-    this.ioDelta = d.sec[p + SEC_DELTA]!;
-    const sizes = mr.directSizes | (splitsIn4(mr) ? 8 : 0);
-    this.ioReadSizes = kind === SectionKind.Mmio ? sizes : 0;
-    this.ioWriteSizes = sizes;
-    this.ioRead = mr.readFn!;
-    this.ioWrite = mr.writeFn as (offset: number, value: number, size: number) => void;
+  private closeRam(): void {
+    this.ramBase = 0;
+    this.ram8 = this.wram8 = NO_BYTES;
+    this.ram16 = this.wram16 = NO_HALVES;
+    this.ram32 = this.wram32 = NO_WORDS;
+  }
+
+  /**
+   * Points the MMIO window at section s (`delta`: region offset minus address), if its reads and
+   * writes both take 4 bytes in one call (read() and write() serve 4-byte accesses from it without
+   * asking). Offsets past 2^30 stay on the miss path, so the window's bounds stay small integers.
+   */
+  private openIo(d: Dispatch, s: number, delta: number): void {
+    const lo = d.start(s) + delta;
+    const word = d.sec[s * Sec.Stride + Sec.Word]!;
+    const both4 = (word >> Sec.ReadSizesShift) & (word >> Sec.WriteSizesShift) & 4;
+    if (lo >= IO_WINDOW_LIMIT || both4 === 0) return;
+    this.ioDelta = delta;
+    this.ioLo = lo;
+    this.ioHi = Math.min(d.end(s) + delta, IO_WINDOW_LIMIT);
+    this.ioReadSizes = (word >> Sec.ReadSizesShift) & 15;
+    this.ioWriteSizes = (word >> Sec.WriteSizesShift) & 15;
+    this.ioRead = d.secRead[s] ?? NO_READ;
+    this.ioWrite = d.secWrite[s] ?? NO_WRITE;
   }
 
   private closeWindows(): void {
-    this.ramStart = this.ramEnd = this.ramBase = 0;
-    this.ramWritable = false;
-    this.ram8 = NO_BYTES;
-    this.ram16 = NO_HALVES;
-    this.ram32 = NO_WORDS;
+    this.closeRam();
     this.sectionStart = this.sectionEnd = this.sectionDelta = 0;
+    this.sectionWritable = false;
     this.sectionBlock = null;
-    this.ioStart = this.ioEnd = this.ioDelta = 0;
+    this.ioDelta = this.ioLo = this.ioHi = 0;
     this.ioReadSizes = this.ioWriteSizes = 0;
     this.ioRead = NO_READ;
     this.ioWrite = NO_WRITE;
@@ -487,12 +508,12 @@ export class AddressSpace {
 
   /** Loads at any 64-bit address (cold path for addresses at or past 2^53). */
   readAt(addr: bigint, size: number): bigint {
-    if (addr + BigInt(size) <= BigInt(DISPATCH_LIMIT)) {
+    if (addr + BigInt(size) <= BigInt(Limit.Dispatch)) {
       const lo = this.read(Number(addr), size);
       return size === 8 ? joinBig(lo, this.hi) : BigInt(lo);
     }
     let value = 0n;
-    let result = MEMTX_OK;
+    let result = MemTx.Ok;
     for (let k = 0; k < size; k++) {
       value |= BigInt(this.byteAtBig(addr + BigInt(k), false, 0)) << BigInt(8 * k);
       result |= this.result;
@@ -503,11 +524,11 @@ export class AddressSpace {
 
   /** Stores at any 64-bit address (cold path). */
   writeAt(addr: bigint, value: bigint, size: number): number {
-    if (addr + BigInt(size) <= BigInt(DISPATCH_LIMIT)) {
+    if (addr + BigInt(size) <= BigInt(Limit.Dispatch)) {
       const v = BigInt.asUintN(64, value);
       return this.write(Number(addr), Number(v & 0xffffffffn), size, Number(v >> 32n));
     }
-    let result = MEMTX_OK;
+    let result = MemTx.Ok;
     for (let k = 0; k < size; k++) {
       this.byteAtBig(addr + BigInt(k), true, Number((value >> BigInt(8 * k)) & 0xffn));
       result |= this.result;
@@ -522,7 +543,7 @@ export class AddressSpace {
 
   /** The compiled dispatch of the current view. */
   get dispatch(): Dispatch {
-    return this.d === UNCOMPILED ? this.compile() : this.d;
+    return this.d.placeholder ? this.compile() : this.d;
   }
 
   /** memory_listener_register: replay the current view as adds, in ascending address order. */
@@ -603,7 +624,7 @@ export class AddressSpace {
 
   private refuse(result: number): number {
     this.counters.invalid++;
-    this.result = MEMTX_DECODE_ERROR;
+    this.result = MemTx.DecodeError;
     this.hi = 0;
     return result;
   }
@@ -620,18 +641,18 @@ export class AddressSpace {
    * RAM chunks stop at the section end, MMIO chunks are sized by memory_access_size only.
    */
   private transfer(addr: number, buf: Uint8Array, length: number, isWrite: boolean, romWrite: boolean): number {
-    if (!(addr >= 0 && addr + length <= DISPATCH_LIMIT && Number.isInteger(addr))) {
+    if (!(addr >= 0 && addr + length <= Limit.Dispatch && Number.isInteger(addr))) {
       if (!isWrite) buf.fill(0, 0, length);
-      return this.refuse(MEMTX_DECODE_ERROR);
+      return this.refuse(MemTx.DecodeError);
     }
-    const d = this.d === UNCOMPILED ? this.compile() : this.d;
-    let result = MEMTX_OK;
+    const d = this.d.placeholder ? this.compile() : this.d;
+    let result = MemTx.Ok;
     let pos = 0;
     while (pos < length) {
       const a = addr + pos;
       const s = d.lookup(a);
-      const kind = d.secKind[s]!;
-      const off = a - d.secStart[s]! + d.secOffset[s]!;
+      const kind = d.kind(s);
+      const off = d.offset(s, a);
       const left = length - pos;
       let l: number;
       const direct = isWrite
@@ -639,15 +660,15 @@ export class AddressSpace {
         : kind !== SectionKind.Unassigned && kind <= SectionKind.Romd;
       if (direct) {
         // A whole piece of the block at once (typed-array set), as QEMU's memcpy in flatview_read_continue.
-        l = Math.min(left, d.secEnd[s]! - a);
+        l = Math.min(left, d.end(s) - a);
         const block = d.secBlock[s]!;
         if (isWrite) block.writeFrom(off, buf, pos, l);
         else block.readInto(off, buf, pos, l);
         if (this.counting) this.counters.ram++;
       } else if (romWrite) {
-        l = kind === SectionKind.Unassigned ? 1 : Math.min(left, d.secEnd[s]! - a); // I/O is skipped
+        l = kind === SectionKind.Unassigned ? 1 : Math.min(left, d.end(s) - a); // I/O is skipped
       } else if (kind === SectionKind.RamDevice) {
-        l = memoryAccessSize(null, Math.min(left, 4, d.secEnd[s]! - a), 0);
+        l = memoryAccessSize(null, Math.min(left, 4, d.end(s) - a), 0);
         const backing = d.secBacking[s]!;
         if (isWrite) backing.write(off, bytesToNumber(buf, pos, l), l);
         else numberToBytes(backing.read(off, l), buf, pos, l);
@@ -655,7 +676,7 @@ export class AddressSpace {
       } else if (kind === SectionKind.Unassigned) {
         l = memoryAccessSize(null, left, a);
         if (!isWrite) buf.fill(0, pos, pos + l);
-        result |= MEMTX_DECODE_ERROR;
+        result |= MemTx.DecodeError;
         this.counters.unassigned++;
       } else {
         const mr = d.secRegion[s]!;
@@ -680,10 +701,10 @@ export class AddressSpace {
   /** One byte at a 64-bit address, through the FlatView (cold path past 2^53). */
   private byteAtBig(addr: bigint, isWrite: boolean, byte: number): number {
     const fr = this.lookup(addr);
-    this.result = MEMTX_OK;
+    this.result = MemTx.Ok;
     if (!fr) {
       this.counters.unassigned++;
-      this.result = MEMTX_DECODE_ERROR;
+      this.result = MemTx.DecodeError;
       return 0;
     }
     const off = Number(addr - fr.start + fr.offsetInRegion);

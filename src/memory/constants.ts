@@ -1,16 +1,30 @@
-/** MemTxResult bits, as in QEMU's include/exec/memattrs.h. */
-export const MEMTX_OK = 0;
-/** The device reported an error. */
-export const MEMTX_ERROR = 1;
-/** Nothing decodes the address, or the access was refused as invalid (memory.c:memory_region_access_valid). */
-export const MEMTX_DECODE_ERROR = 2;
-/** Access denied (e.g. the re-entrancy guard). */
-export const MEMTX_ACCESS_ERROR = 4;
+/**
+ * MemTxResult bits, as in QEMU's include/exec/memattrs.h. The hot path uses the const enum, which the
+ * bundler writes in as numbers; the constants below are the same values for everyone else.
+ */
+export const enum MemTx {
+  Ok = 0,
+  /** The device reported an error. */
+  Error = 1,
+  /** Nothing decodes the address, or the access was refused as invalid (memory.c:memory_region_access_valid). */
+  DecodeError = 2,
+  /** Access denied (e.g. the re-entrancy guard). */
+  AccessError = 4,
+}
+export const MEMTX_OK = MemTx.Ok;
+export const MEMTX_ERROR = MemTx.Error;
+export const MEMTX_DECODE_ERROR = MemTx.DecodeError;
+export const MEMTX_ACCESS_ERROR = MemTx.AccessError;
 
 /** 2^64: the size of a region that spans the whole 64-bit space (QEMU stores it as Int128). */
 export const U64_SPAN = 1n << 64n;
+/** Number limits of the hot path, as a const enum so the bundler writes them in. */
+export const enum Limit {
+  /** The largest address the number-based dispatch path handles exactly (2^53). */
+  Dispatch = 9007199254740992,
+}
 /** The largest address the number-based dispatch path handles exactly (2^53). */
-export const DISPATCH_LIMIT = 2 ** 53;
+export const DISPATCH_LIMIT = Limit.Dispatch;
 /** Target page size used by the dispatch table, as TARGET_PAGE_BITS = 12 on every machine vdm models. */
 export const PAGE_BITS = 12;
 export const PAGE_SIZE = 1 << PAGE_BITS;

@@ -18,12 +18,45 @@ export const enum SectionKind {
   RamDevice = 5,
 }
 
-/** Stride of the packed section record: start, end, delta (region offset minus address), kind. */
-export const SEC_STRIDE = 4;
-export const SEC_START = 0;
-export const SEC_END = 1;
-export const SEC_DELTA = 2;
-export const SEC_KIND = 3;
+/** A region's read callback as the hot path calls it (a bigint only ever comes back for size 8). */
+export type ReadFn = (offset: number, size: number) => number | bigint;
+/** A region's write callback as the hot path calls it (1-, 2- and 4-byte values are numbers). */
+export type WriteFn = (offset: number, value: number, size: number) => void;
+
+/**
+ * Layout of the packed section record: start, end, delta (region offset minus address), and a word
+ * holding the kind (bits 0-2) and the access sizes (1|2|4|8 bit sets) whose reads (bits 3-6) and
+ * writes (bits 7-10) reach the section's callbacks in one direct call each (see `directSizes`).
+ * A const enum, so the bundler writes the numbers into the hot path (a module-level const is a
+ * context-slot load there, checked on every access).
+ */
+export const enum Sec {
+  Stride = 4,
+  Start = 0,
+  End = 1,
+  Delta = 2,
+  Word = 3,
+  KindMask = 7,
+  ReadSizesShift = 3,
+  WriteSizesShift = 7,
+}
+
+/**
+ * Whether an 8-byte access at a 4-aligned offset reaches the region as two direct 4-byte callbacks
+ * (low half first) on every path: memory.c:access_with_adjusted_size with impl.max 4 when valid
+ * allows 8, physmem.c:memory_access_size's two 4-byte chunks when it does not. No bigint.
+ */
+export function splitsIn4(mr: MemoryRegion): boolean {
+  return (mr.directSizes & 4) !== 0 && mr.implMax === 4;
+}
+
+/** The sizes an access of kind `kind` serves with direct callbacks: [reads, writes]. */
+function directSizes(kind: SectionKind, mr: MemoryRegion): [number, number] {
+  const sizes = mr.directSizes | (splitsIn4(mr) ? 8 : 0);
+  if (kind === SectionKind.Mmio) return [sizes, sizes];
+  if (kind === SectionKind.Romd) return [0, sizes]; // romd reads are direct RAM reads
+  return [0, 0];
+}
 
 // Fixed levels over a 53-bit address, hi = bits 32..52 and lo = bits 0..31:
 //   root   2048 entries of 2^42 (hi >>> 10)      level 0
@@ -53,16 +86,19 @@ const MAX_DIRECT_SUBPAGE = 64;
  * root, reusing every table and section outside them (QEMU rebuilds the whole dispatch per commit).
  */
 export class Dispatch {
+  /** The stand-in an address space holds until its view's dispatch is first compiled. */
+  placeholder = false;
   /** Section ids in use are below this (a fresh compile numbers ranges 1..n in address order). */
   count = 1;
-  /** Packed [start, end, delta, kind] per section: the hot path's one record. */
+  /** Packed [start, end, delta, word] per section: the hot path's one record. */
   sec: Float64Array;
-  secStart: Float64Array;
-  secEnd: Float64Array;
-  /** Offset within the region of the section's first byte. */
-  secOffset: Float64Array;
-  secKind: Uint8Array;
   readonly secRegion: (MemoryRegion | null)[] = [null];
+  /**
+   * The region's callbacks, copied so a miss calls them without touching the region object (its
+   * ops are fixed once it is initialised, as memory_region_init_io's are).
+   */
+  readonly secRead: (ReadFn | null)[] = [null];
+  readonly secWrite: (WriteFn | null)[] = [null];
   /** The RAM block of RAM, ROM, romd sections and of RAM-device sections backed by a RamBlock. */
   readonly secBlock: (RamBlock | null)[] = [null];
   readonly secBacking: (RamDeviceBacking | null)[] = [null];
@@ -78,13 +114,8 @@ export class Dispatch {
   /** Entry covering [0, 2^32), refreshed after every change. */
   private lowEntry = 0;
 
-  // The most-recently-used section (physmem.c:address_space_lookup_region's mru_section).
+  /** The last section a miss found (physmem.c:address_space_lookup_region's mru_section). */
   mru = 0;
-  mruStart = Infinity;
-  mruEnd = 0;
-  /** Region offset minus address for the MRU section. */
-  mruDelta = 0;
-  mruKind = SectionKind.Unassigned;
 
   // Scratch of one rebuild (cold path).
   private readonly partialPages: number[] = [];
@@ -92,17 +123,14 @@ export class Dispatch {
   /** Section of each range of the current rebuild, by range index minus rebuiltFirst. */
   private readonly rebuilt: number[] = [];
   private rebuiltFirst = 0;
-  private stamp = new Uint32Array(16);
+  private stamp: Uint32Array;
   private epoch = 0;
 
   constructor(ranges: readonly FlatRange[]) {
     const n = 16;
-    this.sec = new Float64Array(n * SEC_STRIDE);
-    this.secStart = new Float64Array(n);
-    this.secEnd = new Float64Array(n);
-    this.secOffset = new Float64Array(n);
-    this.secKind = new Uint8Array(n);
-    this.sec[SEC_END] = this.secEnd[0] = DISPATCH_LIMIT;
+    this.sec = new Float64Array(n * Sec.Stride);
+    this.stamp = new Uint32Array(n);
+    this.sec[Sec.End] = DISPATCH_LIMIT;
     this.rebuild(ranges, 0, DISPATCH_LIMIT);
   }
 
@@ -116,7 +144,27 @@ export class Dispatch {
       if (e <= s || s >= limit) continue;
       this.rebuild(view.ranges, Number(s < 0n ? 0n : s), Number(e > limit ? limit : e));
     }
-    this.resetMru();
+    this.mru = 0;
+  }
+
+  /** First address of section s. */
+  start(s: number): number {
+    return this.sec[s * Sec.Stride + Sec.Start]!;
+  }
+
+  /** End (exclusive) of section s. */
+  end(s: number): number {
+    return this.sec[s * Sec.Stride + Sec.End]!;
+  }
+
+  /** How section s is reached. */
+  kind(s: number): SectionKind {
+    return (this.sec[s * Sec.Stride + Sec.Word]! & Sec.KindMask) as SectionKind;
+  }
+
+  /** The region offset that `addr` in section s reaches. */
+  offset(s: number, addr: number): number {
+    return addr + this.sec[s * Sec.Stride + Sec.Delta]!;
   }
 
   /** Section index for an address in [0, 2^53). Allocation-free, no bigint. */
@@ -141,21 +189,6 @@ export class Dispatch {
       }
     }
     return e;
-  }
-
-  /** Looks up through the most-recently-used section first (physmem.c:address_space_lookup_region). */
-  find(addr: number): number {
-    if (addr >= this.mruStart && addr < this.mruEnd) return this.mru;
-    const s = this.lookup(addr);
-    if (s !== 0) {
-      const p = s * SEC_STRIDE;
-      this.mru = s;
-      this.mruStart = this.sec[p]!;
-      this.mruEnd = this.sec[p + SEC_END]!;
-      this.mruDelta = this.sec[p + SEC_DELTA]!;
-      this.mruKind = this.sec[p + SEC_KIND]! as SectionKind;
-    }
-    return s;
   }
 
   /** How many tables lookup(addr) visits (0 when the entry it starts from is a section): at most 5. */
@@ -220,14 +253,6 @@ export class Dispatch {
     return level === LEAF ? 1 << (22 - this.pool[t - 1]!) : LEVEL_ENTRIES[level]!;
   }
 
-  private resetMru(): void {
-    this.mru = 0;
-    this.mruStart = Infinity;
-    this.mruEnd = 0;
-    this.mruDelta = 0;
-    this.mruKind = SectionKind.Unassigned;
-  }
-
   // ---- building (cold path) ----
 
   /**
@@ -241,9 +266,9 @@ export class Dispatch {
       a = Math.floor(a / PAGE_SIZE) * PAGE_SIZE;
       b = Math.min(Math.ceil(b / PAGE_SIZE) * PAGE_SIZE, DISPATCH_LIMIT);
       const sa = this.lookup(a);
-      if (sa !== 0) a = Math.min(a, this.secStart[sa]!);
+      if (sa !== 0) a = Math.min(a, this.start(sa));
       const sb = this.lookup(b - 1);
-      if (sb !== 0) b = Math.max(b, this.secEnd[sb]!);
+      if (sb !== 0) b = Math.max(b, this.end(sb));
       const ia = firstEndingAfter(ranges, a);
       if (ia < ranges.length && Number(ranges[ia]!.start) < a) a = Number(ranges[ia]!.start);
       const ib = firstEndingAfter(ranges, b - 1);
@@ -431,17 +456,19 @@ export class Dispatch {
 
   private newSection(r: FlatRange, start: number, end: number): number {
     const s = this.freeSections.pop() ?? this.count++;
-    if (s >= this.secKind.length) this.growSections(s + 1);
+    if (s >= this.stamp.length) this.growSections(s + 1);
     const offset = Number(r.offsetInRegion);
     const kind = sectionKind(r);
     const mr = r.mr;
-    const p = s * SEC_STRIDE;
-    this.sec[p] = this.secStart[s] = start;
-    this.sec[p + SEC_END] = this.secEnd[s] = end;
-    this.sec[p + SEC_DELTA] = offset - start;
-    this.sec[p + SEC_KIND] = this.secKind[s] = kind;
-    this.secOffset[s] = offset;
+    const p = s * Sec.Stride;
+    const [reads, writes] = directSizes(kind, mr);
+    this.sec[p + Sec.Start] = start;
+    this.sec[p + Sec.End] = end;
+    this.sec[p + Sec.Delta] = offset - start;
+    this.sec[p + Sec.Word] = kind | (reads << Sec.ReadSizesShift) | (writes << Sec.WriteSizesShift);
     this.secRegion[s] = mr;
+    this.secRead[s] = reads === 0 ? null : mr.readFn;
+    this.secWrite[s] = writes === 0 ? null : mr.writeFn;
     this.secBacking[s] = mr.ramDeviceBacking;
     this.secBlock[s] = mr.ramBlock ?? (mr.ramDeviceBacking instanceof RamBlock ? mr.ramDeviceBacking : null);
     this.secFlat[s] = r;
@@ -450,24 +477,19 @@ export class Dispatch {
 
   private freeSection(s: number): void {
     this.secRegion[s] = this.secBlock[s] = this.secBacking[s] = this.secFlat[s] = null;
-    this.sec.fill(0, s * SEC_STRIDE, (s + 1) * SEC_STRIDE);
-    this.secKind[s] = SectionKind.Unassigned;
+    this.secRead[s] = this.secWrite[s] = null;
+    this.sec.fill(0, s * Sec.Stride, (s + 1) * Sec.Stride);
     this.freeSections.push(s);
   }
 
   private growSections(min: number): void {
-    const n = Math.max(min, this.secKind.length * 2);
-    const grow = <T extends Float64Array | Uint8Array | Int32Array | Uint32Array>(a: T, len: number): T => {
-      const b = new (a.constructor as new (n: number) => T)(len);
-      b.set(a);
-      return b;
-    };
-    this.sec = grow(this.sec, n * SEC_STRIDE);
-    this.secStart = grow(this.secStart, n);
-    this.secEnd = grow(this.secEnd, n);
-    this.secOffset = grow(this.secOffset, n);
-    this.secKind = grow(this.secKind, n);
-    this.stamp = grow(this.stamp, n);
+    const n = Math.max(min, this.stamp.length * 2);
+    const sec = new Float64Array(n * Sec.Stride);
+    sec.set(this.sec);
+    this.sec = sec;
+    const stamp = new Uint32Array(n);
+    stamp.set(this.stamp);
+    this.stamp = stamp;
   }
 
   /** A table of `n` entries with a one-word header before it; returns the offset of entry 0. */

@@ -57,7 +57,7 @@ function accessPath(as: AddressSpace, addr: bigint): string {
   if (addr >= 2n ** 53n) return 'cold path (address past 2^53, looked up in the FlatView)';
   const d = as.dispatch;
   const s = d.lookup(Number(addr));
-  switch (d.secKind[s] as SectionKind) {
+  switch (d.kind(s)) {
     case SectionKind.Unassigned:
       return 'unassigned: reads 0, writes dropped, MEMTX_DECODE_ERROR';
     case SectionKind.Ram:

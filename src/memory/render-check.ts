@@ -59,14 +59,8 @@ function checkDispatch(as: AddressSpace): void {
   for (const p of points) {
     const a = d.lookup(p);
     const b = ref.lookup(p);
-    const got =
-      a === 0
-        ? 'unassigned'
-        : `${d.secRegion[a]!.name}@${hex(p - d.secStart[a]! + d.secOffset[a]!)} kind ${d.secKind[a]}`;
-    const want =
-      b === 0
-        ? 'unassigned'
-        : `${ref.secRegion[b]!.name}@${hex(p - ref.secStart[b]! + ref.secOffset[b]!)} kind ${ref.secKind[b]}`;
+    const got = a === 0 ? 'unassigned' : `${d.secRegion[a]!.name}@${hex(d.offset(a, p))} kind ${d.kind(a)}`;
+    const want = b === 0 ? 'unassigned' : `${ref.secRegion[b]!.name}@${hex(ref.offset(b, p))} kind ${ref.kind(b)}`;
     if (got !== want)
       throw new RenderMismatchError(`dispatch of ${as.name} at ${hex(p)}: ${got}, compiled from scratch: ${want}`);
   }

@@ -6,8 +6,8 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import {
   Dispatch,
+  Sec,
   MemorySystem,
-  SEC_STRIDE,
   U64_SPAN,
   flatRangeEqual,
   type FlatRange,
@@ -30,7 +30,7 @@ function changedIntervals(a: readonly FlatRange[], b: readonly FlatRange[]): [bi
 function answer(d: Dispatch, addr: number): string {
   const s = d.lookup(addr);
   if (s === 0) return 'unassigned';
-  const p = s * SEC_STRIDE;
+  const p = s * Sec.Stride;
   return `${d.secRegion[s]!.name} [${d.sec[p]}, ${d.sec[p + 1]}) delta ${d.sec[p + 2]} kind ${d.sec[p + 3]}`;
 }
 

@@ -9,7 +9,7 @@ function regionAt(as: ReturnType<typeof setup>['as'], addr: number): string {
   const d = as.dispatch;
   const s = d.lookup(addr);
   if (s === 0) return 'unassigned';
-  return `${d.secRegion[s]!.name}@0x${(addr - d.secStart[s]! + d.secOffset[s]!).toString(16)}`;
+  return `${d.secRegion[s]!.name}@0x${d.offset(s, addr).toString(16)}`;
 }
 
 test('sub-page regions resolve through a subpage table (physmem.c:register_subpage)', () => {

@@ -105,8 +105,8 @@ function checkTree(spec: TreeSpec): void {
         ? null
         : {
             mr: d.secRegion[s]!,
-            offset: BigInt(addr - d.secStart[s]! + d.secOffset[s]!),
-            readonly: d.secKind[s] === SectionKind.Rom,
+            offset: BigInt(d.offset(s, addr)),
+            readonly: d.kind(s) === SectionKind.Rom,
           };
     assert.equal(
       describe(viaDispatch),
