@@ -2,13 +2,14 @@
 // other designs, render and commit cost as the tree grows, guests booting with many NICs, and
 // 1,500-byte device DMA through the IOMMU.
 // Usage: npm run bench [-- --only dispatch,render,boot,dma --sizes 10,1000 --paths mmio,ram
-//          --strategies addressSpace,binary --seconds 0.1 --devices 1,16 --out bench-results]
+//          --access-streams mmio-seq,nic-trace --strategies addressSpace,binary --seconds 0.1
+//          --devices 1,16 --out bench-results]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBenchArgs, USAGE } from './bench/options.ts';
 import { Progress, line, markdown, fixed, thousands } from './bench/output.ts';
 import { runDispatch, STRATEGIES, type DispatchRow } from './bench/dispatch.ts';
-import { runAccess, type AccessRow, type Spread } from './bench/access.ts';
+import { accessSteps, runAccess, type AccessRow, type Spread } from './bench/access.ts';
 import { runRender, type RenderRow } from './bench/render.ts';
 import { dispatchChart } from './bench/chart.ts';
 import { runBootScale, type BootRow } from './bench/boot-scale.ts';
@@ -28,7 +29,7 @@ if (opts.help) {
 
 const progress = new Progress();
 const d = opts.dispatch;
-if (opts.phases.includes('access')) progress.plan(opts.access.sizes.length * 3);
+if (opts.phases.includes('access')) progress.plan(accessSteps(opts.access));
 if (opts.phases.includes('dispatch')) progress.plan(d.sizes.length * d.paths.length * d.orders.length * d.ops.length);
 if (opts.phases.includes('render')) progress.plan(opts.renderSizes.length);
 if (opts.phases.includes('boot')) progress.plan(opts.bootMachines.length * opts.devices.length * 2);

@@ -1,61 +1,68 @@
-// One process per (size, strategy) of the access benchmark, so no strategy's type feedback or
-// deoptimisation reaches another's loops. It checks its answers first (a checksum per stream, from
-// the same fresh state in every process; the parent compares them), then times rotated rounds.
-// Usage (from access.ts): access-child.ts '{"n":1000,"strategy":"vdm","ms":40,"rounds":5}'
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+// One process per (size, strategy, stream, op) of the access benchmark, so the loop it times and
+// the code that loop reaches (vdm's read or write, v86's dispatch, the handlers) carry only that
+// stream's type feedback: nothing that ran before in the process can change what is compiled. It
+// checks its answers first (a checksum from the same fresh state in every process; the parent
+// compares them), warms the loop up until V8 stops compiling and deoptimising, collects garbage,
+// then times the rounds, counting V8's code events and garbage collections during each.
+// Usage (from access.ts): access-child.mjs '{"n":1000,"strategy":"vdm","stream":"mmio-seq","op":"read",...}'
+import { readFileSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { layout, ramBlockCost, vdmMachine, v86Machine, RAM_BASE, RAM_SIZE, type V86Cpu } from './access-layout.ts';
 import {
-  STREAMS,
   STREAM,
   body,
   makeStream,
-  opsOf,
-  runs,
   type AccessStrategy,
   type Op,
   type Stream,
   type StreamName,
 } from './access-streams.ts';
+import { CodeEvents } from './code-events.ts';
 import type { NicTrace } from './nic-trace.ts';
 import type { AddressSpace, RamBlock } from '../../src/memory/index.ts';
 
-interface Args {
+export interface ChildArgs {
   n: number;
   strategy: AccessStrategy;
-  ms: number;
-  rounds: number;
-  /** Only these streams (default: all). */
-  streams?: StreamName[];
-  /** The recorded NIC trace (JSON of a NicTrace), for the nic-trace stream. */
-  trace?: string;
-  /** Where V8 writes its --trace-opt/--trace-deopt lines (--redirect-code-traces-to). */
-  codeLog?: string;
-}
-
-export interface ChildRow {
   stream: StreamName;
   op: Op;
-  checksum: number;
-  /** ns per access, one per round. */
-  ns: number[];
-  /** Per round: V8 deoptimisations and finished optimisations (any function) while it was timed. */
-  deopts: number[];
-  opts: number[];
+  /** CPU ms per round (and per warm-up slice). */
+  ms: number;
+  rounds: number;
+  /** Also measure vdm's heap per region and a 4 KiB RAM block's cost. */
+  memory?: boolean;
+  /** The recorded NIC trace (JSON of a NicTrace), for the nic-trace stream. */
+  trace?: string;
+  /** Where V8 writes its --trace-opt/--trace-deopt lines (see code-events.ts). */
+  codeLog?: string;
 }
 
 export interface ChildResult {
   n: number;
   strategy: AccessStrategy;
+  stream: StreamName;
+  op: Op;
   setupMs: number;
-  /** vdm only: heap bytes per region of the built machine (tree, views, dispatch). */
+  /** vdm, with `memory`: heap bytes per region of the built machine (tree, views, dispatch). */
   heapPerRegion?: number;
-  /** vdm only: bytes a written 4 KiB RAM block costs. */
+  /** vdm, with `memory`: bytes a written 4 KiB RAM block costs. */
   ramBlock4k?: number;
-  rows: ChildRow[];
+  checksum: number;
+  /** Warm-up slices run before V8 stopped compiling (or gave up at the limit). */
+  warmupSlices: number;
+  /** ns per access, one per round. */
+  ns: number[];
+  /** Per round: deoptimisations and optimised code installed (any function), and garbage collections. */
+  deopts: number[];
+  opts: number[];
+  gcs: number[];
 }
 
 const CHECKED = 4096;
-const args = JSON.parse(process.argv[2]!) as Args;
+/** Warm-up: at least this many slices, then until two in a row pass with no code event, at most the limit. */
+const WARMUP_MIN = 3;
+const WARMUP_MAX = 40;
+const args = JSON.parse(process.argv[2]!) as ChildArgs;
 
 interface Ctx extends Stream {
   as: AddressSpace | null;
@@ -72,7 +79,7 @@ const l = layout(args.n);
 const initial = l.regs.map((r) => r.slice());
 const layoutMs = performance.now() - t0;
 // vdm's heap only: the handlers and their registers are the benchmark's device state (the GC is not setup).
-gc?.();
+if (args.memory) gc?.();
 const heap0 = process.memoryUsage().heapUsed;
 const t1 = performance.now();
 let as: AddressSpace | null = null;
@@ -80,22 +87,34 @@ let ram: RamBlock | null = null;
 let cpu: V86Cpu | null = null;
 if (args.strategy === 'vdm') ({ as, ram } = vdmMachine(l));
 if (args.strategy === 'v86') cpu = await v86Machine(l);
-const M = new Uint32Array(RAM_SIZE / 4);
+// Only the direct call reads RAM from a bare array; the others have their own.
+const M = new Uint32Array(args.strategy === 'direct' ? RAM_SIZE / 4 : 0);
 if (as) as.read(RAM_BASE, 4); // compile the dispatch now, so it is part of setup
 const setupMs = layoutMs + performance.now() - t1;
-gc?.();
-const heapPerRegion = as ? (process.memoryUsage().heapUsed - heap0) / args.n : undefined;
+if (args.memory) gc?.();
+const heapPerRegion = as && args.memory ? (process.memoryUsage().heapUsed - heap0) / args.n : undefined;
 
-// RAM starts with the same words everywhere, written, so every strategy's pages are really there.
-const P = new Uint32Array(RAM_SIZE / 4);
-for (let i = 0; i < P.length; i++) P[i] = Math.imul(i + 1, 0x9e3779b1) >>> 0;
+/** RAM's word i before each check, the same in every strategy (all written, so every page is there). */
+const initialWord = (i: number) => Math.imul(i + 1, 0x9e3779b1) >>> 0;
 
-/** The same fresh state for every strategy before each check: handler registers and RAM contents. */
+/** The same fresh state for every strategy before the check: handler registers and RAM contents. */
 function reset(): void {
   l.regs.forEach((r, k) => r.set(initial[k]!));
-  ram?.writeFrom(0, new Uint8Array(P.buffer), 0, RAM_SIZE);
-  M.set(P);
-  cpu?.mem32s.set(new Int32Array(P.buffer), RAM_BASE / 4);
+  const words = RAM_SIZE / 4;
+  for (let i = 0; i < M.length; i++) M[i] = initialWord(i);
+  if (cpu) {
+    // Element stores to v86's mem32s each run its JS setter (seconds for 16 MiB): one set() instead.
+    const all = new Int32Array(words);
+    for (let i = 0; i < words; i++) all[i] = initialWord(i);
+    cpu.mem32s.set(all, RAM_BASE / 4);
+  }
+  if (ram) {
+    const piece = new Uint32Array(1 << 14);
+    for (let at = 0; at < words; at += piece.length) {
+      for (let k = 0; k < piece.length; k++) piece[k] = initialWord(at + k);
+      ram.writeFrom(at * 4, new Uint8Array(piece.buffer), 0, piece.byteLength);
+    }
+  }
 }
 
 function ramWord(addr: number): number {
@@ -118,90 +137,89 @@ function checksum(loop: Loop, c: Ctx, op: Op): number {
 }
 
 /**
- * Runs `loop` over the stream for about `ms` of this process's CPU time (the machine may be shared:
- * CPU time leaves out the time other processes ran), in chunks grown to half a millisecond.
+ * Runs `loop` for about `ms` of this process's CPU time (the machine may be shared: CPU time leaves
+ * out the time other processes ran), in chunks grown to half a millisecond, continuing the stream
+ * where the last call stopped (so a slow stream's rounds do not all replay its first accesses).
  */
-function timeLoop(loop: Loop, c: Ctx, ms: number, chunk: { size: number }): number {
+function timeLoop(loop: Loop, c: Ctx, ms: number, cursor: { chunk: number; pos: number }): number {
   let accesses = 0;
-  let pos = 0;
   let sink = 0;
   const start = process.cpuUsage();
   let used = 0;
   while (used < ms * 1000) {
-    const to = Math.min(pos + chunk.size, STREAM);
+    const from = cursor.pos;
+    const to = Math.min(from + cursor.chunk, STREAM);
     const before = used;
-    sink ^= loop(c, pos, to);
-    accesses += to - pos;
-    pos = to === STREAM ? 0 : to;
+    sink ^= loop(c, from, to);
+    accesses += to - from;
+    cursor.pos = to === STREAM ? 0 : to;
     const u = process.cpuUsage(start);
     used = u.user + u.system;
-    if (used - before < 500 && chunk.size < STREAM) chunk.size *= 2;
+    if (used - before < 500 && cursor.chunk < STREAM) cursor.chunk *= 2;
   }
   if (sink === 0.5) console.error(sink); // keeps the result alive
   return (used * 1e3) / accesses;
 }
 
-/** Counts V8's deoptimisations and finished optimisations logged since the last call. */
-class CodeEvents {
-  private at = 0;
-  constructor(private readonly file: string | undefined) {
-    this.take();
-  }
-  take(): { deopts: number; opts: number } {
-    if (!this.file) return { deopts: 0, opts: 0 };
-    const end = statSync(this.file, { throwIfNoEntry: false })?.size ?? 0;
-    const buf = Buffer.alloc(end - this.at);
-    const fd = openSync(this.file, 'r');
-    readSync(fd, buf, 0, buf.length, this.at);
-    closeSync(fd);
-    this.at = end;
-    const text = buf.toString('latin1');
-    return { deopts: count(text, '[bailout'), opts: count(text, '[completed optimizing') };
-  }
-}
-
-function count(text: string, what: string): number {
-  let n = 0;
-  for (let i = text.indexOf(what); i >= 0; i = text.indexOf(what, i + 1)) n++;
-  return n;
-}
-
 const trace = args.trace ? (JSON.parse(readFileSync(args.trace, 'utf8')) as NicTrace) : undefined;
-const work: { stream: StreamName; op: Op; c: Ctx; loop: Loop; chunk: { size: number } }[] = [];
-for (const stream of STREAMS) {
-  if (!runs(args.strategy, stream, args.n) || (args.streams && !args.streams.includes(stream))) continue;
-  const s = makeStream(l, stream, trace);
-  for (const op of opsOf(stream)) {
-    // Each (stream, op) gets its own loop compiled from source: its own type feedback.
-    const src =
-      `// ${args.strategy} ${stream} ${op}\nconst { as, cpu, M, R, W, A, H, O, K, V } = c;\nlet s = ` +
-      `0;\nfor (let i = from; i < to; i++) ${body(args.strategy, stream, op)}\nreturn s;`;
-    const loop = new Function('c', 'from', 'to', src) as Loop;
-    work.push({ stream, op, c: { ...s, as, cpu, M, R: l.read, W: l.write }, loop, chunk: { size: 64 } });
-  }
-}
-const rows: ChildRow[] = work.map((w) => ({
-  stream: w.stream,
-  op: w.op,
-  checksum: checksum(w.loop, w.c, w.op),
-  ns: [],
-  deopts: [],
-  opts: [],
-}));
-for (const w of work) timeLoop(w.loop, w.c, args.ms / 2, w.chunk); // warm up
+// Compiled from source so the loop's body is the strategy's accesses inline, nothing else.
+const loop = new Function(
+  'c',
+  'from',
+  'to',
+  `// ${args.strategy} ${args.stream} ${args.op}\nconst { as, cpu, M, R, W, A, H, O, K, V } = c;\nlet s = 0;\n` +
+    `for (let i = from; i < to; i++) ${body(args.strategy, args.stream, args.op)}\nreturn s;`,
+) as Loop;
+const c: Ctx = { ...makeStream(l, args.stream, trace), as, cpu, M, R: l.read, W: l.write };
+const sum = checksum(loop, c, args.op);
+
+const cursor = { chunk: 64, pos: 0 };
 const events = new CodeEvents(args.codeLog);
-for (let round = 0; round < args.rounds; round++) {
-  // Rotated, so no stream always runs first or after the same neighbour.
-  for (let k = 0; k < work.length; k++) {
-    const i = (k + round) % work.length;
-    events.take();
-    rows[i]!.ns.push(timeLoop(work[i]!.loop, work[i]!.c, args.ms, work[i]!.chunk));
-    const e = events.take();
-    rows[i]!.deopts.push(e.deopts);
-    rows[i]!.opts.push(e.opts);
-  }
+let warmupSlices = 0;
+for (let quiet = 0; warmupSlices < WARMUP_MIN || (quiet < 2 && warmupSlices < WARMUP_MAX); warmupSlices++) {
+  timeLoop(loop, c, args.ms, cursor);
+  const e = events.take();
+  quiet = e.deopts === 0 && e.opts === 0 ? quiet + 1 : 0;
 }
-const ramBlock4k = as ? ramBlockCost(1000) : undefined;
-const result: ChildResult = { n: args.n, strategy: args.strategy, setupMs, heapPerRegion, ramBlock4k, rows };
+gc?.();
+events.take();
+
+// Garbage collections are reported after the fact; each round's [start, end) attributes them.
+const gcTimes: number[] = [];
+const observer = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcTimes.push(e.startTime);
+});
+observer.observe({ entryTypes: ['gc'] });
+const ns: number[] = [];
+const deopts: number[] = [];
+const opts: number[] = [];
+const spans: [number, number][] = [];
+for (let round = 0; round < args.rounds; round++) {
+  const from = performance.now();
+  ns.push(timeLoop(loop, c, args.ms, cursor));
+  spans.push([from, performance.now()]);
+  const e = events.take();
+  deopts.push(e.deopts);
+  opts.push(e.opts);
+}
+await new Promise((resolve) => setTimeout(resolve, 10));
+observer.disconnect();
+const gcs = spans.map(([a, b]) => gcTimes.filter((t) => t >= a && t < b).length);
+const ramBlock4k = as && args.memory ? ramBlockCost(1000) : undefined;
+const result: ChildResult = {
+  n: args.n,
+  strategy: args.strategy,
+  stream: args.stream,
+  op: args.op,
+  setupMs,
+  heapPerRegion,
+  ramBlock4k,
+  checksum: sum,
+  warmupSlices,
+  ns,
+  deopts,
+  opts,
+  gcs,
+};
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(0);

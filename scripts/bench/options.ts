@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { PATHS, type PathName } from './tree.ts';
 import { STRATEGIES, type DispatchOptions, type Op, type Order, type Strategy } from './dispatch.ts';
 import type { AccessOptions } from './access.ts';
+import { STREAMS as ACCESS_STREAMS, type StreamName } from './access-streams.ts';
 import type { DmaOptions } from './dma.ts';
 import { DMA_CASES } from './dma-child.ts';
 
@@ -18,6 +19,7 @@ export type Phase = (typeof PHASES)[number];
 export const USAGE = `usage: npm run bench [-- options]
   --only LIST          phases to run: ${PHASES.join(',')} (default: all)
   --access-sizes LIST  access benchmark sizes in MMIO regions (default 10,1000,10000,100000)
+  --access-streams L   access benchmark streams: ${ACCESS_STREAMS.join(',')} (default: all)
   --rounds N           access and DMA benchmark rounds, median and spread reported (default 5)
   --access-ms N        access benchmark CPU ms per stream and round (default 20)
   --sizes LIST         dispatch tree sizes in regions (default 10,100,1000,10000,100000)
@@ -31,7 +33,7 @@ export const USAGE = `usage: npm run bench [-- options]
   --boot-machines LIST machines for the boot-scale runs (default pseries,q35)
   --dma-cases LIST     DMA benchmark IOMMU set-ups: ${DMA_CASES.join(',')} (default: all)
   --dma-ms N           DMA benchmark CPU ms per strategy and round (default 40)
-  --quick              small sizes and short runs, to try the harness
+  --quick              small sizes and short runs, to try the harness (access: 1000 regions only)
   --out DIR            where results go (default bench-results)`;
 
 export interface BenchOptions {
@@ -86,6 +88,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       only: { type: 'string' },
       sizes: { type: 'string' },
       'access-sizes': { type: 'string' },
+      'access-streams': { type: 'string' },
       rounds: { type: 'string' },
       'access-ms': { type: 'string' },
       paths: { type: 'string' },
@@ -110,7 +113,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     help: values.help === true,
     phases: list('only', values.only, PHASES, PHASES),
     access: {
-      sizes: counts('access-sizes', values['access-sizes'], quick ? [10, 1000] : [10, 1000, 10000, 100000], 1_000_000),
+      // A process per (size, stream, op, strategy): --quick keeps one size to stay near 15 s.
+      sizes: counts('access-sizes', values['access-sizes'], quick ? [1000] : [10, 1000, 10000, 100000], 1_000_000),
+      streams: list<StreamName>('access-streams', values['access-streams'], ACCESS_STREAMS, ACCESS_STREAMS),
       rounds: counts('rounds', values.rounds, [5], 100)[0]!,
       ms: counts('access-ms', values['access-ms'], [quick ? 6 : 20], 10_000)[0]!,
     },

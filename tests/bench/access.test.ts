@@ -11,8 +11,15 @@ import { recordNicTrace } from '../../scripts/bench/nic-trace.ts';
 const trace = recordNicTrace(STREAM);
 
 test('access options: defaults, --quick, and bad values named', () => {
-  assert.equal(parseBenchArgs([]).access, { sizes: [10, 1000, 10000, 100000], rounds: 5, ms: 20 });
-  assert.equal(parseBenchArgs(['--quick']).access.sizes, [10, 1000]);
+  assert.equal(parseBenchArgs([]).access, {
+    sizes: [10, 1000, 10000, 100000],
+    streams: [...STREAMS],
+    rounds: 5,
+    ms: 20,
+  });
+  assert.equal(parseBenchArgs(['--access-streams', 'nic-trace,ram-seq']).access.streams, ['nic-trace', 'ram-seq']);
+  assert.throws(() => parseBenchArgs(['--access-streams', 'mmio']), /--access-streams: unknown 'mmio'/);
+  assert.equal(parseBenchArgs(['--quick']).access.sizes, [1000]);
   assert.throws(() => parseBenchArgs(['--rounds', '0']), /--rounds: '0'/);
   assert.throws(() => parseBenchArgs(['--access-sizes', '10,x']), /--access-sizes: 'x'/);
 });
