@@ -97,6 +97,21 @@ test('a fault in the middle of a DMA writes nothing, leaves the read buffer alon
   assert.equal(r.hw.dmaFaults.at(-1), { iova: 0x21000n, write: false });
 });
 
+test('without COMMAND.MASTER no DMA leaves the device: blocked and counted, no IOMMU fault, buffers untouched', () => {
+  const r = rig();
+  r.c.mapDma({ iova: 0x10000n, size: 0x1000n, vaddr: VA, flags: R | W });
+  r.hw.config.bytes[4] = 0x2; // COMMAND: MEMORY only
+  const before = snapshot(r.ram);
+  const into = new Uint8Array(16).fill(0x55);
+  assert.is(r.hw.dmaReadInto(0x10000, into), false);
+  assert.is(r.hw.dmaRead(0x10000n, 16), null);
+  assert.is(r.hw.dmaWrite(0x10000n, new Uint8Array(16)), false);
+  assert.is(r.hw.dmaBlocked, 3);
+  assert.equal(r.hw.dmaFaults, []);
+  assert.ok(into.every((b) => b === 0x55));
+  assert.equal(snapshot(r.ram), before);
+});
+
 test('random DMAs over random mappings copy exactly what the per-byte reference says, or nothing', () => {
   const mapping = fc.record({
     page: fc.integer({ min: 0, max: 24 }),
