@@ -43,6 +43,22 @@ export interface RegionOwner {
 const NO_OWNER: RegionOwner = Object.freeze({});
 const NO_REGIONS = Object.freeze([]) as readonly MemoryRegion[] as MemoryRegion[];
 
+/** What few regions have: one object per region that has any, a shared frozen default for the rest. */
+interface RareParts {
+  alias: MemoryRegion | null;
+  aliasOffset: bigint;
+  aliasedBy: MemoryRegion[];
+  childIndex: ChildIndex | null;
+  owner: RegionOwner;
+}
+const NO_PARTS: RareParts = Object.freeze({
+  alias: null,
+  aliasOffset: 0n,
+  aliasedBy: NO_REGIONS,
+  childIndex: null,
+  owner: NO_OWNER,
+});
+
 // Bits of MemoryRegion.flags: the region's boolean state in one small integer, not a field each
 // (a 100,000-region tree pays 8 bytes per field per region).
 const ENABLED = 1;
@@ -67,7 +83,6 @@ const FROM_OPS = VALID_UNALIGNED | BIG_ENDIAN | COUNTS_AS_UNASSIGNED;
 export class MemoryRegion {
   addr = 0n;
   priority = 0;
-  aliasOffset = 0n;
   container: MemoryRegion | null = null;
   /**
    * QEMU's subregion list stored back to front: ascending priority, oldest first among equals.
@@ -78,12 +93,8 @@ export class MemoryRegion {
   readonly children: MemoryRegion[] = NO_REGIONS;
   /** Sequence number of the last (re-)insertion into a container. */
   insertSeq = 0;
-  /** Every alias whose target is this region: the paths a change here renders through (shared empty list until one). */
-  readonly aliasedBy: MemoryRegion[] = NO_REGIONS;
-  /** The children by address, built by the renderer once a clipped render meets many of them. */
-  childIndex: ChildIndex | null = null;
-  /** Replaced whole, never changed in place (regions without one share a frozen empty object). */
-  owner: RegionOwner = NO_OWNER;
+  /** alias, aliasOffset, aliasedBy, childIndex and owner, behind the accessors below. */
+  private rare: RareParts = NO_PARTS;
   /** The boolean state (the bits above), behind the accessors below. */
   private flags: number;
 
@@ -111,7 +122,7 @@ export class MemoryRegion {
     public size: bigint,
     readonly ramBlock: RamBlock | null = null,
     readonly ramDeviceBacking: RamDeviceBacking | null = null,
-    readonly alias: MemoryRegion | null = null,
+    alias: MemoryRegion | null = null,
   ) {
     if (size < 0n || size > U64_SPAN) throw new RangeError(`region ${name}: size ${size} is outside 0..2^64`);
     // Enabled, and romd mode on (QEMU's initial value; only meaningful for ROM devices).
@@ -125,9 +136,45 @@ export class MemoryRegion {
       (kind === 'ramd' ? IS_RAM_DEVICE : 0);
     this.setOps(unassignedMemOps); // every region starts with unassigned_mem_ops (memory_region_initfn)
     if (alias) {
-      if (alias.aliasedBy === NO_REGIONS) (alias as { aliasedBy: MemoryRegion[] }).aliasedBy = [];
-      alias.aliasedBy.push(this);
+      this.ownParts().alias = alias;
+      const target = alias.ownParts();
+      if (target.aliasedBy === NO_REGIONS) target.aliasedBy = [];
+      target.aliasedBy.push(this);
     }
+  }
+
+  /** The region this one is an alias of (memory_region_init_alias). */
+  get alias(): MemoryRegion | null {
+    return this.rare.alias;
+  }
+  get aliasOffset(): bigint {
+    return this.rare.aliasOffset;
+  }
+  set aliasOffset(offset: bigint) {
+    if (offset !== this.rare.aliasOffset) this.ownParts().aliasOffset = offset;
+  }
+  /** Every alias whose target is this region: the paths a change here renders through. */
+  get aliasedBy(): MemoryRegion[] {
+    return this.rare.aliasedBy;
+  }
+  /** The children by address, built by the renderer once a clipped render meets many of them. */
+  get childIndex(): ChildIndex | null {
+    return this.rare.childIndex;
+  }
+  set childIndex(index: ChildIndex | null) {
+    if (index !== this.rare.childIndex) this.ownParts().childIndex = index;
+  }
+  /** Replaced whole, never changed in place (regions without one share a frozen empty object). */
+  get owner(): RegionOwner {
+    return this.rare.owner;
+  }
+  set owner(owner: RegionOwner) {
+    this.ownParts().owner = owner;
+  }
+
+  private ownParts(): RareParts {
+    if (this.rare === NO_PARTS) this.rare = { ...NO_PARTS };
+    return this.rare;
   }
 
   get enabled(): boolean {
