@@ -45,6 +45,8 @@ const NO_REGIONS = Object.freeze([]) as readonly MemoryRegion[] as MemoryRegion[
 
 /** What few regions have: one object per region that has any, a shared frozen default for the rest. */
 interface RareParts {
+  ramBlock: RamBlock | null;
+  ramDeviceBacking: RamDeviceBacking | null;
   alias: MemoryRegion | null;
   aliasOffset: bigint;
   aliasedBy: MemoryRegion[];
@@ -52,6 +54,8 @@ interface RareParts {
   owner: RegionOwner;
 }
 const NO_PARTS: RareParts = Object.freeze({
+  ramBlock: null,
+  ramDeviceBacking: null,
   alias: null,
   aliasOffset: 0n,
   aliasedBy: NO_REGIONS,
@@ -74,7 +78,8 @@ const IS_RAM_DEVICE = 256;
 const VALID_UNALIGNED = 512;
 const BIG_ENDIAN = 1024;
 const COUNTS_AS_UNASSIGNED = 2048;
-const FROM_OPS = VALID_UNALIGNED | BIG_ENDIAN | COUNTS_AS_UNASSIGNED;
+const IMPL_UNALIGNED = 4096;
+const FROM_OPS = VALID_UNALIGNED | BIG_ENDIAN | COUNTS_AS_UNASSIGNED | IMPL_UNALIGNED;
 
 /**
  * A node of the memory tree (QEMU's MemoryRegion). Mutators follow system/memory.c: each one runs in
@@ -93,7 +98,7 @@ export class MemoryRegion {
   readonly children: MemoryRegion[] = NO_REGIONS;
   /** Sequence number of the last (re-)insertion into a container. */
   insertSeq = 0;
-  /** alias, aliasOffset, aliasedBy, childIndex and owner, behind the accessors below. */
+  /** ramBlock, ramDeviceBacking, alias, aliasOffset, aliasedBy, childIndex and owner, behind the accessors below. */
   private rare: RareParts = NO_PARTS;
   /** The boolean state (the bits above), behind the accessors below. */
   private flags: number;
@@ -105,7 +110,6 @@ export class MemoryRegion {
   accepts: ((offset: number, size: number, isWrite: boolean) => boolean) | null = null;
   implMin = 1;
   implMax = 4;
-  implUnaligned = false;
   /**
    * Bit set of the sizes 1, 2 and 4 whose naturally aligned accesses need none of the general
    * machinery: valid by size, no accepts hook, one callback (impl), no byte swap. The address-space
@@ -120,8 +124,8 @@ export class MemoryRegion {
     readonly name: string,
     readonly kind: RegionKind,
     public size: bigint,
-    readonly ramBlock: RamBlock | null = null,
-    readonly ramDeviceBacking: RamDeviceBacking | null = null,
+    ramBlock: RamBlock | null = null,
+    ramDeviceBacking: RamDeviceBacking | null = null,
     alias: MemoryRegion | null = null,
   ) {
     if (size < 0n || size > U64_SPAN) throw new RangeError(`region ${name}: size ${size} is outside 0..2^64`);
@@ -135,6 +139,8 @@ export class MemoryRegion {
       (kind === 'romd' ? IS_ROM_DEVICE : 0) |
       (kind === 'ramd' ? IS_RAM_DEVICE : 0);
     this.setOps(unassignedMemOps); // every region starts with unassigned_mem_ops (memory_region_initfn)
+    if (ramBlock) this.ownParts().ramBlock = ramBlock;
+    if (ramDeviceBacking) this.ownParts().ramDeviceBacking = ramDeviceBacking;
     if (alias) {
       this.ownParts().alias = alias;
       const target = alias.ownParts();
@@ -143,6 +149,13 @@ export class MemoryRegion {
     }
   }
 
+  /** The memory of RAM, ROM and ROM-device regions (QEMU's RAMBlock). */
+  get ramBlock(): RamBlock | null {
+    return this.rare.ramBlock;
+  }
+  get ramDeviceBacking(): RamDeviceBacking | null {
+    return this.rare.ramDeviceBacking;
+  }
   /** The region this one is an alias of (memory_region_init_alias). */
   get alias(): MemoryRegion | null {
     return this.rare.alias;
@@ -232,6 +245,9 @@ export class MemoryRegion {
   get countsAsUnassigned(): boolean {
     return (this.flags & COUNTS_AS_UNASSIGNED) !== 0;
   }
+  get implUnaligned(): boolean {
+    return (this.flags & IMPL_UNALIGNED) !== 0;
+  }
 
   private setFlag(bit: number, on: boolean): void {
     this.flags = on ? this.flags | bit : this.flags & ~bit;
@@ -249,7 +265,6 @@ export class MemoryRegion {
     this.accepts = valid.accepts ?? null;
     this.implMin = impl.minAccessSize || 1;
     this.implMax = impl.maxAccessSize || 4;
-    this.implUnaligned = impl.unaligned ?? false;
     const endian: DeviceEndian = ops.endianness ?? 'native';
     const bigEndian = endian === 'big' || (endian === 'native' && this.host.targetBigEndian);
     // Nothing is there (reservations, unassigned I/O); RAM and ROM refusing a store is "invalid".
@@ -257,6 +272,7 @@ export class MemoryRegion {
     this.flags =
       (this.flags & ~FROM_OPS) |
       (valid.unaligned ? VALID_UNALIGNED : 0) |
+      (impl.unaligned ? IMPL_UNALIGNED : 0) |
       (bigEndian ? BIG_ENDIAN : 0) |
       (countsAsUnassigned ? COUNTS_AS_UNASSIGNED : 0);
     this.readFn = ops.read ?? null;
