@@ -24,12 +24,22 @@ export class RamBlock {
   readonly chunks16: (Uint16Array | undefined)[];
   readonly chunks32: (Uint32Array | undefined)[];
 
-  constructor(readonly size: number) {
+  /**
+   * `maxChunk` caps the chunk (a multiple of 8): storage touched sparsely, as device registers are,
+   * wants small chunks, since every chunk is a separate ArrayBuffer the GC accounts for whole.
+   */
+  constructor(
+    readonly size: number,
+    maxChunk = MAX_CHUNK,
+  ) {
     if (!Number.isInteger(size) || size < 0 || size > 2 ** 48) {
       throw new RangeError(`RAM block size ${size} must be an integer between 0 and 2^48`);
     }
+    if (!Number.isInteger(maxChunk) || maxChunk < 8 || maxChunk > MAX_CHUNK || maxChunk % 8 !== 0) {
+      throw new RangeError(`RAM block chunk limit ${maxChunk} must be a multiple of 8 from 8 to ${MAX_CHUNK}`);
+    }
     // Rounded up to 8 so the 32-bit view covers every byte of a small block.
-    this.chunkSize = size >= MAX_CHUNK ? MAX_CHUNK : Math.max(8, Math.ceil(size / 8) * 8);
+    this.chunkSize = size >= maxChunk ? maxChunk : Math.max(8, Math.ceil(size / 8) * 8);
     const n = Math.ceil(size / this.chunkSize);
     this.chunks8 = new Array(n);
     this.chunks16 = new Array(n);

@@ -43,6 +43,26 @@ export interface RegionOwner {
 const NO_OWNER: RegionOwner = Object.freeze({});
 const NO_REGIONS = Object.freeze([]) as readonly MemoryRegion[] as MemoryRegion[];
 
+/** What few regions have: one object per region that has any, a shared frozen default for the rest. */
+interface RareParts {
+  ramBlock: RamBlock | null;
+  ramDeviceBacking: RamDeviceBacking | null;
+  alias: MemoryRegion | null;
+  aliasOffset: bigint;
+  aliasedBy: MemoryRegion[];
+  childIndex: ChildIndex | null;
+  owner: RegionOwner;
+}
+const NO_PARTS: RareParts = Object.freeze({
+  ramBlock: null,
+  ramDeviceBacking: null,
+  alias: null,
+  aliasOffset: 0n,
+  aliasedBy: NO_REGIONS,
+  childIndex: null,
+  owner: NO_OWNER,
+});
+
 // Bits of MemoryRegion.flags: the region's boolean state in one small integer, not a field each
 // (a 100,000-region tree pays 8 bytes per field per region).
 const ENABLED = 1;
@@ -58,7 +78,8 @@ const IS_RAM_DEVICE = 256;
 const VALID_UNALIGNED = 512;
 const BIG_ENDIAN = 1024;
 const COUNTS_AS_UNASSIGNED = 2048;
-const FROM_OPS = VALID_UNALIGNED | BIG_ENDIAN | COUNTS_AS_UNASSIGNED;
+const IMPL_UNALIGNED = 4096;
+const FROM_OPS = VALID_UNALIGNED | BIG_ENDIAN | COUNTS_AS_UNASSIGNED | IMPL_UNALIGNED;
 
 /**
  * A node of the memory tree (QEMU's MemoryRegion). Mutators follow system/memory.c: each one runs in
@@ -67,7 +88,6 @@ const FROM_OPS = VALID_UNALIGNED | BIG_ENDIAN | COUNTS_AS_UNASSIGNED;
 export class MemoryRegion {
   addr = 0n;
   priority = 0;
-  aliasOffset = 0n;
   container: MemoryRegion | null = null;
   /**
    * QEMU's subregion list stored back to front: ascending priority, oldest first among equals.
@@ -78,12 +98,8 @@ export class MemoryRegion {
   readonly children: MemoryRegion[] = NO_REGIONS;
   /** Sequence number of the last (re-)insertion into a container. */
   insertSeq = 0;
-  /** Every alias whose target is this region: the paths a change here renders through (shared empty list until one). */
-  readonly aliasedBy: MemoryRegion[] = NO_REGIONS;
-  /** The children by address, built by the renderer once a clipped render meets many of them. */
-  childIndex: ChildIndex | null = null;
-  /** Replaced whole, never changed in place (regions without one share a frozen empty object). */
-  owner: RegionOwner = NO_OWNER;
+  /** ramBlock, ramDeviceBacking, alias, aliasOffset, aliasedBy, childIndex and owner, behind the accessors below. */
+  private rare: RareParts = NO_PARTS;
   /** The boolean state (the bits above), behind the accessors below. */
   private flags: number;
 
@@ -94,7 +110,6 @@ export class MemoryRegion {
   accepts: ((offset: number, size: number, isWrite: boolean) => boolean) | null = null;
   implMin = 1;
   implMax = 4;
-  implUnaligned = false;
   /**
    * Bit set of the sizes 1, 2 and 4 whose naturally aligned accesses need none of the general
    * machinery: valid by size, no accepts hook, one callback (impl), no byte swap. The address-space
@@ -109,9 +124,9 @@ export class MemoryRegion {
     readonly name: string,
     readonly kind: RegionKind,
     public size: bigint,
-    readonly ramBlock: RamBlock | null = null,
-    readonly ramDeviceBacking: RamDeviceBacking | null = null,
-    readonly alias: MemoryRegion | null = null,
+    ramBlock: RamBlock | null = null,
+    ramDeviceBacking: RamDeviceBacking | null = null,
+    alias: MemoryRegion | null = null,
   ) {
     if (size < 0n || size > U64_SPAN) throw new RangeError(`region ${name}: size ${size} is outside 0..2^64`);
     // Enabled, and romd mode on (QEMU's initial value; only meaningful for ROM devices).
@@ -124,10 +139,55 @@ export class MemoryRegion {
       (kind === 'romd' ? IS_ROM_DEVICE : 0) |
       (kind === 'ramd' ? IS_RAM_DEVICE : 0);
     this.setOps(unassignedMemOps); // every region starts with unassigned_mem_ops (memory_region_initfn)
+    if (ramBlock) this.ownParts().ramBlock = ramBlock;
+    if (ramDeviceBacking) this.ownParts().ramDeviceBacking = ramDeviceBacking;
     if (alias) {
-      if (alias.aliasedBy === NO_REGIONS) (alias as { aliasedBy: MemoryRegion[] }).aliasedBy = [];
-      alias.aliasedBy.push(this);
+      this.ownParts().alias = alias;
+      const target = alias.ownParts();
+      if (target.aliasedBy === NO_REGIONS) target.aliasedBy = [];
+      target.aliasedBy.push(this);
     }
+  }
+
+  /** The memory of RAM, ROM and ROM-device regions (QEMU's RAMBlock). */
+  get ramBlock(): RamBlock | null {
+    return this.rare.ramBlock;
+  }
+  get ramDeviceBacking(): RamDeviceBacking | null {
+    return this.rare.ramDeviceBacking;
+  }
+  /** The region this one is an alias of (memory_region_init_alias). */
+  get alias(): MemoryRegion | null {
+    return this.rare.alias;
+  }
+  get aliasOffset(): bigint {
+    return this.rare.aliasOffset;
+  }
+  set aliasOffset(offset: bigint) {
+    if (offset !== this.rare.aliasOffset) this.ownParts().aliasOffset = offset;
+  }
+  /** Every alias whose target is this region: the paths a change here renders through. */
+  get aliasedBy(): MemoryRegion[] {
+    return this.rare.aliasedBy;
+  }
+  /** The children by address, built by the renderer once a clipped render meets many of them. */
+  get childIndex(): ChildIndex | null {
+    return this.rare.childIndex;
+  }
+  set childIndex(index: ChildIndex | null) {
+    if (index !== this.rare.childIndex) this.ownParts().childIndex = index;
+  }
+  /** Replaced whole, never changed in place (regions without one share a frozen empty object). */
+  get owner(): RegionOwner {
+    return this.rare.owner;
+  }
+  set owner(owner: RegionOwner) {
+    this.ownParts().owner = owner;
+  }
+
+  private ownParts(): RareParts {
+    if (this.rare === NO_PARTS) this.rare = { ...NO_PARTS };
+    return this.rare;
   }
 
   get enabled(): boolean {
@@ -185,6 +245,9 @@ export class MemoryRegion {
   get countsAsUnassigned(): boolean {
     return (this.flags & COUNTS_AS_UNASSIGNED) !== 0;
   }
+  get implUnaligned(): boolean {
+    return (this.flags & IMPL_UNALIGNED) !== 0;
+  }
 
   private setFlag(bit: number, on: boolean): void {
     this.flags = on ? this.flags | bit : this.flags & ~bit;
@@ -202,7 +265,6 @@ export class MemoryRegion {
     this.accepts = valid.accepts ?? null;
     this.implMin = impl.minAccessSize || 1;
     this.implMax = impl.maxAccessSize || 4;
-    this.implUnaligned = impl.unaligned ?? false;
     const endian: DeviceEndian = ops.endianness ?? 'native';
     const bigEndian = endian === 'big' || (endian === 'native' && this.host.targetBigEndian);
     // Nothing is there (reservations, unassigned I/O); RAM and ROM refusing a store is "invalid".
@@ -210,6 +272,7 @@ export class MemoryRegion {
     this.flags =
       (this.flags & ~FROM_OPS) |
       (valid.unaligned ? VALID_UNALIGNED : 0) |
+      (impl.unaligned ? IMPL_UNALIGNED : 0) |
       (bigEndian ? BIG_ENDIAN : 0) |
       (countsAsUnassigned ? COUNTS_AS_UNASSIGNED : 0);
     this.readFn = ops.read ?? null;

@@ -8,6 +8,7 @@ import { SimHost, VfioKernel, type NicModel } from '../../src/host/index.ts';
 import { EventFd, NIC_MAX_BUFFER, NIC_REGS } from '../../src/common/index.ts';
 import { RamBlock } from '../../src/memory/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
+import { loadHost, open } from './helpers.ts';
 
 const HOSTS = fileURLToPath(new URL('../../machines/hosts/', import.meta.url));
 const VADDR = 0x7f0000000000n;
@@ -62,6 +63,16 @@ test('a doorbell through the mmap transmits by DMA, writes completions and raise
   assert.is(bar0.read(NIC_REGS.ICR, 4), 1);
   assert.is(bar0.read(NIC_REGS.ICR, 4), 0, 'read to clear');
   assert.is(dev.read(0, NIC_REGS.RING_HEAD, 4), 2);
+});
+
+test('BAR storage is sparse in 64 KiB chunks: programming the registers costs 64 KiB, not a 16 MiB chunk', () => {
+  const { dev } = open(loadHost('power9-64k'), '0000:01:00.0', U.VFIO_SPAPR_TCE_v2_IOMMU);
+  const bar0 = dev.hw.bars.get(0)!;
+  assert.is(bar0.size, 0x2000000, "the pseries host's NIC has a 32 MiB BAR 0");
+  dev.write(0, NIC_REGS.RING_LEN, 8, 4);
+  dev.write(0, NIC_REGS.DOORBELL, 0, 4);
+  assert.is(bar0.chunkSize, 0x10000);
+  assert.is(bar0.chunks8.filter((c) => c !== undefined).length, 1, 'the registers and the doorbell share one');
 });
 
 test('DMA to an unmapped IOVA is an IOMMU fault: counted, nothing written, no interrupt', () => {

@@ -36,8 +36,15 @@ test("children, aliases and owner start shared and empty, and become the region'
   assert.equal(other.children, []);
   assert.equal(leaf.children, []);
   const alias = mem.alias('alias', leaf, 0, 0x1000);
-  assert.equal(leaf.aliasedBy, [alias]);
+  const shifted = mem.alias('shifted', leaf, 0x800, 0x800);
+  assert.equal(leaf.aliasedBy, [alias, shifted]);
   assert.equal(other.aliasedBy, []);
+  assert.equal(
+    [alias.alias, alias.aliasOffset, shifted.aliasOffset, leaf.alias, leaf.aliasOffset],
+    [leaf, 0n, 0x800n, null, 0n],
+  );
+  shifted.setAliasOffset(0x400);
+  assert.equal([alias.aliasOffset, shifted.aliasOffset], [0n, 0x400n]);
   leaf.owner = { owner: 'dev id=x' };
   assert.equal(leaf.owner, { owner: 'dev id=x' });
   assert.equal(other.owner, {});
