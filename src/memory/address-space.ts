@@ -110,6 +110,12 @@ export class AddressSpace {
   private ioWriteSizes = 0;
   private ioRead: ReadFn = NO_READ;
   private ioWrite: WriteFn = NO_WRITE;
+  // The access being served off the inlined path. Handed over in fields, not as arguments: a call
+  // boxes a number that is not a small integer (an address past 2^31, say) into a new heap object,
+  // while a store into a number field overwrites the field's box.
+  private at = 0;
+  private value = 0;
+  private valueHi = 0;
 
   constructor(
     private readonly host: AddressSpaceHost,
@@ -135,7 +141,10 @@ export class AddressSpace {
    * integer and below 2^32. The MMIO window only opens on sections that take 4-byte accesses.
    */
   read(addr: number, size: number): number {
-    if (size !== 4) return this.readSized(addr, size);
+    if (size !== 4) {
+      this.at = addr;
+      return this.readSized(size);
+    }
     const o = addr - this.ramBase;
     const i = o >>> 2;
     if (i << 2 === o && i < this.ram32.length) {
@@ -148,12 +157,18 @@ export class AddressSpace {
       this.result = MemTx.Ok;
       return (this.ioRead(j, 4) as number) >>> 0;
     }
-    return this.readMiss(addr, 4);
+    this.at = addr;
+    return this.readMiss(4);
   }
 
   /** Stores `size` (1, 2, 4 or 8) bytes; `hi` is the upper half of an 8-byte value. Returns the MemTxResult. */
   write(addr: number, value: number, size: number, hi = 0): number {
-    if (size !== 4) return this.writeSized(addr, value, size, hi);
+    if (size !== 4) {
+      this.at = addr;
+      this.value = value;
+      this.valueHi = hi;
+      return this.writeSized(size);
+    }
     const o = addr - this.ramBase;
     const i = o >>> 2;
     if (i << 2 === o && i < this.wram32.length) {
@@ -166,11 +181,15 @@ export class AddressSpace {
       this.ioWrite(j, value >>> 0, 4);
       return (this.result = MemTx.Ok);
     }
-    return this.writeMiss(addr, value, 4, hi);
+    this.at = addr;
+    this.value = value;
+    this.valueHi = hi;
+    return this.writeMiss(4);
   }
 
   /** read() of 1, 2 or 8 bytes (or a bad size): the same windows, then the miss path. */
-  private readSized(addr: number, size: number): number {
+  private readSized(size: number): number {
+    const addr = this.at;
     const o = addr - this.ramBase;
     if (size === 1) {
       if (o >>> 0 === o && o < this.ram8.length) {
@@ -196,11 +215,14 @@ export class AddressSpace {
     if (j === off && j >= this.ioLo && j + size <= this.ioHi && (this.ioReadSizes & size) !== 0) {
       if ((j & (size - 1)) === 0) return this.readIo(this.ioRead, j, size);
     }
-    return this.readMiss(addr, size);
+    return this.readMiss(size);
   }
 
   /** write() of 1, 2 or 8 bytes (or a bad size). */
-  private writeSized(addr: number, value: number, size: number, hi: number): number {
+  private writeSized(size: number): number {
+    const addr = this.at;
+    const value = this.value;
+    const hi = this.valueHi;
     const o = addr - this.ramBase;
     if (size === 1) {
       if (o >>> 0 === o && o < this.wram8.length) {
@@ -226,7 +248,7 @@ export class AddressSpace {
     if (j === off && j >= this.ioLo && j + size <= this.ioHi && (this.ioWriteSizes & size) !== 0) {
       if ((j & (size - 1)) === 0) return this.writeIo(this.ioWrite, j, value, size, hi);
     }
-    return this.writeMiss(addr, value, size, hi);
+    return this.writeMiss(size);
   }
 
   /**
@@ -251,7 +273,8 @@ export class AddressSpace {
   }
 
   /** Every load the windows do not serve: one lookup, then the path of the section's kind. */
-  private readMiss(addr: number, size: number): number {
+  private readMiss(size: number): number {
+    const addr = this.at;
     if (
       addr >= this.sectionStart &&
       addr + size <= this.sectionEnd &&
@@ -260,7 +283,7 @@ export class AddressSpace {
     ) {
       const block = this.sectionBlock!;
       const off = addr + this.sectionDelta;
-      if (this.moveRam(block, off, addr, false)) {
+      if (this.moveRam(block, false)) {
         this.result = MemTx.Ok;
         return block.read(off, size);
       }
@@ -291,7 +314,7 @@ export class AddressSpace {
         if (this.counting) {
           if (kind === SectionKind.RamDevice) this.counters.ramDevice++;
           else this.counters.ram++;
-        } else this.openRam(d, s, block, off, addr, false);
+        } else this.openRam(d, s, block, false);
         this.result = MemTx.Ok;
         if (size === 8) {
           this.hi = block.read(off + 4, 4);
@@ -327,7 +350,10 @@ export class AddressSpace {
   }
 
   /** Every store the windows do not serve. */
-  private writeMiss(addr: number, value: number, size: number, hi: number): number {
+  private writeMiss(size: number): number {
+    const addr = this.at;
+    const value = this.value;
+    const hi = this.valueHi;
     if (
       addr >= this.sectionStart &&
       addr + size <= this.sectionEnd &&
@@ -337,7 +363,7 @@ export class AddressSpace {
     ) {
       const block = this.sectionBlock!;
       const off = addr + this.sectionDelta;
-      this.moveRam(block, off, addr, true);
+      this.moveRam(block, true);
       block.write(off, value, size);
       return (this.result = MemTx.Ok);
     }
@@ -366,7 +392,7 @@ export class AddressSpace {
         if (this.counting) {
           if (kind === SectionKind.RamDevice) this.counters.ramDevice++;
           else this.counters.ram++;
-        } else this.openRam(d, s, block, off, addr, true);
+        } else this.openRam(d, s, block, true);
         if (size === 8) {
           block.write(off, value >>> 0, 4);
           block.write(off + 4, hi >>> 0, 4);
@@ -398,23 +424,25 @@ export class AddressSpace {
     return this.transfer(addr, scratch, size, true, false);
   }
 
-  /** Points the RAM window at section s and the chunk of `block` holding `off` (a new chunk only for a store). */
-  private openRam(d: Dispatch, s: number, block: RamBlock, off: number, addr: number, create: boolean): void {
+  /** Points the RAM window at section s and the chunk of `block` holding `at` (a new chunk only for a store). */
+  private openRam(d: Dispatch, s: number, block: RamBlock, create: boolean): void {
     if (!HOST_LITTLE_ENDIAN) return;
     const kind = d.kind(s);
     this.sectionStart = d.start(s);
     this.sectionEnd = d.end(s);
-    this.sectionDelta = off - addr;
+    this.sectionDelta = d.offset(s, 0);
     this.sectionBlock = block;
     this.sectionWritable = kind === SectionKind.Ram || kind === SectionKind.RamDevice;
-    this.moveRam(block, off, addr, create);
+    this.moveRam(block, create);
   }
 
   /**
-   * Moves the RAM window to the chunk holding `off` in the window's section, if the section covers
+   * Moves the RAM window to the chunk holding `at` in the window's section, if the section covers
    * the whole chunk (else the window closes). False if the chunk was never written (reads see 0).
    */
-  private moveRam(block: RamBlock, off: number, addr: number, create: boolean): boolean {
+  private moveRam(block: RamBlock, create: boolean): boolean {
+    const addr = this.at; // the access that missed (see `at`)
+    const off = addr + this.sectionDelta;
     const chunk = block.chunk(off, create);
     if (chunk === undefined) return false;
     const idx = Math.floor(off / block.chunkSize);
