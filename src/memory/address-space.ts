@@ -101,7 +101,9 @@ export class AddressSpace {
   private sectionDelta = 0;
   private sectionWritable = false;
   private sectionBlock: RamBlock | null = null;
-  // MMIO window: addr + ioDelta is the region offset; offsets [ioLo, ioHi) are one section whose
+  // MMIO window (the last MMIO section a miss reached; opening it on every such miss measured at
+  // least as fast as waiting for a second miss there, on sequential and random streams alike):
+  // addr + ioDelta is the region offset; offsets [ioLo, ioHi) are one section whose
   // callbacks take the sizes in ioReadSizes / ioWriteSizes (1|2|4|8 bits) in one direct call each.
   private ioDelta = 0;
   private ioLo = 0;
@@ -291,7 +293,6 @@ export class AddressSpace {
     const d = this.d.placeholder ? this.compile() : this.d;
     if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(0);
     const s = d.lookup(addr);
-    const again = d.mru === s;
     d.mru = s;
     const p = s * Sec.Stride;
     const sec = d.sec;
@@ -305,7 +306,7 @@ export class AddressSpace {
       ) {
         // memory_region_dispatch_read with every check known to pass: direct callbacks, no swap.
         if (this.counting) this.counters.mmio++;
-        else if (again) this.openIo(d, s, off - addr); // a second miss in a row here: keep it open
+        else this.openIo(d, s, off - addr);
         return this.readIo(d.secRead[s]!, off, size);
       }
       const kind = word & Sec.KindMask;
@@ -370,7 +371,6 @@ export class AddressSpace {
     const d = this.d.placeholder ? this.compile() : this.d;
     if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(MemTx.DecodeError);
     const s = d.lookup(addr);
-    const again = d.mru === s;
     d.mru = s;
     const p = s * Sec.Stride;
     const sec = d.sec;
@@ -383,7 +383,7 @@ export class AddressSpace {
         (off & (size === 8 ? 3 : size - 1)) === 0
       ) {
         if (this.counting) this.counters.mmio++;
-        else if (again) this.openIo(d, s, off - addr); // a second miss in a row here: keep it open
+        else this.openIo(d, s, off - addr);
         return this.writeIo(d.secWrite[s]!, off, value, size, hi);
       }
       const kind = word & Sec.KindMask;
