@@ -49,8 +49,9 @@ const STRATEGY_LABEL: Record<(typeof STRATEGIES)[number], string> = {
 if (opts.phases.includes('access')) {
   const a = opts.access;
   progress.print(
-    `Access: ns per access (CPU time; median of ${a.rounds} rounds, min-max), one process per size and ` +
-      `strategy, node ${process.version}`,
+    `Access: ns per access (CPU time; median of ${a.procs * a.rounds} rounds of ${a.ms} ms, min-max; ` +
+      `${a.procs} process${a.procs > 1 ? 'es' : ''} of ${a.rounds} rounds per size, stream, op and strategy), ` +
+      `node ${process.version}`,
   );
   progress.print(
     'direct = the handler called with its offset, RAM as a bare Uint32Array; v86 = npm v86 ' +
@@ -121,11 +122,15 @@ if (opts.phases.includes('access')) {
   })) as unknown as DispatchRow[];
   writeOut(
     'access.svg',
-    dispatchChart(asDispatch, [
-      { key: 'direct', label: 'direct call / bare array' },
-      { key: 'addressSpace', label: 'vdm AddressSpace' },
-      { key: 'linear', label: 'v86 (npm)' },
-    ]),
+    dispatchChart(
+      asDispatch,
+      [
+        { key: 'direct', label: 'direct call / bare array' },
+        { key: 'addressSpace', label: 'vdm AddressSpace' },
+        { key: 'linear', label: 'v86 (npm)' },
+      ],
+      (stream, op) => `${stream} ${op}`,
+    ),
   );
 }
 

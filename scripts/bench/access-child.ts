@@ -56,6 +56,8 @@ export interface ChildResult {
   deopts: number[];
   opts: number[];
   gcs: number[];
+  /** Per round: times the kernel took the CPU away from this process (involuntary context switches). */
+  preempted: number[];
 }
 
 const CHECKED = 4096;
@@ -152,7 +154,7 @@ function timeLoop(loop: Loop, c: Ctx, ms: number, cursor: { chunk: number; pos: 
     const before = used;
     sink ^= loop(c, from, to);
     accesses += to - from;
-    cursor.pos = to === STREAM ? 0 : to;
+    cursor.pos = to % STREAM; // no branch first taken after the warm-up (a deopt in a timed round)
     const u = process.cpuUsage(start);
     used = u.user + u.system;
     if (used - before < 500 && cursor.chunk < STREAM) cursor.chunk *= 2;
@@ -194,9 +196,12 @@ const ns: number[] = [];
 const deopts: number[] = [];
 const opts: number[] = [];
 const spans: [number, number][] = [];
+const preempted: number[] = [];
 for (let round = 0; round < args.rounds; round++) {
   const from = performance.now();
+  const switches = process.resourceUsage().involuntaryContextSwitches;
   ns.push(timeLoop(loop, c, args.ms, cursor));
+  preempted.push(process.resourceUsage().involuntaryContextSwitches - switches);
   spans.push([from, performance.now()]);
   const e = events.take();
   deopts.push(e.deopts);
@@ -220,6 +225,7 @@ const result: ChildResult = {
   deopts,
   opts,
   gcs,
+  preempted,
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(0);

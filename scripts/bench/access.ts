@@ -29,7 +29,10 @@ export interface AccessOptions {
   streams: StreamName[];
   /** CPU ms per round of each (stream, op). */
   ms: number;
+  /** Rounds per process. */
   rounds: number;
+  /** Processes per (size, stream, op, strategy); their rounds are pooled. */
+  procs: number;
 }
 
 export interface Spread {
@@ -52,9 +55,12 @@ export interface AccessRow {
   deopt: AccessStrategy[];
   /**
    * Per strategy, over its timed rounds: deoptimisations, optimised code installed, garbage
-   * collections; and the warm-up slices it took until V8 stopped compiling.
+   * collections, times the process was preempted; and the most warm-up slices a process took
+   * until V8 stopped compiling.
    */
-  codeEvents: Partial<Record<AccessStrategy, { deopts: number; opts: number; gcs: number; warmupSlices: number }>>;
+  codeEvents: Partial<
+    Record<AccessStrategy, { deopts: number; opts: number; gcs: number; preempted: number; warmupSlices: number }>
+  >;
 }
 
 export interface AccessSummary {
@@ -72,19 +78,23 @@ const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 export function spread(ns: number[]): Spread {
   const s = [...ns].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
+  const h = s.length >> 1;
+  return { median: s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2, min: s[0]!, max: s[s.length - 1]! };
 }
 
 /** The processes runAccess starts (for the progress line). */
 export function accessSteps(opts: AccessOptions): number {
-  return opts.sizes.reduce(
-    (total, n) =>
-      total +
-      opts.streams.reduce(
-        (k, stream) => k + opsOf(stream).length * ACCESS_STRATEGIES.filter((s) => runs(s, stream, n)).length,
-        0,
-      ),
-    0,
+  return (
+    opts.procs *
+    opts.sizes.reduce(
+      (total, n) =>
+        total +
+        opts.streams.reduce(
+          (k, stream) => k + opsOf(stream).length * ACCESS_STRATEGIES.filter((s) => runs(s, stream, n)).length,
+          0,
+        ),
+      0,
+    )
   );
 }
 
@@ -133,34 +143,48 @@ export function runAccess(
           codeEvents: {},
         };
         let reference: ChildResult | undefined;
-        for (const strategy of ACCESS_STRATEGIES) {
-          if (!runs(strategy, stream, n)) continue;
-          progress.step(`access: ${n} regions, ${stream} ${op}, ${strategy}`);
-          const r = runChild(child, {
-            n,
-            strategy,
-            stream,
-            op,
-            ms: opts.ms,
-            rounds: opts.rounds,
-            memory: summary.setupMs[strategy] === undefined,
-            trace: stream === 'nic-trace' ? trace : undefined,
-            codeLog,
-          });
-          summary.setupMs[strategy] ??= r.setupMs;
-          summary.heapPerRegion ??= r.heapPerRegion;
-          summary.ramBlock4k ??= r.ramBlock4k;
-          reference ??= r;
-          // The cross-check: the same answers (reads) or the same state after (writes) as the direct call.
-          if (r.checksum !== reference.checksum)
-            throw new Error(
-              `access benchmark, ${n} regions, ${stream} ${op}: ${strategy} answered differently from ` +
-                `${reference.strategy} (checksum ${r.checksum} vs ${reference.checksum})`,
-            );
-          const s = spread(r.ns);
+        const results = new Map<AccessStrategy, ChildResult[]>();
+        // Strategies alternate, pass after pass, so each sees the machine in the same states.
+        for (let pass = 0; pass < opts.procs; pass++) {
+          for (const strategy of ACCESS_STRATEGIES) {
+            if (!runs(strategy, stream, n)) continue;
+            progress.step(`access: ${n} regions, ${stream} ${op}, ${strategy}`);
+            const r = runChild(child, {
+              n,
+              strategy,
+              stream,
+              op,
+              ms: opts.ms,
+              rounds: opts.rounds,
+              memory: summary.setupMs[strategy] === undefined,
+              trace: stream === 'nic-trace' ? trace : undefined,
+              codeLog,
+            });
+            summary.setupMs[strategy] ??= r.setupMs;
+            summary.heapPerRegion ??= r.heapPerRegion;
+            summary.ramBlock4k ??= r.ramBlock4k;
+            reference ??= r;
+            // The cross-check: the same answers (reads) or the same state after (writes) as the first process.
+            if (r.checksum !== reference.checksum)
+              throw new Error(
+                `access benchmark, ${n} regions, ${stream} ${op}: ${strategy} answered differently from ` +
+                  `${reference.strategy} (checksum ${r.checksum} vs ${reference.checksum})`,
+              );
+            results.set(strategy, [...(results.get(strategy) ?? []), r]);
+          }
+        }
+        for (const [strategy, rs] of results) {
+          const s = spread(rs.flatMap((r) => r.ns));
           row.ns[strategy] = s;
           if (s.max > s.median * (1 + NOISE) || s.min < s.median * (1 - NOISE)) row.noisy.push(strategy);
-          const ev = { deopts: sum(r.deopts), opts: sum(r.opts), gcs: sum(r.gcs), warmupSlices: r.warmupSlices };
+          const total = (f: (r: ChildResult) => number[]) => sum(rs.flatMap(f));
+          const ev = {
+            deopts: total((r) => r.deopts),
+            opts: total((r) => r.opts),
+            gcs: total((r) => r.gcs),
+            preempted: total((r) => r.preempted),
+            warmupSlices: Math.max(...rs.map((r) => r.warmupSlices)),
+          };
           row.codeEvents[strategy] = ev;
           if (ev.deopts || ev.opts) row.deopt.push(strategy);
         }

@@ -15,6 +15,7 @@ const label = (e: number) => (e < 3 ? `${10 ** e}ns` : e < 6 ? `${10 ** (e - 3)}
 export function dispatchChart(
   rows: DispatchRow[],
   strategies: { key: keyof DispatchRow['ns']; label: string }[],
+  title: (path: string, order: string) => string = (path, order) => `${path} read, ${order}`,
 ): string {
   const reads = rows.filter((r) => r.op === 'read');
   const orders = [...new Set(reads.map((r) => r.order))];
@@ -45,7 +46,9 @@ export function dispatchChart(
     );
   });
   orders.forEach((order, row) => {
+    const has = (path: string) => reads.some((r) => r.order === order && r.path === path);
     paths.forEach((path, col) => {
+      if (!has(path)) return; // nothing measured there
       const ox = col * W;
       const oy = legendH + row * H;
       const px = (n: number) =>
@@ -55,7 +58,7 @@ export function dispatchChart(
         H -
         PAD.bottom -
         ((log10(ns) - log10(yMin)) / (log10(yMax) - log10(yMin) || 1)) * (H - PAD.top - PAD.bottom);
-      out.push(`<text x="${ox + PAD.left}" y="${oy + 14}" font-weight="bold">${esc(`${path} read, ${order}`)}</text>`);
+      out.push(`<text x="${ox + PAD.left}" y="${oy + 14}" font-weight="bold">${esc(title(path, order))}</text>`);
       out.push(
         `<rect x="${ox + PAD.left}" y="${oy + PAD.top}" width="${W - PAD.left - PAD.right}" ` +
           `height="${H - PAD.top - PAD.bottom}" fill="none" stroke="#ccc"/>`,
@@ -72,7 +75,7 @@ export function dispatchChart(
           `<text x="${px(n)}" y="${oy + H - PAD.bottom + 12}" ` +
             `text-anchor="middle">${n >= 1000 ? `${n / 1000}k` : n}</text>`,
         );
-      if (col === 0 && row === orders.length - 1)
+      if (col === paths.findIndex(has) && row === orders.length - 1)
         out.push(`<text x="${ox + W / 2}" y="${oy + H - 4}" text-anchor="middle">regions</text>`);
       strategies.forEach((s, k) => {
         const pts = sizes

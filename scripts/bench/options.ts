@@ -21,6 +21,7 @@ export const USAGE = `usage: npm run bench [-- options]
   --access-sizes LIST  access benchmark sizes in MMIO regions (default 10,1000,10000,100000)
   --access-streams L   access benchmark streams: ${ACCESS_STREAMS.join(',')} (default: all)
   --rounds N           access and DMA benchmark rounds, median and spread reported (default 5)
+  --access-procs N     access benchmark processes per cell, rounds pooled (default 2; --quick 1)
   --access-ms N        access benchmark CPU ms per stream and round (default 20)
   --sizes LIST         dispatch tree sizes in regions (default 10,100,1000,10000,100000)
   --paths LIST         ${PATHS.join(',')} (default: all)
@@ -89,6 +90,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       sizes: { type: 'string' },
       'access-sizes': { type: 'string' },
       'access-streams': { type: 'string' },
+      'access-procs': { type: 'string' },
       rounds: { type: 'string' },
       'access-ms': { type: 'string' },
       paths: { type: 'string' },
@@ -117,6 +119,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       sizes: counts('access-sizes', values['access-sizes'], quick ? [1000] : [10, 1000, 10000, 100000], 1_000_000),
       streams: list<StreamName>('access-streams', values['access-streams'], ACCESS_STREAMS, ACCESS_STREAMS),
       rounds: counts('rounds', values.rounds, [5], 100)[0]!,
+      procs: counts('access-procs', values['access-procs'], [quick ? 1 : 2], 20)[0]!,
       ms: counts('access-ms', values['access-ms'], [quick ? 6 : 20], 10_000)[0]!,
     },
     dispatch: {

@@ -4,6 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseBenchArgs } from '../../scripts/bench/options.ts';
+import { accessSteps, spread } from '../../scripts/bench/access.ts';
 import { layout, vdmMachine, RAM_BASE, RAM_SIZE } from '../../scripts/bench/access-layout.ts';
 import { STREAM, STREAMS, body, makeStream, runs } from '../../scripts/bench/access-streams.ts';
 import { recordNicTrace } from '../../scripts/bench/nic-trace.ts';
@@ -15,13 +16,26 @@ test('access options: defaults, --quick, and bad values named', () => {
     sizes: [10, 1000, 10000, 100000],
     streams: [...STREAMS],
     rounds: 5,
+    procs: 2,
     ms: 20,
   });
+  assert.is(parseBenchArgs(['--quick']).access.procs, 1);
+  assert.is(parseBenchArgs(['--access-procs', '3']).access.procs, 3);
+  assert.throws(() => parseBenchArgs(['--access-procs', '0']), /--access-procs: '0'/);
   assert.equal(parseBenchArgs(['--access-streams', 'nic-trace,ram-seq']).access.streams, ['nic-trace', 'ram-seq']);
   assert.throws(() => parseBenchArgs(['--access-streams', 'mmio']), /--access-streams: unknown 'mmio'/);
   assert.equal(parseBenchArgs(['--quick']).access.sizes, [1000]);
   assert.throws(() => parseBenchArgs(['--rounds', '0']), /--rounds: '0'/);
   assert.throws(() => parseBenchArgs(['--access-sizes', '10,x']), /--access-sizes: 'x'/);
+});
+
+test('a process per (size, stream, op, strategy) and pass; the median of pooled rounds', () => {
+  // 10 regions: mmio8-seq read and write without v86 (4), nic-trace rw with all three (3);
+  // 100 000 regions: mmio8-seq (4), nic-trace without v86 (2); two passes.
+  const opts = { sizes: [10, 100000], streams: ['mmio8-seq', 'nic-trace'] as const, rounds: 5, procs: 2, ms: 1 };
+  assert.is(accessSteps({ ...opts, streams: [...opts.streams] }), 2 * (7 + 6));
+  assert.equal(spread([5, 1, 3]), { median: 3, min: 1, max: 5 });
+  assert.equal(spread([4, 1, 3, 8]), { median: 3.5, min: 1, max: 8 });
 });
 
 test('v86 runs only what it can map: 4-byte accesses, at most 10 000 regions of 128 KiB', () => {
