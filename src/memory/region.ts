@@ -235,7 +235,7 @@ export class MemoryRegion {
   get isRamDevice(): boolean {
     return (this.flags & IS_RAM_DEVICE) !== 0;
   }
-  /** Compiled from the ops (setOps), as the fields below. */
+  /** Compiled from the ops by setOps. */
   get validUnaligned(): boolean {
     return (this.flags & VALID_UNALIGNED) !== 0;
   }
