@@ -101,7 +101,9 @@ export class AddressSpace {
   private sectionDelta = 0;
   private sectionWritable = false;
   private sectionBlock: RamBlock | null = null;
-  // MMIO window: addr + ioDelta is the region offset; offsets [ioLo, ioHi) are one section whose
+  // MMIO window (the last MMIO section a miss reached; opening it on every such miss measured at
+  // least as fast as waiting for a second miss there, on sequential and random streams alike):
+  // addr + ioDelta is the region offset; offsets [ioLo, ioHi) are one section whose
   // callbacks take the sizes in ioReadSizes / ioWriteSizes (1|2|4|8 bits) in one direct call each.
   private ioDelta = 0;
   private ioLo = 0;
@@ -291,7 +293,6 @@ export class AddressSpace {
     const d = this.d.placeholder ? this.compile() : this.d;
     if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(0);
     const s = d.lookup(addr);
-    const again = d.mru === s;
     d.mru = s;
     const p = s * Sec.Stride;
     const sec = d.sec;
@@ -305,7 +306,7 @@ export class AddressSpace {
       ) {
         // memory_region_dispatch_read with every check known to pass: direct callbacks, no swap.
         if (this.counting) this.counters.mmio++;
-        else if (again) this.openIo(d, s, off - addr); // a second miss in a row here: keep it open
+        else this.openIo(d, s);
         return this.readIo(d.secRead[s]!, off, size);
       }
       const kind = word & Sec.KindMask;
@@ -370,7 +371,6 @@ export class AddressSpace {
     const d = this.d.placeholder ? this.compile() : this.d;
     if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(MemTx.DecodeError);
     const s = d.lookup(addr);
-    const again = d.mru === s;
     d.mru = s;
     const p = s * Sec.Stride;
     const sec = d.sec;
@@ -383,7 +383,7 @@ export class AddressSpace {
         (off & (size === 8 ? 3 : size - 1)) === 0
       ) {
         if (this.counting) this.counters.mmio++;
-        else if (again) this.openIo(d, s, off - addr); // a second miss in a row here: keep it open
+        else this.openIo(d, s);
         return this.writeIo(d.secWrite[s]!, off, value, size, hi);
       }
       const kind = word & Sec.KindMask;
@@ -427,10 +427,12 @@ export class AddressSpace {
   /** Points the RAM window at section s and the chunk of `block` holding `at` (a new chunk only for a store). */
   private openRam(d: Dispatch, s: number, block: RamBlock, create: boolean): void {
     if (!HOST_LITTLE_ENDIAN) return;
-    const kind = d.kind(s);
-    this.sectionStart = d.start(s);
-    this.sectionEnd = d.end(s);
-    this.sectionDelta = d.offset(s, 0);
+    const sec = d.sec;
+    const p = s * Sec.Stride; // read here, not through d.start() etc.: see openIo
+    const kind = sec[p + Sec.Word]! & Sec.KindMask;
+    this.sectionStart = sec[p + Sec.Start]!;
+    this.sectionEnd = sec[p + Sec.End]!;
+    this.sectionDelta = sec[p + Sec.Delta]!;
     this.sectionBlock = block;
     this.sectionWritable = kind === SectionKind.Ram || kind === SectionKind.RamDevice;
     this.moveRam(block, create);
@@ -469,18 +471,23 @@ export class AddressSpace {
   }
 
   /**
-   * Points the MMIO window at section s (`delta`: region offset minus address), if its reads and
+   * Points the MMIO window at section s, if its reads and
    * writes both take 4 bytes in one call (read() and write() serve 4-byte accesses from it without
    * asking). Offsets past 2^30 stay on the miss path, so the window's bounds stay small integers.
    */
-  private openIo(d: Dispatch, s: number, delta: number): void {
-    const lo = d.start(s) + delta;
-    const word = d.sec[s * Sec.Stride + Sec.Word]!;
+  private openIo(d: Dispatch, s: number): void {
+    // The record is read here rather than through d.start()/d.end(): a call that V8 does not inline
+    // returns a number past 2^31 as a new heap object.
+    const sec = d.sec;
+    const p = s * Sec.Stride;
+    const delta = sec[p + Sec.Delta]!;
+    const lo = sec[p + Sec.Start]! + delta;
+    const word = sec[p + Sec.Word]!;
     const both4 = (word >> Sec.ReadSizesShift) & (word >> Sec.WriteSizesShift) & 4;
     if (lo >= IO_WINDOW_LIMIT || both4 === 0) return;
     this.ioDelta = delta;
     this.ioLo = lo;
-    this.ioHi = Math.min(d.end(s) + delta, IO_WINDOW_LIMIT);
+    this.ioHi = Math.min(sec[p + Sec.End]! + delta, IO_WINDOW_LIMIT);
     this.ioReadSizes = (word >> Sec.ReadSizesShift) & 15;
     this.ioWriteSizes = (word >> Sec.WriteSizesShift) & 15;
     this.ioRead = d.secRead[s] ?? NO_READ;
