@@ -58,10 +58,11 @@ if (opts.phases.includes('access')) {
       '(mmap_read32/mmap_write32 for MMIO, wasm read32s/write32 for RAM, mixed and nic-trace); op rw = the ' +
       "trace's loads and stores as recorded",
   );
-  progress.print(
-    `flags: "noisy" = that strategy's rounds spread wider than ±20% of its median; "deopt" = V8 deoptimised ` +
-      'or (re)optimised code while that strategy was timed, so its rounds did not all time the same code',
-  );
+  const flags =
+    'flags: "noisy" = that strategy\'s rounds spread wider than ±20% of its median; "deopt" = V8 deoptimised ' +
+    'or (re)optimised code during a timed round of that strategy even after such rounds were timed again ' +
+    `(up to ${a.rounds} times per process), so its rounds did not all time the same code`;
+  progress.print(flags);
   const header = ['regions', 'stream', 'op', 'direct', 'vdm', 'v86', 'vdm/direct', 'vdm/v86', 'flags'];
   const widths = [8, -10, -5, 18, 18, 18, 10, 8, -14];
   const fmt = (s: Spread | undefined) => (s ? `${fixed(s.median)} (${fixed(s.min)}-${fixed(s.max)})` : '-');
@@ -88,8 +89,7 @@ if (opts.phases.includes('access')) {
   md.push(
     '#### Accesses: vdm against a direct call and v86 (ns per access, median of the rounds, min-max)',
     '',
-    'flags: "noisy" = that strategy\'s rounds spread wider than ±20% of its median; "deopt" = V8 deoptimised or ' +
-      '(re)optimised code while that strategy was timed.',
+    `${flags}.`,
     '',
     ...markdown(header, rows.map(cells)),
     '',

@@ -55,11 +55,14 @@ export interface AccessRow {
   deopt: AccessStrategy[];
   /**
    * Per strategy, over its timed rounds: deoptimisations, optimised code installed, garbage
-   * collections, times the process was preempted; and the most warm-up slices a process took
-   * until V8 stopped compiling.
+   * collections, times the process was preempted; rounds timed again because of code events; and
+   * the most warm-up slices a process took until V8 stopped compiling.
    */
   codeEvents: Partial<
-    Record<AccessStrategy, { deopts: number; opts: number; gcs: number; preempted: number; warmupSlices: number }>
+    Record<
+      AccessStrategy,
+      { deopts: number; opts: number; gcs: number; preempted: number; redone: number; warmupSlices: number }
+    >
   >;
 }
 
@@ -183,6 +186,7 @@ export function runAccess(
             opts: total((r) => r.opts),
             gcs: total((r) => r.gcs),
             preempted: total((r) => r.preempted),
+            redone: sum(rs.map((r) => r.redone)),
             warmupSlices: Math.max(...rs.map((r) => r.warmupSlices)),
           };
           row.codeEvents[strategy] = ev;

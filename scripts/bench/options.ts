@@ -115,7 +115,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     help: values.help === true,
     phases: list('only', values.only, PHASES, PHASES),
     access: {
-      // A process per (size, stream, op, strategy): --quick keeps one size to stay near 15 s.
+      // A process per (size, stream, op, strategy): --quick keeps one size to stay near 20 s.
       sizes: counts('access-sizes', values['access-sizes'], quick ? [1000] : [10, 1000, 10000, 100000], 1_000_000),
       streams: list<StreamName>('access-streams', values['access-streams'], ACCESS_STREAMS, ACCESS_STREAMS),
       rounds: counts('rounds', values.rounds, [5], 100)[0]!,
