@@ -3,7 +3,7 @@ import type { FlatRange, FlatView } from './flat-view.ts';
 import { sectionFromFlatRange } from './flat-view.ts';
 import { topologyEvents, type TopologyEvent } from './view-diff.ts';
 import type { ViewPatch } from './view-patch.ts';
-import { Dispatch, Sec, SectionKind, type ReadFn, type WriteFn } from './dispatch.ts';
+import { Dispatch, Sec, SectionKind, type ClippedViews, type ReadFn, type WriteFn } from './dispatch.ts';
 import { HOST_LITTLE_ENDIAN, type RamBlock } from '../common/ram-block.ts';
 import { lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
 import { Limit, MemTx } from './constants.ts';
@@ -101,6 +101,8 @@ export class AddressSpace {
   private sectionDelta = 0;
   private sectionWritable = false;
   private sectionBlock: RamBlock | null = null;
+  /** The RAM window's section id in the current dispatch. */
+  private section = 0;
   // MMIO window (the last MMIO section a miss reached; opening it on every such miss measured at
   // least as fast as waiting for a second miss there, on sequential and random streams alike):
   // addr + ioDelta is the region offset; offsets [ioLo, ioHi) are one section whose
@@ -435,12 +437,13 @@ export class AddressSpace {
     this.sectionDelta = sec[p + Sec.Delta]!;
     this.sectionBlock = block;
     this.sectionWritable = kind === SectionKind.Ram || kind === SectionKind.RamDevice;
+    this.section = s;
     this.moveRam(block, create);
   }
 
   /**
-   * Moves the RAM window to the chunk holding `at` in the window's section, if the section covers
-   * the whole chunk (else the window closes). False if the chunk was never written (reads see 0).
+   * Moves the RAM window to the chunk holding `at` in the window's section (to the part of it the
+   * section covers, when that is less). False if the chunk was never written (reads see 0).
    */
   private moveRam(block: RamBlock, create: boolean): boolean {
     const addr = this.at; // the access that missed (see `at`)
@@ -450,17 +453,49 @@ export class AddressSpace {
     const idx = Math.floor(off / block.chunkSize);
     const base = addr - (off - idx * block.chunkSize);
     if (base < this.sectionStart || base + chunk.length > this.sectionEnd) {
-      this.closeRam();
-      return true;
+      // The section covers part of this chunk (a BAR cut by the MSI-X overlays, say): the window
+      // gets views of just that part, made once per section and chunk and kept with the section.
+      const v = this.clippedViews(chunk, base);
+      if (v === null) {
+        this.closeRam();
+        return true;
+      }
+      this.ramBase = v.base;
+      this.ram8 = v.v8;
+      this.ram16 = v.v16;
+      this.ram32 = v.v32;
+    } else {
+      this.ramBase = base;
+      this.ram8 = chunk;
+      this.ram16 = block.chunks16[idx]!;
+      this.ram32 = block.chunks32[idx]!;
     }
-    this.ramBase = base;
-    this.ram8 = chunk;
-    this.ram16 = block.chunks16[idx]!;
-    this.ram32 = block.chunks32[idx]!;
     this.wram8 = this.sectionWritable ? this.ram8 : NO_BYTES;
     this.wram16 = this.sectionWritable ? this.ram16 : NO_HALVES;
     this.wram32 = this.sectionWritable ? this.ram32 : NO_WORDS;
     return true;
+  }
+
+  /** Views of the part of `chunk` (byte 0 at guest `base`) the window's section covers; null if not 4-aligned. */
+  private clippedViews(chunk: Uint8Array, base: number): ClippedViews | null {
+    const d = this.d;
+    const cached = d.secViews[this.section];
+    if (cached != null && cached.chunk === chunk) return cached;
+    const lo = Math.max(base, this.sectionStart);
+    const hi = Math.min(base + chunk.length, this.sectionEnd);
+    const from = lo - base;
+    if (from % 4 !== 0) return null;
+    const at = chunk.byteOffset + from;
+    const bytes = hi - lo;
+    const v: ClippedViews = {
+      chunk,
+      base: lo,
+      v8: new Uint8Array(chunk.buffer, at, bytes),
+      v16: new Uint16Array(chunk.buffer, at, bytes >>> 1),
+      v32: new Uint32Array(chunk.buffer, at, bytes >>> 2),
+    };
+    d.secViews[this.section] = v;
+    return v;
   }
 
   private closeRam(): void {

@@ -23,6 +23,16 @@ export type ReadFn = (offset: number, size: number) => number | bigint;
 /** A region's write callback as the hot path calls it (1-, 2- and 4-byte values are numbers). */
 export type WriteFn = (offset: number, value: number, size: number) => void;
 
+/** An address space's RAM window over the part of one chunk a section covers (see AddressSpace). */
+export interface ClippedViews {
+  chunk: Uint8Array;
+  /** Guest address of the views' byte 0. */
+  base: number;
+  v8: Uint8Array;
+  v16: Uint16Array;
+  v32: Uint32Array;
+}
+
 /**
  * Layout of the packed section record: start, end, delta (region offset minus address), and a word
  * holding the kind (bits 0-2) and the access sizes (1|2|4|8 bit sets) whose reads (bits 3-6) and
@@ -99,6 +109,8 @@ export class Dispatch {
    */
   readonly secRead: (ReadFn | null)[] = [null];
   readonly secWrite: (WriteFn | null)[] = [null];
+  /** Views a RAM window made of the part of a chunk this section covers, kept for the next miss. */
+  readonly secViews: (ClippedViews | null)[] = [null];
   /** The RAM block of RAM, ROM, romd sections and of RAM-device sections backed by a RamBlock. */
   readonly secBlock: (RamBlock | null)[] = [null];
   readonly secBacking: (RamDeviceBacking | null)[] = [null];
@@ -468,6 +480,7 @@ export class Dispatch {
     this.sec[p + Sec.Word] = kind | (reads << Sec.ReadSizesShift) | (writes << Sec.WriteSizesShift);
     this.secRegion[s] = mr;
     this.secRead[s] = reads === 0 ? null : mr.readFn;
+    this.secViews[s] = null;
     this.secWrite[s] = writes === 0 ? null : mr.writeFn;
     this.secBacking[s] = mr.ramDeviceBacking;
     this.secBlock[s] = mr.ramBlock ?? (mr.ramDeviceBacking instanceof RamBlock ? mr.ramDeviceBacking : null);
@@ -478,6 +491,7 @@ export class Dispatch {
   private freeSection(s: number): void {
     this.secRegion[s] = this.secBlock[s] = this.secBacking[s] = this.secFlat[s] = null;
     this.secRead[s] = this.secWrite[s] = null;
+    this.secViews[s] = null;
     this.sec.fill(0, s * Sec.Stride, (s + 1) * Sec.Stride);
     this.freeSections.push(s);
   }
