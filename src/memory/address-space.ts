@@ -540,6 +540,17 @@ export class AddressSpace {
     this.ioWrite = NO_WRITE;
   }
 
+  /**
+   * The guest ranges the fast windows serve right now, [start, end) each, or null when closed: what
+   * the next access at those addresses costs (no lookup) and what a test of the design can see.
+   */
+  get windows(): { ram: [number, number] | null; mmio: [number, number] | null } {
+    return {
+      ram: this.ram8.length === 0 ? null : [this.ramBase, this.ramBase + this.ram8.length],
+      mmio: this.ioHi <= this.ioLo ? null : [this.ioLo - this.ioDelta, this.ioHi - this.ioDelta],
+    };
+  }
+
   /** 8-byte load as a bigint (convenience, not the hot path). */
   read64(addr: number): bigint {
     const lo = this.read(addr, 8);
