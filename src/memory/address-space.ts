@@ -83,10 +83,10 @@ export class AddressSpace {
   private d: Dispatch = UNCOMPILED;
   private counting = false;
 
-  // RAM window: one whole chunk of a RamBlock, whose byte 0 is guest address ramBase, seen through
-  // its 8-, 16- and 32-bit views; the views' own lengths bound the window, so a hit is one subtract,
-  // one compare against the length and one load. Stores go through the w* views, empty when the
-  // section is read-only. A chunk the section covers only in part gets no window (the miss path).
+  // RAM window: one chunk of a RamBlock (or the part of it the section covers: see clippedViews),
+  // whose byte 0 is guest address ramBase, seen through 8-, 16- and 32-bit views; the views' own
+  // lengths bound the window, so a hit is one subtract, one compare against the length and one load.
+  // Stores go through the w* views, empty when the section is read-only.
   private ramBase = 0;
   private ram8: Uint8Array = NO_BYTES;
   private ram16: Uint16Array = NO_HALVES;
