@@ -216,8 +216,9 @@ export class AddressSpace {
     }
     const off = addr + this.ioDelta;
     const j = off >>> 0;
-    if (j === off && j >= this.ioLo && j + size <= this.ioHi && (this.ioReadSizes & size) !== 0) {
-      if ((j & (size - 1)) === 0) return this.readIo(this.ioRead, j, size);
+    // size is 1, 2 or 8 here, or anything else a caller passed: 3 & (1|2) is not 0, so ask.
+    if ((size === 1 || size === 2 || size === 8) && j === off && j >= this.ioLo && j + size <= this.ioHi) {
+      if ((this.ioReadSizes & size) !== 0 && (j & (size - 1)) === 0) return this.readIo(this.ioRead, j, size);
     }
     return this.readMiss(size);
   }
@@ -249,8 +250,9 @@ export class AddressSpace {
     }
     const off = addr + this.ioDelta;
     const j = off >>> 0;
-    if (j === off && j >= this.ioLo && j + size <= this.ioHi && (this.ioWriteSizes & size) !== 0) {
-      if ((j & (size - 1)) === 0) return this.writeIo(this.ioWrite, j, value, size, hi);
+    if ((size === 1 || size === 2 || size === 8) && j === off && j >= this.ioLo && j + size <= this.ioHi) {
+      if ((this.ioWriteSizes & size) !== 0 && (j & (size - 1)) === 0)
+        return this.writeIo(this.ioWrite, j, value, size, hi);
     }
     return this.writeMiss(size);
   }

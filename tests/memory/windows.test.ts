@@ -5,7 +5,7 @@
 // costs a lookup per access with every answer still right, so only this test sees it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemorySystem, U64_SPAN } from '../../src/memory/index.ts';
+import { MEMTX_DECODE_ERROR, MemorySystem, U64_SPAN } from '../../src/memory/index.ts';
 
 function bar() {
   const mem = new MemorySystem();
@@ -64,6 +64,30 @@ test('a view change closes both windows', () => {
   as.read(0xfe00_2000, 4);
   as.root.subregions[0]!.setAddress(0x20000);
   assert.equal(as.windows, { ram: null, mmio: null });
+});
+
+test('a size other than 1, 2, 4 or 8 is refused even with the MMIO window open on a device that takes 1 and 2', () => {
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const sizes: number[] = [];
+  const dev = mem.io('dev', 0x1000, {
+    read: (_o, size) => (sizes.push(size), 0x11),
+    write: (_o, _v, size) => void sizes.push(size),
+    valid: { minAccessSize: 1, maxAccessSize: 4 },
+    impl: { minAccessSize: 1, maxAccessSize: 4 },
+    endianness: 'little',
+  });
+  root.addSubregion(0x1000, dev);
+  const as = mem.addressSpace('memory', root);
+  as.read(0x1000, 4);
+  assert.equal(as.windows.mmio, [0x1000, 0x2000]);
+  for (const size of [3, 5, 6, 7, 2.5]) {
+    sizes.length = 0;
+    assert.is(as.read(0x1000, size), 0, `read of ${size}`);
+    assert.is(as.result, MEMTX_DECODE_ERROR);
+    assert.is(as.write(0x1000, 1, size), MEMTX_DECODE_ERROR, `write of ${size}`);
+    assert.equal(sizes, [], `the device saw no ${size}-byte access`);
+  }
 });
 
 test.run();
