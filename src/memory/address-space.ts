@@ -32,8 +32,6 @@ const scratch = new Uint8Array(8);
 /** Placeholder until a view's dispatch is compiled: every access misses and compiles it. */
 const UNCOMPILED = new Dispatch([]);
 UNCOMPILED.placeholder = true;
-/** Region offsets the MMIO window covers: below this they are small integers V8 keeps unboxed. */
-const IO_WINDOW_LIMIT = 2 ** 30;
 const NO_BYTES = new Uint8Array(0);
 const NO_HALVES = new Uint16Array(0);
 const NO_WORDS = new Uint32Array(0);
@@ -342,7 +340,7 @@ export class AddressSpace {
       } else if (kind === SectionKind.RamDevice && size <= 4 && validSize(size)) {
         if (this.counting) this.counters.ramDevice++;
         this.result = MemTx.Ok;
-        return d.secBacking[s]!.read(off, size);
+        return d.secRegion[s]!.ramDeviceBacking!.read(off, size);
       }
     } else if (s === 0 && this.wholyUnassigned(d, addr, size)) {
       // unassigned_mem_read: 0 and a decode error, one chunk (what transfer() would conclude).
@@ -416,7 +414,7 @@ export class AddressSpace {
         }
       } else if (kind === SectionKind.RamDevice && size <= 4 && validSize(size)) {
         if (this.counting) this.counters.ramDevice++;
-        d.secBacking[s]!.write(off, value, size);
+        d.secRegion[s]!.ramDeviceBacking!.write(off, value, size);
         return (this.result = MemTx.Ok);
       }
     } else if (s === 0 && this.wholyUnassigned(d, addr, size)) {
@@ -521,10 +519,10 @@ export class AddressSpace {
     const lo = sec[p + Sec.Start]! + delta;
     const word = sec[p + Sec.Word]!;
     const both4 = (word >> Sec.ReadSizesShift) & (word >> Sec.WriteSizesShift) & 4;
-    if (lo >= IO_WINDOW_LIMIT || both4 === 0) return;
+    if (lo >= Limit.IoWindow || both4 === 0) return;
     this.ioDelta = delta;
     this.ioLo = lo;
-    this.ioHi = Math.min(sec[p + Sec.End]! + delta, IO_WINDOW_LIMIT);
+    this.ioHi = Math.min(sec[p + Sec.End]! + delta, Limit.IoWindow);
     this.ioReadSizes = (word >> Sec.ReadSizesShift) & 15;
     this.ioWriteSizes = (word >> Sec.WriteSizesShift) & 15;
     this.ioRead = d.secRead[s] ?? NO_READ;
@@ -752,7 +750,7 @@ export class AddressSpace {
         l = kind === SectionKind.Unassigned ? 1 : Math.min(left, d.end(s) - a); // I/O is skipped
       } else if (kind === SectionKind.RamDevice) {
         l = memoryAccessSize(null, Math.min(left, 4, d.end(s) - a), 0);
-        const backing = d.secBacking[s]!;
+        const backing = d.secRegion[s]!.ramDeviceBacking!;
         if (isWrite) backing.write(off, bytesToNumber(buf, pos, l), l);
         else numberToBytes(backing.read(off, l), buf, pos, l);
         if (this.counting) this.counters.ramDevice++;

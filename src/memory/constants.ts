@@ -22,6 +22,8 @@ export const U64_SPAN = 1n << 64n;
 export const enum Limit {
   /** The largest address the number-based dispatch path handles exactly (2^53). */
   Dispatch = 9007199254740992,
+  /** Region offsets the MMIO window covers (2^30): below it they are small integers V8 keeps unboxed. */
+  IoWindow = 1073741824,
 }
 /** The largest address the number-based dispatch path handles exactly (2^53). */
 export const DISPATCH_LIMIT = Limit.Dispatch;

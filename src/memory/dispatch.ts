@@ -1,5 +1,5 @@
 import type { FlatRange, FlatView } from './flat-view.ts';
-import type { MemoryRegion, RamDeviceBacking } from './region.ts';
+import type { MemoryRegion } from './region.ts';
 import { RamBlock } from '../common/ram-block.ts';
 import { DISPATCH_LIMIT, PAGE_SIZE } from './constants.ts';
 
@@ -56,7 +56,7 @@ export const enum Sec {
  * (low half first) on every path: memory.c:access_with_adjusted_size with impl.max 4 when valid
  * allows 8, physmem.c:memory_access_size's two 4-byte chunks when it does not. No bigint.
  */
-export function splitsIn4(mr: MemoryRegion): boolean {
+function splitsIn4(mr: MemoryRegion): boolean {
   return (mr.directSizes & 4) !== 0 && mr.implMax === 4;
 }
 
@@ -113,7 +113,6 @@ export class Dispatch {
   readonly secViews: (ClippedViews | null)[] = [null];
   /** The RAM block of RAM, ROM, romd sections and of RAM-device sections backed by a RamBlock. */
   readonly secBlock: (RamBlock | null)[] = [null];
-  readonly secBacking: (RamDeviceBacking | null)[] = [null];
   /** The FlatRange each section was made from, for reports. */
   readonly secFlat: (FlatRange | null)[] = [null];
 
@@ -482,14 +481,13 @@ export class Dispatch {
     this.secRead[s] = reads === 0 ? null : mr.readFn;
     this.secViews[s] = null;
     this.secWrite[s] = writes === 0 ? null : mr.writeFn;
-    this.secBacking[s] = mr.ramDeviceBacking;
     this.secBlock[s] = mr.ramBlock ?? (mr.ramDeviceBacking instanceof RamBlock ? mr.ramDeviceBacking : null);
     this.secFlat[s] = r;
     return s;
   }
 
   private freeSection(s: number): void {
-    this.secRegion[s] = this.secBlock[s] = this.secBacking[s] = this.secFlat[s] = null;
+    this.secRegion[s] = this.secBlock[s] = this.secFlat[s] = null;
     this.secRead[s] = this.secWrite[s] = null;
     this.secViews[s] = null;
     this.sec.fill(0, s * Sec.Stride, (s + 1) * Sec.Stride);
