@@ -3,7 +3,7 @@ import type { FlatRange, FlatView } from './flat-view.ts';
 import { sectionFromFlatRange } from './flat-view.ts';
 import { topologyEvents, type TopologyEvent } from './view-diff.ts';
 import type { ViewPatch } from './view-patch.ts';
-import { Dispatch, Sec, SectionKind, type ClippedViews, type ReadFn, type WriteFn } from './dispatch.ts';
+import { Dispatch, NO_PAGES, Sec, SectionKind, type ClippedViews, type ReadFn, type WriteFn } from './dispatch.ts';
 import { HOST_LITTLE_ENDIAN, type RamBlock } from '../common/ram-block.ts';
 import { lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
 import { Limit, MemTx } from './constants.ts';
@@ -35,6 +35,7 @@ UNCOMPILED.placeholder = true;
 const NO_BYTES = new Uint8Array(0);
 const NO_HALVES = new Uint16Array(0);
 const NO_WORDS = new Uint32Array(0);
+const NO_SECTIONS = new Float64Array(0);
 const NO_READ = (): number => 0;
 const NO_WRITE = (): void => {};
 
@@ -60,10 +61,12 @@ function memoryAccessSize(mr: MemoryRegion | null, len: number, offset: number):
  * (byte k of the access is at addr + k), addresses are numbers below 2^53. Results never throw:
  * the MemTxResult of the last access is in `result`, and the high half of an 8-byte read in `hi`.
  *
- * The fast paths are two windows left by the last miss: a RAM window (part of one RamBlock chunk,
- * served by a typed-array load) and an MMIO window (one section whose callbacks serve the access
- * in one call, as memory_region_dispatch_read would after its checks). Everything else, and every
- * access while `stats` is on, takes the miss path: one dispatch lookup and the general rules.
+ * The fast paths are a RAM window left by the last miss (part of one RamBlock chunk, served by a
+ * typed-array load), the dispatch's flat page index (a page of one MMIO section below 4 GiB is one
+ * load away from its callback) and an MMIO window left by misses (one section whose callbacks
+ * serve the access in one call); the MMIO paths call as memory_region_dispatch_read would after
+ * its checks. Everything else, and every access while `stats` is on, takes the miss path: one
+ * dispatch lookup and the general rules.
  */
 export class AddressSpace {
   readonly listeners: MemoryListener[] = [];
@@ -72,8 +75,7 @@ export class AddressSpace {
    * `ram`, `mmio` and `ramDevice` only while `stats` is on.
    */
   readonly counters: AccessCounters = { ram: 0, mmio: 0, ramDevice: 0, unassigned: 0, invalid: 0 };
-  /** MemTxResult of the last access. */
-  result = MemTx.Ok;
+  private tx: number = MemTx.Ok;
   /** High 32 bits of the last 8-byte read. */
   hi = 0;
   view!: FlatView;
@@ -101,8 +103,15 @@ export class AddressSpace {
   private sectionBlock: RamBlock | null = null;
   /** The RAM window's section id in the current dispatch. */
   private section = 0;
-  // MMIO window (the last MMIO section a miss reached; opening it on every such miss measured at
-  // least as fast as waiting for a second miss there, on sequential and random streams alike):
+  // The dispatch's flat page index (Dispatch.pages) and the section records and callbacks its
+  // entries name: an aligned 4-byte access to a page of one direct MMIO section below 4 GiB is one
+  // load away from its callback, wherever the last access went. Empty while `stats` is on.
+  private pages: Int32Array = NO_PAGES;
+  private sec: Float64Array = NO_SECTIONS;
+  private secRead: readonly (ReadFn | null)[] = [];
+  private secWrite: readonly (WriteFn | null)[] = [];
+  // MMIO window (the last MMIO section two misses in a row reached, for what the page index does
+  // not serve: sections above 4 GiB, pages shared by several sections, sizes other than 4):
   // addr + ioDelta is the region offset; offsets [ioLo, ioHi) are one section whose
   // callbacks take the sizes in ioReadSizes / ioWriteSizes (1|2|4|8 bits) in one direct call each.
   private ioDelta = 0;
@@ -125,6 +134,20 @@ export class AddressSpace {
     readonly root: MemoryRegion,
   ) {}
 
+  /**
+   * MemTxResult of the last access. The fast paths never store it: a result other than MemTx.Ok
+   * closes them (the RAM window, the page index, the MMIO window), so while one is open the last
+   * access succeeded, and the next access that fails or misses sets it again.
+   */
+  get result(): number {
+    return this.tx;
+  }
+
+  set result(tx: number) {
+    this.tx = tx;
+    if (tx !== MemTx.Ok) this.closeWindows();
+  }
+
   /** Whether every access is counted by path in `counters` (off by default: the fast paths count nothing). */
   get stats(): boolean {
     return this.counting;
@@ -137,91 +160,91 @@ export class AddressSpace {
 
   /**
    * Loads `size` (1, 2, 4 or 8) bytes. The hot path: no allocation, no bigint, no counter, and small
-   * enough that V8 inlines it into the caller; a 4-byte access is served here from the RAM or MMIO
-   * window, other sizes one call away. `i << 2 === o` checks integer and aligned in one go (a
-   * negative o passes it only as an index far past any view's length); `(off >>> 0) === off` checks
-   * integer and below 2^32. The MMIO window only opens on sections that take 4-byte accesses.
+   * enough that V8 inlines it into the caller; a 4-byte access is served here from the RAM window,
+   * the page index or the MMIO window, other sizes one call away. `i << 2 === o` checks integer and
+   * aligned in one go (a negative o passes it only as an index far past any view's length);
+   * `(a >>> 0) === a` checks integer and below 2^32. The page index and the MMIO window only hold
+   * sections that take 4-byte accesses in one call.
    */
   read(addr: number, size: number): number {
-    if (size !== 4) {
-      this.at = addr;
-      return this.readSized(size);
-    }
-    const o = addr - this.ramBase;
-    const i = o >>> 2;
-    if (i << 2 === o && i < this.ram32.length) {
-      this.result = MemTx.Ok;
-      return this.ram32[i]!;
-    }
-    const off = addr + this.ioDelta;
-    const j = off >>> 0;
-    if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi) {
-      this.result = MemTx.Ok;
-      return (this.ioRead(j, 4) as number) >>> 0;
+    if (size === 4) {
+      const o = addr - this.ramBase;
+      const i = o >>> 2;
+      if (i << 2 === o && i < this.ram32.length) return this.ram32[i]!;
+      const a = addr >>> 0;
+      if (a === addr && (a & 3) === 0 && a >>> 12 < this.pages.length) {
+        const s = this.pages[a >>> 12]!;
+        if (s !== 0) return (this.secRead[s]!(a + this.sec[s * Sec.Stride + Sec.Delta]!, 4) as number) >>> 0;
+      }
+      const off = addr + this.ioDelta;
+      const j = off >>> 0;
+      if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi)
+        return (this.ioRead(j, 4) as number) >>> 0;
     }
     this.at = addr;
-    return this.readMiss(4);
+    return this.readSized(size);
   }
 
   /** Stores `size` (1, 2, 4 or 8) bytes; `hi` is the upper half of an 8-byte value. Returns the MemTxResult. */
   write(addr: number, value: number, size: number, hi = 0): number {
-    if (size !== 4) {
-      this.at = addr;
-      this.value = value;
-      this.valueHi = hi;
-      return this.writeSized(size);
-    }
-    const o = addr - this.ramBase;
-    const i = o >>> 2;
-    if (i << 2 === o && i < this.wram32.length) {
-      this.wram32[i] = value;
-      return (this.result = MemTx.Ok);
-    }
-    const off = addr + this.ioDelta;
-    const j = off >>> 0;
-    if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi) {
-      this.ioWrite(j, value >>> 0, 4);
-      return (this.result = MemTx.Ok);
+    if (size === 4) {
+      const o = addr - this.ramBase;
+      const i = o >>> 2;
+      if (i << 2 === o && i < this.wram32.length) {
+        this.wram32[i] = value;
+        return MemTx.Ok;
+      }
+      const a = addr >>> 0;
+      if (a === addr && (a & 3) === 0 && a >>> 12 < this.pages.length) {
+        const s = this.pages[a >>> 12]!;
+        if (s !== 0) {
+          this.secWrite[s]!(a + this.sec[s * Sec.Stride + Sec.Delta]!, value >>> 0, 4);
+          return MemTx.Ok;
+        }
+      }
+      const off = addr + this.ioDelta;
+      const j = off >>> 0;
+      if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi) {
+        this.ioWrite(j, value >>> 0, 4);
+        return MemTx.Ok;
+      }
     }
     this.at = addr;
     this.value = value;
     this.valueHi = hi;
-    return this.writeMiss(4);
+    return this.writeSized(size);
   }
 
-  /** read() of 1, 2 or 8 bytes (or a bad size): the same windows, then the miss path. */
+  /** read() of what its inlined part did not serve: 1, 2 and 8 bytes from the windows, then the miss path. */
   private readSized(size: number): number {
     const addr = this.at;
     const o = addr - this.ramBase;
     if (size === 1) {
       if (o >>> 0 === o && o < this.ram8.length) {
-        this.result = MemTx.Ok;
         return this.ram8[o]!;
       }
     } else if (size === 2) {
       const i = o >>> 1;
       if (i << 1 === o && i < this.ram16.length) {
-        this.result = MemTx.Ok;
         return this.ram16[i]!;
       }
     } else if (size === 8) {
       const i = o >>> 2;
       if (i << 2 === o && i + 1 < this.ram32.length) {
-        this.result = MemTx.Ok;
         this.hi = this.ram32[i + 1]!;
         return this.ram32[i]!;
       }
     }
     const off = addr + this.ioDelta;
     const j = off >>> 0;
-    // size is 1, 2 or 8 here, or anything else a caller passed: 3 & (1|2) is not 0, so ask.
+    // size may be anything a caller passed: 3 & (1|2) is not 0, so ask.
     if ((size === 1 || size === 2 || size === 8) && j === off && j >= this.ioLo && j + size <= this.ioHi) {
       if ((this.ioReadSizes & size) !== 0 && (j & (size - 1)) === 0) return this.readIo(this.ioRead, j, size);
     }
     return this.readMiss(size);
   }
 
-  /** write() of 1, 2 or 8 bytes (or a bad size). */
+  /** write() of what its inlined part did not serve. */
   private writeSized(size: number): number {
     const addr = this.at;
     const value = this.value;
@@ -230,20 +253,20 @@ export class AddressSpace {
     if (size === 1) {
       if (o >>> 0 === o && o < this.wram8.length) {
         this.wram8[o] = value;
-        return (this.result = MemTx.Ok);
+        return MemTx.Ok;
       }
     } else if (size === 2) {
       const i = o >>> 1;
       if (i << 1 === o && i < this.wram16.length) {
         this.wram16[i] = value;
-        return (this.result = MemTx.Ok);
+        return MemTx.Ok;
       }
     } else if (size === 8) {
       const i = o >>> 2;
       if (i << 2 === o && i + 1 < this.wram32.length) {
         this.wram32[i] = value;
         this.wram32[i + 1] = hi;
-        return (this.result = MemTx.Ok);
+        return MemTx.Ok;
       }
     }
     const off = addr + this.ioDelta;
@@ -295,7 +318,10 @@ export class AddressSpace {
     const d = this.d.placeholder ? this.compile() : this.d;
     if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(0);
     const s = d.lookup(addr);
+    const again = d.mru === s;
     d.mru = s;
+    d.missed();
+    if (this.pages !== d.pages && !this.counting) this.usePages(d);
     const p = s * Sec.Stride;
     const sec = d.sec;
     if (s !== 0 && addr + size <= sec[p + Sec.End]!) {
@@ -308,7 +334,7 @@ export class AddressSpace {
       ) {
         // memory_region_dispatch_read with every check known to pass: direct callbacks, no swap.
         if (this.counting) this.counters.mmio++;
-        else this.openIo(d, s);
+        else if (again) this.openIo(d, s);
         return this.readIo(d.secRead[s]!, off, size);
       }
       const kind = word & Sec.KindMask;
@@ -373,7 +399,10 @@ export class AddressSpace {
     const d = this.d.placeholder ? this.compile() : this.d;
     if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(MemTx.DecodeError);
     const s = d.lookup(addr);
+    const again = d.mru === s;
     d.mru = s;
+    d.missed();
+    if (this.pages !== d.pages && !this.counting) this.usePages(d);
     const p = s * Sec.Stride;
     const sec = d.sec;
     if (s !== 0 && addr + size <= sec[p + Sec.End]!) {
@@ -385,7 +414,7 @@ export class AddressSpace {
         (off & (size === 8 ? 3 : size - 1)) === 0
       ) {
         if (this.counting) this.counters.mmio++;
-        else this.openIo(d, s);
+        else if (again) this.openIo(d, s);
         return this.writeIo(d.secWrite[s]!, off, value, size, hi);
       }
       const kind = word & Sec.KindMask;
@@ -529,8 +558,18 @@ export class AddressSpace {
     this.ioWrite = d.secWrite[s] ?? NO_WRITE;
   }
 
+  /** Serves accesses from d's flat page index (and the records its entries name) from now on. */
+  private usePages(d: Dispatch): void {
+    this.pages = d.pages;
+    this.sec = d.sec;
+    this.secRead = d.secRead;
+    this.secWrite = d.secWrite;
+  }
+
   private closeWindows(): void {
     this.closeRam();
+    this.pages = NO_PAGES;
+    this.sec = NO_SECTIONS;
     this.sectionStart = this.sectionEnd = this.sectionDelta = 0;
     this.sectionWritable = false;
     this.sectionBlock = null;

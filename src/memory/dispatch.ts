@@ -84,6 +84,12 @@ const LEAF = 3;
 const SUBPAGE = 4;
 /** A page whose finest boundary needs more direct entries than this keeps a boundary list instead. */
 const MAX_DIRECT_SUBPAGE = 64;
+/** Pages below 4 GiB: what the flat page index can cover. */
+const LOW_PAGES = 2 ** 20;
+/** Misses a dispatch serves before it builds its flat page index (an address space that is used). */
+const FLAT_AFTER_MISSES = 64;
+/** The page index of a dispatch that has none (shared, so an address space can tell it has the current one). */
+export const NO_PAGES = new Int32Array(0);
 
 /**
  * Compiled lookup structure of one FlatView, QEMU's AddressSpaceDispatch in spirit (physmem.c:
@@ -127,6 +133,17 @@ export class Dispatch {
 
   /** The last section a miss found (physmem.c:address_space_lookup_region's mru_section). */
   mru = 0;
+
+  /**
+   * Flat page index below 4 GiB, for the miss path's common case: entry k is the section holding
+   * all of page k when that is an MMIO section whose callbacks take 4-byte reads and writes
+   * directly, else 0 (ask `lookup`). One load instead of the radix walk, as v86's block map; built
+   * once the address space has missed FLAT_AFTER_MISSES times, kept up to date by every rebuild,
+   * and only as long as the highest such page (a 64 KiB I/O space never gets one).
+   */
+  pages: Int32Array = NO_PAGES;
+  private misses = 0;
+  private paged = false;
 
   // Scratch of one rebuild (cold path).
   private readonly partialPages: number[] = [];
@@ -314,6 +331,46 @@ export class Dispatch {
     for (const page of pages) this.buildSubpage(ranges, page);
     this.lowEntry = this.root >= 0 ? this.root : this.pool[~this.root]!;
     if (this.lowEntry < 0) this.lowEntry = this.pool[~this.lowEntry]!;
+    if (this.paged) {
+      this.pages.fill(0, Math.min(a / PAGE_SIZE, this.pages.length), Math.min(b / PAGE_SIZE, this.pages.length));
+      for (const s of this.rebuilt) this.indexPages(s);
+    }
+  }
+
+  /**
+   * Counts a miss the flat index could not serve; the FLAT_AFTER_MISSES-th builds it. Cheap enough
+   * for the miss path: an address space that is never used much never pays for the index.
+   */
+  missed(): void {
+    if (++this.misses !== FLAT_AFTER_MISSES || this.paged) return;
+    this.paged = true;
+    let need = 0;
+    for (let s = 1; s < this.count; s++) need = Math.max(need, this.indexedPages(s)[1]);
+    this.pages = need === 0 ? NO_PAGES : new Int32Array(need);
+    for (let s = 1; s < this.count; s++) this.indexPages(s);
+  }
+
+  /** The pages [first, last) section s has in the flat page index: an MMIO section's whole pages below 4 GiB. */
+  private indexedPages(s: number): [number, number] {
+    const p = s * Sec.Stride;
+    const word = this.sec[p + Sec.Word]!;
+    const direct4 = (word >> Sec.ReadSizesShift) & (word >> Sec.WriteSizesShift) & 4;
+    if (this.secFlat[s] === null || (word & Sec.KindMask) !== SectionKind.Mmio || direct4 === 0) return [0, 0];
+    const first = Math.ceil(this.sec[p + Sec.Start]! / PAGE_SIZE);
+    const last = Math.min(Math.floor(this.sec[p + Sec.End]! / PAGE_SIZE), LOW_PAGES);
+    return first < last ? [first, last] : [0, 0];
+  }
+
+  /** Enters section s in the flat page index, if it belongs there. */
+  private indexPages(s: number): void {
+    const [first, last] = this.indexedPages(s);
+    if (first >= last) return;
+    if (last > this.pages.length) {
+      const grown = new Int32Array(Math.min(LOW_PAGES, Math.max(last, 2 * this.pages.length)));
+      grown.set(this.pages);
+      this.pages = grown;
+    }
+    this.pages.fill(s, first, last);
   }
 
   /**

@@ -1,4 +1,4 @@
-// Randomized cross-check of the access paths (the RAM and MMIO windows, the miss path, the general
+// Randomized cross-check of the access paths (the RAM and MMIO windows, the flat page index, the miss path, the general
 // transfer of physmem.c:flatview_read_continue / flatview_write_continue) against a byte-by-byte
 // model built on the Visibility reference: random trees of RAM, ROM-through-readonly, MMIO and
 // aliases, and random streams of 1/2/4/8-byte reads and writes, aligned or not, straddling
@@ -24,8 +24,14 @@ const regionSpec = fc.record({
   size: fc.oneof(
     fc.integer({ min: 1, max: 0x40 }).map((n) => n * 8),
     fc.integer({ min: 1, max: 0x10 }).map((n) => n * 0x200),
+    fc
+      .integer({ min: 1, max: 3 })
+      .map((n) => n * 0x1000), // whole pages, for the page index
   ),
-  addr: fc.integer({ min: 0, max: SPAN / 8 - 1 }).map((n) => n * 8),
+  addr: fc.oneof(
+    fc.integer({ min: 0, max: SPAN / 8 - 1 }).map((n) => n * 8),
+    fc.integer({ min: 0, max: SPAN / 0x1000 - 1 }).map((n) => n * 0x1000),
+  ),
   parent: fc.nat(),
   target: fc.nat(),
   aliasOffset: fc.integer({ min: 0, max: 0x40 }).map((n) => n * 8),
@@ -34,8 +40,9 @@ const regionSpec = fc.record({
 });
 const accessSpec = fc.record({
   write: fc.boolean(),
-  /** Index of a boundary to start near, or -1 for anywhere. */
-  near: fc.integer({ min: -1, max: 40 }),
+  /** Index of a boundary to start near, or below 0 for anywhere (aligned to the size, or not). */
+  near: fc.integer({ min: -10, max: 40 }),
+  aligned: fc.boolean(),
   delta: fc.integer({ min: -9, max: 9 }),
   anywhere: fc.integer({ min: 0, max: SPAN + 0x20 }),
   size: fc.constantFrom(1, 2, 4, 8),
@@ -47,6 +54,8 @@ const specArb = fc.record({
   regions: fc.array(regionSpec, { minLength: 1, maxLength: 10 }),
   accesses: fc.array(accessSpec, { minLength: 1, maxLength: 40 }),
   stats: fc.boolean(),
+  /** Miss 64 times first, so the dispatch builds its flat page index and serves pages from it. */
+  paged: fc.boolean(),
 });
 type Spec = typeof specArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -119,9 +128,11 @@ function modelByte(root: MemoryRegion, bytes: Map<MemoryRegion, Uint8Array>, add
 function run(spec: Spec): void {
   const { as, root, bytes } = build(spec);
   as.stats = spec.stats;
+  if (spec.paged) for (let k = 0; k < 64; k++) as.read(SPAN + 0x100, 4);
   const bounds = [...new Set(as.view.ranges.flatMap((r) => [Number(r.start), Number(r.start + r.size)]))];
   for (const a of spec.accesses) {
     let addr = a.near >= 0 && bounds.length ? Math.max(0, bounds[a.near % bounds.length]! + a.delta) : a.anywhere;
+    if (a.near < 0 && a.aligned) addr -= addr % a.size;
     for (let k = 0; k < a.repeat; k++, addr += a.size) {
       const at = `${a.write ? 'write' : 'read'}(0x${addr.toString(16)}, ${a.size})`;
       const lanes = Array.from({ length: a.size }, (_, i) => modelByte(root, bytes, addr + i));

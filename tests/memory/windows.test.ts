@@ -1,14 +1,15 @@
 // The fast windows serve what the design says they do: a RAM window over a whole chunk, over just
 // the part of a chunk that a section covers (an mmapped BAR cut by an MSI-X table overlay, as
-// hw/vfio/pci.c:vfio_bar_register lays it out), never over a read-only section's stores, and an
-// MMIO window over the last MMIO section a miss reached. A window that silently stops opening
-// costs a lookup per access with every answer still right, so only this test sees it.
+// hw/vfio/pci.c:vfio_bar_register lays it out), never over a read-only section's stores; an MMIO
+// window over the MMIO section two misses in a row reached; and the dispatch's flat page index,
+// which serves 4-byte accesses to whole pages of MMIO below 4 GiB without a miss. A fast path that
+// silently stops working costs a lookup per access with every answer still right, so only this
+// test sees it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MEMTX_DECODE_ERROR, MemorySystem, U64_SPAN } from '../../src/memory/index.ts';
+import { MEMTX_DECODE_ERROR, MEMTX_OK, MemorySystem, U64_SPAN } from '../../src/memory/index.ts';
 
-function bar() {
-  const mem = new MemorySystem();
+function bar(mem = new MemorySystem()) {
   const root = mem.container('system', U64_SPAN);
   const ram = mem.ram('ram', 0x10000);
   const bar0 = mem.container('bar0', 0x4000);
@@ -48,10 +49,12 @@ test('the mmapped BAR pieces around the MSI-X table each get a window of just th
   assert.equal(as.windows.ram, [0xfe00_0000, 0xfe00_2000]);
 });
 
-test('the MSI-X table in between takes the MMIO window, and the RAM window never covers it', () => {
+test('the MSI-X table in between takes the MMIO window on a second miss, and the RAM window never covers it', () => {
   const as = bar();
   as.write(0xfe00_1ffc, 5, 4);
   as.write(0xfe00_2000, 0x1234, 4);
+  assert.is(as.windows.mmio, null, 'one miss: no window yet');
+  as.write(0xfe00_2004, 0x5678, 4);
   assert.equal(as.windows.mmio, [0xfe00_2000, 0xfe00_3000]);
   assert.equal(as.windows.ram, [0xfe00_0000, 0xfe00_2000]);
   assert.is(as.read(0xfe00_2000, 4), 0x1234);
@@ -79,15 +82,76 @@ test('a size other than 1, 2, 4 or 8 is refused even with the MMIO window open o
   });
   root.addSubregion(0x1000, dev);
   const as = mem.addressSpace('memory', root);
-  as.read(0x1000, 4);
-  assert.equal(as.windows.mmio, [0x1000, 0x2000]);
   for (const size of [3, 5, 6, 7, 2.5]) {
+    as.read(0x1000, 4);
+    as.read(0x1004, 4);
+    assert.equal(as.windows.mmio, [0x1000, 0x2000]);
     sizes.length = 0;
     assert.is(as.read(0x1000, size), 0, `read of ${size}`);
     assert.is(as.result, MEMTX_DECODE_ERROR);
     assert.is(as.write(0x1000, 1, size), MEMTX_DECODE_ERROR, `write of ${size}`);
     assert.equal(sizes, [], `the device saw no ${size}-byte access`);
   }
+});
+
+test('a failed access closes every fast path, so the next access through one reports MemTx.Ok again', () => {
+  const as = bar();
+  as.write(0x100, 1, 4);
+  as.read(0xfe00_2000, 4);
+  as.read(0xfe00_2004, 4);
+  assert.equal(as.windows, { ram: [0, 0x10000], mmio: [0xfe00_2000, 0xfe00_3000] });
+  as.read(0x20000, 4); // nothing there
+  assert.is(as.result, MEMTX_DECODE_ERROR);
+  assert.equal(as.windows, { ram: null, mmio: null });
+  assert.is(as.read(0x100, 4), 1);
+  assert.is(as.result, MEMTX_OK);
+  as.read(0x20000, 2);
+  assert.is(as.result, MEMTX_DECODE_ERROR);
+  assert.is(as.read(0xfe00_2000, 4), 0);
+  assert.is(as.result, MEMTX_OK);
+});
+
+test('after 64 misses the page index serves whole pages of direct MMIO below 4 GiB, and commits keep it right', () => {
+  const mem = new MemorySystem();
+  const as = bar(mem);
+  const regs = new Uint32Array(0x800);
+  const dev = mem.io('dev', 0x2000, {
+    read: (o) => regs[o >>> 2]!,
+    write: (o, v) => void (regs[o >>> 2] = Number(v)),
+    valid: { minAccessSize: 4, maxAccessSize: 4 },
+    impl: { maxAccessSize: 4 },
+    endianness: 'little',
+  });
+  const high = mem.io('high', 0x1000, { read: () => 0x77, write: () => {}, endianness: 'little' });
+  mem.transaction(() => {
+    as.root.addSubregion(0xfd00_0000, dev);
+    as.root.addSubregion(0x1_0000_0000, high);
+  });
+  for (let k = 0; k < 63; k++) as.read(0x20000, 4);
+  assert.is(as.dispatch.pages.length, 0, 'not built before the 64th miss');
+  as.read(0x20000, 4);
+  const d = as.dispatch;
+  const at = (addr: number) => d.secRegion[d.pages[addr / 0x1000]!]?.name ?? null;
+  assert.is(at(0xfd00_0000), 'dev');
+  assert.is(at(0xfd00_1000), 'dev');
+  assert.is(at(0xfe00_2000), 'msix-table');
+  assert.is(at(0xfe00_0000), null, 'the mmapped BAR is RAM-device: the RAM window serves it');
+  assert.is(at(0), null, 'RAM');
+  assert.is(d.pages.length, 0xfe003, 'as long as the highest indexed page');
+  // Served with no miss: a miss would open the MMIO window on the second access to a section.
+  as.write(0xfd00_1004, 0xabcd, 4);
+  assert.is(as.read(0xfd00_1004, 4), 0xabcd);
+  assert.is(regs[0x401], 0xabcd);
+  assert.is(as.windows.mmio, null);
+  assert.is(as.read(0x1_0000_0000, 4), 0x77, 'above 4 GiB: the miss path');
+  // A commit re-indexes what moved, and nothing else.
+  dev.setAddress(0xfc00_0000);
+  assert.is(at(0xfd00_0000), null);
+  assert.is(at(0xfc00_1000), 'dev');
+  assert.is(at(0xfe00_2000), 'msix-table');
+  assert.is(as.read(0xfc00_1004, 4), 0xabcd);
+  assert.is(as.read(0xfd00_1004, 4), 0);
+  assert.is(as.result, MEMTX_DECODE_ERROR);
 });
 
 test.run();
