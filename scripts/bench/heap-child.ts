@@ -31,9 +31,23 @@ export interface HeapResult {
   n: number;
   ranges: number;
   layers: LayerBytes[];
-  /** A written 4 KiB RAM block, bytes. */
-  ramBlock: { heap: number; arrayBuffers: number };
+  /** RAM blocks written in one place, bytes per block: 4 KiB (also once a RAM window has moved to it), 64 KiB, 16 MiB. */
+  ramBlocks: RamBlockBytes[];
 }
+
+export interface RamBlockBytes {
+  label: string;
+  heap: number;
+  arrayBuffers: number;
+}
+
+/** The RAM blocks measured, and over how many of each (fewer of the big ones: their headers are noise beside them). */
+const RAM_BLOCKS = [
+  { label: 'RAM 4 KiB', size: 4096, count: 4000, windowed: false },
+  { label: 'RAM 4 KiB, window', size: 4096, count: 4000, windowed: true },
+  { label: 'RAM 64 KiB', size: 65536, count: 1000, windowed: false },
+  { label: 'RAM 16 MiB', size: 1 << 24, count: 16, windowed: false },
+];
 
 const args = JSON.parse(process.argv[2]!) as Args;
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -94,6 +108,7 @@ for (let i = 0; i < 3; i++) {
   const warm = vdmRegions(layout(Math.min(args.n, 1000)));
   warm.mem.addressSpace('warm-up', warm.root).read(RAM_BASE, 4);
   ramBlockBytes(100);
+  ramBlockBytes(100, 4096, true);
 }
 last = measure();
 const l = layout(args.n);
@@ -105,5 +120,6 @@ layer('view');
 as.read(RAM_BASE, 4); // compiles the dispatch, as the access benchmark's setup does
 layer('dispatch');
 const ranges = as.view.ranges.length;
-const result: HeapResult = { n: args.n, ranges, layers, ramBlock: ramBlockBytes(1000) };
+const ramBlocks = RAM_BLOCKS.map((r) => ({ label: r.label, ...ramBlockBytes(r.count, r.size, r.windowed) }));
+const result: HeapResult = { n: args.n, ranges, layers, ramBlocks };
 process.stdout.write(`${JSON.stringify(result)}\n`);

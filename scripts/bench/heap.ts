@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     `Heap bytes per region after a full GC (JS heap + typed-array contents), node ${process.version}; ` +
       '"handlers" is the benchmark\'s own device state, not vdm\'s',
   );
-  const widths = [8, -10, ...trees.map(() => 14)];
+  const widths = [8, -17, ...trees.map(() => 16)];
   console.log(line(['regions', 'layer', ...trees.map((t) => t.name)], widths));
   for (const n of opts.sizes) {
     const rs = trees.map((t) => runChild(t.child, n, n === opts.kinds));
@@ -146,8 +146,10 @@ async function main(): Promise<void> {
         }
       });
   }
-  const ram = trees.map((t) => results[t.name]![0]!.ramBlock);
-  console.log(line(['', 'RAM 4 KiB', ...ram.map((b) => cell(b.heap, b.arrayBuffers))], widths));
+  console.log('RAM blocks written in one place, bytes per block (JS heap + array buffers):');
+  const ram = trees.map((t) => results[t.name]![0]!.ramBlocks);
+  for (const [i, { label }] of ram[0]!.entries())
+    console.log(line(['', label, ...ram.map((r) => cell(r[i]!.heap, r[i]!.arrayBuffers))], widths));
   mkdirSync(opts.out, { recursive: true });
   writeFileSync(
     join(opts.out, 'heap.json'),

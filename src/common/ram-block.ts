@@ -9,20 +9,32 @@ const MAX_CHUNK = 1 << 24;
 /** Whether this host stores typed-array elements little-endian (every platform Node ships for but s390x). */
 export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+/** A chunk's 16- and 32-bit views, made when an address space's RAM window first moves to the chunk. */
+interface WideViews {
+  readonly v16: Uint16Array;
+  readonly v32: Uint32Array;
+}
+
 /**
  * Backing store of a RAM, ROM or ROM-device region (QEMU's RAMBlock). Sparse: chunks of
  * min(block size, 16 MiB) are allocated on first write, so a machine with gigabytes of guest RAM
- * costs only what it touches and a 4 KiB block costs 4 KiB. Each chunk keeps 8-, 16- and 32-bit
- * views of one buffer so the address space can serve an access with one typed-array load.
+ * costs only what it touches. A written chunk is one ArrayBuffer and its byte view; the 16- and
+ * 32-bit views the address space's RAM window loads through are made when a window first moves to
+ * the chunk and kept. So a written 4 KiB block costs 4 KiB plus about 250 bytes of heap (this
+ * object, the buffer's and the byte view's headers), and ~290 more once a window has used it.
  * Values are little-endian byte lanes: byte k of an access is at offset + k.
  * In common because the host uses the same storage for device BARs and the VMM's process memory.
  */
 export class RamBlock {
   /** Bytes per chunk (every chunk but possibly the last is this long). */
   readonly chunkSize: number;
-  readonly chunks8: (Uint8Array | undefined)[];
-  readonly chunks16: (Uint16Array | undefined)[];
-  readonly chunks32: (Uint32Array | undefined)[];
+  // Chunk 0 in a field and the others in an array: most blocks are one chunk, and an array would
+  // add ~56 bytes to each of them.
+  private first: Uint8Array | undefined = undefined;
+  /** Chunks 1 to n - 1 at idx - 1; null for a one-chunk block. */
+  private readonly rest: (Uint8Array | undefined)[] | null;
+  /** Per chunk, its wide views once made; null until the first is. */
+  private wide: (WideViews | undefined)[] | null = null;
 
   /**
    * `maxChunk` caps the chunk (a multiple of 8): storage touched sparsely, as device registers are,
@@ -41,63 +53,76 @@ export class RamBlock {
     // Rounded up to 8 so the 32-bit view covers every byte of a small block.
     this.chunkSize = size >= maxChunk ? maxChunk : Math.max(8, Math.ceil(size / 8) * 8);
     const n = Math.ceil(size / this.chunkSize);
-    this.chunks8 = new Array(n);
-    this.chunks16 = new Array(n);
-    this.chunks32 = new Array(n);
+    this.rest = n > 1 ? new Array(n - 1) : null;
   }
 
-  /** Reads 1, 2 or 4 bytes as an unsigned little-endian number. */
+  /** How many chunks have been allocated (written). */
+  get allocatedChunks(): number {
+    return (this.first === undefined ? 0 : 1) + (this.rest?.filter((c) => c !== undefined).length ?? 0);
+  }
+
+  /**
+   * Reads 1, 2 or 4 bytes as an unsigned little-endian number. Within a chunk, from its bytes: the
+   * block's own accesses (device registers, the address space's slow paths) make no wide views.
+   */
   read(offset: number, size: number): number {
     const idx = Math.floor(offset / this.chunkSize);
     const o = offset - idx * this.chunkSize;
-    if (o + size <= this.chunkSize && HOST_LITTLE_ENDIAN) {
-      if (this.chunks8[idx] === undefined) return 0;
-      if (size === 4 && (o & 3) === 0) return this.chunks32[idx]![o >>> 2]!;
-      if (size === 1) return this.chunks8[idx]![o]!;
-      if (size === 2 && (o & 1) === 0) return this.chunks16[idx]![o >>> 1]!;
+    if (o + size <= this.chunkSize) {
+      const c = this.bytes(idx);
+      if (c === undefined) return 0;
+      if (size === 4) return (c[o]! | (c[o + 1]! << 8) | (c[o + 2]! << 16) | (c[o + 3]! << 24)) >>> 0;
+      if (size === 1) return c[o]!;
+      if (size === 2) return c[o]! | (c[o + 1]! << 8);
     }
     let value = 0;
     for (let i = size - 1; i >= 0; i--) value = value * 256 + this.readByte(offset + i);
     return value;
   }
 
-  /** Writes 1, 2 or 4 bytes of `value` little-endian. */
+  /** Writes 1, 2 or 4 bytes of `value` little-endian (its low 32 bits, as a Uint32Array store would). */
   write(offset: number, value: number, size: number): void {
     const idx = Math.floor(offset / this.chunkSize);
     const o = offset - idx * this.chunkSize;
-    if (o + size <= this.chunkSize && HOST_LITTLE_ENDIAN) {
-      if (this.chunks8[idx] === undefined) this.allocate(idx);
-      if (size === 4 && (o & 3) === 0) {
-        this.chunks32[idx]![o >>> 2] = value;
-        return;
-      }
-      if (size === 1) {
-        this.chunks8[idx]![o] = value;
-        return;
-      }
-      if (size === 2 && (o & 1) === 0) {
-        this.chunks16[idx]![o >>> 1] = value;
-        return;
-      }
+    if (o + size <= this.chunkSize && (size === 4 || size === 1 || size === 2)) {
+      const c = this.bytes(idx) ?? this.allocate(idx);
+      const v = value >>> 0;
+      c[o] = v;
+      if (size === 1) return;
+      c[o + 1] = v >>> 8;
+      if (size === 2) return;
+      c[o + 2] = v >>> 16;
+      c[o + 3] = v >>> 24;
+      return;
     }
     for (let i = 0; i < size; i++) this.writeByte(offset + i, Math.floor(value / 2 ** (8 * i)) & 0xff);
   }
 
   readByte(offset: number): number {
     const idx = Math.floor(offset / this.chunkSize);
-    const c = this.chunks8[idx];
+    const c = this.bytes(idx);
     return c === undefined ? 0 : c[offset - idx * this.chunkSize]!;
   }
 
   writeByte(offset: number, byte: number): void {
     const idx = Math.floor(offset / this.chunkSize);
-    (this.chunks8[idx] ?? this.allocate(idx))[offset - idx * this.chunkSize] = byte;
+    (this.bytes(idx) ?? this.allocate(idx))[offset - idx * this.chunkSize] = byte;
   }
 
   /** The chunk holding `offset`, allocated if `create`; undefined for a never-written chunk otherwise. */
   chunk(offset: number, create: boolean): Uint8Array | undefined {
     const idx = Math.floor(offset / this.chunkSize);
-    return this.chunks8[idx] ?? (create ? this.allocate(idx) : undefined);
+    return this.bytes(idx) ?? (create ? this.allocate(idx) : undefined);
+  }
+
+  /** The 16-bit view of chunk `idx` (which must be allocated), made on first use and kept. */
+  view16(idx: number): Uint16Array {
+    return (this.wide?.[idx] ?? this.widen(idx)).v16;
+  }
+
+  /** The 32-bit view of chunk `idx` (which must be allocated), made on first use and kept. */
+  view32(idx: number): Uint32Array {
+    return (this.wide?.[idx] ?? this.widen(idx)).v32;
   }
 
   /** Copies `length` bytes at `offset` into `out` at `at`, a chunk at a time. */
@@ -133,7 +158,7 @@ export class RamBlock {
       const idx = Math.floor(pos / cs);
       const o = pos - idx * cs;
       const n = Math.min(length - done, cs - o);
-      const c = this.chunks8[idx];
+      const c = this.bytes(idx);
       if (c !== undefined || (byte & 0xff) !== 0) (c ?? this.allocate(idx)).fill(byte, o, o + n);
       done += n;
     }
@@ -144,7 +169,8 @@ export class RamBlock {
    * spaces keep a chunk's typed arrays for their RAM fast path, and those must stay the block's.
    */
   clear(): void {
-    for (const c of this.chunks8) c?.fill(0);
+    this.first?.fill(0);
+    if (this.rest !== null) for (const c of this.rest) c?.fill(0);
   }
 
   /** One chunk-at-a-time loop for both directions; a flag rather than a callback, so it allocates no closure. */
@@ -156,7 +182,7 @@ export class RamBlock {
       const idx = Math.floor(pos / cs);
       const o = pos - idx * cs;
       const n = Math.min(length - done, cs - o);
-      const c = this.chunks8[idx];
+      const c = this.bytes(idx);
       if (intoBlock) (c ?? this.allocate(idx)).set(buf.subarray(at + done, at + done + n), o);
       else if (c === undefined) buf.fill(0, at + done, at + done + n);
       else buf.set(c.subarray(o, o + n), at + done);
@@ -164,13 +190,28 @@ export class RamBlock {
     }
   }
 
+  private bytes(idx: number): Uint8Array | undefined {
+    return idx === 0 ? this.first : this.rest?.[idx - 1];
+  }
+
   private allocate(idx: number): Uint8Array {
-    const buf = new ArrayBuffer(this.chunkSize);
-    const bytes = new Uint8Array(buf);
-    this.chunks8[idx] = bytes;
-    this.chunks16[idx] = new Uint16Array(buf);
-    this.chunks32[idx] = new Uint32Array(buf);
+    if (!(idx >= 0 && idx <= (this.rest?.length ?? 0))) {
+      throw new RangeError(`offset ${idx * this.chunkSize} is outside the ${this.size}-byte RAM block`);
+    }
+    const bytes = new Uint8Array(this.chunkSize);
+    if (idx === 0) this.first = bytes;
+    else this.rest![idx - 1] = bytes;
     return bytes;
+  }
+
+  private widen(idx: number): WideViews {
+    const c = this.bytes(idx)!;
+    const views: WideViews = {
+      v16: new Uint16Array(c.buffer, c.byteOffset, c.length >>> 1),
+      v32: new Uint32Array(c.buffer, c.byteOffset, c.length >>> 2),
+    };
+    (this.wide ??= new Array(1 + (this.rest?.length ?? 0)))[idx] = views;
+    return views;
   }
 
   private checkRange(offset: number, length: number): void {

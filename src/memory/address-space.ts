@@ -496,8 +496,8 @@ export class AddressSpace {
     } else {
       this.ramBase = base;
       this.ram8 = chunk;
-      this.ram16 = block.chunks16[idx]!;
-      this.ram32 = block.chunks32[idx]!;
+      this.ram16 = block.view16(idx);
+      this.ram32 = block.view32(idx);
     }
     this.wram8 = this.sectionWritable ? this.ram8 : NO_BYTES;
     this.wram16 = this.sectionWritable ? this.ram16 : NO_HALVES;

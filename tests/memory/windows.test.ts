@@ -7,7 +7,7 @@
 // test sees it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MEMTX_DECODE_ERROR, MEMTX_OK, MemorySystem, U64_SPAN } from '../../src/memory/index.ts';
+import { MEMTX_DECODE_ERROR, MEMTX_OK, MemorySystem, RamBlock, U64_SPAN } from '../../src/memory/index.ts';
 
 function bar(mem = new MemorySystem()) {
   const root = mem.container('system', U64_SPAN);
@@ -59,6 +59,31 @@ test('the MSI-X table in between takes the MMIO window on a second miss, and the
   assert.equal(as.windows.ram, [0xfe00_0000, 0xfe00_2000]);
   assert.is(as.read(0xfe00_2000, 4), 0x1234);
   assert.is(as.read(0xfe00_1ffc, 4), 5);
+});
+
+test('a chunk written before any window gets its 16- and 32-bit views when a window first moves to it, and keeps them', () => {
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const block = new RamBlock(0x4000, 0x1000); // four 4 KiB chunks
+  block.write(0x1008, 0x12345678, 4);
+  block.write(0x2004, 0xabcd, 2);
+  root.addSubregion(0x10000, mem.ramDevice('bar', 0x4000, block));
+  const as = mem.addressSpace('memory', root);
+  assert.is(as.read(0x11008, 4), 0x12345678);
+  assert.equal(as.windows.ram, [0x11000, 0x12000]);
+  const v32 = block.view32(1);
+  const v16 = block.view16(1);
+  assert.is(as.read(0x12004, 2), 0xabcd);
+  assert.equal(as.windows.ram, [0x12000, 0x13000]);
+  assert.is(as.read(0x1100a, 2), 0x1234, 'back to chunk 1');
+  assert.equal(as.windows.ram, [0x11000, 0x12000]);
+  assert.ok(block.view32(1) === v32 && block.view16(1) === v16, 'the views made for chunk 1 are kept, not made again');
+  // The window's views and the block's bytes are one buffer, both ways.
+  as.write(0x11010, 0xdeadbeef, 4);
+  assert.is(block.read(0x1010, 4), 0xdeadbeef);
+  block.write(0x1014, 0x55, 1);
+  assert.is(as.read(0x11014, 4), 0x55);
+  assert.is(v32[(0x1014 >>> 2) & 0x3ff], 0x55);
 });
 
 test('a view change closes both windows', () => {
