@@ -281,9 +281,9 @@ export class AddressSpace {
   /**
    * One direct callback of 1, 2 or 4 bytes, or an 8-byte load as the two 4-byte callbacks
    * memory.c:access_with_adjusted_size makes (low half first), for a section that takes them.
+   * It leaves `result` alone: the fast paths need not store it, the miss path does.
    */
   private readIo(read: ReadFn, off: number, size: number): number {
-    this.result = MemTx.Ok;
     if (size !== 8) return ((read(off, size) as number) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) >>> 0;
     const lo = (read(off, 4) as number) >>> 0;
     this.hi = (read(off + 4, 4) as number) >>> 0;
@@ -296,7 +296,7 @@ export class AddressSpace {
       write(off, value >>> 0, 4);
       write(off + 4, hi >>> 0, 4);
     } else write(off, (value & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) >>> 0, size);
-    return (this.result = MemTx.Ok);
+    return MemTx.Ok;
   }
 
   /** Every load the windows do not serve: one lookup, then the path of the section's kind. */
@@ -335,6 +335,7 @@ export class AddressSpace {
         // memory_region_dispatch_read with every check known to pass: direct callbacks, no swap.
         if (this.counting) this.counters.mmio++;
         else if (again) this.openIo(d, s);
+        this.result = MemTx.Ok;
         return this.readIo(d.secRead[s]!, off, size);
       }
       const kind = word & Sec.KindMask;
@@ -415,6 +416,7 @@ export class AddressSpace {
       ) {
         if (this.counting) this.counters.mmio++;
         else if (again) this.openIo(d, s);
+        this.result = MemTx.Ok;
         return this.writeIo(d.secWrite[s]!, off, value, size, hi);
       }
       const kind = word & Sec.KindMask;

@@ -350,12 +350,17 @@ export class Dispatch {
     for (let s = 1; s < this.count; s++) this.indexPages(s);
   }
 
-  /** The pages [first, last) section s has in the flat page index: an MMIO section's whole pages below 4 GiB. */
+  /**
+   * The pages [first, last) section s has in the flat page index: an MMIO section's whole pages
+   * below 4 GiB, if its region offsets are as aligned as its addresses (delta a multiple of 8), so
+   * the address's alignment, which the index checks, is the offset's.
+   */
   private indexedPages(s: number): [number, number] {
     const p = s * Sec.Stride;
     const word = this.sec[p + Sec.Word]!;
     const direct4 = (word >> Sec.ReadSizesShift) & (word >> Sec.WriteSizesShift) & 4;
-    if (this.secFlat[s] === null || (word & Sec.KindMask) !== SectionKind.Mmio || direct4 === 0) return [0, 0];
+    const mmio = (word & Sec.KindMask) === SectionKind.Mmio;
+    if (this.secFlat[s] === null || !mmio || direct4 === 0 || this.sec[p + Sec.Delta]! % 8 !== 0) return [0, 0];
     const first = Math.ceil(this.sec[p + Sec.Start]! / PAGE_SIZE);
     const last = Math.min(Math.floor(this.sec[p + Sec.End]! / PAGE_SIZE), LOW_PAGES);
     return first < last ? [first, last] : [0, 0];
