@@ -182,7 +182,10 @@ export class AddressSpace {
         return (this.ioRead(j, 4) as number) >>> 0;
     }
     this.at = addr;
-    return this.readSized(size);
+    // readSized may hand back the low 32 bits signed (see readIo): `>>> 0` makes it the unsigned
+    // value, and tells V8 that every path of this function gives a uint32, so the paths merge
+    // unboxed (a merge of tagged values made a heap number of every result past 2^31).
+    return this.readSized(size) >>> 0;
   }
 
   /** Stores `size` (1, 2, 4 or 8) bytes; `hi` is the upper half of an 8-byte value. Returns the MemTxResult. */
@@ -232,7 +235,7 @@ export class AddressSpace {
       const i = o >>> 2;
       if (i << 2 === o && i + 1 < this.ram32.length) {
         this.hi = this.ram32[i + 1]!;
-        return this.ram32[i]!;
+        return this.ram32[i]! | 0;
       }
     }
     const off = addr + this.ioDelta;
@@ -282,10 +285,13 @@ export class AddressSpace {
    * One direct callback of 1, 2 or 4 bytes, or an 8-byte load as the two 4-byte callbacks
    * memory.c:access_with_adjusted_size makes (low half first), for a section that takes them.
    * It leaves `result` alone: the fast paths need not store it, the miss path does.
+   * The value comes back as the low 32 bits signed, as readSized's and readMiss's frequent paths
+   * return it: a function's result is a tagged value, and a signed 32-bit integer is a small
+   * integer to V8 on 64-bit Node, where an unsigned one past 2^31 is a new heap number.
    */
   private readIo(read: ReadFn, off: number, size: number): number {
-    if (size !== 8) return ((read(off, size) as number) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff)) >>> 0;
-    const lo = (read(off, 4) as number) >>> 0;
+    if (size !== 8) return (read(off, size) as number) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff);
+    const lo = (read(off, 4) as number) | 0;
     this.hi = (read(off + 4, 4) as number) >>> 0;
     return lo;
   }

@@ -1,6 +1,8 @@
 // The hot path allocates nothing (no heap numbers, no bigint): optimised loops of 1-, 2-, 4- and
 // 8-byte reads and writes, RAM and MMIO, at addresses past 2^31 (where a number handed to a call
-// becomes a new heap object) run millions of accesses without one garbage collection. Run in its
+// becomes a new heap object) and of register values past 2^31 (likewise, wherever a value is
+// returned from a call or merged as a tagged value), run millions of accesses without one garbage
+// collection. Run in its
 // own node, so the loops can be optimised on purpose (--allow-natives-syntax) rather than hoped for.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
