@@ -50,14 +50,17 @@ test('BARs are virtual with sizing semantics (vfio_bar_fixup); the hardware BAR 
   assert.is(dev.hw.config.bytes.slice(0x10, 0x18).join(), physBar0, 'the physical BAR is untouched');
 });
 
-test('COMMAND: decode and bus master reach the device; INTX_DISABLE stays virtual; ids and STATUS are ' +
-  'read-only', () => {
+test('COMMAND: decode and bus master reach the device; INTX_DISABLE is virtual, the PCI 2.3 bit follows it ' +
+  'outside INTx; ids and STATUS are read-only', () => {
   const { dev } = open(loadHost('x86-4k-ir'));
   dev.write(CFG, 4, 0x0406, 2);
   assert.is(dev.hw.busMaster, true);
-  assert.is(dev.hw.config.bytes[5]! & 0x04, 0, 'INTX_DISABLE is not written to the hardware');
+  assert.ok(dev.config.intxDisable, 'vfio_basic_config_write keeps INTX_DISABLE in vconfig');
+  // vfio_pci_intrs.c:vfio_pci_intx_mask with no INTx enabled: "have the physical bit follow the virtual bit".
+  assert.is(dev.hw.config.bytes[5]! & 0x04, 0x04, 'pci_intx(pdev, 0) on a PCI 2.3 device');
   assert.is(dev.read(CFG, 4, 2), 0x0406);
   dev.write(CFG, 4, 0x0000, 2);
+  assert.is(dev.hw.config.bytes[5]! & 0x04, 0, 'vfio_pci_intx_unmask: pci_intx(pdev, 1)');
   assert.is(dev.hw.memoryDecode, false);
   assert.is(
     errno(() => dev.read(0, 0, 4)),

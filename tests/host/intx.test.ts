@@ -1,5 +1,6 @@
 // INTx through the device fd (drivers/vfio/pci/vfio_pci_intrs.c): trigger, automask at the device
-// (PCI 2.3) or the host line, unmask directly and by eventfd, mask, one type at a time, sharing.
+// (PCI 2.3) or the host line, unmask directly and by eventfd, mask, one type at a time, sharing; the
+// user's COMMAND.INTX_DISABLE (vfio_pci_config.c:vfio_basic_config_write, vdev->virq_disabled).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { VfioDevice } from '../../src/host/index.ts';
@@ -149,6 +150,101 @@ test('one interrupt type at a time: MSI-X needs INTx disabled first; the device 
   dev.hw.setIntx(true);
   assert.is(fd.seen, 0);
   assert.not.ok(dev.hw.intxOutput, 'MSI-X mode: the pin stays low');
+});
+
+const CFG = U.VFIO_PCI_CONFIG_REGION_INDEX;
+/** The user's COMMAND write through the config region (the pwrite QEMU's vfio_pci_write_config makes). */
+const command = (dev: VfioDevice, intxDisable: boolean) => dev.write(CFG, 4, intxDisable ? 0x0406 : 0x0006, 2);
+
+test('INTX_DISABLE written to the config region masks INTx (vfio_basic_config_write → vfio_pci_intx_mask): ' +
+  'nothing is signalled, the interrupt stays pending, clearing it delivers the pending level', () => {
+  const { dev } = open(intxHost(), '0000:08:00.0');
+  const fd = counted('trigger');
+  set(dev, TRIGGER_FD, [fd]);
+  command(dev, true);
+  assert.ok(dev.intx.virqDisabled && dev.intx.masked, 'virq_disabled, ctx->masked');
+  assert.ok(dev.hw.intxDisabled, 'pci_intx(pdev, 0): PCI 2.3 masks at the device');
+  assert.is(dev.read(CFG, 4, 2), 0x0406, 'the user reads its INTX_DISABLE back from vconfig');
+  dev.hw.setIntx(true);
+  assert.is(fd.seen, 0, 'no interrupt reaches the eventfd');
+  assert.ok(dev.hw.intxPending, 'STATUS.INTERRUPT: pending at the device');
+  set(dev, UNMASK);
+  assert.is(fd.seen, 0, 'vfio_pci_intx_unmask_handler does nothing while virq_disabled');
+  assert.ok(dev.intx.masked && dev.hw.intxDisabled);
+  set(dev, U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_TRIGGER);
+  assert.is(fd.seen, 0, 'vfio_send_intx_eventfd: the loopback trigger is silent too');
+  command(dev, false);
+  assert.is(fd.seen, 1, 'vfio_pci_intx_unmask: pci_check_and_unmask_intx refuses, the kernel resends');
+  assert.ok(dev.intx.masked && dev.hw.intxDisabled, 'and stays masked until the EOI');
+  dev.hw.setIntx(false);
+  set(dev, UNMASK);
+  assert.ok(!dev.intx.masked && !dev.hw.intxDisabled);
+  dev.hw.setIntx(true);
+  assert.is(fd.seen, 2, 'the next assertion comes through');
+});
+
+test('INTX_DISABLE after the automask: the EOI unmask (resample eventfd) is ignored until the user clears it; ' +
+  "a byte write to COMMAND's upper half counts (vfio_basic_config_write: offset PCI_COMMAND + 1)", () => {
+  const { dev } = open(intxHost(), '0000:08:00.0');
+  const fd = counted('trigger');
+  const resample = new EventFd('resample');
+  set(dev, TRIGGER_FD, [fd]);
+  set(dev, U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_UNMASK, [resample]);
+  dev.hw.setIntx(true);
+  assert.ok(fd.seen === 1 && dev.intx.masked, 'automasked by vfio_intx_handler');
+  dev.write(CFG, 5, 0x04, 1);
+  assert.ok(dev.intx.virqDisabled);
+  assert.is(dev.intx.stats.masks, 0, 'vfio_pci_intx_mask: already masked, nothing more to do');
+  dev.hw.setIntx(false);
+  resample.signal();
+  assert.ok(dev.intx.masked && dev.hw.intxDisabled, 'the EOI does not unmask while virq_disabled');
+  dev.write(CFG, 5, 0x00, 1);
+  assert.ok(!dev.intx.masked && !dev.hw.intxDisabled, 'cleared with nothing pending: unmasked, no resend');
+  assert.is(fd.seen, 1);
+  dev.write(CFG, 4, 0x06, 1);
+  assert.not.ok(dev.intx.virqDisabled, 'a byte write to the lower half leaves the virtual bit alone');
+});
+
+test('INTx enabled while INTX_DISABLE is set starts masked (vfio_intx_enable: ctx->masked = virq_disabled); ' +
+  'outside INTx the PCI 2.3 bit follows the virtual one', () => {
+  const { dev } = open(intxHost(), '0000:08:00.0');
+  command(dev, true);
+  assert.ok(dev.hw.intxDisabled, 'no INTx enabled: pci_intx(pdev, 0) all the same');
+  const fd = counted('trigger');
+  set(dev, TRIGGER_FD, [fd]);
+  assert.ok(dev.intx.masked && dev.hw.intxDisabled, 'pci_intx(pdev, !ctx->masked)');
+  dev.hw.setIntx(true);
+  assert.is(fd.seen, 0);
+  command(dev, false);
+  assert.is(fd.seen, 1, 'the level pending since before is delivered');
+  set(dev, U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_TRIGGER, undefined, 0);
+  command(dev, false);
+  assert.ok(dev.hw.intxDisabled, 'no change of the virtual bit: vfio_intx_disable left the device masked');
+});
+
+test("without PCI 2.3 masking INTX_DISABLE disables the host line (disable_irq_nosync), never the device's " +
+  'bit; clearing it enables the line, which fires again while the level is up', () => {
+  const { dev } = open(intxHost(false), '0000:08:00.0');
+  const fd = counted('trigger');
+  set(dev, TRIGGER_FD, [fd]);
+  command(dev, true);
+  assert.ok(dev.intx.masked && !dev.intx.line.enabled, 'the line is disabled');
+  assert.not.ok(dev.hw.intxDisabled, 'the physical INTX_DISABLE is not touched');
+  dev.hw.setIntx(true);
+  assert.is(fd.seen, 0, 'the disabled line runs no handler');
+  set(dev, UNMASK);
+  assert.ok(!dev.intx.line.enabled && fd.seen === 0, 'UNMASK is ignored while virq_disabled');
+  command(dev, false);
+  assert.is(fd.seen, 1, 'enable_irq: the level still up fires the handler');
+  assert.ok(dev.intx.masked && !dev.intx.line.enabled, 'which automasks the line again');
+  dev.hw.setIntx(false);
+  set(dev, UNMASK);
+  assert.ok(dev.intx.line.enabled && !dev.intx.masked);
+  set(dev, U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_TRIGGER, undefined, 0);
+  command(dev, true);
+  set(dev, TRIGGER_FD, [fd]);
+  assert.ok(dev.intx.masked && !dev.intx.line.enabled, 'vfio_intx_set_signal: disable_irq again after request_irq');
+  assert.not.ok(dev.hw.intxDisabled);
 });
 
 test.run();

@@ -1,12 +1,13 @@
 // QEMU's vfio-pci on each machine: hw/vfio/pci.c (vfio_realize,
 // vfio_bar_register, vfio_msix_early_setup, vfio_pci_fixup_msix_region, vfio_pci_relocate_msix,
 // vfio_msix_enable, vfio_msix_vector_do_use/release, vfio_sub_page_bar_update_mapping),
-// hw/vfio/common.c (vfio_region_setup, vfio_region_mmap), hw/pci/msix.c (msix_init).
+// hw/vfio/common.c (vfio_region_setup, vfio_region_mmap), hw/pci/msix.c (msix_init),
+// vfio_pci_write_config (every guest config write goes to the kernel's config region first).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VfioRealizeError, NIC_REGS } from '../../src/index.ts';
 import * as R from '../../src/common/pci-regs.ts';
-import { assignBars, barLines, endpoint, hostJson, makeMachine } from './helpers.ts';
+import { assignBars, barLines, endpoint, hostJson, hostSide, makeMachine } from './helpers.ts';
 import type { Machine, VfioPciDevice } from '../../src/index.ts';
 
 const MSIX_CAP = 0x70;
@@ -209,5 +210,24 @@ test('a 0x100-byte BAR on a 4K host is widened to a page while page aligned, and
   m.addressSpaceMemory.read(0xc0001000, 4);
   assert.equal([d.counts.mmap, d.counts.mmapExit], [1, 1], 'aligned again: a whole page, a memslot');
 });
+
+for (const noKvmIntx of [false, true]) {
+  test(`the guest's COMMAND.INTX_DISABLE reaches the kernel's INTx mask (hw/vfio/pci.c:vfio_pci_write_config → ` +
+    `vfio_pci_config.c:vfio_basic_config_write), ${noKvmIntx ? 'VMM path' : 'KVM irqfd'}`, () => {
+    const m = makeMachine('q35', 'x86-4k-ir', [{ host: '0000:08:00.0', noKvmIntx }]);
+    const d = m.devices[0]!;
+    assignBars(m, d);
+    const k = hostSide(d);
+    assert.is(d.intx.path, noKvmIntx ? 'vmm' : 'kvm-resample');
+    m.pciHost.configWrite(0, d.devfn, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_INTX_DISABLE, 2);
+    assert.ok(k.intx.virqDisabled && k.intx.masked, 'the kernel masked INTx');
+    assert.is(m.pciHost.configRead(0, d.devfn, R.PCI_COMMAND, 2), R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_INTX_DISABLE);
+    k.hw.setIntx(true);
+    assert.is(d.intx.stats.interrupts, 0, 'nothing reaches the trigger eventfd');
+    m.pciHost.configWrite(0, d.devfn, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY, 2);
+    assert.is(d.intx.stats.interrupts, 1, 'the pending level arrives once the guest clears it');
+    assert.is(d.intx.pending, noKvmIntx, 'on the VMM path QEMU asserted the pin (vfio_intx_interrupt)');
+  });
+}
 
 test.run();

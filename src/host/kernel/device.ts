@@ -54,7 +54,12 @@ export class VfioDevice implements DeviceFd {
     private readonly onClose: () => void,
   ) {
     this.hw = hardwareOf(fn);
-    this.config = new VirtualConfig(fn.spec, this.hw.config, () => this.irqType === U.VFIO_PCI_MSI_IRQ_INDEX);
+    this.config = new VirtualConfig(
+      fn.spec,
+      this.hw.config,
+      () => this.irqType === U.VFIO_PCI_MSI_IRQ_INDEX,
+      (intxDisable) => this.intx.setVirqDisabled(intxDisable),
+    );
     this.hw.irqSink = (v) => this.raise(v);
     this.intx = new KernelIntx(this.hw, fn.spec.address, host.irqLines);
     const kernel = container.kernel;
@@ -458,7 +463,7 @@ export class VfioDevice implements DeviceFd {
         return;
       }
       if (!isIntx) throw new VfioError('EINVAL', `${label}: INTx is not enabled`);
-      if (yes()) this.intx.trigger?.signal();
+      if (yes()) this.intx.send(); // loopback through vfio_send_intx_eventfd: silent while INTX_DISABLE is set
       return;
     }
     if (!isIntx)

@@ -89,18 +89,24 @@ export class HostIrqLines {
 }
 
 /**
- * vfio-pci's INTx context of one device (drivers/vfio/pci/vfio_pci_intrs.c): the trigger eventfd,
+ * vfio-pci's INTx state of one device (drivers/vfio/pci/vfio_pci_intrs.c): the trigger eventfd,
  * the automask after each interrupt (INTX_DISABLE at the device when it supports PCI 2.3 masking,
  * else the whole host line, which is then requested exclusively), unmask directly or through an
- * eventfd (the virqfd KVM's resampler signals), and mask.
+ * eventfd (the virqfd KVM's resampler signals), mask, and the user's virtual COMMAND.INTX_DISABLE
+ * (vdev->virq_disabled): while it is set nothing is signalled and no unmask takes effect.
  */
 export class KernelIntx {
   trigger: EventFd | null = null;
   masked = false;
+  /** is_intx(vdev): INTx is the active interrupt type (between enable and disable). */
+  active = false;
+  /** vdev->virq_disabled: the user's virtual COMMAND.INTX_DISABLE, kept across INTx enable/disable. */
+  virqDisabled = false;
   /** The unmask eventfd (vfio_virqfd_enable), or null. */
   private unmaskFd: EventFd | null = null;
   private readonly onUnmaskFd = () => this.unmask();
   readonly line: HostIrqLine;
+  /** unmasks: UNMASK requests (ioctl or eventfd); masks: the masks that took effect, from any source. */
   readonly stats = { interrupts: 0, unmasks: 0, resignals: 0, masks: 0 };
 
   constructor(
@@ -116,13 +122,19 @@ export class KernelIntx {
     return this.hw.fn.spec.intxMasking;
   }
 
-  /** vfio_intx_enable: request the line (shared only with PCI 2.3 masking), unmasked. */
+  /**
+   * vfio_intx_enable + vfio_intx_set_signal: request the line (shared only with PCI 2.3 masking),
+   * masked from the start if the user's INTX_DISABLE is set (at the device, or by disabling the line).
+   */
   enable(trigger: EventFd | null): void {
     this.line.request(`vfio-intx(${this.name})`, this.pci23, () => this.handler());
     this.line.attach(this.hw);
     this.trigger = trigger;
-    this.masked = false;
-    if (this.pci23) this.hw.intxDisabled = false; // pci_intx(pdev, !ctx->masked)
+    this.active = true;
+    this.masked = this.virqDisabled;
+    // pci_intx(pdev, !ctx->masked); disable_irq does not stick across request_irq, so it is redone.
+    if (this.pci23) this.hw.intxDisabled = this.masked;
+    else if (this.masked) this.line.disable();
   }
 
   /** vfio_intx_set_signal: a new trigger eventfd (null: none) for the enabled context. */
@@ -140,6 +152,12 @@ export class KernelIntx {
     if (this.pci23) this.hw.intxDisabled = true;
     this.trigger = null;
     this.masked = false;
+    this.active = false;
+  }
+
+  /** vfio_send_intx_eventfd: nothing reaches the user while its INTX_DISABLE is set. */
+  send(): void {
+    if (this.active && !this.virqDisabled) this.trigger?.signal();
   }
 
   /** vfio_intx_handler: mask (device or line), then signal the user. A shared line's other devices return IRQ_NONE. */
@@ -152,17 +170,27 @@ export class KernelIntx {
       this.masked = true;
     } else return;
     this.stats.interrupts++;
-    this.trigger?.signal();
+    this.send();
+  }
+
+  /** SET_IRQS(INTX, UNMASK) by ioctl or through the unmask eventfd: vfio_pci_intx_unmask. */
+  unmask(): void {
+    this.stats.unmasks++;
+    this.unmaskAndResend();
   }
 
   /**
-   * vfio_pci_intx_unmask_handler, then vfio_pci_intx_unmask: with PCI 2.3 masking a device still
-   * asserting stays masked and the kernel signals the trigger again (pci_check_and_unmask_intx
-   * refuses); without it the line is enabled, which fires again if the level is still up.
+   * vfio_pci_intx_unmask_handler, then vfio_pci_intx_unmask: nothing while the user's INTX_DISABLE
+   * is set; with PCI 2.3 masking a device still asserting stays masked and the kernel signals the
+   * trigger again (pci_check_and_unmask_intx refuses); without it the line is enabled, which fires
+   * again if the level is still up. Outside INTx only the physical bit follows (PCI 2.3).
    */
-  unmask(): void {
-    this.stats.unmasks++;
-    if (!this.masked) return;
+  private unmaskAndResend(): void {
+    if (!this.active) {
+      if (this.pci23) this.hw.intxDisabled = false; // pci_intx(pdev, 1)
+      return;
+    }
+    if (!this.masked || this.virqDisabled) return;
     if (!this.pci23) {
       this.masked = false;
       this.line.enable();
@@ -170,20 +198,36 @@ export class KernelIntx {
     }
     if (this.hw.intxPending) {
       this.stats.resignals++;
-      this.trigger?.signal();
+      this.send();
       return;
     }
     this.masked = false;
     this.hw.intxDisabled = false;
   }
 
-  /** vfio_pci_intx_mask. */
+  /** vfio_pci_intx_mask: always masks; outside INTx only the physical bit follows (PCI 2.3). */
   mask(): void {
+    if (!this.active) {
+      if (this.pci23) this.hw.intxDisabled = true; // pci_intx(pdev, 0)
+      return;
+    }
     if (this.masked) return;
     this.stats.masks++;
     if (this.pci23) this.hw.intxDisabled = true;
     else this.line.disable();
     this.masked = true;
+  }
+
+  /**
+   * The user wrote COMMAND and its virtual INTX_DISABLE now reads `on`
+   * (drivers/vfio/pci/vfio_pci_config.c:vfio_basic_config_write, "Emulate INTx disable"): a
+   * change masks, or unmasks and resends what is pending.
+   */
+  setVirqDisabled(on: boolean): void {
+    if (on === this.virqDisabled) return;
+    this.virqDisabled = on;
+    if (on) this.mask();
+    else this.unmaskAndResend();
   }
 
   /** SET_IRQS(INTX, EVENTFD|UNMASK): the eventfd KVM's resampler signals at the guest's EOI. */

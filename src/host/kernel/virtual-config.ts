@@ -23,8 +23,9 @@ const enum Perm {
 /**
  * The config region of a vfio-pci device fd: the kernel's virtualization of the physical config
  * space (drivers/vfio/pci/vfio_pci_config.c). BARs and ROM are virtual with sizing semantics and
- * never move the hardware; COMMAND's decode and bus-master bits reach the device; MSI address and
- * data stay in vconfig; the MSI-X capability is read-only; gaps between capabilities pass through.
+ * never move the hardware; COMMAND's decode and bus-master bits reach the device, its INTX_DISABLE
+ * is virtual and masks INTx (the caller's commandWritten hook); MSI address and data stay in
+ * vconfig; the MSI-X capability is read-only; gaps between capabilities pass through.
  */
 export class VirtualConfig {
   private readonly perm: Perm[];
@@ -35,6 +36,8 @@ export class VirtualConfig {
     private readonly phys: PhysicalConfig,
     /** Whether MSI is enabled through SET_IRQS right now. */
     private readonly msiEnabled: () => boolean,
+    /** After each write that touches COMMAND: the virtual INTX_DISABLE as it now reads. */
+    private readonly commandWritten: (intxDisable: boolean) => void,
   ) {
     const n = phys.bytes.length;
     this.perm = new Array<Perm>(n).fill(Perm.ReadOnly);
@@ -84,6 +87,14 @@ export class VirtualConfig {
 
   write(offset: number, value: number, size: number): void {
     for (let i = 0; i < size; i++) this.writeByte(offset + i, Math.floor(value / 256 ** i) & 0xff);
+    // vfio_basic_config_write emulates INTx disable after any write whose chunk starts at COMMAND or
+    // its upper byte; vfio_config_do_rw cuts writes into aligned chunks, so any write touching them.
+    if (offset <= P.PCI_COMMAND + 1 && P.PCI_COMMAND < offset + size) this.commandWritten(this.intxDisable);
+  }
+
+  /** The user's COMMAND.INTX_DISABLE (kept in vconfig). */
+  get intxDisable(): boolean {
+    return (this.vconfig[P.PCI_COMMAND + 1]! & (P.PCI_COMMAND_INTX_DISABLE >> 8)) !== 0;
   }
 
   private readByte(off: number): number {
