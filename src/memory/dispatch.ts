@@ -135,11 +135,12 @@ export class Dispatch {
   mru = 0;
 
   /**
-   * Flat page index below 4 GiB, for the miss path's common case: entry k is the section holding
-   * all of page k when that is an MMIO section whose callbacks take 4-byte reads and writes
-   * directly, else 0 (ask `lookup`). One load instead of the radix walk, as v86's block map; built
-   * once the address space has missed FLAT_AFTER_MISSES times, kept up to date by every rebuild,
-   * and only as long as the highest such page (a 64 KiB I/O space never gets one).
+   * Flat page index below 4 GiB, which AddressSpace.read/write consult inline: entry k is the
+   * section holding all of page k when that is an MMIO section whose callbacks take 4-byte reads
+   * and writes directly (see indexedPages), else 0 (ask `lookup`). One load instead of the radix
+   * walk, as v86's block map; built once the address spaces using it have missed
+   * FLAT_AFTER_MISSES times, kept up to date by every rebuild, and only as long as the highest
+   * such page (a 64 KiB I/O space never gets one).
    */
   pages: Int32Array = NO_PAGES;
   private misses = 0;
