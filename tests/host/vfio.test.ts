@@ -3,7 +3,7 @@
 // vfio_pci_rdwr.c and vfio_pci_intrs.c.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SimHost, VfioKernel } from '../../src/host/index.ts';
+import { SimHost, VfioKernel, type Type1Iommu } from '../../src/host/index.ts';
 import { EventFd } from '../../src/common/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 import { HOSTS, hostJson, hostFrom, errno, open, triggerMsix } from './helpers.ts';
@@ -167,6 +167,28 @@ test('64K arm64 with SMMUv3 and ITS: pgsizes, IOVA ranges, the MSI doorbell IOVA
   );
   triggerMsix(dev);
   assert.is(dev.hostVectorAddress(0), 0x8000040n, 'IOVA 0x8000000 plus GITS_TRANSLATER offset 0x40');
+});
+
+test("a second group joins the container's domain and its MSI cookie: doorbell IOVAs carry on, never reused " +
+  '(vfio_iommu_type1.c:vfio_iommu_type1_attach_group, dma-iommu.c:iommu_dma_get_msi_page)', () => {
+  const host = SimHost.load(HOSTS + 'arm64-64k-its.json');
+  const { k, c, dev } = open(host);
+  triggerMsix(dev);
+  const t = c.iommu as Type1Iommu;
+  const page = BigInt(host.spec.pageSize);
+  const g2 = k.openGroup(k.groupOf('0000:08:00.0'));
+  g2.setContainer(c);
+  assert.is(t.msiAddress(host.spec.msi.doorbell), 0x8000040n, 'the same doorbell page: its IOVA is found by address');
+  // A doorbell on another page (a second ITS frame) gets the cookie's next IOVA: msi_iova only grows
+  // for the domain's life, and attaching a group to an existing domain does not reset it.
+  assert.is(t.msiAddress(host.spec.msi.doorbell + page), 0x8010040n);
+  assert.is(t.translate(0x8000040n, true), host.spec.msi.doorbell, 'the first page still reaches its own doorbell');
+  g2.unsetContainer();
+  assert.is(
+    t.msiAddress(host.spec.msi.doorbell + 2n * page),
+    0x8020040n,
+    'the domain and its cookie stay with group 1',
+  );
 });
 
 test('hosts that do not isolate MSIs refuse type1 (EPERM) unless allow_unsafe_interrupts', () => {

@@ -122,17 +122,21 @@ export class Type1Iommu implements IommuBackend {
       );
     }
     this.iovaList = list;
-    this.groups.push(group);
-    const swMsi = this.host.reserved.find((r) => r.type === 'sw-msi');
+    // iommu_get_msi_cookie only for a new domain: a later group joins the existing domain and its
+    // cookie, whose MSI IOVAs keep growing (the domain, cookie included, goes with its last group).
+    const swMsi = this.groups.length === 0 && this.host.reserved.find((r) => r.type === 'sw-msi');
     if (swMsi && !this.host.reserved.some((r) => r.type === 'msi')) this.msiNext = swMsi.start;
+    this.groups.push(group);
   }
 
-  /** Removing the last group unmaps everything (the last IOMMU-backed domain goes). */
+  /** Removing the last group unmaps everything (the last IOMMU-backed domain goes, its MSI cookie too). */
   detachGroup(group: IommuGroup): void {
     this.groups.splice(this.groups.indexOf(group), 1);
     if (this.groups.length === 0) {
       this.dmaAvail += this.mappings.length;
       this.mappings.length = 0;
+      this.msiPages.clear();
+      this.msiNext = 0n;
       this.index = null;
     }
   }
