@@ -9,6 +9,8 @@ import type { GuestKernel } from './kernel.ts';
 import {
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
+  PCI_COMMAND,
+  PCI_COMMAND_INTX_DISABLE,
   PCI_INTERRUPT_LINE,
   PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_ENABLE,
@@ -123,6 +125,7 @@ export class NicDriver {
     this.cfg.write(bus, devfn, cap + 4, Number(msg.address & 0xffffffffn), 4);
     if (is64) this.cfg.write(bus, devfn, cap + 8, Number(msg.address >> 32n), 4);
     this.cfg.write(bus, devfn, cap + (is64 ? 12 : 8), msg.data, 2);
+    this.intxOff();
     this.cfg.write(bus, devfn, cap + 2, (flags & ~0x70) | PCI_MSI_FLAGS_ENABLE, 2);
     this.stats.vectorIrqs.push(this.p.firmware.msiIrq(first));
   }
@@ -137,7 +140,19 @@ export class NicDriver {
     const r = this.p.rtas('ibm,change-msi', [cfgAddr, hi, lo, RTAS_CHANGE_MSI_FN, 1, 1]);
     if (r[0] !== 0 || r[1] !== 1) return;
     this.stats.vectorIrqs.push(this.p.rtas('ibm,query-interrupt-source-number', [cfgAddr, hi, lo, 0])[1]!);
+    this.intxOff();
     this.cfg.write(bus, devfn, cap + 2, this.cfg.read(bus, devfn, cap + 2, 2) | PCI_MSI_FLAGS_ENABLE, 2);
+  }
+
+  /**
+   * pci_intx_for_msi(dev, 0) → pci_intx (drivers/pci/pci.c), which msi_capability_init and
+   * msix_capability_init run once the vectors are set up: COMMAND.INTX_DISABLE, written only if
+   * it changes.
+   */
+  private intxOff(): void {
+    const { bus, devfn } = this.fn;
+    const cmd = this.cfg.read(bus, devfn, PCI_COMMAND, 2);
+    if (!(cmd & PCI_COMMAND_INTX_DISABLE)) this.cfg.write(bus, devfn, PCI_COMMAND, cmd | PCI_COMMAND_INTX_DISABLE, 2);
   }
 
   /** The INTx handler on a possibly shared line: read-to-clear ICR says whether this device interrupted. */
@@ -157,7 +172,7 @@ export class NicDriver {
     const entries = (this.cfg.read(bus, devfn, this.msixCap + 2, 2) & 0x7ff) + 1;
     const { first, count } = this.kernel.allocVectors(Math.min(n, entries));
     if (count === 0) return; // the controller's vectors are gone: no MSI-X for this device
-    // pci_msix_enable: ENABLE with MASKALL, program entries, unmask them, drop MASKALL.
+    // msix_capability_init: ENABLE with MASKALL, program entries, unmask them, INTx off, drop MASKALL.
     this.cfg.write(bus, devfn, this.msixCap + 2, MSIX_ENABLE | MSIX_MASKALL, 2);
     for (let v = 0; v < count; v++) {
       const msg = this.p.firmware.msiMessage(first + v);
@@ -168,6 +183,7 @@ export class NicDriver {
       this.p.memory.write(e + 12, 0, 4);
       this.stats.vectorIrqs.push(this.p.firmware.msiIrq(first + v));
     }
+    this.intxOff();
     this.cfg.write(bus, devfn, this.msixCap + 2, MSIX_ENABLE, 2);
     this.stats.msixProgrammedBy = 'table';
   }
@@ -189,6 +205,7 @@ export class NicDriver {
     }
     for (let v = 0; v < want; v++)
       this.stats.vectorIrqs.push(this.p.rtas('ibm,query-interrupt-source-number', [cfgAddr, hi, lo, v])[1]!);
+    this.intxOff();
     this.cfg.write(bus, devfn, this.msixCap + 2, MSIX_ENABLE, 2);
     this.stats.msixProgrammedBy = 'rtas';
   }

@@ -1,6 +1,7 @@
 // INTx end to end: an INTx-only NIC completes the workload on every machine type, through KVM's
 // resampling irqfd and through QEMU's VMM path (hw/vfio/pci.c vfio_intx_*), routed as each board
-// wires its pins; the driver falls back MSI-X -> MSI -> INTx (pci_alloc_irq_vectors); a shared line.
+// wires its pins; the driver falls back MSI-X -> MSI -> INTx (pci_alloc_irq_vectors) and turns INTx
+// off when it gets MSI or MSI-X (pci_intx_for_msi); a shared line.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -14,7 +15,8 @@ import {
   type VfioPciOptions,
 } from '../../src/index.ts';
 import { runCli } from '../../src/cli/main.ts';
-import { hostJson, MACHINES_DIR } from '../vfio/helpers.ts';
+import { hostJson, hostSide, MACHINES_DIR } from '../vfio/helpers.ts';
+import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE } from '../../src/common/pci-regs.ts';
 
 const MACHINES = MACHINES_DIR;
 const INTX_NIC = '0000:08:00.0';
@@ -134,6 +136,28 @@ test('pci_alloc_irq_vectors falls back MSI-X -> MSI -> INTx; noMsix/noMsi force 
   assert.is(intx.report.devices[0]!.intx!.raised, 40);
   const rtasMsi = bootOn('pseries', [{ host: '0000:01:00.0' }], { noMsix: true });
   assert.is(rtasMsi.driver!.irqMode, 'intx', 'the POWER9 NIC has no MSI capability: straight to INTx');
+});
+
+test('with MSI-X or MSI the driver sets COMMAND.INTX_DISABLE (drivers/pci/msi/msi.c: pci_intx_for_msi in ' +
+  'msix_capability_init, msi_capability_init), the kernel takes it as virq_disabled, and the boot report still ' +
+  'counts every interrupt', () => {
+  for (const [extra, mode, disabled] of [
+    [{}, 'msix', true],
+    [{ noMsix: true }, 'msi', true],
+    [{ noMsix: true, noMsi: true }, 'intx', false],
+  ] as const) {
+    const r = bootOn('q35', [{ host: '0000:01:00.0' }], extra);
+    const d = r.machine.devices[0]!;
+    const k = hostSide(d);
+    assert.is(r.driver!.irqMode, mode);
+    const cmd = r.machine.pciHost.configRead(0, d.devfn, PCI_COMMAND, 2);
+    assert.is((cmd & PCI_COMMAND_INTX_DISABLE) !== 0, disabled, `${mode}: the guest's COMMAND`);
+    assert.is(k.intx.virqDisabled, disabled, `${mode}: the kernel's virq_disabled`);
+    assert.is(k.hw.intxDisabled, disabled, `${mode}: the PCI 2.3 bit follows outside INTx`);
+    assert.is(r.driver!.completions, 40);
+    assert.is(r.report.interruptsDelivered, 40, `${mode}: every completion interrupt delivered`);
+    assert.is(r.report.devices[0]!.intx!.raised, mode === 'intx' ? 40 : 0);
+  }
 });
 
 test('out of LAPIC vectors, the driver falls back to INTx and the device still works (verdict: working, INTx)', () => {

@@ -14,6 +14,7 @@ test('golden: vdm pci -v on q35 (MSI-X Enable+ Count=128, table BAR=0 offset=000
   const r = runCli(['pci', '-v', '--machine', 'q35']);
   assert.is(r.code, 0, r.err);
   assert.fixture(r.out, golden('q35-pci-v.txt'));
+  assert.match(r.out, 'DisINTx+', 'the MSI-X driver set INTX_DISABLE (drivers/pci/msi/msi.c:msix_capability_init)');
   assert.match(
     r.out,
     'MSI-X: Enable+ Count=128 Masked-\n\t\tVector table: BAR=0 offset=00002000\n\t\tPBA: BAR=0 offset=00003000',
