@@ -35,7 +35,6 @@ UNCOMPILED.placeholder = true;
 const NO_BYTES = new Uint8Array(0);
 const NO_HALVES = new Uint16Array(0);
 const NO_WORDS = new Uint32Array(0);
-const NO_SECTIONS = new Float64Array(0);
 const NO_READ = (): number => 0;
 const NO_WRITE = (): void => {};
 
@@ -103,11 +102,11 @@ export class AddressSpace {
   private sectionBlock: RamBlock | null = null;
   /** The RAM window's section id in the current dispatch. */
   private section = 0;
-  // The dispatch's flat page index (Dispatch.pages) and the section records and callbacks its
-  // entries name: an aligned 4-byte access to a page of one direct MMIO section below 4 GiB is one
+  // The dispatch's flat page index (Dispatch.pages) and the offsets (Dispatch.pageDelta) and
+  // callbacks of the sections its entries name: an aligned 4-byte access to a page of one direct MMIO section below 4 GiB is one
   // load away from its callback, wherever the last access went. Empty while `stats` is on.
   private pages: Int32Array = NO_PAGES;
-  private sec: Float64Array = NO_SECTIONS;
+  private pageDelta: Int32Array = NO_PAGES;
   private secRead: readonly (ReadFn | null)[] = [];
   private secWrite: readonly (WriteFn | null)[] = [];
   // MMIO window (the last MMIO section two misses in a row reached, for what the page index does
@@ -174,7 +173,7 @@ export class AddressSpace {
       const a = addr >>> 0;
       if (a === addr && (a & 3) === 0 && a >>> 12 < this.pages.length) {
         const s = this.pages[a >>> 12]!;
-        if (s !== 0) return (this.secRead[s]!(a + this.sec[s * Sec.Stride + Sec.Delta]!, 4) as number) >>> 0;
+        if (s !== 0) return (this.secRead[s]!((a + this.pageDelta[s]!) | 0, 4) as number) >>> 0;
       }
       const off = addr + this.ioDelta;
       const j = off >>> 0;
@@ -201,7 +200,7 @@ export class AddressSpace {
       if (a === addr && (a & 3) === 0 && a >>> 12 < this.pages.length) {
         const s = this.pages[a >>> 12]!;
         if (s !== 0) {
-          this.secWrite[s]!(a + this.sec[s * Sec.Stride + Sec.Delta]!, value >>> 0, 4);
+          this.secWrite[s]!((a + this.pageDelta[s]!) | 0, value >>> 0, 4);
           return MemTx.Ok;
         }
       }
@@ -569,7 +568,7 @@ export class AddressSpace {
   /** Serves accesses from d's flat page index (and the records its entries name) from now on. */
   private usePages(d: Dispatch): void {
     this.pages = d.pages;
-    this.sec = d.sec;
+    this.pageDelta = d.pageDelta;
     this.secRead = d.secRead;
     this.secWrite = d.secWrite;
   }
@@ -577,7 +576,7 @@ export class AddressSpace {
   private closeWindows(): void {
     this.closeRam();
     this.pages = NO_PAGES;
-    this.sec = NO_SECTIONS;
+    this.pageDelta = NO_PAGES;
     this.sectionStart = this.sectionEnd = this.sectionDelta = 0;
     this.sectionWritable = false;
     this.sectionBlock = null;

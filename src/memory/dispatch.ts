@@ -143,6 +143,11 @@ export class Dispatch {
    * such page (a 64 KiB I/O space never gets one).
    */
   pages: Int32Array = NO_PAGES;
+  /**
+   * Region offset minus address of each section in the page index, as a 32-bit integer: the offset
+   * of an access is then (addr + delta) | 0, integer arithmetic all the way to the call.
+   */
+  pageDelta: Int32Array;
   private misses = 0;
   private paged = false;
 
@@ -158,6 +163,7 @@ export class Dispatch {
   constructor(ranges: readonly FlatRange[]) {
     const n = 16;
     this.sec = new Float64Array(n * Sec.Stride);
+    this.pageDelta = new Int32Array(n);
     this.stamp = new Uint32Array(n);
     this.sec[Sec.End] = DISPATCH_LIMIT;
     this.rebuild(ranges, 0, DISPATCH_LIMIT);
@@ -354,14 +360,16 @@ export class Dispatch {
   /**
    * The pages [first, last) section s has in the flat page index: an MMIO section's whole pages
    * below 4 GiB, if its region offsets are as aligned as its addresses (delta a multiple of 8), so
-   * the address's alignment, which the index checks, is the offset's.
+   * the address's alignment, which the index checks, is the offset's, and below 2^31 (pageDelta).
    */
   private indexedPages(s: number): [number, number] {
     const p = s * Sec.Stride;
     const word = this.sec[p + Sec.Word]!;
     const direct4 = (word >> Sec.ReadSizesShift) & (word >> Sec.WriteSizesShift) & 4;
     const mmio = (word & Sec.KindMask) === SectionKind.Mmio;
-    if (this.secFlat[s] === null || !mmio || direct4 === 0 || this.sec[p + Sec.Delta]! % 8 !== 0) return [0, 0];
+    const delta = this.sec[p + Sec.Delta]!;
+    const offsets31 = this.sec[p + Sec.End]! + delta <= 2 ** 31;
+    if (this.secFlat[s] === null || !mmio || direct4 === 0 || delta % 8 !== 0 || !offsets31) return [0, 0];
     const first = Math.ceil(this.sec[p + Sec.Start]! / PAGE_SIZE);
     const last = Math.min(Math.floor(this.sec[p + Sec.End]! / PAGE_SIZE), LOW_PAGES);
     return first < last ? [first, last] : [0, 0];
@@ -371,6 +379,7 @@ export class Dispatch {
   private indexPages(s: number): void {
     const [first, last] = this.indexedPages(s);
     if (first >= last) return;
+    this.pageDelta[s] = this.sec[s * Sec.Stride + Sec.Delta]! | 0;
     if (last > this.pages.length) {
       const grown = new Int32Array(Math.min(LOW_PAGES, Math.max(last, 2 * this.pages.length)));
       grown.set(this.pages);
@@ -565,6 +574,9 @@ export class Dispatch {
     const stamp = new Uint32Array(n);
     stamp.set(this.stamp);
     this.stamp = stamp;
+    const pageDelta = new Int32Array(n);
+    pageDelta.set(this.pageDelta);
+    this.pageDelta = pageDelta;
   }
 
   /** A table of `n` entries with a one-word header before it; returns the offset of entry 0. */

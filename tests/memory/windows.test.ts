@@ -208,6 +208,30 @@ test('a section whose region offsets are not aligned as its addresses stays out 
   assert.equal(seen, [0xc]);
 });
 
+test('a section whose region offsets reach 2^31 stays out of the page index (its offsets are 32-bit integers)', () => {
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const seen: number[] = [];
+  const big = mem.io('big', 2 ** 32, {
+    read: (o) => (seen.push(o), 7),
+    write: () => {},
+    valid: { minAccessSize: 4, maxAccessSize: 4 },
+    impl: { maxAccessSize: 4 },
+    endianness: 'little',
+  });
+  root.addSubregion(0x10000, mem.alias('big+2G', big, 2 ** 31, 0x2000));
+  root.addSubregion(0x20000, mem.alias('big+2G-8K', big, 2 ** 31 - 0x2000, 0x2000));
+  const as = mem.addressSpace('memory', root);
+  for (let k = 0; k < 64; k++) as.read(0x100000, 4);
+  const d = as.dispatch;
+  assert.is(d.pages[0x10], 0);
+  assert.is(d.secRegion[d.pages[0x21]!]!.name, 'big', 'offsets below 2^31: indexed');
+  as.read(0x20000, 4); // a miss, after which the index serves this address space
+  assert.is(as.read(0x10004, 4), 7);
+  assert.is(as.read(0x21ffc, 4), 7);
+  assert.equal(seen, [2 ** 31 - 0x2000, 2 ** 31 + 4, 2 ** 31 - 4]);
+});
+
 test('1-, 2- and 8-byte accesses to an indexed page take the miss path, then the MMIO window', () => {
   // The page index serves 4-byte accesses only (a path for other sizes made read() too big for V8
   // to inline); the others reach the same callbacks as memory.c:access_with_adjusted_size would.
