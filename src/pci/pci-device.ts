@@ -90,12 +90,29 @@ export class PciDevice {
     this.initMasks();
   }
 
-  /** pci_set_irq: drive the function's INTx pin; the board routes it to an interrupt line. */
+  /**
+   * pci_set_irq → pci_irq_handler: drive the function's INTx pin; the board routes it to an
+   * interrupt line unless COMMAND.INTX_DISABLE holds it off (the pin's level is kept all the same).
+   */
   setIrq(level: number): void {
     const pin = this.cfg.byte(R.PCI_INTERRUPT_PIN);
     if (!pin || level === this.intxLevel) return;
     this.intxLevel = level;
+    if (this.irqDisabled()) return;
     this.bus?.intxRouter?.setLevel(this, pin - 1, level !== 0);
+  }
+
+  /** pci_irq_disabled: COMMAND.INTX_DISABLE of the emulated config space. */
+  private irqDisabled(): boolean {
+    return (this.cfg.word(R.PCI_COMMAND) & R.PCI_COMMAND_INTX_DISABLE) !== 0;
+  }
+
+  /** pci_update_irq_disabled: INTX_DISABLE changed, so an asserted pin leaves the line or comes back. */
+  private updateIrqDisabled(wasDisabled: boolean): void {
+    const disabled = this.irqDisabled();
+    const pin = this.cfg.byte(R.PCI_INTERRUPT_PIN);
+    if (disabled === wasDisabled || !pin || !this.intxLevel) return;
+    this.bus?.intxRouter?.setLevel(this, pin - 1, !disabled);
   }
 
   /** pci_device_route_intx_to_irq: where pin `pin` (0 = INTA) ends at the interrupt controller. */
@@ -261,6 +278,7 @@ export class PciDevice {
   /** pci_default_write_config, with the MSI and MSI-X hooks it runs. */
   protected writeConfig(offset: number, value: number, len: number): void {
     const c = this.cfg;
+    const wasIrqDisabled = this.irqDisabled();
     c.write(offset, value, len);
     const overlaps = (start: number, size: number) => offset < start + size && start < offset + len;
     if (
@@ -274,13 +292,15 @@ export class PciDevice {
     if (overlaps(R.PCI_COMMAND, 1)) {
       this.busMasterEnable?.setEnabled((c.word(R.PCI_COMMAND) & R.PCI_COMMAND_MASTER) !== 0);
     }
+    if (overlaps(R.PCI_COMMAND, 2)) this.updateIrqDisabled(wasIrqDisabled);
     this.msi?.writeConfig(offset, value, len);
     this.msix?.writeConfig(offset, value, len);
   }
 
-  /** pci_device_reset, the parts vdm models: command, BARs, MSI/MSI-X state. */
+  /** pci_device_reset, the parts vdm models: INTx deasserted, command, BARs, MSI/MSI-X state. */
   reset(): void {
     const c = this.cfg;
+    this.setIrq(0); // pci_do_device_reset: pci_device_deassert_intx first
     c.setWord(R.PCI_COMMAND, c.word(R.PCI_COMMAND) & ~c.word(R.PCI_COMMAND, c.wmask));
     c.setWord(R.PCI_STATUS, c.word(R.PCI_STATUS) & ~c.word(R.PCI_STATUS, c.w1cmask));
     c.setByte(R.PCI_CACHE_LINE_SIZE, 0);

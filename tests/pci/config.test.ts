@@ -1,5 +1,6 @@
 // Config space, capabilities, BARs and their mapping: hw/pci/pci.c (pci_default_write_config,
-// pci_register_bar, pci_bar_address, pci_update_mappings, pci_add_capability), hw/pci/pcie.c.
+// pci_register_bar, pci_bar_address, pci_update_mappings, pci_add_capability, pci_irq_handler,
+// pci_update_irq_disabled), hw/pci/pcie.c.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { infoMtree, MEMTX_OK } from '../../src/memory/index.ts';
@@ -169,6 +170,35 @@ test('slots: double use, bad numbers and re-plugging are refused', () => {
   host.bus.attach(device(mem, 'a'), 3);
   assert.throws(() => host.bus.attach(device(mem, 'b'), 3), /slot 3 function 0 not available for b, in use by a/);
   assert.throws(() => host.bus.attach(device(mem, 'c'), 32), /not a PCI address/);
+});
+
+test('COMMAND.INTX_DISABLE holds an asserted pin off its line and puts it back when cleared; the level is kept ' +
+  '(pci_irq_handler, pci_update_irq_disabled); reset deasserts (pci_do_device_reset)', () => {
+  const { mem, host, cfg } = platform();
+  const dev = device(mem, 'testdev', { interruptPin: 1 });
+  host.bus.attach(dev, 3);
+  const line: boolean[] = [];
+  host.bus.intxRouter = {
+    route: () => ({ mode: 'enabled', irq: 10 }),
+    setLevel: (_d, _pin, level) => void line.push(level),
+  };
+  const devfn = 3 << 3;
+  dev.setIrq(1);
+  assert.equal(line, [true]);
+  cfg.write(0, devfn, R.PCI_COMMAND, R.PCI_COMMAND_INTX_DISABLE, 2);
+  assert.equal(line, [true, false], 'disabled: the asserted pin leaves the line');
+  dev.setIrq(0);
+  dev.setIrq(1);
+  assert.equal(line, [true, false], 'while disabled the pin changes without touching the line');
+  cfg.write(0, devfn, R.PCI_COMMAND + 1, 0, 1);
+  assert.equal(line, [true, false, true], 'a byte write clearing it puts the kept level back');
+  cfg.write(0, devfn, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY, 2);
+  assert.equal(line.length, 3, 'no change of INTX_DISABLE, no change on the line');
+  cfg.write(0, devfn, R.PCI_COMMAND, R.PCI_COMMAND_INTX_DISABLE, 2);
+  dev.reset();
+  assert.is(dev.intxLevel, 0, 'reset deasserts the pin before clearing COMMAND');
+  dev.setIrq(1);
+  assert.equal(line.slice(-1), [true], 'after reset INTX_DISABLE is clear: the pin reaches the line');
 });
 
 test.run();

@@ -227,6 +227,16 @@ for (const noKvmIntx of [false, true]) {
     m.pciHost.configWrite(0, d.devfn, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY, 2);
     assert.is(d.intx.stats.interrupts, 1, 'the pending level arrives once the guest clears it');
     assert.is(d.intx.pending, noKvmIntx, 'on the VMM path QEMU asserted the pin (vfio_intx_interrupt)');
+    if (!noKvmIntx) return;
+    const irq = d.intx.route.irq;
+    assert.ok(m.irq.level(irq));
+    m.pciHost.configWrite(0, d.devfn, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_INTX_DISABLE, 2);
+    assert.not.ok(
+      m.irq.level(irq),
+      "QEMU's own INTX_DISABLE holds the asserted pin off the line (pci_update_irq_disabled)",
+    );
+    m.pciHost.configWrite(0, d.devfn, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY, 2);
+    assert.ok(m.irq.level(irq), 'and puts it back');
   });
 }
 
