@@ -106,6 +106,7 @@ export class AddressSpace {
   // callbacks of the sections its entries name: an aligned 4-byte access to a page of one direct MMIO section below 4 GiB is one
   // load away from its callback, wherever the last access went. Empty while `stats` is on.
   private pages: Int32Array = NO_PAGES;
+  private pageShift = 0;
   private pageDelta: Int32Array = NO_PAGES;
   private secRead: readonly (ReadFn | null)[] = [];
   private secWrite: readonly (WriteFn | null)[] = [];
@@ -171,8 +172,8 @@ export class AddressSpace {
       const i = o >>> 2;
       if (i << 2 === o && i < this.ram32.length) return this.ram32[i]!;
       const a = addr >>> 0;
-      if (a === addr && (a & 3) === 0 && a >>> 12 < this.pages.length) {
-        const s = this.pages[a >>> 12]!;
+      if (a === addr && (a & 3) === 0 && a >>> this.pageShift < this.pages.length) {
+        const s = this.pages[a >>> this.pageShift]!;
         if (s !== 0) return (this.secRead[s]!((a + this.pageDelta[s]!) | 0, 4) as number) >>> 0;
       }
       const off = addr + this.ioDelta;
@@ -197,8 +198,8 @@ export class AddressSpace {
         return MemTx.Ok;
       }
       const a = addr >>> 0;
-      if (a === addr && (a & 3) === 0 && a >>> 12 < this.pages.length) {
-        const s = this.pages[a >>> 12]!;
+      if (a === addr && (a & 3) === 0 && a >>> this.pageShift < this.pages.length) {
+        const s = this.pages[a >>> this.pageShift]!;
         if (s !== 0) {
           this.secWrite[s]!((a + this.pageDelta[s]!) | 0, value >>> 0, 4);
           return MemTx.Ok;
@@ -568,6 +569,7 @@ export class AddressSpace {
   /** Serves accesses from d's flat page index (and the records its entries name) from now on. */
   private usePages(d: Dispatch): void {
     this.pages = d.pages;
+    this.pageShift = d.pageShift;
     this.pageDelta = d.pageDelta;
     this.secRead = d.secRead;
     this.secWrite = d.secWrite;

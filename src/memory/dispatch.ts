@@ -84,8 +84,9 @@ const LEAF = 3;
 const SUBPAGE = 4;
 /** A page whose finest boundary needs more direct entries than this keeps a boundary list instead. */
 const MAX_DIRECT_SUBPAGE = 64;
-/** Pages below 4 GiB: what the flat page index can cover. */
-const LOW_PAGES = 2 ** 20;
+/** The flat page index's block, as log2 bytes: from a target page (4 KiB) to a leaf window (4 MiB). */
+const MIN_PAGE_SHIFT = 12;
+const MAX_PAGE_SHIFT = 22;
 /** Misses a dispatch serves before it builds its flat page index (an address space that is used). */
 const FLAT_AFTER_MISSES = 64;
 /** The page index of a dispatch that has none (shared, so an address space can tell it has the current one). */
@@ -136,13 +137,19 @@ export class Dispatch {
 
   /**
    * Flat page index below 4 GiB, which AddressSpace.read/write consult inline: entry k is the
-   * section holding all of page k when that is an MMIO section whose callbacks take 4-byte reads
-   * and writes directly (see indexedPages), else 0 (ask `lookup`). One load instead of the radix
-   * walk, as v86's block map; built once the address spaces using it have missed
-   * FLAT_AFTER_MISSES times, kept up to date by every rebuild, and only as long as the highest
-   * such page (a 64 KiB I/O space never gets one).
+   * section holding all of block k (bytes k << pageShift onwards) when that is an MMIO section
+   * whose callbacks take 4-byte reads and writes directly (see indexable), else 0 (ask `lookup`).
+   * One load instead of the radix walk, as v86's block map; built once the address spaces using it
+   * have missed FLAT_AFTER_MISSES times, kept up to date by every rebuild, and only as long as the
+   * highest such block (a 64 KiB I/O space never gets one).
    */
   pages: Int32Array = NO_PAGES;
+  /**
+   * log2 of the bytes one entry of `pages` covers: the coarsest block (4 KiB to 4 MiB) every
+   * indexed section is aligned to, so no page of one is lost and the index stays small enough to
+   * stay in cache (10 000 BARs of 128 KiB: 10 000 entries, not 320 000).
+   */
+  pageShift = MAX_PAGE_SHIFT;
   /**
    * Region offset minus address of each section in the page index, as a 32-bit integer: the offset
    * of an access is then (addr + delta) | 0, integer arithmetic all the way to the call.
@@ -339,7 +346,10 @@ export class Dispatch {
     this.lowEntry = this.root >= 0 ? this.root : this.pool[~this.root]!;
     if (this.lowEntry < 0) this.lowEntry = this.pool[~this.lowEntry]!;
     if (this.paged) {
-      this.pages.fill(0, Math.min(a / PAGE_SIZE, this.pages.length), Math.min(b / PAGE_SIZE, this.pages.length));
+      // Every section holding all of a block that meets [a, b) lies inside [a, b) (see above).
+      const unit = 2 ** this.pageShift;
+      const n = this.pages.length;
+      this.pages.fill(0, Math.min(Math.floor(a / unit), n), Math.min(Math.ceil(b / unit), n));
       for (const s of this.rebuilt) this.indexPages(s);
     }
   }
@@ -351,37 +361,67 @@ export class Dispatch {
   missed(): void {
     if (++this.misses !== FLAT_AFTER_MISSES || this.paged) return;
     this.paged = true;
+    this.reindex();
+  }
+
+  /** Builds the flat page index afresh, at the coarsest block every indexable section is aligned to. */
+  private reindex(): void {
+    let shift = MAX_PAGE_SHIFT;
+    for (let s = 1; s < this.count; s++) if (this.indexable(s)) shift = Math.min(shift, this.alignment(s));
+    this.pageShift = shift;
     let need = 0;
-    for (let s = 1; s < this.count; s++) need = Math.max(need, this.indexedPages(s)[1]);
+    for (let s = 1; s < this.count; s++) if (this.indexable(s)) need = Math.max(need, this.blocks(s)[1]);
     this.pages = need === 0 ? NO_PAGES : new Int32Array(need);
     for (let s = 1; s < this.count; s++) this.indexPages(s);
   }
 
   /**
-   * The pages [first, last) section s has in the flat page index: an MMIO section's whole pages
-   * below 4 GiB, if its region offsets are as aligned as its addresses (delta a multiple of 8), so
-   * the address's alignment, which the index checks, is the offset's, and below 2^31 (pageDelta).
+   * Whether section s belongs in the flat page index: an MMIO section taking direct 4-byte reads
+   * and writes below 4 GiB whose region offsets are as aligned as its addresses (delta a multiple
+   * of 8: the index checks the address's alignment, which is then the offset's) and below 2^31
+   * (pageDelta).
    */
-  private indexedPages(s: number): [number, number] {
+  private indexable(s: number): boolean {
     const p = s * Sec.Stride;
     const word = this.sec[p + Sec.Word]!;
     const direct4 = (word >> Sec.ReadSizesShift) & (word >> Sec.WriteSizesShift) & 4;
     const mmio = (word & Sec.KindMask) === SectionKind.Mmio;
     const delta = this.sec[p + Sec.Delta]!;
     const offsets31 = this.sec[p + Sec.End]! + delta <= 2 ** 31;
-    if (this.secFlat[s] === null || !mmio || direct4 === 0 || delta % 8 !== 0 || !offsets31) return [0, 0];
-    const first = Math.ceil(this.sec[p + Sec.Start]! / PAGE_SIZE);
-    const last = Math.min(Math.floor(this.sec[p + Sec.End]! / PAGE_SIZE), LOW_PAGES);
+    return this.secFlat[s] !== null && mmio && direct4 !== 0 && delta % 8 === 0 && offsets31 && this.start(s) < 2 ** 32;
+  }
+
+  /** log2 of the largest block both ends of section s are aligned to, from 4 KiB to 4 MiB. */
+  private alignment(s: number): number {
+    let shift = MAX_PAGE_SHIFT;
+    for (const x of [this.start(s), this.end(s)]) {
+      if (x % 2 ** 32 === 0) continue;
+      const low = x % 2 ** 32;
+      shift = Math.min(shift, 31 - Math.clz32(low & -low));
+    }
+    return Math.max(shift, MIN_PAGE_SHIFT);
+  }
+
+  /** The blocks [first, last) of the index that section s holds all of (below 4 GiB). */
+  private blocks(s: number): [number, number] {
+    const unit = 2 ** this.pageShift;
+    const first = Math.ceil(this.start(s) / unit);
+    const last = Math.min(Math.floor(this.end(s) / unit), 2 ** 32 / unit);
     return first < last ? [first, last] : [0, 0];
   }
 
-  /** Enters section s in the flat page index, if it belongs there. */
+  /** Enters section s in the flat page index if it belongs there (afresh at a finer block if it needs one). */
   private indexPages(s: number): void {
-    const [first, last] = this.indexedPages(s);
+    if (!this.indexable(s)) return;
+    if (this.alignment(s) < this.pageShift) {
+      this.reindex();
+      return;
+    }
+    const [first, last] = this.blocks(s);
     if (first >= last) return;
     this.pageDelta[s] = this.sec[s * Sec.Stride + Sec.Delta]! | 0;
     if (last > this.pages.length) {
-      const grown = new Int32Array(Math.min(LOW_PAGES, Math.max(last, 2 * this.pages.length)));
+      const grown = new Int32Array(Math.min(2 ** (32 - this.pageShift), Math.max(last, 2 * this.pages.length)));
       grown.set(this.pages);
       this.pages = grown;
     }

@@ -4,7 +4,7 @@ import { Dispatch, SectionKind } from './dispatch.ts';
 import { renderRanges } from './render.ts';
 import { diffViews, topologyEvents, type TopologyEvent } from './view-diff.ts';
 import type { ViewPatch } from './view-patch.ts';
-import { DISPATCH_LIMIT, PAGE_SIZE, U64_SPAN } from './constants.ts';
+import { DISPATCH_LIMIT, U64_SPAN } from './constants.ts';
 import { VdmError } from '../util/errors.ts';
 
 /** The incremental render disagrees with a render from scratch: a bug in vdm, never in the input. */
@@ -64,16 +64,17 @@ function checkDispatch(as: AddressSpace): void {
     if (got !== want)
       throw new RenderMismatchError(`dispatch of ${as.name} at ${hex(p)}: ${got}, compiled from scratch: ${want}`);
   }
-  // Every entry of the flat page index names the MMIO section lookup finds at both ends of its page.
-  const pages = d.pages;
+  // Every entry of the flat page index names the MMIO section lookup finds at both ends of its block.
+  const { pages } = d;
+  const unit = 2 ** d.pageShift;
   for (let k = 0; k < pages.length; k++) {
     const s = pages[k]!;
     if (s === 0) continue;
-    const p = k * PAGE_SIZE;
+    const p = k * unit;
     const found = d.lookup(p);
-    if (found !== s || d.lookup(p + PAGE_SIZE - 1) !== s || d.kind(s) !== SectionKind.Mmio)
+    if (found !== s || d.lookup(p + unit - 1) !== s || d.kind(s) !== SectionKind.Mmio)
       throw new RenderMismatchError(
-        `dispatch of ${as.name}: the page index names section ${s} for the page at ${hex(p)}, lookup finds ${found}`,
+        `dispatch of ${as.name}: the page index names section ${s} for the block at ${hex(p)}, lookup finds ${found}`,
       );
   }
 }

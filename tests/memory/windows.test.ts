@@ -7,7 +7,20 @@
 // test sees it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MEMTX_DECODE_ERROR, MEMTX_OK, MemorySystem, RamBlock, U64_SPAN } from '../../src/memory/index.ts';
+import {
+  MEMTX_DECODE_ERROR,
+  MEMTX_OK,
+  MemorySystem,
+  RamBlock,
+  U64_SPAN,
+  type AddressSpace,
+} from '../../src/memory/index.ts';
+
+/** The region the page index names for addr's block, or null (its entry is 0). */
+function indexed(as: AddressSpace, addr: number): string | null {
+  const d = as.dispatch;
+  return d.secRegion[d.pages[addr >>> d.pageShift] ?? 0]?.name ?? null;
+}
 
 function bar(mem = new MemorySystem()) {
   const root = mem.container('system', U64_SPAN);
@@ -156,7 +169,7 @@ test('after 64 misses the page index serves whole pages of direct MMIO below 4 G
   assert.is(as.dispatch.pages.length, 0, 'not built before the 64th miss');
   as.read(0x20000, 4);
   const d = as.dispatch;
-  const at = (addr: number) => d.secRegion[d.pages[addr / 0x1000]!]?.name ?? null;
+  const at = (addr: number) => indexed(as, addr);
   assert.is(at(0xfd00_0000), 'dev');
   assert.is(at(0xfd00_1000), 'dev');
   assert.is(at(0xfe00_2000), 'msix-table');
@@ -179,6 +192,31 @@ test('after 64 misses the page index serves whole pages of direct MMIO below 4 G
   assert.is(as.result, MEMTX_DECODE_ERROR);
 });
 
+test('the page index takes the coarsest block its sections are aligned to, and a finer one when a section needs it', () => {
+  // 1 000 devices of 128 KiB: 1 000 entries of 128 KiB (4 KiB entries would be 32 000, out of cache).
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const ops = { read: (o: number) => o, write: () => {}, endianness: 'little' as const };
+  mem.transaction(() => {
+    for (let k = 0; k < 1000; k++) root.addSubregion(0x1000_0000 + k * 0x20000, mem.io(`dev${k}`, 0x20000, ops));
+  });
+  const as = mem.addressSpace('memory', root);
+  for (let k = 0; k < 64; k++) as.read(0x100000, 4);
+  const d = as.dispatch;
+  assert.is(d.pageShift, 17);
+  assert.is(d.pages.length, (0x1000_0000 >>> 17) + 1000);
+  assert.is(indexed(as, 0x1000_0000 + 999 * 0x20000 + 0x1fffc), 'dev999');
+  assert.is(as.read(0x1000_0000 + 5 * 0x20000 + 0x104, 4), 0x104);
+  // A 4 KiB register page: the index is rebuilt with 4 KiB blocks, every device still in it.
+  root.addSubregion(0x0800_1000, mem.io('regs', 0x1000, ops));
+  assert.is(d.pageShift, 12);
+  assert.is(indexed(as, 0x0800_1000), 'regs');
+  assert.is(indexed(as, 0x0800_2000), null);
+  assert.is(indexed(as, 0x1000_0000 + 999 * 0x20000 + 0x1fffc), 'dev999');
+  assert.is(as.read(0x0800_1008, 4), 8);
+  assert.is(as.read(0x1000_0000 + 7 * 0x20000 + 0x1ff0, 4), 0x1ff0);
+});
+
 test('a section whose region offsets are not aligned as its addresses stays out of the page index', () => {
   // memory.c:memory_region_access_valid refuses an offset not aligned to the access unless
   // valid.unaligned: the page index checks the address's alignment only, so it must not hold such a section.
@@ -196,9 +234,8 @@ test('a section whose region offsets are not aligned as its addresses stays out 
   root.addSubregion(0x20000, mem.alias('dev+8', dev, 8, 0x2000));
   const as = mem.addressSpace('memory', root);
   for (let k = 0; k < 64; k++) as.read(0x100000, 4);
-  const d = as.dispatch;
-  assert.is(d.pages[0x10], 0, 'offset 2 off the address: not indexed');
-  assert.is(d.secRegion[d.pages[0x20]!]!.name, 'dev', 'offset 8 off: indexed');
+  assert.is(indexed(as, 0x10000), null, 'offset 2 off the address: not indexed');
+  assert.is(indexed(as, 0x20000), 'dev', 'offset 8 off: indexed');
   as.read(0x10000, 4);
   assert.is(as.result, MEMTX_DECODE_ERROR);
   as.write(0x10004, 1, 4);
@@ -223,9 +260,8 @@ test('a section whose region offsets reach 2^31 stays out of the page index (its
   root.addSubregion(0x20000, mem.alias('big+2G-8K', big, 2 ** 31 - 0x2000, 0x2000));
   const as = mem.addressSpace('memory', root);
   for (let k = 0; k < 64; k++) as.read(0x100000, 4);
-  const d = as.dispatch;
-  assert.is(d.pages[0x10], 0);
-  assert.is(d.secRegion[d.pages[0x21]!]!.name, 'big', 'offsets below 2^31: indexed');
+  assert.is(indexed(as, 0x10000), null);
+  assert.is(indexed(as, 0x21000), 'big', 'offsets below 2^31: indexed');
   as.read(0x20000, 4); // a miss, after which the index serves this address space
   assert.is(as.read(0x10004, 4), 7);
   assert.is(as.read(0x21ffc, 4), 7);
@@ -248,7 +284,7 @@ test('1-, 2- and 8-byte accesses to an indexed page take the miss path, then the
   root.addSubregion(0x10000, dev);
   const as = mem.addressSpace('memory', root);
   for (let k = 0; k < 64; k++) as.read(0x100000, 4);
-  assert.ok(as.dispatch.pages[0x10] !== 0);
+  assert.is(indexed(as, 0x10000), 'dev');
   assert.is(as.read(0x10000, 4), 4);
   assert.is(as.windows.mmio, null, 'one miss');
   assert.is(as.read(0x10002, 2), 4);
