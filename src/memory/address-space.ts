@@ -326,8 +326,11 @@ export class AddressSpace {
     const s = d.lookup(addr);
     const again = d.mru === s;
     d.mru = s;
-    d.missed();
-    if (this.pages !== d.pages && !this.counting) this.usePages(d);
+    // An address space that counts never uses the page index, so its misses do not build one.
+    if (!this.counting) {
+      d.missed();
+      if (this.pages !== d.pages) this.usePages(d);
+    }
     const p = s * Sec.Stride;
     const sec = d.sec;
     if (s !== 0 && addr + size <= sec[p + Sec.End]!) {
@@ -408,8 +411,10 @@ export class AddressSpace {
     const s = d.lookup(addr);
     const again = d.mru === s;
     d.mru = s;
-    d.missed();
-    if (this.pages !== d.pages && !this.counting) this.usePages(d);
+    if (!this.counting) {
+      d.missed();
+      if (this.pages !== d.pages) this.usePages(d);
+    }
     const p = s * Sec.Stride;
     const sec = d.sec;
     if (s !== 0 && addr + size <= sec[p + Sec.End]!) {

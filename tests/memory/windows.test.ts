@@ -217,6 +217,17 @@ test('the page index takes the coarsest block its sections are aligned to, and a
   assert.is(as.read(0x1000_0000 + 7 * 0x20000 + 0x1ff0, 4), 0x1ff0);
 });
 
+test('an address space that counts accesses by path never builds the page index', () => {
+  const as = bar();
+  as.stats = true;
+  for (let k = 0; k < 200; k++) as.read(0xfe00_2000 + (k % 64) * 4, 4);
+  assert.is(as.dispatch.pages.length, 0);
+  assert.is(as.counters.mmio, 200, 'every access took the miss path and was counted');
+  as.stats = false;
+  for (let k = 0; k < 64; k++) as.read(0x20000, 4);
+  assert.is(indexed(as, 0xfe00_2000), 'msix-table');
+});
+
 test('a section whose region offsets are not aligned as its addresses stays out of the page index', () => {
   // memory.c:memory_region_access_valid refuses an offset not aligned to the access unless
   // valid.unaligned: the page index checks the address's alignment only, so it must not hold such a section.
