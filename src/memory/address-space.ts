@@ -93,6 +93,12 @@ export class AddressSpace {
   private wram8: Uint8Array = NO_BYTES;
   private wram16: Uint16Array = NO_HALVES;
   private wram32: Uint32Array = NO_WORDS;
+  // The same window for the inlined 4-byte path in 32-bit integer arithmetic: lowBase is ramBase | 0
+  // (so (a - lowBase) >>> 0 is the offset modulo 2^32 for any a below 2^32), and low32/wlow32 are
+  // ram32/wram32 while the window lies below 4 GiB, empty otherwise (readSized serves the rest).
+  private lowBase = 0;
+  private low32: Uint32Array = NO_WORDS;
+  private wlow32: Uint32Array = NO_WORDS;
   // The RAM window's section: a miss inside it only moves the window to another chunk.
   private sectionStart = 0;
   private sectionEnd = 0;
@@ -168,13 +174,14 @@ export class AddressSpace {
    */
   read(addr: number, size: number): number {
     if (size === 4) {
-      const o = addr - this.ramBase;
-      const i = o >>> 2;
-      if (i << 2 === o && i < this.ram32.length) return this.ram32[i]!;
       const a = addr >>> 0;
-      if (a === addr && (a & 3) === 0 && a >>> this.pageShift < this.pages.length) {
-        const s = this.pages[a >>> this.pageShift]!;
-        if (s !== 0) return (this.secRead[s]!((a + this.pageDelta[s]!) | 0, 4) as number) >>> 0;
+      if (a === addr) {
+        const o = (a - this.lowBase) >>> 0;
+        if ((o & 3) === 0 && o >>> 2 < this.low32.length) return this.low32[o >>> 2]!;
+        if ((a & 3) === 0 && a >>> this.pageShift < this.pages.length) {
+          const s = this.pages[a >>> this.pageShift]!;
+          if (s !== 0) return (this.secRead[s]!((a + this.pageDelta[s]!) | 0, 4) as number) >>> 0;
+        }
       }
       const off = addr + this.ioDelta;
       const j = off >>> 0;
@@ -191,18 +198,19 @@ export class AddressSpace {
   /** Stores `size` (1, 2, 4 or 8) bytes; `hi` is the upper half of an 8-byte value. Returns the MemTxResult. */
   write(addr: number, value: number, size: number, hi = 0): number {
     if (size === 4) {
-      const o = addr - this.ramBase;
-      const i = o >>> 2;
-      if (i << 2 === o && i < this.wram32.length) {
-        this.wram32[i] = value;
-        return MemTx.Ok;
-      }
       const a = addr >>> 0;
-      if (a === addr && (a & 3) === 0 && a >>> this.pageShift < this.pages.length) {
-        const s = this.pages[a >>> this.pageShift]!;
-        if (s !== 0) {
-          this.secWrite[s]!((a + this.pageDelta[s]!) | 0, value >>> 0, 4);
+      if (a === addr) {
+        const o = (a - this.lowBase) >>> 0;
+        if ((o & 3) === 0 && o >>> 2 < this.wlow32.length) {
+          this.wlow32[o >>> 2] = value;
           return MemTx.Ok;
+        }
+        if ((a & 3) === 0 && a >>> this.pageShift < this.pages.length) {
+          const s = this.pages[a >>> this.pageShift]!;
+          if (s !== 0) {
+            this.secWrite[s]!((a + this.pageDelta[s]!) | 0, value >>> 0, 4);
+            return MemTx.Ok;
+          }
         }
       }
       const off = addr + this.ioDelta;
@@ -231,10 +239,10 @@ export class AddressSpace {
       if (i << 1 === o && i < this.ram16.length) {
         return this.ram16[i]!;
       }
-    } else if (size === 8) {
+    } else if (size === 8 || size === 4) {
       const i = o >>> 2;
-      if (i << 2 === o && i + 1 < this.ram32.length) {
-        this.hi = this.ram32[i + 1]!;
+      if (i << 2 === o && i + (size >>> 2) <= this.ram32.length) {
+        if (size === 8) this.hi = this.ram32[i + 1]!;
         return this.ram32[i]! | 0;
       }
     }
@@ -264,11 +272,11 @@ export class AddressSpace {
         this.wram16[i] = value;
         return MemTx.Ok;
       }
-    } else if (size === 8) {
+    } else if (size === 8 || size === 4) {
       const i = o >>> 2;
-      if (i << 2 === o && i + 1 < this.wram32.length) {
+      if (i << 2 === o && i + (size >>> 2) <= this.wram32.length) {
         this.wram32[i] = value;
-        this.wram32[i + 1] = hi;
+        if (size === 8) this.wram32[i + 1] = hi;
         return MemTx.Ok;
       }
     }
@@ -515,6 +523,11 @@ export class AddressSpace {
     this.wram8 = this.sectionWritable ? this.ram8 : NO_BYTES;
     this.wram16 = this.sectionWritable ? this.ram16 : NO_HALVES;
     this.wram32 = this.sectionWritable ? this.ram32 : NO_WORDS;
+    // Only a window wholly below 4 GiB: one that crosses it would wrap (a - lowBase) onto low addresses.
+    const low = this.ramBase + this.ram8.length <= 2 ** 32;
+    this.lowBase = this.ramBase | 0;
+    this.low32 = low ? this.ram32 : NO_WORDS;
+    this.wlow32 = low ? this.wram32 : NO_WORDS;
     return true;
   }
 
@@ -545,6 +558,8 @@ export class AddressSpace {
     this.ram8 = this.wram8 = NO_BYTES;
     this.ram16 = this.wram16 = NO_HALVES;
     this.ram32 = this.wram32 = NO_WORDS;
+    this.lowBase = 0;
+    this.low32 = this.wlow32 = NO_WORDS;
   }
 
   /**

@@ -192,6 +192,30 @@ test('after 64 misses the page index serves whole pages of direct MMIO below 4 G
   assert.is(as.result, MEMTX_DECODE_ERROR);
 });
 
+test('a RAM window across 4 GiB never answers for a low address its offset wraps onto', () => {
+  // The inlined path computes offsets modulo 2^32: a window over [2^32 - 4 KiB, 2^32 + 4 KiB) must
+  // not serve address 0 as its byte 4 KiB.
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const low = mem.ram('low', 0x1000);
+  const cross = mem.ram('cross', 0x2000);
+  mem.transaction(() => {
+    root.addSubregion(0, low);
+    root.addSubregion(2 ** 32 - 0x1000, cross);
+  });
+  const as = mem.addressSpace('memory', root);
+  as.write(0, 0x1111, 4);
+  as.write(2 ** 32, 0x2222, 4);
+  assert.is(as.read(2 ** 32 - 0x1000, 4), 0);
+  assert.equal(as.windows.ram, [2 ** 32 - 0x1000, 2 ** 32 + 0x1000]);
+  assert.is(as.read(0, 4), 0x1111);
+  assert.is(as.read(2 ** 32 - 0x1000, 4), 0);
+  assert.is(as.write(4, 0x3333, 4), MEMTX_OK);
+  assert.is(as.read(2 ** 32 + 4, 4), 0);
+  assert.is(as.read(4, 4), 0x3333);
+  assert.is(as.read(2 ** 32, 4), 0x2222);
+});
+
 test('the page index takes the coarsest block its sections are aligned to, and a finer one when a section needs it', () => {
   // 1 000 devices of 128 KiB: 1 000 entries of 128 KiB (4 KiB entries would be 32 000, out of cache).
   const mem = new MemorySystem();
