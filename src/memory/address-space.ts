@@ -84,8 +84,8 @@ export class AddressSpace {
 
   // RAM window: one chunk of a RamBlock (or the part of it the section covers: see clippedViews),
   // whose byte 0 is guest address ramBase, seen through 8-, 16- and 32-bit views; the views' own
-  // lengths bound the window, so a hit is one subtract, one compare against the length and one load.
-  // Stores go through the w* views, empty when the section is read-only.
+  // lengths bound the window, so a hit is one subtract, one alignment test, one compare against the
+  // length and one load. Stores go through the w* views, empty when the section is read-only.
   private ramBase = 0;
   private ram8: Uint8Array = NO_BYTES;
   private ram16: Uint16Array = NO_HALVES;
@@ -109,8 +109,9 @@ export class AddressSpace {
   /** The RAM window's section id in the current dispatch. */
   private section = 0;
   // The dispatch's flat page index (Dispatch.pages) and the offsets (Dispatch.pageDelta) and
-  // callbacks of the sections its entries name: an aligned 4-byte access to a page of one direct MMIO section below 4 GiB is one
-  // load away from its callback, wherever the last access went. Empty while `stats` is on.
+  // callbacks of the sections its entries name: an aligned 4-byte access to a block of one direct
+  // MMIO section below 4 GiB is one load away from its callback, wherever the last access went.
+  // Empty while `stats` is on.
   private pages: Int32Array = NO_PAGES;
   private pageShift = 0;
   private pageDelta: Int32Array = NO_PAGES;
@@ -167,10 +168,11 @@ export class AddressSpace {
   /**
    * Loads `size` (1, 2, 4 or 8) bytes. The hot path: no allocation, no bigint, no counter, and small
    * enough that V8 inlines it into the caller; a 4-byte access is served here from the RAM window,
-   * the page index or the MMIO window, other sizes one call away. `i << 2 === o` checks integer and
-   * aligned in one go (a negative o passes it only as an index far past any view's length);
-   * `(a >>> 0) === a` checks integer and below 2^32. The page index and the MMIO window only hold
-   * sections that take 4-byte accesses in one call.
+   * the page index or the MMIO window, other sizes one call away. `(addr >>> 0) === addr` checks
+   * integer and below 2^32 with the address's one conversion; the RAM window and the page index are
+   * then checked in 32-bit integers (the MMIO window, which also serves sections above 4 GiB, in
+   * doubles). The page index and the MMIO window only hold sections that take 4-byte accesses in
+   * one call.
    */
   read(addr: number, size: number): number {
     if (size === 4) {
@@ -226,7 +228,10 @@ export class AddressSpace {
     return this.writeSized(size);
   }
 
-  /** read() of what its inlined part did not serve: 1, 2 and 8 bytes from the windows, then the miss path. */
+  /**
+   * read() of what its inlined part did not serve: 1, 2 and 8 bytes from the windows, 4 bytes from
+   * a RAM window at or across 4 GiB, then the miss path.
+   */
   private readSized(size: number): number {
     const addr = this.at;
     const o = addr - this.ramBase;
@@ -586,7 +591,7 @@ export class AddressSpace {
     this.ioWrite = d.secWrite[s] ?? NO_WRITE;
   }
 
-  /** Serves accesses from d's flat page index (and the records its entries name) from now on. */
+  /** Serves accesses from d's flat page index (and the offsets and callbacks its entries name) from now on. */
   private usePages(d: Dispatch): void {
     this.pages = d.pages;
     this.pageShift = d.pageShift;
