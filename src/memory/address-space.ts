@@ -600,7 +600,8 @@ export class AddressSpace {
     this.secWrite = d.secWrite;
   }
 
-  private closeWindows(): void {
+  /** Closes every fast path (RAM window, page index, MMIO window): the next access misses. */
+  closeWindows(): void {
     this.closeRam();
     this.pages = NO_PAGES;
     this.pageDelta = NO_PAGES;

@@ -211,6 +211,10 @@ export class MemorySystem implements TopologyHost {
     // Address spaces moving to another root keep the ranges they had, if that view gets patched.
     const previous: (readonly FlatRange[] | undefined)[] = [];
     if (this.incremental && !this.renderAll) {
+      // The views and their dispatches are patched in place below, while the listeners this commit
+      // calls may still access an address space that has not been given its new view yet: its fast
+      // paths (page index, offsets, callbacks, windows) would name sections that are gone or reused.
+      for (const as of this.addressSpaces) as.closeWindows();
       this.addressSpaces.forEach((as, i) => {
         if (as.listeners.length > 0 && as.view.root !== roots[i] && this.dirty.has(as.view))
           previous[i] = as.view.ranges.slice();
