@@ -593,6 +593,9 @@ export class AddressSpace {
 
   /** Serves accesses from d's flat page index (and the offsets and callbacks its entries name) from now on. */
   private usePages(d: Dispatch): void {
+    // The index only opens with result Ok (see result): the miss under way may call a device
+    // before it sets its own result, and an access that device makes through the index sets none.
+    this.tx = MemTx.Ok;
     this.pages = d.pages;
     this.pageShift = d.pageShift;
     this.pageDelta = d.pageDelta;
