@@ -76,10 +76,10 @@ export class ConfigSpace {
     this.setLong(offset + 4, Number(u >> 32n), bytes);
   }
 
-  /** Reads `len` (1, 2 or 4) bytes little-endian (pci_default_read_config). */
-  read(offset: number, len: number): number {
+  /** Reads `len` (1, 2 or 4) bytes little-endian (pci_default_read_config), of the config or a mask. */
+  read(offset: number, len: number, bytes: Uint8Array = this.config): number {
     let v = 0;
-    for (let i = len - 1; i >= 0; i--) v = v * 256 + this.config[offset + i]!;
+    for (let i = len - 1; i >= 0; i--) v = v * 256 + bytes[offset + i]!;
     return v;
   }
 

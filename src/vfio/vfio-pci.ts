@@ -119,7 +119,11 @@ export class VfioPciDevice extends PciDevice {
   private batching = false;
   private msiFds: EventFd[] = [];
   private readonly physCaps: { id: number; pos: number; len: number }[];
-  private readonly emulated: Uint8Array;
+  /**
+   * vdev->emulated_config_bits: per config bit, 1 where the guest reads vdm's copy, 0 where it
+   * reads the kernel's config region (COMMAND, STATUS, ids, capability bodies...).
+   */
+  private readonly emulatedBits: Uint8Array;
   /** Per BAR, one byte per host page: 1 where KVM cannot make a memslot (shared with an enabled overlay). */
   private readonly exitPages: Uint8Array[] = [];
   private readonly pageShift: number;
@@ -151,8 +155,12 @@ export class VfioPciDevice extends PciDevice {
     this.hostName = options.host;
     this.pageShift = Math.log2(ctx.kernel.pageSize());
     this.physCaps = capabilityList(phys);
-    this.emulated = new Uint8Array(this.cfg.size);
-    this.emulated.fill(1, 0, R.PCI_CONFIG_HEADER_SIZE);
+    this.emulatedBits = new Uint8Array(this.cfg.size);
+    // vfio_pci_config_setup: QEMU chooses whether to expose the ROM and can add or extend BARs, and
+    // it owns the multifunction bit; the rest of the header is the kernel's.
+    this.emulatedBits.fill(0xff, R.PCI_ROM_ADDRESS, R.PCI_ROM_ADDRESS + 4);
+    this.emulatedBits.fill(0xff, R.PCI_BASE_ADDRESS_0, R.PCI_BASE_ADDRESS_0 + 24);
+    this.emulatedBits[R.PCI_HEADER_TYPE] = R.PCI_HEADER_TYPE_MULTI_FUNCTION;
     const self = this;
     this.intx = new VfioIntx(
       {
@@ -397,8 +405,17 @@ export class VfioPciDevice extends PciDevice {
     if (this.rom) this.registerBar(R.PCI_ROM_SLOT, R.PCI_BASE_ADDRESS_SPACE_MEMORY, this.rom.region);
   }
 
-  /** vfio_add_capabilities: the physical chain, MSI and MSI-X emulated by vdm, the rest copied. */
+  /**
+   * vfio_add_capabilities: the physical chain rebuilt in vdm's copy, its list pointers emulated (so
+   * a capability vdm drops is skipped); MSI and MSI-X emulated whole; other capabilities' bodies
+   * are read from the kernel.
+   */
   private addCapabilities(phys: Uint8Array): void {
+    if (this.physCaps.length) {
+      // vfio_add_std_cap, at the end of the chain: QEMU's list head and STATUS.CAP_LIST.
+      this.emulatedBits[R.PCI_CAPABILITY_LIST] = 0xff;
+      this.emulatedBits[R.PCI_STATUS] = this.emulatedBits[R.PCI_STATUS]! | R.PCI_STATUS_CAP_LIST;
+    }
     for (const c of [...this.physCaps].reverse()) {
       if (c.pos + c.len > R.PCI_CONFIG_SPACE_SIZE) continue;
       if (c.id === R.PCI_CAP_ID_MSIX && this.msixLayout) this.msixSetup(c.pos);
@@ -407,7 +424,7 @@ export class VfioPciDevice extends PciDevice {
         this.cfg.addCapability(c.id, c.pos, c.len);
         for (let i = 2; i < c.len; i++) this.cfg.config[c.pos + i] = phys[c.pos + i]!;
       }
-      this.emulated.fill(1, c.pos, c.pos + 2);
+      this.emulatedBits[c.pos + R.PCI_CAP_LIST_NEXT] = 0xff; // vfio_add_std_cap: emulated next pointer
     }
   }
 
@@ -424,7 +441,7 @@ export class VfioPciDevice extends PciDevice {
       );
       msix.pbaRegion.setEnabled(false);
       if (this.ctx.noMsixEmulation) msix.tableRegion.setEnabled(false);
-      this.emulated.fill(1, pos, pos + 12);
+      this.emulatedBits.fill(0xff, pos, pos + 12); // vfio_realize: QEMU emulates all of MSI-X
     } catch (e) {
       if (!(e instanceof MsiSetupError)) throw e;
       if (/overlap|fit|align/.test(e.message))
@@ -443,25 +460,24 @@ export class VfioPciDevice extends PciDevice {
         (flags & R.PCI_MSI_FLAGS_64BIT) !== 0,
         (flags & R.PCI_MSI_FLAGS_MASKBIT) !== 0,
       );
-      this.emulated.fill(1, pos, pos + (msi.is64 ? 14 : 10) + (msi.perVectorMask ? 10 : 0));
+      // vfio_realize: QEMU emulates all of MSI (vdev->msi_cap_size bytes)
+      this.emulatedBits.fill(0xff, pos, pos + (msi.is64 ? 14 : 10) + (msi.perVectorMask ? 10 : 0));
     } catch (e) {
       if (!(e instanceof MsiSetupError)) throw e;
       this.ctx.warn(`vfio ${this.hostName}: msi_init failed: ${e.message}`);
     }
   }
 
-  /** vfio_pci_read_config: emulated bits from vdm's copy, the rest from the device. */
+  /**
+   * vfio_pci_read_config: bit by bit, vdm's copy (pci_default_read_config) where the bit is
+   * emulated, the kernel's config region (pread) elsewhere; each side is read only when needed.
+   */
   protected override readConfig(offset: number, len: number): number {
-    let v = 0;
-    const physical = () => this.deviceFd.read(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, len);
-    let phys: number | null = null;
-    for (let i = len - 1; i >= 0; i--) {
-      let b: number;
-      if (this.emulated[offset + i]) b = this.cfg.config[offset + i]!;
-      else b = ((phys ??= physical()) >>> (8 * i)) & 0xff;
-      v = v * 256 + b;
-    }
-    return v;
+    const emuBits = this.cfg.read(offset, len, this.emulatedBits);
+    const all = len === 4 ? 0xffffffff : 2 ** (len * 8) - 1;
+    const emuVal = emuBits ? super.readConfig(offset, len) : 0;
+    const physVal = emuBits !== all ? this.deviceFd.read(U.VFIO_PCI_CONFIG_REGION_INDEX, offset, len) : 0;
+    return ((emuVal & emuBits) | (physVal & ~emuBits)) >>> 0;
   }
 
   /** vfio_pci_write_config: the kernel sees every write first; then the emulation and its side effects. */
