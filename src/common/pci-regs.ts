@@ -120,8 +120,16 @@ export const PCI_PM_CTRL_PME_STATUS = 0x8000;
 export const PCI_EXP_FLAGS = 2;
 export const PCI_EXP_VER2_SIZEOF = 0x3c;
 export const PCI_EXP_DEVCTL = 8;
+export const PCI_EXP_FLAGS_TYPE = 0x00f0;
 export const PCI_EXP_TYPE_ENDPOINT = 0x0;
 export const PCI_EXP_TYPE_ROOT_PORT = 0x4;
+export const PCI_EXP_TYPE_RC_END = 0x9;
+export const PCI_EXP_LNKCAP = 0x0c;
+export const PCI_EXP_LNKCTL = 0x10;
+export const PCI_EXP_LNKSTA = 0x12;
+export const PCI_EXP_LNKCAP2 = 0x2c;
+export const PCI_EXP_LNKCTL2 = 0x30;
+export const PCI_EXP_LNKSTA2 = 0x32;
 
 /** A BAR number, 0-5, or the expansion ROM slot. */
 export const PCI_ROM_SLOT = 6;

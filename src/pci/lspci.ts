@@ -141,11 +141,19 @@ const SPEED = (s: number) => ['unknown', '2.5GT/s', '5GT/s', '8GT/s', '16GT/s', 
 const ASPM = ['not supported', 'L0s', 'L1', 'L0s L1'];
 const ASPM_CTL = ['Disabled', 'L0s Enabled', 'L1 Enabled', 'L0s L1 Enabled'];
 
+const ATTENTION: Flags = [
+  ['AttnBtn', 12],
+  ['AttnInd', 13],
+  ['PwrInd', 14],
+];
+
 /** ls-caps.c:cap_express, cap_express_dev, cap_express_link (the device and link registers). */
 function express(r: ConfigRead, at: number): string[] {
   const f = r(at + R.PCI_EXP_FLAGS, 2);
   const type = field(f, 4, 4);
   const endpoint = type === 0 || type === 1;
+  // Endpoints, upstream ports and PCIe-to-PCI bridges have attention button/indicator bits.
+  const attention = endpoint || type === 5 || type === 7;
   const out = [
     `Express (v${field(f, 0, 4)}) ${EXP_TYPES[type] ?? `Unknown type ${type}`}, MSI ${hex(field(f, 9, 5), 2)}`,
   ];
@@ -155,7 +163,7 @@ function express(r: ConfigRead, at: number): string[] {
       `${(1 << field(dc, 3, 2)) - 1}${endpoint ? `, Latency L0s ${L0S[field(dc, 6, 3)]}, L1 ${L1[field(dc, 9, 3)]}` : ''}`,
   );
   out.push(
-    `\t\t\t${flags(dc, [['ExtTag', 5], ['AttnBtn', 12], ['AttnInd', 13], ['PwrInd', 14], ['RBE', 15], ...(endpoint ? ([['FLReset', 28]] as Flags) : [])])}`,
+    `\t\t\t${flags(dc, [['ExtTag', 5], ...(attention ? ATTENTION : []), ['RBE', 15], ...(endpoint ? ([['FLReset', 28]] as Flags) : [])])}`,
   );
   const ctl = r(at + R.PCI_EXP_DEVCTL, 2);
   out.push(

@@ -423,9 +423,48 @@ export class VfioPciDevice extends PciDevice {
       else {
         this.cfg.addCapability(c.id, c.pos, c.len);
         for (let i = 2; i < c.len; i++) this.cfg.config[c.pos + i] = phys[c.pos + i]!;
+        if (c.id === R.PCI_CAP_ID_EXP) this.setUpPcieCap(c.pos);
       }
       this.emulatedBits[c.pos + R.PCI_CAP_LIST_NEXT] = 0xff; // vfio_add_std_cap: emulated next pointer
     }
+  }
+
+  /**
+   * vfio_setup_pcie_cap, for a device on the root bus (where vdm places every device): on a PCI
+   * Express root bus an Endpoint becomes a Root Complex Integrated Endpoint and its link registers
+   * read 0, all of it emulated; on a conventional root bus the capability is the device's as is.
+   */
+  private setUpPcieCap(pos: number): void {
+    if (!this.ctx.express) return;
+    const type = (this.cfg.word(pos + R.PCI_EXP_FLAGS) & R.PCI_EXP_FLAGS_TYPE) >> 4;
+    if (type !== R.PCI_EXP_TYPE_ENDPOINT) return;
+    this.addEmulated(pos + R.PCI_EXP_FLAGS, 2, R.PCI_EXP_TYPE_RC_END << 4, R.PCI_EXP_FLAGS_TYPE);
+    const size = this.stdCapMaxSize(pos);
+    if (size <= R.PCI_EXP_LNKCTL) return;
+    this.addEmulated(pos + R.PCI_EXP_LNKCAP, 4, 0, 0xffffffff);
+    this.addEmulated(pos + R.PCI_EXP_LNKCTL, 2, 0, 0xffff);
+    this.addEmulated(pos + R.PCI_EXP_LNKSTA, 2, 0, 0xffff);
+    if (size <= R.PCI_EXP_LNKCAP2) return;
+    this.addEmulated(pos + R.PCI_EXP_LNKCAP2, 4, 0, 0xffffffff);
+    this.addEmulated(pos + R.PCI_EXP_LNKCTL2, 2, 0, 0xffff);
+    this.addEmulated(pos + R.PCI_EXP_LNKSTA2, 2, 0, 0xffff);
+  }
+
+  /** vfio_add_emulated_word/long: `mask` bits of vdm's copy hold `val`, read-only and emulated. */
+  private addEmulated(pos: number, len: 2 | 4, val: number, mask: number): void {
+    const c = this.cfg;
+    for (let i = 0; i < len; i++) {
+      const m = (mask >>> (8 * i)) & 0xff;
+      c.config[pos + i] = (c.config[pos + i]! & ~m) | ((val >>> (8 * i)) & m);
+      c.wmask[pos + i] = c.wmask[pos + i]! & ~m;
+      this.emulatedBits[pos + i] = this.emulatedBits[pos + i]! | m;
+    }
+  }
+
+  /** vfio_std_cap_max_size: room up to the next capability of the device's chain, or to 0x100. */
+  private stdCapMaxSize(pos: number): number {
+    const next = this.physCaps.map((c) => c.pos).filter((p) => p > pos);
+    return Math.min(R.PCI_CONFIG_SPACE_SIZE, ...next) - pos;
   }
 
   /** vfio_msix_setup → msix_init: overlays on the BAR containers; the PBA starts disabled. */

@@ -127,4 +127,32 @@ test("MSI-X is QEMU's whole, other capability bodies the kernel's (vfio_add_std_
   assert.is(kernelRead(d, MSIX + 2, 2) & 0x8000, 0, 'the kernel keeps its MSI-X capability read-only');
 });
 
+test('on a PCI Express root bus an Endpoint reads as a Root Complex Integrated Endpoint without link registers; on a conventional one as the device has it (hw/vfio/pci.c:vfio_setup_pcie_cap)', () => {
+  const EXP = 0x80;
+  const seen = (machine: string) => {
+    const m = makeMachine(machine, 'x86-4k-ir');
+    const d = m.devices[0]!;
+    const k = hostSide(d);
+    // The device trains its link: x4 at 5GT/s capable, up at x4 2.5GT/s.
+    k.hw.config.bytes.set([0x42, 0x00, 0x00, 0x00], EXP + R.PCI_EXP_LNKCAP);
+    k.hw.config.bytes.set([0x41, 0x00], EXP + R.PCI_EXP_LNKSTA);
+    m.pciHost.configWrite(0, d.devfn, EXP + R.PCI_EXP_LNKCTL, 0x3, 2);
+    const read = (o: number, len: number) => guestRead(m, d, o, len);
+    return {
+      type: (read(EXP + R.PCI_EXP_FLAGS, 2) & R.PCI_EXP_FLAGS_TYPE) >> 4,
+      kernelType: (kernelRead(d, EXP + R.PCI_EXP_FLAGS, 2) & R.PCI_EXP_FLAGS_TYPE) >> 4,
+      link: [read(EXP + R.PCI_EXP_LNKCAP, 4), read(EXP + R.PCI_EXP_LNKCTL, 2), read(EXP + R.PCI_EXP_LNKSTA, 2)],
+      version: read(EXP + R.PCI_EXP_FLAGS, 2) & 0xf,
+    };
+  };
+  const q35 = seen('q35');
+  assert.is(q35.kernelType, R.PCI_EXP_TYPE_ENDPOINT);
+  assert.is(q35.type, R.PCI_EXP_TYPE_RC_END, 'the type bits are emulated');
+  assert.equal(q35.link, [0, 0, 0], 'LNKCAP, LNKCTL and LNKSTA read 0 and take no writes');
+  assert.is(q35.version, 2, "the other flag bits are still the device's");
+  const pc = seen('pc');
+  assert.is(pc.type, R.PCI_EXP_TYPE_ENDPOINT, 'a conventional root bus keeps the capability as is');
+  assert.equal(pc.link, [0x42, 0, 0x41]);
+});
+
 test.run();
