@@ -42,9 +42,10 @@ export function regionRead(mr: MemoryRegion, offset: number, size: number, bigEn
     lastAccess.rejected = true;
     return 0;
   }
+  let lo = readAdjusted(mr, offset, size);
+  // Set after the callbacks, which may access memory themselves (and so this object).
   lastAccess.result = MEMTX_OK;
   lastAccess.rejected = false;
-  let lo = readAdjusted(mr, offset, size);
   if (size > 1 && mr.bigEndian !== bigEndianOp) lo = swap(lo, size);
   return lo;
 }
@@ -66,13 +67,13 @@ export function regionWrite(
     lastAccess.rejected = true;
     return (lastAccess.result = MEMTX_DECODE_ERROR);
   }
-  lastAccess.rejected = false;
   if (size > 1 && mr.bigEndian !== bigEndianOp) {
     lastAccess.hi = hi;
     lo = swap(lo, size);
     hi = lastAccess.hi;
   }
   writeAdjusted(mr, offset, lo, hi, size);
+  lastAccess.rejected = false; // after the callbacks, as regionRead
   return (lastAccess.result = MEMTX_OK);
 }
 

@@ -114,4 +114,35 @@ test('an access from a callback the miss path makes after a failed access report
   assert.equal(seen, [0x1000_0010, MEMTX_OK]);
 });
 
+test('a failed access from inside a callback on the general path leaves the outer access its own result', () => {
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const strict = device(mem, 'strict', 0x1000_0000); // 4-byte accesses only
+  // Big-endian: every access takes the general path (memory_region_dispatch_read with a swap).
+  const dev = mem.io('dev', 0x1000, {
+    read: () => {
+      as.read(0x1_0001, 1); // refused by strict's valid rules: MemTx.DecodeError for that access
+      return 0x1234;
+    },
+    write: () => void as.write(0x1_0001, 0, 1),
+    endianness: 'big',
+  });
+  mem.transaction(() => {
+    root.addSubregion(0x1_0000, strict);
+    root.addSubregion(0x2_0000, dev);
+  });
+  const as = mem.addressSpace('memory', root);
+  // memory.c:memory_region_dispatch_read/write return their own MemTxResult; physmem.c:
+  // flatview_read_continue ORs only the outer access's, whatever the device did meanwhile.
+  assert.is(as.read(0x2_0000, 2), 0x3412);
+  assert.is(as.result, MEMTX_OK, 'read');
+  assert.is(as.write(0x2_0000, 1, 2), MEMTX_OK);
+  assert.is(as.result, MEMTX_OK, 'write');
+  as.stats = true;
+  as.resetCounters();
+  as.read(0x2_0000, 2);
+  assert.is(as.counters.invalid, 1, 'the refused inner access only');
+  assert.is(as.counters.mmio, 1, 'the outer access is a device access');
+});
+
 test.run();
