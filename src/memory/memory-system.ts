@@ -174,6 +174,9 @@ export class MemorySystem implements TopologyHost {
     if (i < 0) throw new Error(`address space ${as.name} is not registered`);
     for (const l of [...as.listeners]) as.removeListener(l);
     this.addressSpaces.splice(i, 1);
+    // address_space_destroy commits it with no root: an empty view that later commits never patch
+    // (keeping the shared one would leave its fast paths to name sections those commits free).
+    as.setFlatView(this.emptyView);
   }
 
   /** Runs fn inside one transaction: the views are rebuilt once, at the outermost commit. */

@@ -145,4 +145,25 @@ test('a failed access from inside a callback on the general path leaves the oute
   assert.is(as.counters.mmio, 1, 'the outer access is a device access');
 });
 
+test('a destroyed address space answers as an empty one, not from a page index later commits outdate', () => {
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const dev = device(mem, 'dev', 0x1000_0000, 0x10_0000);
+  root.addSubregion(0x100_0000, dev);
+  mem.addressSpace('memory', root); // keeps the view, so commits patch it in place
+  const dma = mem.addressSpace('dma', root);
+  for (let k = 0; k < 64; k++) dma.read(0x200_0000, 4);
+  assert.is(dma.read(0x100_0010, 4), 0x1000_0010, 'served from the page index');
+  mem.removeAddressSpace(dma);
+  // memory.c:address_space_destroy commits the address space with no root: an empty view from then on.
+  assert.is(dma.read(0x100_0010, 4), 0);
+  assert.is(dma.result, MEMTX_DECODE_ERROR);
+  mem.transaction(() => {
+    root.addSubregion(0x1000, device(mem, 'small', 0x7000_0000));
+    root.delSubregion(dev);
+  });
+  assert.is(dma.read(0x100_0010, 4), 0);
+  assert.is(dma.result, MEMTX_DECODE_ERROR);
+});
+
 test.run();
