@@ -337,13 +337,7 @@ export class AddressSpace {
     const d = this.d.placeholder ? this.compile() : this.d;
     if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(0);
     const s = d.lookup(addr);
-    const again = d.mru === s;
-    d.mru = s;
-    // An address space that counts never uses the page index, so its misses do not build one.
-    if (!this.counting) {
-      d.missed();
-      if (this.pages !== d.pages) this.usePages(d);
-    }
+    const again = this.noteMiss(d, s);
     const p = s * Sec.Stride;
     const sec = d.sec;
     if (s !== 0 && addr + size <= sec[p + Sec.End]!) {
@@ -422,12 +416,7 @@ export class AddressSpace {
     const d = this.d.placeholder ? this.compile() : this.d;
     if (!(addr >= 0 && addr < Limit.Dispatch && Math.floor(addr) === addr)) return this.refuse(MemTx.DecodeError);
     const s = d.lookup(addr);
-    const again = d.mru === s;
-    d.mru = s;
-    if (!this.counting) {
-      d.missed();
-      if (this.pages !== d.pages) this.usePages(d);
-    }
+    const again = this.noteMiss(d, s);
     const p = s * Sec.Stride;
     const sec = d.sec;
     if (s !== 0 && addr + size <= sec[p + Sec.End]!) {
@@ -589,6 +578,21 @@ export class AddressSpace {
     this.ioWriteSizes = (word >> Sec.WriteSizesShift) & 15;
     this.ioRead = d.secRead[s] ?? NO_READ;
     this.ioWrite = d.secWrite[s] ?? NO_WRITE;
+  }
+
+  /**
+   * A miss's bookkeeping once it found section s: the MRU, whose repeat opens the MMIO window, and
+   * the page index, built after enough misses and taken up here (an address space that counts
+   * never uses it, so its misses do not build one). True if the previous miss found s too.
+   */
+  private noteMiss(d: Dispatch, s: number): boolean {
+    const again = d.mru === s;
+    d.mru = s;
+    if (!this.counting) {
+      d.missed();
+      if (this.pages !== d.pages) this.usePages(d);
+    }
+    return again;
   }
 
   /** Serves accesses from d's flat page index (and the offsets and callbacks its entries name) from now on. */

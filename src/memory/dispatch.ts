@@ -366,13 +366,12 @@ export class Dispatch {
 
   /** Builds the flat page index afresh, at the coarsest block every indexable section is aligned to. */
   private reindex(): void {
-    let shift = MAX_PAGE_SHIFT;
-    for (let s = 1; s < this.count; s++) if (this.indexable(s)) shift = Math.min(shift, this.alignment(s));
-    this.pageShift = shift;
-    let need = 0;
-    for (let s = 1; s < this.count; s++) if (this.indexable(s)) need = Math.max(need, this.blocks(s)[1]);
+    const ids: number[] = [];
+    for (let s = 1; s < this.count; s++) if (this.indexable(s)) ids.push(s);
+    this.pageShift = ids.reduce((shift, s) => Math.min(shift, this.alignment(s)), MAX_PAGE_SHIFT);
+    const need = ids.reduce((n, s) => Math.max(n, this.blocks(s)[1]), 0);
     this.pages = need === 0 ? NO_PAGES : new Int32Array(need);
-    for (let s = 1; s < this.count; s++) this.indexPages(s);
+    for (const s of ids) this.indexPages(s);
   }
 
   /**
