@@ -8,7 +8,7 @@
 // Usage (from access.ts): access-child.mjs '{"n":1000,"strategy":"vdm","stream":"mmio-seq","op":"read",...}'
 import { readFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { layout, ramBlockCost, vdmMachine, v86Machine, RAM_BASE, RAM_SIZE, type V86Cpu } from './access-layout.ts';
+import { layout, ramBlockCost, vdmMachine, v86Machine, RAM_BASE, RAM_SIZE, WIDE_RAM, type V86Cpu } from './access-layout.ts';
 import {
   STREAM,
   body,
@@ -93,20 +93,23 @@ let cpu: V86Cpu | null = null;
 if (args.strategy === 'vdm') ({ as, ram } = vdmMachine(l));
 if (args.strategy === 'v86') cpu = await v86Machine(l);
 // Only the direct call reads RAM from a bare array; the others have their own.
-const M = new Uint32Array(args.strategy === 'direct' ? RAM_SIZE / 4 : 0);
+const M = new Uint32Array(args.strategy === 'direct' ? WIDE_RAM / 4 : 0);
 if (as) as.read(RAM_BASE, 4); // compile the dispatch now, so it is part of setup
 const setupMs = layoutMs + performance.now() - t1;
 if (args.memory) gc?.();
 const heapPerRegion = as && args.memory ? (process.memoryUsage().heapUsed - heap0) / args.n : undefined;
 
-/** RAM's word i before each check, the same in every strategy (all written, so every page is there). */
+/** RAM's word i before each check, the same in every strategy (written, so its page is there). */
 const initialWord = (i: number) => Math.imul(i + 1, 0x9e3779b1) >>> 0;
 
-/** The same fresh state for every strategy before the check: handler registers and RAM contents. */
-function reset(): void {
+/**
+ * The same fresh state for every strategy before the check: handler registers, and RAM contents:
+ * all of the first RAM_SIZE bytes, and each word beyond them that the stream reaches (ram-wide's).
+ */
+function reset(stream: Stream): void {
   l.regs.forEach((r, k) => r.set(initial[k]!));
   const words = RAM_SIZE / 4;
-  for (let i = 0; i < M.length; i++) M[i] = initialWord(i);
+  for (let i = 0; i < Math.min(words, M.length); i++) M[i] = initialWord(i);
   if (cpu) {
     // Element stores to v86's mem32s each run its JS setter (seconds for 16 MiB): one set() instead.
     const all = new Int32Array(words);
@@ -120,6 +123,14 @@ function reset(): void {
       ram.writeFrom(at * 4, new Uint8Array(piece.buffer), 0, piece.byteLength);
     }
   }
+  for (let i = 0; i < STREAM; i++) {
+    const w = stream.O[i]!;
+    if (stream.H[i]! >= 0 || w < words) continue;
+    const v = initialWord(w);
+    if (ram) ram.write(w * 4, v, 4);
+    else if (cpu) cpu.mem32s[RAM_BASE / 4 + w] = v | 0;
+    else M[w] = v;
+  }
 }
 
 function ramWord(addr: number): number {
@@ -131,7 +142,7 @@ function ramWord(addr: number): number {
 const fold = (h: number, v: number) => Math.imul(h ^ (v >>> 0), 16777619) >>> 0;
 
 function checksum(loop: Loop, c: Ctx, op: Op): number {
-  reset();
+  reset(c);
   let h = 2166136261;
   if (op !== 'write') for (let i = 0; i < CHECKED; i++) h = fold(h, loop(c, i, i + 1));
   else loop(c, 0, CHECKED);

@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { MemorySystem, RamBlock, U64_SPAN, type AddressSpace, type MemoryRegion } from '../../src/memory/index.ts';
 
 export const RAM_BASE = 0x100000;
+/** The guest RAM every stream but ram-wide uses, all of it written before each check. */
 export const RAM_SIZE = 16 << 20;
+/** The RAM region, up to MMIO_BASE: ram-wide's random dwords spread over all of it, as a guest's buffers do. */
+export const WIDE_RAM = 240 << 20;
 export const MMIO_BASE = 0x1000_0000;
 /** v86's MMAP_BLOCK_SIZE: what one mmap_register entry covers. */
 export const V86_BLOCK = 0x20000;
@@ -87,7 +90,7 @@ export function layout(n: number): Layout {
 export function vdmRegions(l: Layout): { mem: MemorySystem; root: MemoryRegion; ram: MemoryRegion } {
   const mem = new MemorySystem();
   const root = mem.container('system', U64_SPAN);
-  const ram = mem.ram('ram', RAM_SIZE);
+  const ram = mem.ram('ram', WIDE_RAM);
   mem.transaction(() => {
     root.addSubregion(RAM_BASE, ram);
     for (let k = 0; k < l.n; k++) {
@@ -131,7 +134,7 @@ export interface V86Cpu {
   };
 }
 
-/** Boots v86's CPU with 32 MiB of RAM and registers the regions; resolves with its cpu. */
+/** Boots v86's CPU with RAM up to MMIO_BASE and registers the regions; resolves with its cpu. */
 export async function v86Machine(l: Layout): Promise<V86Cpu> {
   const { V86 } = (await import('v86')) as unknown as {
     V86: new (o: object) => { add_listener(e: string, f: () => void): void; v86: { cpu: V86Cpu } };
@@ -139,7 +142,7 @@ export async function v86Machine(l: Layout): Promise<V86Cpu> {
   const wasm = fileURLToPath(new URL('v86.wasm', import.meta.resolve('v86')));
   const emulator = new V86({
     wasm_path: wasm,
-    memory_size: 32 << 20,
+    memory_size: MMIO_BASE, // RAM below the regions; v86 sends what is past it to its MMIO map
     vga_memory_size: 2 << 20,
     autostart: false,
     disable_keyboard: true,

@@ -1,12 +1,21 @@
 // Address streams of the access benchmark and the loop each strategy runs over them. Every stream
 // carries, per access, the guest address (what vdm and v86 are given) and what a direct call needs
 // (handler index and offset, or the RAM word index for a bare typed array).
-import { MMIO_BASE, RAM_BASE, RAM_SIZE, type Layout } from './access-layout.ts';
+import { MMIO_BASE, RAM_BASE, RAM_SIZE, WIDE_RAM, type Layout } from './access-layout.ts';
 import type { NicTrace } from './nic-trace.ts';
 import { rng } from './rng.ts';
 
 export const STREAM = 1 << 16;
-export const STREAMS = ['mmio-seq', 'mmio-rand', 'ram-seq', 'ram-rand', 'mixed', 'mmio8-seq', 'nic-trace'] as const;
+export const STREAMS = [
+  'mmio-seq',
+  'mmio-rand',
+  'ram-seq',
+  'ram-rand',
+  'ram-wide',
+  'mixed',
+  'mmio8-seq',
+  'nic-trace',
+] as const;
 export type StreamName = (typeof STREAMS)[number];
 /** `rw`: the loads and stores of a recorded trace, in its order, with its values. */
 export type Op = 'read' | 'write' | 'rw';
@@ -67,6 +76,9 @@ export function makeStream(l: Layout, name: StreamName, trace?: NicTrace): Strea
         break;
       case 'ram-rand':
         ram(i, Math.floor(rand() * (RAM_SIZE / 4)));
+        break;
+      case 'ram-wide': // random dwords of 240 MiB, as a guest's buffers are spread over its RAM
+        ram(i, Math.floor(rand() * (WIDE_RAM / 4)));
         break;
       case 'mixed': // a driver: mostly descriptors and buffers in RAM, a register access in four
         if (rand() < 0.25) mmio(i, Math.floor(rand() * l.n), Math.floor(rand() * SEQ_DWORDS) * 4);

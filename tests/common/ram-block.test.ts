@@ -6,10 +6,11 @@ import * as assert from 'uvu/assert';
 import { RamBlock } from '../../src/common/ram-block.ts';
 
 test('a chunk limit is checked and named in the error', () => {
-  assert.throws(() => new RamBlock(0x10000, 12), /chunk limit 12 must be a multiple of 8 from 8 to 16777216/);
+  assert.throws(() => new RamBlock(0x10000, 12), /chunk limit 12 must be a multiple of 8 from 8 to 1073741824/);
   assert.throws(() => new RamBlock(0x10000, 0), /chunk limit 0/);
-  assert.throws(() => new RamBlock(0x10000, 2 ** 25), /chunk limit 33554432/);
-  assert.is(new RamBlock(0x2000000).chunkSize, 0x1000000, 'the default: 16 MiB chunks');
+  assert.throws(() => new RamBlock(0x10000, 2 ** 31), /chunk limit 2147483648/);
+  assert.is(new RamBlock(2 ** 32).chunkSize, 2 ** 30, 'the default: 1 GiB chunks');
+  assert.is(new RamBlock(0x2000000).chunkSize, 0x2000000, 'a 32 MiB block is one chunk');
   assert.is(new RamBlock(0x2000000, 0x10000).chunkSize, 0x10000);
   assert.is(new RamBlock(0x1000, 0x10000).chunkSize, 0x1000, 'a block smaller than the limit is one chunk');
 });

@@ -50,6 +50,23 @@ test('a RAM window covers the whole chunk of guest RAM', () => {
   assert.equal(as.windows.ram, [0, 0x10000]);
 });
 
+test('a 2 GiB guest RAM is two 1 GiB windows: random accesses within a gigabyte never move it', () => {
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const ram = mem.ram('pc.ram', 2 ** 31);
+  mem.transaction(() => root.addSubregion(0x1_0000_0000, ram));
+  const as = mem.addressSpace('memory', root);
+  as.write(0x1_0000_0000 + 0x3fff_fffc, 1, 4);
+  assert.equal(as.windows.ram, [0x1_0000_0000, 0x1_4000_0000]);
+  for (const at of [0, 0x1234_5678, 0x2000_0000, 0x3fff_fff8]) as.write(0x1_0000_0000 + (at & ~3), at, 4);
+  assert.equal(as.windows.ram, [0x1_0000_0000, 0x1_4000_0000], 'no move within the first gigabyte');
+  assert.is(as.read(0x1_1234_5678, 4), 0x1234_5678);
+  as.write(0x1_4000_0000, 9, 4);
+  assert.equal(as.windows.ram, [0x1_4000_0000, 0x1_8000_0000]);
+  assert.is(ram.ramBlock!.allocatedChunks, 2);
+  assert.is(as.read(0x1_3fff_fff8, 4), 0x3fff_fff8, 'back in the first chunk: the same bytes');
+});
+
 test('the mmapped BAR pieces around the MSI-X table each get a window of just their part', () => {
   const as = bar();
   as.write(0xfe00_0004, 7, 4);
