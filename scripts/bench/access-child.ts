@@ -8,7 +8,16 @@
 // Usage (from access.ts): access-child.mjs '{"n":1000,"strategy":"vdm","stream":"mmio-seq","op":"read",...}'
 import { readFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { layout, ramBlockCost, vdmMachine, v86Machine, RAM_BASE, RAM_SIZE, WIDE_RAM, type V86Cpu } from './access-layout.ts';
+import {
+  layout,
+  ramBlockCost,
+  vdmMachine,
+  v86Machine,
+  RAM_BASE,
+  RAM_SIZE,
+  WIDE_RAM,
+  type V86Cpu,
+} from './access-layout.ts';
 import {
   STREAM,
   body,
