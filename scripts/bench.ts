@@ -35,6 +35,14 @@ if (opts.phases.includes('render')) progress.plan(opts.renderSizes.length);
 if (opts.phases.includes('boot')) progress.plan(opts.bootMachines.length * opts.devices.length * 2);
 if (opts.phases.includes('dma')) progress.plan(opts.dma.cases.length);
 const started = performance.now();
+/** Seconds each phase took, so a run that outgrows its budget says where. */
+const phaseSeconds: Record<string, number> = {};
+let phaseStarted = started;
+function phaseDone(name: string): void {
+  const now = performance.now();
+  phaseSeconds[name] = (now - phaseStarted) / 1000;
+  phaseStarted = now;
+}
 const md: string[] = [];
 const result: Record<string, unknown> = { node: process.version, date: new Date().toISOString(), options: opts };
 
@@ -80,6 +88,7 @@ if (opts.phases.includes('access')) {
   progress.print(line(header, widths));
   const { rows, summaries } = runAccess(a, progress, (r) => progress.print(line(cells(r), widths)));
   result.access = { rows, summaries };
+  phaseDone('access');
   for (const s of summaries)
     progress.print(
       `${thousands(s.regions)} regions: vdm heap ` +
@@ -151,6 +160,7 @@ if (opts.phases.includes('dispatch')) {
   progress.print(line(['regions', 'path', 'op', 'stream', ...strategies.map((s) => STRATEGY_LABEL[s])], widths));
   const { rows, trees } = runDispatch(d, progress, (r) => progress.print(line(cells(r), widths)));
   result.dispatch = { rows, trees };
+  phaseDone('dispatch');
   // For the README: every strategy on MMIO reads, then the AddressSpace on every path.
   const cell = (r: DispatchRow | undefined, s: (typeof strategies)[number]) =>
     !r?.ns[s] ? '-' : s === 'direct' ? fixed(r.ns[s]!) : `${fixed(r.ns[s]!)} (${fixed(r.ratio[s]!, 2)}x)`;
@@ -252,6 +262,7 @@ if (opts.phases.includes('render')) {
   progress.print(line(header, widths));
   const { rows, growth } = runRender(opts.renderSizes, progress, (r) => progress.print(line(cells(r), widths)));
   result.render = { rows, growth };
+  phaseDone('render');
   const fit = growth
     .filter((g) => g.change !== 'build' && g.change !== 'firstRender')
     .map(
@@ -320,6 +331,7 @@ if (opts.phases.includes('boot')) {
   progress.print(line(header, widths));
   const rows = runBootScale(opts.bootMachines, opts.devices, progress, (r) => progress.print(line(cells(r), widths)));
   result.boot = rows;
+  phaseDone('boot');
   md.push(
     '### Boot scale (one process per point)',
     '',
@@ -358,6 +370,7 @@ if (opts.phases.includes('dma')) {
   progress.print(line(header, widths));
   const rows = runDma(opts.dma, progress, (r) => progress.print(line(cells(r), widths)));
   result.dma = rows;
+  phaseDone('dma');
   md.push(
     `#### DMA: ns per 1,500-byte DMA through the IOMMU (median, min-max; target <= ${DMA_TARGET_NS} ns)`,
     '',
@@ -369,6 +382,7 @@ if (opts.phases.includes('dma')) {
 progress.finish();
 const seconds = (performance.now() - started) / 1000;
 result.seconds = seconds;
+result.phaseSeconds = phaseSeconds;
 writeOut(`bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, JSON.stringify(result, null, 2));
 writeOut('latest.json', JSON.stringify(result, null, 2));
 writeOut('latest.md', md.join('\n'));
@@ -376,7 +390,10 @@ const svgs = [
   opts.phases.includes('access') ? ', access.svg' : '',
   opts.phases.includes('dispatch') ? ', dispatch.svg' : '',
 ].join('');
-console.log(`\ndone in ${fixed(seconds, 0)} s; results in ${opts.out}/ (latest.json, latest.md${svgs})`);
+const phases = Object.entries(phaseSeconds)
+  .map(([name, s]) => `${name} ${fixed(s, 0)} s`)
+  .join(', ');
+console.log(`\ndone in ${fixed(seconds, 0)} s (${phases}); results in ${opts.out}/ (latest.json, latest.md${svgs})`);
 
 function writeOut(name: string, text: string): void {
   mkdirSync(opts.out, { recursive: true });
