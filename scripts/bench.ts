@@ -45,6 +45,22 @@ function phaseDone(name: string): void {
 }
 const md: string[] = [];
 const result: Record<string, unknown> = { node: process.version, date: new Date().toISOString(), options: opts };
+// A phase that fails (a child that crashed, answers that differ) ends the run with its message and
+// exit status 1, and what the finished phases measured is kept in partial.json and partial.md.
+process.on('uncaughtException', (e) => {
+  progress.finish();
+  const done = Object.keys(phaseSeconds);
+  if (done.length > 0) {
+    writeOut('partial.json', JSON.stringify({ ...result, phaseSeconds, error: e.message }, null, 2));
+    writeOut('partial.md', md.join('\n'));
+  }
+  const kept =
+    done.length > 0
+      ? `\nwhat the finished phases (${done.join(', ')}) measured: ${opts.out}/partial.json, partial.md`
+      : '';
+  console.error(`\nbench: ${e.message}${kept}`);
+  process.exit(1);
+});
 
 const STRATEGY_LABEL: Record<(typeof STRATEGIES)[number], string> = {
   direct: 'direct call',

@@ -4,7 +4,8 @@
 // bigint translate, pieces as objects, a new array per read), kept below as a reference. Every
 // strategy runs the same stream of IOVAs; their answers are checksummed and must agree.
 // Usage (bundled by dma.ts): node dma-child.mjs '{"case":"type1-100","ms":30,"rounds":5,"hosts":"machines/hosts/"}'
-import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { RamBlock } from '../../src/common/ram-block.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 import { SimHost, VfioKernel, type FunctionHardware } from '../../src/host/index.ts';
@@ -240,5 +241,7 @@ export function measure({ case: c, ms, rounds, hosts }: DmaChildArgs): DmaChildR
   return { case: c, mappings: s.mappings, setupMs, rows };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href)
+// Run as a process (not imported for DMA_CASES): Node resolves the main module's symlinks, so its
+// URL is compared with the real path of what was run.
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1]))
   console.log(JSON.stringify(measure(JSON.parse(process.argv[2]!) as DmaChildArgs)));

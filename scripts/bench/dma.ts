@@ -45,7 +45,9 @@ export function runDma(opts: DmaOptions, progress: Progress, onRow: (row: DmaRow
     });
     const last = r.stdout.trim().split('\n').pop() ?? '';
     if (r.status !== 0 || !last.startsWith('{'))
-      throw new Error(`dma benchmark, ${c}: ${r.stderr.trim().split('\n').slice(-3).join(' ') || `exit ${r.status}`}`);
+      throw new Error(
+        `dma benchmark, ${c}: ${r.stderr.trim().split('\n').slice(-3).join(' ') || `exit ${r.status}, output ${JSON.stringify(last.slice(0, 200))}`}`,
+      );
     const res = JSON.parse(last) as DmaChildResult;
     for (const x of res.rows) {
       const ns = Object.fromEntries(DMA_STRATEGIES.map((k) => [k, spread(x.ns[k])])) as Record<DmaStrategy, Spread>;
