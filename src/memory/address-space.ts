@@ -142,9 +142,11 @@ export class AddressSpace {
   ) {}
 
   /**
-   * MemTxResult of the last access. The fast paths never store it: a result other than MemTx.Ok
-   * closes them (the RAM window, the page index, the MMIO window), so while one is open the last
-   * access succeeded, and the next access that fails or misses sets it again.
+   * MemTxResult of the last access. A result other than MemTx.Ok closes every fast path (the RAM
+   * window, the page index, the MMIO window), so while one is open the last access succeeded: the
+   * RAM window never stores it. The MMIO paths store Ok once the device returns, because the device
+   * may have made a failed access of its own meanwhile (a DMA from a doorbell write), and each
+   * access has its own result (memory.c:memory_region_dispatch_read returns it by value).
    */
   get result(): number {
     return this.tx;
@@ -182,13 +184,20 @@ export class AddressSpace {
         if ((o & 3) === 0 && o >>> 2 < this.low32.length) return this.low32[o >>> 2]!;
         if ((a & 3) === 0 && a >>> this.pageShift < this.pages.length) {
           const s = this.pages[a >>> this.pageShift]!;
-          if (s !== 0) return (this.secRead[s]!((a + this.pageDelta[s]!) | 0, 4) as number) >>> 0;
+          if (s !== 0) {
+            const v = (this.secRead[s]!((a + this.pageDelta[s]!) | 0, 4) as number) >>> 0;
+            this.tx = MemTx.Ok; // after the device, which may have made a failed access of its own
+            return v;
+          }
         }
       }
       const off = addr + this.ioDelta;
       const j = off >>> 0;
-      if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi)
-        return (this.ioRead(j, 4) as number) >>> 0;
+      if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi) {
+        const v = (this.ioRead(j, 4) as number) >>> 0;
+        this.tx = MemTx.Ok;
+        return v;
+      }
     }
     this.at = addr;
     // readSized may hand back the low 32 bits signed (see readIo): `>>> 0` makes it the unsigned
@@ -211,7 +220,7 @@ export class AddressSpace {
           const s = this.pages[a >>> this.pageShift]!;
           if (s !== 0) {
             this.secWrite[s]!((a + this.pageDelta[s]!) | 0, value >>> 0, 4);
-            return MemTx.Ok;
+            return (this.tx = MemTx.Ok);
           }
         }
       }
@@ -219,7 +228,7 @@ export class AddressSpace {
       const j = off >>> 0;
       if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi) {
         this.ioWrite(j, value >>> 0, 4);
-        return MemTx.Ok;
+        return (this.tx = MemTx.Ok);
       }
     }
     this.at = addr;
@@ -255,7 +264,11 @@ export class AddressSpace {
     const j = off >>> 0;
     // size may be anything a caller passed: 3 & (1|2) is not 0, so ask.
     if ((size === 1 || size === 2 || size === 8) && j === off && j >= this.ioLo && j + size <= this.ioHi) {
-      if ((this.ioReadSizes & size) !== 0 && (j & (size - 1)) === 0) return this.readIo(this.ioRead, j, size);
+      if ((this.ioReadSizes & size) !== 0 && (j & (size - 1)) === 0) {
+        const v = this.readIo(this.ioRead, j, size);
+        this.tx = MemTx.Ok;
+        return v;
+      }
     }
     return this.readMiss(size);
   }
@@ -289,7 +302,7 @@ export class AddressSpace {
     const j = off >>> 0;
     if ((size === 1 || size === 2 || size === 8) && j === off && j >= this.ioLo && j + size <= this.ioHi) {
       if ((this.ioWriteSizes & size) !== 0 && (j & (size - 1)) === 0)
-        return this.writeIo(this.ioWrite, j, value, size, hi);
+        return (this.tx = this.writeIo(this.ioWrite, j, value, size, hi));
     }
     return this.writeMiss(size);
   }
@@ -297,7 +310,8 @@ export class AddressSpace {
   /**
    * One direct callback of 1, 2 or 4 bytes, or an 8-byte load as the two 4-byte callbacks
    * memory.c:access_with_adjusted_size makes (low half first), for a section that takes them.
-   * It leaves `result` alone: the fast paths need not store it, the miss path does.
+   * It leaves `result` alone: its callers store it once it returns (the device may have made an
+   * access of its own, which set `result` for that access).
    * The value comes back as the low 32 bits signed, as readSized's and readMiss's frequent paths
    * return it: a function's result is a tagged value, and a signed 32-bit integer is a small
    * integer to V8 on 64-bit Node, where an unsigned one past 2^31 is a new heap number.
@@ -351,8 +365,9 @@ export class AddressSpace {
         // memory_region_dispatch_read with every check known to pass: direct callbacks, no swap.
         if (this.counting) this.counters.mmio++;
         else if (again) this.openIo(d, s);
-        this.result = MemTx.Ok;
-        return this.readIo(d.secRead[s]!, off, size);
+        const v = this.readIo(d.secRead[s]!, off, size);
+        this.result = MemTx.Ok; // after the device (see regionRead)
+        return v;
       }
       const kind = word & Sec.KindMask;
       const block = kind === SectionKind.Mmio ? null : d.secBlock[s]!;
@@ -429,8 +444,7 @@ export class AddressSpace {
       ) {
         if (this.counting) this.counters.mmio++;
         else if (again) this.openIo(d, s);
-        this.result = MemTx.Ok;
-        return this.writeIo(d.secWrite[s]!, off, value, size, hi);
+        return (this.result = this.writeIo(d.secWrite[s]!, off, value, size, hi));
       }
       const kind = word & Sec.KindMask;
       const block = kind === SectionKind.Mmio ? null : d.secBlock[s]!;

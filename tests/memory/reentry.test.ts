@@ -166,4 +166,50 @@ test('a destroyed address space answers as an empty one, not from a page index l
   assert.is(dma.result, MEMTX_DECODE_ERROR);
 });
 
+test('a failed access from inside a direct callback leaves the outer access its own result, on every path', () => {
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const strict = device(mem, 'strict', 0x1000_0000); // 4-byte accesses only
+  // Little-endian and 4-byte: served by direct callbacks from the miss path, then from the page
+  // index (4 bytes) and the MMIO window (1, 2 and 8 bytes, as two 4-byte calls). While `failing`,
+  // each callback first makes an access the strict device refuses, as a doorbell whose DMA fails
+  // would; the access before it was a clean one, so the fast paths are open when it starts.
+  let failing = false;
+  const refuse = () => failing && as.read(0x1_0001, 1);
+  const dev = mem.io('dev', 0x1000, {
+    read: (o) => {
+      refuse();
+      return 0x1234 + o;
+    },
+    write: () => void refuse(),
+    valid: { minAccessSize: 1, maxAccessSize: 8 },
+    impl: { maxAccessSize: 4 },
+    endianness: 'little',
+  });
+  mem.transaction(() => {
+    root.addSubregion(0x1_0000, strict);
+    root.addSubregion(0x2_0000, dev);
+  });
+  const as = mem.addressSpace('memory', root);
+  // memory.c:memory_region_dispatch_read/write return each access's MemTxResult by value.
+  const wrong: string[] = [];
+  for (let k = 0; k < 100; k++) {
+    for (const size of [4, 1, 2, 8]) {
+      const at = 0x2_0000 + 8 * (k % 4);
+      for (failing of [false, false, true]) {
+        const v = as.read(at, size);
+        if (v !== (0x1234 + 8 * (k % 4)) % 2 ** (8 * Math.min(size, 4)) || as.result !== MEMTX_OK)
+          wrong.push(`read ${size} #${k}${failing ? ' failing' : ''}: ${v.toString(16)} ${as.result}`);
+      }
+      for (failing of [false, false, true]) {
+        const r = as.write(at, 1, size);
+        if (r !== MEMTX_OK || as.result !== MEMTX_OK)
+          wrong.push(`write ${size} #${k}${failing ? ' failing' : ''}: ${r} ${as.result}`);
+      }
+    }
+  }
+  assert.ok(as.dispatch.pages.length > 0, 'the page index was built and used');
+  assert.equal(wrong, []);
+});
+
 test.run();
