@@ -8,16 +8,7 @@
 // Usage (from access.ts): access-child.mjs '{"n":1000,"strategy":"vdm","stream":"mmio-seq","op":"read",...}'
 import { readFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
-import {
-  layout,
-  ramBlockCost,
-  vdmMachine,
-  v86Machine,
-  RAM_BASE,
-  RAM_SIZE,
-  WIDE_RAM,
-  type V86Cpu,
-} from './access-layout.ts';
+import { layout, ramBlockCost, vdmMachine, v86Machine, RAM_BASE, WIDE_RAM, type V86Cpu } from './access-layout.ts';
 import {
   STREAM,
   body,
@@ -108,33 +99,19 @@ const setupMs = layoutMs + performance.now() - t1;
 if (args.memory) gc?.();
 const heapPerRegion = as && args.memory ? (process.memoryUsage().heapUsed - heap0) / args.n : undefined;
 
-/** RAM's word i before each check, the same in every strategy (written, so its page is there). */
+/** RAM's word i before each check, the same in every strategy. */
 const initialWord = (i: number) => Math.imul(i + 1, 0x9e3779b1) >>> 0;
 
 /**
- * The same fresh state for every strategy before the check: handler registers, and RAM contents:
- * all of the first RAM_SIZE bytes, and each word beyond them that the stream reaches (ram-wide's).
+ * The same fresh state for every strategy before the check: handler registers, and each RAM word
+ * the stream reaches written (so its page is there before timing starts); the rest of RAM is zero
+ * in every strategy, and an MMIO stream touches none of it.
  */
 function reset(stream: Stream): void {
   l.regs.forEach((r, k) => r.set(initial[k]!));
-  const words = RAM_SIZE / 4;
-  for (let i = 0; i < Math.min(words, M.length); i++) M[i] = initialWord(i);
-  if (cpu) {
-    // Element stores to v86's mem32s each run its JS setter (seconds for 16 MiB): one set() instead.
-    const all = new Int32Array(words);
-    for (let i = 0; i < words; i++) all[i] = initialWord(i);
-    cpu.mem32s.set(all, RAM_BASE / 4);
-  }
-  if (ram) {
-    const piece = new Uint32Array(1 << 14);
-    for (let at = 0; at < words; at += piece.length) {
-      for (let k = 0; k < piece.length; k++) piece[k] = initialWord(at + k);
-      ram.writeFrom(at * 4, new Uint8Array(piece.buffer), 0, piece.byteLength);
-    }
-  }
   for (let i = 0; i < STREAM; i++) {
+    if (stream.H[i]! >= 0) continue;
     const w = stream.O[i]!;
-    if (stream.H[i]! >= 0 || w < words) continue;
     const v = initialWord(w);
     if (ram) ram.write(w * 4, v, 4);
     else if (cpu) cpu.mem32s[RAM_BASE / 4 + w] = v | 0;

@@ -1,8 +1,7 @@
 // One boot-scale point in a fresh process, so its peak memory is its own: a machine with `count`
 // NICs copied from the machine's default host, every one assigned and driven by the guest.
-// Prints one JSON line. Usage: node --import tsx scripts/bench/boot-child.ts MACHINE COUNT
+// Prints one JSON line. Usage (bundled by boot-scale.ts): node boot-child.mjs MACHINE COUNT MACHINES_DIR/
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { bootNicFarm, loadMachineFile, parseGuestFile } from '../../src/index.ts';
 
 /**
@@ -19,8 +18,7 @@ function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-const root = fileURLToPath(new URL('../../machines/', import.meta.url));
-const [machine, countText] = process.argv.slice(2);
+const [machine, countText, root] = process.argv.slice(2) as [string, string, string];
 const count = Number(countText);
 const spec = loadMachineFile(`${root}${machine}.json`);
 const template = JSON.parse(readFileSync(`${root}hosts/${spec.defaultHost}.json`, 'utf8'));

@@ -3,6 +3,7 @@
 // controller cannot hold is reported as such, with the machine's own error.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { bundleChild } from './bundle.ts';
 import type { Progress } from './output.ts';
 
 export interface BootRow {
@@ -30,7 +31,7 @@ export interface BootRow {
   error?: string;
 }
 
-const child = fileURLToPath(new URL('./boot-child.ts', import.meta.url));
+const MACHINES = fileURLToPath(new URL('../../machines/', import.meta.url));
 
 export function runBootScale(
   machines: string[],
@@ -38,13 +39,15 @@ export function runBootScale(
   progress: Progress,
   onRow: (row: BootRow) => void,
 ): BootRow[] {
+  // Bundled, as dist/ ships it: under tsx, compiling the sources took most of a small boot's second.
+  const child = bundleChild('boot-child');
   const rows: BootRow[] = [];
   for (const machine of machines)
     for (const devices of counts)
       for (const mode of ['full', 'incremental'] as const) {
         progress.step(`boot: ${machine} with ${devices} NIC${devices > 1 ? 's' : ''}, ${mode} render`);
         const env = { ...process.env, VDM_FULL_RENDER: mode === 'full' ? '1' : '0' };
-        const r = spawnSync(process.execPath, [...process.execArgv, child, machine, String(devices)], {
+        const r = spawnSync(process.execPath, [child, machine, String(devices), MACHINES], {
           encoding: 'utf8',
           maxBuffer: 1 << 24,
           env,

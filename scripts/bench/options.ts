@@ -28,7 +28,7 @@ export const USAGE = `usage: npm run bench [-- options]
   --strategies LIST    ${STRATEGIES.filter((s) => s !== 'direct').join(',')} (default: all; the direct call always runs)
   --streams LIST       sequential,random (default: both)
   --ops LIST           read,write (default: both)
-  --seconds N          time per strategy for each dispatch row (default 0.06)
+  --seconds N          time per strategy for each dispatch row (default 0.04)
   --render-sizes LIST  render benchmark tree sizes (default 100,1000,10000,100000)
   --devices LIST       boot-scale device counts (default 1,16,64,256)
   --boot-machines LIST machines for the boot-scale runs (default pseries,q35)
@@ -108,7 +108,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     },
   });
   const quick = values.quick === true;
-  const seconds = values.seconds === undefined ? (quick ? 0.01 : 0.06) : Number(values.seconds);
+  const seconds = values.seconds === undefined ? (quick ? 0.01 : 0.04) : Number(values.seconds);
   if (!(seconds > 0 && seconds <= 60))
     throw new Error(`--seconds: '${values.seconds}' is not a duration in seconds (0 < N <= 60)`);
   return {
@@ -123,7 +123,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       ms: counts('access-ms', values['access-ms'], [quick ? 6 : 20], 10_000)[0]!,
     },
     dispatch: {
-      sizes: counts('sizes', values.sizes, quick ? [10, 1000] : [10, 100, 1000, 10000, 100000], 1_000_000),
+      sizes: counts('sizes', values.sizes, quick ? [1000] : [10, 100, 1000, 10000, 100000], 1_000_000),
       paths: list<PathName>('paths', values.paths, PATHS, PATHS),
       strategies: list<Strategy>('strategies', values.strategies, STRATEGIES, STRATEGIES),
       orders: list<Order>('streams', values.streams, ['sequential', 'random'], ['sequential', 'random']),
