@@ -81,7 +81,7 @@ type Loop = (c: Ctx, from: number, to: number) => number;
 const gc = (globalThis as { gc?: () => void }).gc;
 const t0 = performance.now();
 const l = layout(args.n);
-const initial = l.regs.map((r) => r.slice());
+const initial = l.state.slice();
 const layoutMs = performance.now() - t0;
 // vdm's heap only: the handlers and their registers are the benchmark's device state (the GC is not setup).
 if (args.memory) gc?.();
@@ -108,7 +108,7 @@ const initialWord = (i: number) => Math.imul(i + 1, 0x9e3779b1) >>> 0;
  * in every strategy, and an MMIO stream touches none of it.
  */
 function reset(stream: Stream): void {
-  l.regs.forEach((r, k) => r.set(initial[k]!));
+  l.state.set(initial);
   for (let i = 0; i < STREAM; i++) {
     if (stream.H[i]! >= 0) continue;
     const w = stream.O[i]!;
@@ -133,7 +133,7 @@ function checksum(loop: Loop, c: Ctx, op: Op): number {
   if (op !== 'write') for (let i = 0; i < CHECKED; i++) h = fold(h, loop(c, i, i + 1));
   else loop(c, 0, CHECKED);
   if (op === 'read') return h;
-  for (const r of l.regs) for (let i = 0; i < r.length; i++) h = fold(h, r[i]!);
+  for (let i = 0; i < l.state.length; i++) h = fold(h, l.state[i]!);
   for (let i = 0; i < CHECKED; i++) if (c.H[i]! < 0) h = fold(h, ramWord(c.A[i]!));
   return h;
 }
