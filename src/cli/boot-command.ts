@@ -148,15 +148,28 @@ export function bootCommand(argv: string[]): { out: string; err: string; code?: 
   const out = values.json
     ? JSON.stringify(r.report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2) + '\n'
     : formatBootReport(r.report);
+  return withVerdict('vdm boot', r, out);
+}
+
+/**
+ * A command that boots (boot, pci, mtree --machine, map) prints what it was asked for, and when
+ * an assigned device did not work exits 1 with the reason on stderr: each device that did not
+ * work, then the run. What it printed is the booted machine as it is, failed device and all.
+ */
+export function withVerdict(
+  command: string,
+  r: BootResult,
+  out: string,
+  err = '',
+): { out: string; err: string; code?: number } {
   const v = r.report.verdict;
-  if (v.working) return { out, err: '' };
-  // The reason first: each device that did not work, then the run.
-  const err =
+  if (v.working) return { out, err };
+  const why =
     [
-      ...v.devices.filter((d) => !d.working).map((d) => `vdm boot: ${d.id} (host ${d.host}): ${d.summary}`),
-      `vdm boot: run ${v.summary}`,
+      ...v.devices.filter((d) => !d.working).map((d) => `${command}: ${d.id} (host ${d.host}): ${d.summary}`),
+      `${command}: run ${v.summary}`,
     ].join('\n') + '\n';
-  return { out, err, code: EXIT_FAILURE };
+  return { out, err: err + why, code: EXIT_FAILURE };
 }
 
 /** `vdm machines`. */
@@ -182,9 +195,10 @@ MSI, MSI-X with its table and PBA, PCI Express device and link, ACS).
 `;
 
 /** \`vdm pci\`: QEMU's "info pci" for the booted machine. */
-export function pciCommand(argv: string[]): { out: string; err: string } {
+export function pciCommand(argv: string[]): { out: string; err: string; code?: number } {
   const { values } = parseOptions('vdm pci', argv, { ...BOOT_OPTIONS, verbose: { type: 'boolean', short: 'v' } });
-  const { machine } = bootFromArgs(values);
+  const booted = bootFromArgs(values);
+  const { machine } = booted;
   const out: string[] = [];
   if (values.verbose) {
     // lspci -vvv from the guest's side: config reads as the guest makes them, BARs where firmware put them.
@@ -198,7 +212,7 @@ export function pciCommand(argv: string[]): { out: string; err: string } {
           configSize: d.cfg.size,
         }) + `\tvdm: id "${d.name}"\n`,
     );
-    return { out: text.join('\n'), err: '' };
+    return withVerdict('vdm pci', booted, text.join('\n'));
   }
   for (const d of machine.pciHost.devices()) {
     out.push(`  Bus  ${d.bus!.number()}, device ${(d.devfn >> 3).toString().padStart(3)}, function ${d.devfn & 7}:`);
@@ -220,5 +234,5 @@ export function pciCommand(argv: string[]): { out: string; err: string } {
     });
     out.push(`      id "${d.name}"`);
   }
-  return { out: out.join('\n') + '\n', err: '' };
+  return withVerdict('vdm pci', booted, out.join('\n') + '\n');
 }

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { importQemuMtree, MtreeImportError } from '../memory/index.ts';
 import { Axis, importedMap, machineMap, mapPage, renderSvg, type MapModel } from '../map/index.ts';
 import { FileError, readInputFile } from '../util/json-reader.ts';
-import { bootFromArgs, BOOT_OPTIONS } from './boot-command.ts';
+import { bootFromArgs, withVerdict, BOOT_OPTIONS } from './boot-command.ts';
+import type { BootResult } from '../run/index.ts';
 import { UsageError } from './errors.ts';
 import { parseOptions } from './options.ts';
 import { packageRoot } from './package-root.ts';
@@ -32,7 +33,7 @@ export function mapScript(): string {
 }
 
 /** `vdm map`. */
-export function mapCommand(argv: string[]): { out: string; err: string } {
+export function mapCommand(argv: string[]): { out: string; err: string; code?: number } {
   const { values } = parseOptions('vdm map', argv, {
     out: { type: 'string', short: 'o' },
     svg: { type: 'string' },
@@ -45,6 +46,7 @@ export function mapCommand(argv: string[]): { out: string; err: string } {
       if (values[k] !== undefined) throw new UsageError(`--${k} applies to a booted machine, not to --import-qemu`);
   }
   let model: MapModel;
+  let booted: BootResult | null = null;
   if (file !== undefined) {
     const text = readInputFile(file, 'QEMU "info mtree" dump', FileError);
     try {
@@ -54,8 +56,8 @@ export function mapCommand(argv: string[]): { out: string; err: string } {
       throw e;
     }
   } else {
-    const { machine } = bootFromArgs(values);
-    model = machineMap(machine, `vdm map: machine ${machine.spec.name}`);
+    booted = bootFromArgs(values);
+    model = machineMap(booted.machine, `vdm map: machine ${booted.machine.spec.name}`);
   }
   const out = values.out ?? 'vdm-map.html';
   writeFileSync(out, mapPage(model, mapScript()));
@@ -67,5 +69,7 @@ export function mapCommand(argv: string[]): { out: string; err: string } {
     writeFileSync(values.svg, renderSvg(model, axis, { u0: 0, u1: axis.total, width: 1280 }));
     lines.push(`wrote ${values.svg}`);
   }
-  return { out: lines.join('\n') + '\n', err: '' };
+  const text = lines.join('\n') + '\n';
+  // The map of a machine whose device did not work is still written; the command exits 1 saying why.
+  return booted ? withVerdict('vdm map', booted, text) : { out: text, err: '' };
 }

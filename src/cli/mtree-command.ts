@@ -10,7 +10,8 @@ import {
 import { explainGuestAccess, type Machine } from '../machine/index.ts';
 import { FileError, readInputFile } from '../util/json-reader.ts';
 import { UsageError } from './errors.ts';
-import { bootFromArgs, BOOT_OPTIONS } from './boot-command.ts';
+import { bootFromArgs, withVerdict, BOOT_OPTIONS } from './boot-command.ts';
+import type { BootResult } from '../run/index.ts';
 import { parseOptions } from './options.ts';
 
 export const MTREE_HELP = `usage: vdm mtree --machine NAME [--host NAME|FILE] [--guest NAME] [--device ...] [-f] [-D] [-o]
@@ -34,7 +35,7 @@ and prints it in QEMU 7.2's format.
 `;
 
 /** `vdm mtree`: print or explain an imported QEMU memory tree. */
-export function mtreeCommand(argv: string[]): { out: string; err: string } {
+export function mtreeCommand(argv: string[]): { out: string; err: string; code?: number } {
   const { values } = parseOptions('vdm mtree', argv, {
     'import-qemu': { type: 'string' },
     f: { type: 'boolean', short: 'f' },
@@ -62,11 +63,12 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
   let spaces: AddressSpace[];
   let err = '';
   let machine: Machine | null = null;
+  let booted: BootResult | null = null;
   if (file === undefined) {
-    machine = bootFromArgs(values).machine;
-    spaces = machine.addressSpaceIo
-      ? [machine.addressSpaceIo, machine.addressSpaceMemory]
-      : [machine.addressSpaceMemory];
+    booted = bootFromArgs(values);
+    const m = booted.machine;
+    machine = m;
+    spaces = m.addressSpaceIo ? [m.addressSpaceIo, m.addressSpaceMemory] : [m.addressSpaceMemory];
   } else {
     const text = readInputFile(file, 'QEMU "info mtree" dump', FileError);
     let imported: ReturnType<typeof importQemuMtree>;
@@ -79,8 +81,9 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
     spaces = imported.spaces;
     err = imported.notes.map((n) => `note: ${file}: ${n}\n`).join('');
   }
-  if (address === undefined)
-    return { out: infoMtree(spaces, { flat: values.f, disabled: values.D, owner: values.o }), err };
+  // A booted machine whose device did not work still prints, and exits 1 saying why.
+  const done = (out: string) => (booted ? withVerdict('vdm mtree', booted, out, err) : { out, err });
+  if (address === undefined) return done(infoMtree(spaces, { flat: values.f, disabled: values.D, owner: values.o }));
   const name = values.as ?? (spaces.some((s) => s.name === 'memory') ? 'memory' : spaces[0]?.name);
   const as = spaces.find((s) => s.name === name);
   if (!as)
@@ -89,12 +92,11 @@ export function mtreeCommand(argv: string[]): { out: string; err: string } {
         `${spaces.map((s) => s.name).join(', ')})`,
     );
   // On a booted machine the answer also says whether the access exits, what it costs and what fixes it.
-  return {
-    out: machine
+  return done(
+    machine
       ? formatExplanationData(explainGuestAccess(machine, as, address))
       : formatExplanation(explainAddress(as, address)),
-    err,
-  };
+  );
 }
 
 /** Parses 0x-prefixed hex or decimal into a 64-bit address. */

@@ -153,4 +153,34 @@ test("a BAR outside the machine's windows, a DMA fault, a lost interrupt: each m
   );
 });
 
+test('every command that boots (pci, mtree --machine, map) prints its output for a device that did not work, ' +
+  'then exits 1 with the reason on stderr, as boot does', () => {
+  const h = hostJson('x86-4k-ir');
+  delete endpoint(h).model;
+  const host = write('no-model-cmds.json', h);
+  const map = join(tmp, 'map.html');
+  const runs = {
+    pci: runCli(['pci', '--host', host]),
+    'pci -v': runCli(['pci', '-v', '--host', host]),
+    mtree: runCli(['mtree', '--machine', 'q35', '--host', host]),
+    'mtree --explain': runCli(['mtree', '--machine', 'q35', '--host', host, '--explain', '0xfee00000']),
+    map: runCli(['map', '--host', host, '--out', map]),
+  };
+  for (const [what, r] of Object.entries(runs)) {
+    const command = `vdm ${what.split(' ')[0]}`;
+    assert.is(r.code, 1, what);
+    assert.ok(r.out.length > 0, `${what}: its output is still printed`);
+    assert.match(r.err.split('\n')[0]!, `${command}: hostdev0 (host 0000:01:00.0): NOT working — 0 of 1,000`, what);
+    assert.match(r.err, `${command}: run NOT working`, what);
+  }
+  assert.match(runs.mtree.out, 'address-space: memory');
+  assert.match(readFileSync(map, 'utf8'), '<svg');
+  // The same commands on the default host, whose device works: exit 0, nothing on stderr.
+  for (const argv of [['pci'], ['mtree', '--machine', 'q35'], ['map', '--out', map]]) {
+    const r = runCli(argv);
+    assert.is(r.code, 0, `${argv.join(' ')}: ${r.err}`);
+    assert.is(r.err, '');
+  }
+});
+
 test.run();
