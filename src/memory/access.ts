@@ -1,5 +1,6 @@
 import type { MemoryRegion } from './region.ts';
 import { MEMTX_DECODE_ERROR, MEMTX_OK } from './constants.ts';
+import { bigLow32 } from './dispatch.ts';
 
 /**
  * Side results of the last region access, in one reusable object so the hot path allocates
@@ -99,14 +100,15 @@ function readAdjusted(mr: MemoryRegion, offset: number, size: number): number {
   if (accessSize === size) {
     const v = read(offset, size);
     if (size === 8) return splitBig(v);
-    return (Number(v) & MASK[size]!) >>> 0;
+    return ((typeof v === 'number' ? v : bigLow32(v)) & MASK[size]!) >>> 0;
   }
   let lo = 0;
   let hi = 0;
   if (accessSize < size) {
     const mask = MASK[accessSize]!;
     for (let i = 0; i < size; i += accessSize) {
-      const chunk = (Number(read(offset + i, accessSize)) & mask) >>> 0;
+      const v = read(offset + i, accessSize);
+      const chunk = ((typeof v === 'number' ? v : bigLow32(v)) & mask) >>> 0;
       const shift = chunkShift(mr, i, size, accessSize);
       if (shift >= 32) hi = (hi | (chunk << (shift - 32))) >>> 0;
       else lo = (lo | (chunk << shift)) >>> 0;

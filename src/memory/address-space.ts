@@ -3,7 +3,16 @@ import type { FlatRange, FlatView } from './flat-view.ts';
 import { sectionFromFlatRange } from './flat-view.ts';
 import { topologyEvents, type TopologyEvent } from './view-diff.ts';
 import type { ViewPatch } from './view-patch.ts';
-import { Dispatch, NO_PAGES, Sec, SectionKind, type ClippedViews, type ReadFn, type WriteFn } from './dispatch.ts';
+import {
+  bigLow32,
+  Dispatch,
+  NO_PAGES,
+  Sec,
+  SectionKind,
+  type ClippedViews,
+  type ReadFn,
+  type WriteFn,
+} from './dispatch.ts';
 import { HOST_LITTLE_ENDIAN, type RamBlock } from '../common/ram-block.ts';
 import { lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
 import { Limit, MemTx } from './constants.ts';
@@ -185,18 +194,18 @@ export class AddressSpace {
         if ((a & 3) === 0 && a >>> this.pageShift < this.pages.length) {
           const s = this.pages[a >>> this.pageShift]!;
           if (s !== 0) {
-            const v = (this.secRead[s]!((a + this.pageDelta[s]!) | 0, 4) as number) >>> 0;
+            const v = this.secRead[s]!((a + this.pageDelta[s]!) | 0, 4);
             this.tx = MemTx.Ok; // after the device, which may have made a failed access of its own
-            return v;
+            return typeof v === 'number' ? v >>> 0 : bigLow32(v);
           }
         }
       }
       const off = addr + this.ioDelta;
       const j = off >>> 0;
       if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi) {
-        const v = (this.ioRead(j, 4) as number) >>> 0;
+        const v = this.ioRead(j, 4);
         this.tx = MemTx.Ok;
-        return v;
+        return typeof v === 'number' ? v >>> 0 : bigLow32(v);
       }
     }
     this.at = addr;
@@ -317,10 +326,14 @@ export class AddressSpace {
    * integer to V8 on 64-bit Node, where an unsigned one past 2^31 is a new heap number.
    */
   private readIo(read: ReadFn, off: number, size: number): number {
-    if (size !== 8) return (read(off, size) as number) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff);
-    const lo = (read(off, 4) as number) | 0;
-    this.hi = (read(off + 4, 4) as number) >>> 0;
-    return lo;
+    if (size !== 8) {
+      const v = read(off, size);
+      return (typeof v === 'number' ? v : bigLow32(v)) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff);
+    }
+    const lo = read(off, 4);
+    const hi = read(off + 4, 4);
+    this.hi = (typeof hi === 'number' ? hi : bigLow32(hi)) >>> 0;
+    return (typeof lo === 'number' ? lo : bigLow32(lo)) | 0;
   }
 
   /** The store side of readIo. */

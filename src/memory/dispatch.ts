@@ -20,6 +20,15 @@ export const enum SectionKind {
 
 /** A region's read callback as the hot path calls it (a bigint only ever comes back for size 8). */
 export type ReadFn = (offset: number, size: number) => number | bigint;
+
+/**
+ * The low 32 bits of a bigint a device's read returned, exactly (Number() first would round one
+ * past 2^53): a device may answer any size with a bigint, and memory.c:access_with_adjusted_size
+ * keeps the access's bytes of whatever it returned. The direct paths call it only for a bigint.
+ */
+export function bigLow32(v: bigint): number {
+  return Number(BigInt.asUintN(32, v));
+}
 /** A region's write callback as the hot path calls it (1-, 2- and 4-byte values are numbers). */
 export type WriteFn = (offset: number, value: number, size: number) => void;
 

@@ -15,8 +15,9 @@ export interface ValidConstraints extends AccessConstraints {
 
 /**
  * Callbacks of an MMIO/I/O region (QEMU's MemoryRegionOps). Offsets are region-relative.
- * Values of 1, 2 and 4 bytes are unsigned numbers; an 8-byte value is a bigint, so only devices
- * that implement 8-byte accesses ever see one.
+ * Values written of 1, 2 and 4 bytes are unsigned numbers; an 8-byte value is a bigint, so only
+ * devices that implement 8-byte accesses ever see one. A read may answer with either: the access
+ * keeps its low 8 * size bits (memory.c:access_with_adjusted_size masks what the device returned).
  */
 export interface MemoryRegionOps {
   read?: (offset: number, size: number) => number | bigint;
