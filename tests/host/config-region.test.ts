@@ -80,6 +80,24 @@ test('COMMAND: decode and bus master reach the device; INTX_DISABLE is virtual, 
   );
 });
 
+test('COMMAND: every bit but INTX_DISABLE is written through, and the device keeps the bits it implements ' +
+  '(vfio_pci_config.c:init_pci_cap_basic_perm: virt INTX_DISABLE, write ALL_WRITE)', () => {
+  const { dev } = open(loadHost('x86-4k-ir'));
+  // SERR# enable, parity error response, bus master, memory: all reach the hardware.
+  dev.write(CFG, 4, 0x0146, 2);
+  assert.is(dev.hw.config.bytes[4]!, 0x46, 'PARITY | MASTER | MEMORY in the device');
+  assert.is(dev.hw.config.bytes[5]! & 0x01, 0x01, 'SERR# enable in the device');
+  assert.is(dev.read(CFG, 4, 2), 0x0146);
+  // MWI, VGA palette snoop, special cycles and fast back-to-back are hardwired 0 on PCI Express.
+  dev.write(CFG, 4, 0x03ff, 2);
+  assert.is(dev.read(CFG, 4, 2), 0x0147, 'what a PCIe function implements of 0x03ff');
+  // A byte write to the upper half reaches SERR# and keeps INTX_DISABLE virtual.
+  dev.write(CFG, 5, 0x04, 1);
+  assert.is(dev.read(CFG, 4, 2), 0x0447);
+  assert.is(dev.hw.config.bytes[5]! & 0x01, 0, 'SERR# cleared in the device');
+  assert.ok(dev.config.intxDisable);
+});
+
 test('the MSI-X capability is read-only to the user; the host enables MSI-X through SET_IRQS', () => {
   const { dev } = open(loadHost('x86-4k-ir'));
   const msix = caps((o, s) => dev.read(CFG, o, s)).get(0x11)!;

@@ -61,9 +61,14 @@ test("COMMAND is the kernel's: INTX_DISABLE from its vconfig, MEMORY/IO/MASTER f
   assert.is(read(R.PCI_COMMAND, 2) & R.PCI_COMMAND_INTX_DISABLE, 0, "the kernel's own mask is hidden");
   m.pciHost.configWrite(0, d.devfn, R.PCI_COMMAND, R.PCI_COMMAND_MASTER | R.PCI_COMMAND_INTX_DISABLE, 2);
   assert.is(read(R.PCI_COMMAND, 2), R.PCI_COMMAND_MASTER | R.PCI_COMMAND_INTX_DISABLE, "the guest's own reads back");
-  m.pciHost.configWrite(0, d.devfn, R.PCI_COMMAND, R.PCI_COMMAND_SERR, 2);
+  // Memory-write-and-invalidate: hardwired to 0 on a PCI Express function.
+  m.pciHost.configWrite(0, d.devfn, R.PCI_COMMAND, R.PCI_COMMAND_INVALIDATE, 2);
   assert.is(read(R.PCI_COMMAND, 2), 0, 'a bit this device does not implement reads 0 from the device');
-  assert.is(d.cfg.word(R.PCI_COMMAND), R.PCI_COMMAND_SERR, "though QEMU's copy took it (pci_default_write_config)");
+  // Parity error response: the device implements it, QEMU's copy does not take it (pci_init_wmask:
+  // IO, MEMORY, MASTER, INTX_DISABLE and SERR); the guest reads the device's.
+  m.pciHost.configWrite(0, d.devfn, R.PCI_COMMAND, R.PCI_COMMAND_PARITY | R.PCI_COMMAND_SERR, 2);
+  assert.is(read(R.PCI_COMMAND, 2), R.PCI_COMMAND_PARITY | R.PCI_COMMAND_SERR, 'both reach the device');
+  assert.is(d.cfg.word(R.PCI_COMMAND), R.PCI_COMMAND_SERR, "QEMU's copy has SERR only");
 });
 
 test("a BAR and the ROM BAR stay QEMU's (vfio_pci_config_setup: 'QEMU can choose to expose the ROM or not', 'QEMU can also add or extend BARs')", () => {

@@ -8,6 +8,20 @@ export interface CapabilityLayout {
   length: number;
 }
 
+/**
+ * The COMMAND bits a host function implements (read-write): decode, bus master, parity error
+ * response, SERR# enable and INTx disable, the read-write set of a PCI Express function (PCIe base
+ * spec, Command register: special cycles, MWI, VGA palette snoop, IDSEL stepping and fast
+ * back-to-back are hardwired to 0). A write keeps these bits of the value; the others read 0.
+ */
+export const COMMAND_IMPLEMENTED =
+  P.PCI_COMMAND_IO |
+  P.PCI_COMMAND_MEMORY |
+  P.PCI_COMMAND_MASTER |
+  P.PCI_COMMAND_PARITY |
+  P.PCI_COMMAND_SERR |
+  P.PCI_COMMAND_INTX_DISABLE;
+
 /** A host function's real config space and where its capabilities are. */
 export interface PhysicalConfig {
   bytes: Uint8Array;

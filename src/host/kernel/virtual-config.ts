@@ -1,5 +1,5 @@
 import type { FunctionSpec } from '../host-file.ts';
-import type { PhysicalConfig } from '../devices/physical-config.ts';
+import { COMMAND_IMPLEMENTED, type PhysicalConfig } from '../devices/physical-config.ts';
 import * as P from '../../common/pci-regs.ts';
 
 /** How the kernel treats one config byte (vfio_pci_config.c perm_bits, reduced to whole bytes). */
@@ -14,7 +14,7 @@ const enum Perm {
   VirtualReadOnly,
   /** BARs and ROM: virtual with sizing semantics (vfio_bar_fixup). */
   Bar,
-  /** COMMAND: MEMORY/IO/MASTER to hardware, INTX_DISABLE virtual. */
+  /** COMMAND: INTX_DISABLE virtual, every other bit to the hardware. */
   Command,
   /** MSI flags low byte: virtual, ENABLE only while MSI is enabled through SET_IRQS. */
   MsiFlags,
@@ -23,8 +23,8 @@ const enum Perm {
 /**
  * The config region of a vfio-pci device fd: the kernel's virtualization of the physical config
  * space (drivers/vfio/pci/vfio_pci_config.c). BARs and ROM are virtual with sizing semantics and
- * never move the hardware; COMMAND's decode and bus-master bits reach the device, its INTX_DISABLE
- * is virtual and masks INTx (the caller's commandWritten hook); MSI address and data stay in
+ * never move the hardware; COMMAND's bits reach the device (which keeps those it implements), but
+ * its INTX_DISABLE is virtual and masks INTx (the caller's commandWritten hook); MSI address and data stay in
  * vconfig; the MSI-X capability is read-only; gaps between capabilities pass through.
  */
 export class VirtualConfig {
@@ -129,11 +129,17 @@ export class VirtualConfig {
         return;
       }
       case Perm.Command:
+        // init_pci_cap_basic_perm: p_setw(perm, PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, ALL_WRITE),
+        // so every bit but INTX_DISABLE is written through to the device, which keeps the bits it
+        // implements; INTX_DISABLE lands in vconfig (the kernel drives the hardware bit itself).
         if (off === P.PCI_COMMAND) {
-          const hw = P.PCI_COMMAND_IO | P.PCI_COMMAND_MEMORY | P.PCI_COMMAND_MASTER;
+          const hw = COMMAND_IMPLEMENTED & 0xff;
           this.phys.bytes[off] = (this.phys.bytes[off]! & ~hw) | (b & hw);
         } else {
-          this.vconfig[off] = b & (P.PCI_COMMAND_INTX_DISABLE >> 8);
+          const virt = P.PCI_COMMAND_INTX_DISABLE >> 8;
+          const hw = (COMMAND_IMPLEMENTED >> 8) & ~virt;
+          this.phys.bytes[off] = (this.phys.bytes[off]! & ~hw) | (b & hw);
+          this.vconfig[off] = b & virt;
         }
         return;
       case Perm.PassThrough:
