@@ -410,8 +410,9 @@ export class AddressSpace {
         }
       } else if (kind === SectionKind.RamDevice && size <= 4 && validSize(size)) {
         if (this.counting) this.counters.ramDevice++;
-        this.result = MemTx.Ok;
-        return d.secRegion[s]!.ramDeviceBacking!.read(off, size);
+        const v = d.secRegion[s]!.ramDeviceBacking!.read(off, size);
+        this.result = MemTx.Ok; // after the backing, which may call a device (see regionRead)
+        return v;
       }
     } else if (s === 0 && this.wholyUnassigned(d, addr, size)) {
       // unassigned_mem_read: 0 and a decode error, one chunk (what transfer() would conclude).
@@ -900,8 +901,9 @@ export class AddressSpace {
     const mr = fr.mr;
     if (mr.isRamDevice) {
       if (this.counting) this.counters.ramDevice++;
-      if (isWrite) mr.ramDeviceBacking!.write(off, byte, 1);
-      return isWrite ? 0 : mr.ramDeviceBacking!.read(off, 1);
+      const v = isWrite ? (mr.ramDeviceBacking!.write(off, byte, 1), 0) : mr.ramDeviceBacking!.read(off, 1);
+      this.result = MemTx.Ok; // after the backing, which may have made an access of its own
+      return v;
     }
     const directRead = (mr.isRam || (mr.isRomDevice && fr.romdMode)) && !isWrite;
     if (directRead || (isWrite && mr.isRam && !fr.readonly)) {

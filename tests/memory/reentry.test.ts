@@ -212,4 +212,55 @@ test('a failed access from inside a direct callback leaves the outer access its 
   assert.equal(wrong, []);
 });
 
+test('a failed access from inside a callback leaves the outer access its own result on the miss path and through a RAM-device backing', () => {
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const strict = device(mem, 'strict', 0x1000_0000); // 4-byte accesses only
+  let failing = false;
+  const refuse = () => failing && as.read(0x1_0001, 1);
+  const ops = {
+    read: (o: number) => {
+      refuse();
+      return 0x1234 + o;
+    },
+    write: () => void refuse(),
+  };
+  const dev = mem.io('dev', 0x1000, {
+    ...ops,
+    valid: { minAccessSize: 1, maxAccessSize: 8 },
+    impl: { maxAccessSize: 4 },
+    endianness: 'little',
+  });
+  // A RAM device backed by callbacks (an mmapped BAR whose accesses the host model serves).
+  const ramd = mem.ramDevice('ramd', 0x1000, {
+    read: (o, size) => ops.read(o) % 2 ** (8 * size),
+    write: ops.write,
+  });
+  mem.transaction(() => {
+    root.addSubregion(0x1_0000, strict);
+    root.addSubregion(0x2_0000, dev);
+    root.addSubregion(0x3_0000, ramd);
+  });
+  const as = mem.addressSpace('memory', root);
+  const wrong: string[] = [];
+  for (const base of [0x2_0000, 0x3_0000]) {
+    for (const size of [1, 2, 4, 8]) {
+      if (base === 0x3_0000 && size === 8) continue; // a RAM device is 1 to 4 bytes here
+      // The unassigned read closes every window, so the failing access is served by the miss path.
+      as.read(0x5_0000, 4);
+      failing = true;
+      const v = as.read(base + 8, size);
+      const r = as.result;
+      as.read(0x5_0000, 4);
+      const w = as.write(base + 8, 1, size);
+      const rw = as.result;
+      failing = false;
+      if (v !== (0x1234 + 8) % 2 ** (8 * Math.min(size, 4)) || r !== MEMTX_OK)
+        wrong.push(`read ${size} at ${base.toString(16)}: ${v.toString(16)} ${r}`);
+      if (w !== MEMTX_OK || rw !== MEMTX_OK) wrong.push(`write ${size} at ${base.toString(16)}: ${w} ${rw}`);
+    }
+  }
+  assert.equal(wrong, []);
+});
+
 test.run();
