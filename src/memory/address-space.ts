@@ -526,7 +526,7 @@ export class AddressSpace {
     const base = addr - (off - idx * block.chunkSize);
     if (base < this.sectionStart || base + chunk.length > this.sectionEnd) {
       // The section covers part of this chunk (a BAR cut by the MSI-X overlays, say): the window
-      // gets views of just that part, made once per section and chunk and kept with the section.
+      // gets views of just that part, made once per section and clipped chunk and kept with the section.
       const v = this.clippedViews(chunk, base);
       if (v === null) {
         this.closeRam();
@@ -557,7 +557,10 @@ export class AddressSpace {
   private clippedViews(chunk: Uint8Array, base: number): ClippedViews | null {
     const d = this.d;
     const cached = d.secViews[this.section];
-    if (cached != null && cached.chunk === chunk) return cached;
+    if (cached != null) {
+      if (cached.chunk === chunk) return cached;
+      if (cached.other !== null && cached.other.chunk === chunk) return cached.other;
+    }
     const lo = Math.max(base, this.sectionStart);
     const hi = Math.min(base + chunk.length, this.sectionEnd);
     const from = lo - base;
@@ -570,7 +573,9 @@ export class AddressSpace {
       v8: new Uint8Array(chunk.buffer, at, bytes),
       v16: new Uint16Array(chunk.buffer, at, bytes >>> 1),
       v32: new Uint32Array(chunk.buffer, at, bytes >>> 2),
+      other: cached ?? null,
     };
+    if (cached != null) cached.other = null; // at most two per section
     d.secViews[this.section] = v;
     return v;
   }

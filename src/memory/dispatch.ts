@@ -40,6 +40,12 @@ export interface ClippedViews {
   v8: Uint8Array;
   v16: Uint16Array;
   v32: Uint32Array;
+  /**
+   * The section's other clipped chunk, if it has one: only a section's first and last chunks can be
+   * clipped, and with 1 GiB chunks a section often starts and ends inside one (pc's RAM from 1 MiB
+   * to 0xe0000000), so both are kept and a window moving between them makes no new views.
+   */
+  other: ClippedViews | null;
 }
 
 /**

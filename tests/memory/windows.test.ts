@@ -67,6 +67,29 @@ test('a 2 GiB guest RAM is two 1 GiB windows: random accesses within a gigabyte 
   assert.is(as.read(0x1_3fff_fff8, 4), 0x3fff_fff8, 'back in the first chunk: the same bytes');
 });
 
+test('a section clipped at both ends keeps the views of both clipped chunks: moving between them makes none', () => {
+  // QEMU pc with 4 GiB: ram-below-4g is pc.ram [0, 0xe0000000) at 0, VGA over [0xa0000, 0xc0000), so
+  // the section [0x100000, 0xe0000000) starts inside chunk 0 and ends inside chunk 3.
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const ram = mem.ram('pc.ram', 2 ** 32);
+  mem.transaction(() => {
+    root.addSubregion(0, mem.alias('ram-below-4g', ram, 0, 0xe000_0000));
+    root.addSubregionOverlap(0xa0000, mem.io('vga', 0x60000, { read: () => 0, write: () => {} }), 1);
+  });
+  const as = mem.addressSpace('memory', root);
+  as.write(0x20_0000, 1, 4);
+  as.write(0xd000_0000, 2, 4);
+  const views = new Set<unknown>();
+  for (let k = 0; k < 100; k++) {
+    assert.is(as.read(k & 1 ? 0x20_0000 : 0xd000_0000, 4), k & 1 ? 1 : 2);
+    assert.equal(as.windows.ram, k & 1 ? [0x10_0000, 0x4000_0000] : [0xc000_0000, 0xe000_0000]);
+    for (const v of as.dispatch.secViews) if (v) views.add(v).add(v.other);
+  }
+  views.delete(null);
+  assert.is(views.size, 2, 'one set of views per clipped chunk, made once');
+});
+
 test('the mmapped BAR pieces around the MSI-X table each get a window of just their part', () => {
   const as = bar();
   as.write(0xfe00_0004, 7, 4);
