@@ -37,7 +37,13 @@ export interface AddressSpaceHost {
   readonly globalListeners: MemoryListener[];
 }
 
-const scratch = new Uint8Array(8);
+/**
+ * Byte buffers of the accesses that go through transfer() one piece at a time (unaligned, straddling
+ * or wider than the device), one per nesting level: a device called for one piece may itself make
+ * such an access, which must not overwrite the outer access's bytes.
+ */
+const scratches: Uint8Array[] = [];
+let scratchDepth = 0;
 /** Placeholder until a view's dispatch is compiled: every access misses and compiles it. */
 const UNCOMPILED = new Dispatch([]);
 UNCOMPILED.placeholder = true;
@@ -494,8 +500,14 @@ export class AddressSpace {
       return (this.result = MemTx.DecodeError);
     }
     if (!validSize(size)) return this.refuse(MemTx.DecodeError);
-    scratchPut(value, hi, size);
-    return this.transfer(addr, scratch, size, true, false);
+    const buf = scratchEnter();
+    try {
+      numberToBytes(value >>> 0, buf, 0, Math.min(size, 4));
+      if (size === 8) numberToBytes(hi >>> 0, buf, 4, 4);
+      return this.transfer(addr, buf, size, true, false);
+    } finally {
+      scratchDepth--;
+    }
   }
 
   /** Points the RAM window at section s and the chunk of `block` holding `at` (a new chunk only for a store). */
@@ -826,9 +838,14 @@ export class AddressSpace {
 
   private readSlow(addr: number, size: number): number {
     if (!validSize(size)) return this.refuse(0);
-    this.transfer(addr, scratch, size, false, false);
-    this.hi = size === 8 ? scratchGet(4, 4) : 0;
-    return scratchGet(0, size === 8 ? 4 : size);
+    const buf = scratchEnter();
+    try {
+      this.transfer(addr, buf, size, false, false);
+      this.hi = size === 8 ? bytesToNumber(buf, 4, 4) : 0;
+      return bytesToNumber(buf, 0, size === 8 ? 4 : size);
+    } finally {
+      scratchDepth--;
+    }
   }
 
   /**
@@ -923,13 +940,12 @@ export class AddressSpace {
   }
 }
 
-function scratchPut(lo: number, hi: number, size: number): void {
-  numberToBytes(lo >>> 0, scratch, 0, Math.min(size, 4));
-  if (size === 8) numberToBytes(hi >>> 0, scratch, 4, 4);
-}
-
-function scratchGet(pos: number, size: number): number {
-  return bytesToNumber(scratch, pos, size);
+/** The scratch buffer of the next nesting level (made once per level); the caller decrements scratchDepth. */
+function scratchEnter(): Uint8Array {
+  let buf = scratches[scratchDepth];
+  if (buf === undefined) scratches[scratchDepth] = buf = new Uint8Array(8);
+  scratchDepth++;
+  return buf;
 }
 
 function bytesToNumber(buf: Uint8Array, pos: number, size: number): number {

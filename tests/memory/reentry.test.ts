@@ -263,4 +263,58 @@ test('a failed access from inside a callback leaves the outer access its own res
   assert.equal(wrong, []);
 });
 
+test('a split access made by a device during a split access leaves the outer bytes alone (each has its own buffer)', () => {
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  // Four byte-wide devices (impl.max 1): a 4-byte access across two of them goes one piece at a
+  // time through physmem.c:flatview_write_continue / flatview_read_continue, each piece one byte
+  // callback (access_with_adjusted_size). A and B, when `nested`, make such an access to C and D.
+  const writes: string[] = [];
+  let nested = false;
+  const dev = (name: string, at: number, onAccess: () => void) => {
+    const tag = (at >> 12) * 0x10 + 0x90; // A reads 0xa0 + the offset's low nibble, B 0xb0, ...
+    const mr = mem.io(name, 0x1000, {
+      read: (o) => {
+        onAccess();
+        return tag | (o & 0x0f);
+      },
+      write: (o, v) => {
+        onAccess();
+        writes.push(`${name}+${o.toString(16)}=${Number(v).toString(16)}`);
+      },
+      valid: { minAccessSize: 1, maxAccessSize: 4, unaligned: true },
+      impl: { maxAccessSize: 1 },
+      endianness: 'little',
+    });
+    root.addSubregion(at, mr);
+  };
+  mem.transaction(() => {
+    // A's second byte (a write) and B's first (a read) come when the outer access's buffer holds bytes.
+    dev('A', 0x1000, () => {
+      if (nested && writes.length === 1) as.write(0x3ffe, 0xdddddddd, 4);
+    });
+    dev('B', 0x2000, () => {
+      if (nested && writes.length === 0) {
+        nested = false;
+        as.read(0x3ffe, 4);
+      }
+    });
+    dev('C', 0x3000, () => {});
+    dev('D', 0x4000, () => {});
+  });
+  const as = mem.addressSpace('memory', root);
+  nested = true;
+  assert.is(as.write(0x1ffe, 0x11223344, 4), MEMTX_OK);
+  assert.equal(
+    writes.filter((w) => w.startsWith('A') || w.startsWith('B')),
+    ['A+ffe=44', 'A+fff=33', 'B+0=22', 'B+1=11'],
+    "B gets the outer access's bytes",
+  );
+  writes.length = 0;
+  nested = true;
+  // A+ffe, A+fff, B+0, B+1 read 0xae 0xaf 0xb0 0xb1; the nested read's C and D bytes differ.
+  assert.is(as.read(0x1ffe, 4), 0xb1b0afae, "A's bytes survive B's nested read");
+  assert.is(as.result, MEMTX_OK);
+});
+
 test.run();
