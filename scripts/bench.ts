@@ -4,7 +4,7 @@
 // Usage: npm run bench [-- --only dispatch,render,boot,dma --sizes 10,1000 --paths mmio,ram
 //          --access-streams mmio-seq,nic-trace --strategies addressSpace,binary --seconds 0.1
 //          --devices 1,16 --out bench-results]
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBenchArgs, USAGE } from './bench/options.ts';
 import { Progress, line, markdown, fixed, thousands } from './bench/output.ts';
@@ -50,17 +50,21 @@ const result: Record<string, unknown> = { node: process.version, date: new Date(
 process.on('uncaughtException', (e) => {
   progress.finish();
   const done = Object.keys(phaseSeconds);
+  let kept = '';
   if (done.length > 0) {
-    writeOut('partial.json', JSON.stringify({ ...result, phaseSeconds, error: e.message }, null, 2));
-    writeOut('partial.md', md.join('\n'));
+    try {
+      writeOut('partial.json', JSON.stringify({ ...result, phaseSeconds, error: e.message }, null, 2));
+      writeOut('partial.md', md.join('\n'));
+      kept = `\nwhat the finished phases (${done.join(', ')}) measured: ${opts.out}/partial.json, partial.md`;
+    } catch (w) {
+      kept = `\n(the finished phases could not be kept: ${(w as Error).message})`;
+    }
   }
-  const kept =
-    done.length > 0
-      ? `\nwhat the finished phases (${done.join(', ')}) measured: ${opts.out}/partial.json, partial.md`
-      : '';
   console.error(`\nbench: ${e.message}${kept}`);
   process.exit(1);
 });
+// A partial result of an earlier run must not sit beside this run's.
+for (const name of ['partial.json', 'partial.md']) rmSync(join(opts.out, name), { force: true });
 
 const STRATEGY_LABEL: Record<(typeof STRATEGIES)[number], string> = {
   direct: 'direct call',

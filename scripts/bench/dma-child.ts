@@ -243,5 +243,11 @@ export function measure({ case: c, ms, rounds, hosts }: DmaChildArgs): DmaChildR
 
 // Run as a process (not imported for DMA_CASES): Node resolves the main module's symlinks, so its
 // URL is compared with the real path of what was run.
-if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1]))
-  console.log(JSON.stringify(measure(JSON.parse(process.argv[2]!) as DmaChildArgs)));
+function isMain(): boolean {
+  try {
+    return process.argv[1] !== undefined && fileURLToPath(import.meta.url) === realpathSync(process.argv[1]);
+  } catch {
+    return false; // argv[1] is no file (node -e): imported, not run
+  }
+}
+if (isMain()) console.log(JSON.stringify(measure(JSON.parse(process.argv[2]!) as DmaChildArgs)));

@@ -10,10 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build, type Plugin } from 'esbuild';
 import type { HeapResult, LayerBytes } from './heap-child.ts';
+import { BENCH_CACHE } from './bundle.ts';
 import { fixed, line, thousands } from './output.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CACHE = join(ROOT, 'node_modules/.cache/vdm-bench/');
+const CACHE = BENCH_CACHE;
 
 export const HEAP_USAGE = `usage: npm run bench:heap [-- options]
   --sizes LIST   regions (default 1000,10000,100000)
