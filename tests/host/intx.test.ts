@@ -3,13 +3,13 @@
 // user's COMMAND.INTX_DISABLE (vfio_pci_config.c:vfio_basic_config_write, vdev->virq_disabled).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { VfioDevice } from '../../src/host/index.ts';
+import type { VfioDeviceFile } from '../../src/host/index.ts';
 import { EventFd } from '../../src/common/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
 import { errno, hostFrom, hostJson, open } from './helpers.ts';
 
 const INTX = U.VFIO_PCI_INTX_IRQ_INDEX;
-const set = (dev: VfioDevice, flags: number, data?: (EventFd | null)[] | boolean[], count = 1) =>
+const set = (dev: VfioDeviceFile, flags: number, data?: (EventFd | null)[] | boolean[], count = 1) =>
   dev.setIrqs({ index: INTX, start: 0, count, flags, data });
 const TRIGGER_FD = U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER;
 const UNMASK = U.VFIO_IRQ_SET_DATA_NONE | U.VFIO_IRQ_SET_ACTION_UNMASK;
@@ -154,7 +154,7 @@ test('one interrupt type at a time: MSI-X needs INTx disabled first; the device 
 
 const CFG = U.VFIO_PCI_CONFIG_REGION_INDEX;
 /** The user's COMMAND write through the config region (the pwrite QEMU's vfio_pci_write_config makes). */
-const command = (dev: VfioDevice, intxDisable: boolean) => dev.write(CFG, 4, intxDisable ? 0x0406 : 0x0006, 2);
+const command = (dev: VfioDeviceFile, intxDisable: boolean) => dev.write(CFG, 4, intxDisable ? 0x0406 : 0x0006, 2);
 
 test('INTX_DISABLE written to the config region masks INTx (vfio_basic_config_write → vfio_pci_intx_mask): ' +
   'nothing is signalled, the interrupt stays pending, clearing it delivers the pending level', () => {

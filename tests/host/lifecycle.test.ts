@@ -116,4 +116,46 @@ test('a group whose device has an RMRR over an existing mapping cannot join (EIN
   );
 });
 
+test('a second GET_DEVICE_FD names the same open device: both fds share its config and interrupts; closing ' +
+  'one makes only it EBADF, and the last close turns interrupts off (group.c:vfio_df_open/vfio_df_close)', () => {
+  const k = new VfioKernel(loadHost('x86-4k-ir'));
+  const { g, dev: first } = useGroup(k, '0000:01:00.0');
+  const second = g.getDeviceFd('0000:01:00.0');
+  assert.ok(second !== first, 'a new fd');
+  assert.ok(second.device === first.device, 'of the same open device (open_count 2)');
+  // The config region's virtual state is the device's: a BAR sizing write through one fd reads
+  // back through the other.
+  first.write(U.VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 0xffffffff, 4);
+  assert.is(second.read(U.VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 4), first.read(U.VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 4));
+  assert.is.not(second.read(U.VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 4), 0x4, 'the sizing answer, not a fresh BAR');
+  // MSI-X vector 0 set up through the first fd fires for the device, whoever set it up.
+  const irq = new EventFd('vector 0');
+  first.setIrqs({
+    index: U.VFIO_PCI_MSIX_IRQ_INDEX,
+    start: 0,
+    count: 1,
+    flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
+    data: [irq],
+  });
+  assert.is(second.irqType, U.VFIO_PCI_MSIX_IRQ_INDEX);
+  first.close();
+  assert.is(
+    errno(() => first.read(U.VFIO_PCI_CONFIG_REGION_INDEX, 0, 4)),
+    'EBADF',
+    'the closed fd',
+  );
+  assert.ok(second.device.raise(0), 'the device still interrupts through the other fd');
+  assert.is(irq.count, 1);
+  assert.is(
+    errno(() => g.unsetContainer()),
+    'EBUSY',
+    'an fd still holds the group',
+  );
+  second.close();
+  assert.is(second.device.irqType, -1, 'the last close disabled interrupts (vfio_pci_core_close_device)');
+  g.close();
+  const again = useGroup(k, '0000:01:00.0').dev;
+  assert.ok(again.device !== second.device, 'a later open opens the device afresh');
+});
+
 test.run();

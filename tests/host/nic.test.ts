@@ -91,7 +91,7 @@ test('DMA crossing into a second mapping reads both; crossing past the last one 
   const { guestRam, bar0, desc, nic, dev } = setup();
   // A second block, mapped right after the first in both process memory and IOVA space.
   const next = new RamBlock(0x1000);
-  const container = dev.container;
+  const container = dev.device.container;
   container.kernel.userMemory.map(VADDR + 0x10000n, next);
   container.mapDma({
     iova: IOVA + 0x10000n,

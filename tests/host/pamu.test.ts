@@ -79,7 +79,7 @@ test('geometry [0,4G) with 256 windows gives 16M subwindows; MAP whole subwindow
   pamu.mapMsiBank(0, 0xff000000n);
   assert.is(pamu.msiBankSubwindow(0), 255);
   triggerMsix(dev, fd);
-  assert.is(dev.hostVectorAddress(0), 0xff000740n, "the subwindow base plus MSIIR's offset in its page");
+  assert.is(dev.device.hostVectorAddress(0), 0xff000740n, "the subwindow base plus MSIIR's offset in its page");
   assert.is(dev.hw.signalMsix(0), true);
   assert.is(fd.count, 1);
   assert.is(c.unmapDma({ iova: M16, size: M16, flags: 0 }), M16);

@@ -166,7 +166,7 @@ test('64K arm64 with SMMUv3 and ITS: pgsizes, IOVA ranges, the MSI doorbell IOVA
     'EINVAL',
   );
   triggerMsix(dev);
-  assert.is(dev.hostVectorAddress(0), 0x8000040n, 'IOVA 0x8000000 plus GITS_TRANSLATER offset 0x40');
+  assert.is(dev.device.hostVectorAddress(0), 0x8000040n, 'IOVA 0x8000000 plus GITS_TRANSLATER offset 0x40');
 });
 
 test("a second group joins the container's domain and its MSI cookie: doorbell IOVAs carry on, never reused " +
@@ -305,9 +305,9 @@ test('IRQs: counts and flags by kernel; one type at a time; NORESIZE; MSI-X mask
     flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
     data: [null, null, null, fd],
   });
-  assert.ok(dev.raise(3));
+  assert.ok(dev.device.raise(3));
   assert.is(fd.count, 1);
-  assert.not.ok(dev.raise(0), 'no eventfd bound: lost');
+  assert.not.ok(dev.device.raise(0), 'no eventfd bound: lost');
   assert.is(
     errno(() =>
       dev.setIrqs({
@@ -344,7 +344,7 @@ test('IRQs: counts and flags by kernel; one type at a time; NORESIZE; MSI-X mask
     'EINVAL',
   );
   triggerMsix(dev, fd, 5);
-  assert.ok(dev.raise(5), 'dynamic MSI-X grows the index');
+  assert.ok(dev.device.raise(5), 'dynamic MSI-X grows the index');
   dev.setIrqs({
     index: U.VFIO_PCI_MSIX_IRQ_INDEX,
     start: 0,

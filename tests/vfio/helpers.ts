@@ -9,6 +9,7 @@ import {
   VfioKernel,
   hostFileChecks,
   type VfioDevice,
+  type VfioDeviceFile,
   parseHostFile,
   infoMtree,
   platformOf,
@@ -65,7 +66,7 @@ export function makeMachine(
  * look behind the VFIO API, the VMM may not, so only tests unwrap the fd.
  */
 export function hostSide(d: VfioPciDevice): VfioDevice {
-  return d.deviceFd as VfioDevice;
+  return (d.deviceFd as VfioDeviceFile).device;
 }
 
 /** The guest firmware's own pass (sizing, natural alignment, MEM | MASTER); BAR addresses by index. */

@@ -14,7 +14,10 @@ import { KernelIntx } from './intx.ts';
 import { romImageSize } from '../devices/option-rom.ts';
 import { RUN_FAULT } from './iommu-backend.ts';
 
-/** A device fd of vfio-pci (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_rdwr.c, vfio_pci_intrs.c). */
+/**
+ * An open vfio-pci device (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_rdwr.c, vfio_pci_intrs.c):
+ * the state every fd of it shares (see VfioDeviceFile). `close` is its last close.
+ */
 export class VfioDevice implements DeviceFd {
   readonly hw: FunctionHardware;
   /** The config region as the kernel virtualizes it. */
@@ -51,7 +54,6 @@ export class VfioDevice implements DeviceFd {
     private readonly host: SimHost,
     readonly fn: HostFunction,
     readonly container: VfioContainer,
-    private readonly onClose: () => void,
   ) {
     this.hw = hardwareOf(fn);
     this.config = new VirtualConfig(
@@ -551,12 +553,12 @@ export class VfioDevice implements DeviceFd {
     this.disableIrqs();
   }
 
+  /** The last fd closed (vfio_pci_core_close_device): interrupts off, the device released. */
   close(): void {
     if (this.closed) return;
     this.disableIrqs();
     this.hw.irqSink = null;
     this.closed = true;
-    this.onClose();
   }
 
   private check(): void {

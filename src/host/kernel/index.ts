@@ -4,5 +4,6 @@ export * from './spapr-tce.ts';
 export * from './pamu.ts';
 export * from '../devices/function-hardware.ts';
 export * from './device.ts';
+export * from './device-file.ts';
 export * from './kernel-vfio.ts';
 export * from './intx.ts';

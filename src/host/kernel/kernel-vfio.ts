@@ -7,6 +7,7 @@ import { SpaprTceIommu } from './spapr-tce.ts';
 import { PamuIommu } from './pamu.ts';
 import type { IommuBackend } from './iommu-backend.ts';
 import { VfioDevice } from './device.ts';
+import { VfioDeviceFile } from './device-file.ts';
 import type { KernelIntx } from './intx.ts';
 import * as U from '../../common/vfio-uapi.ts';
 import type { ContainerFd, GroupFd, VfioApi } from '../../common/vfio-api.ts';
@@ -346,7 +347,10 @@ export class VfioContainer implements ContainerFd {
 /** A group fd. */
 export class VfioGroup implements GroupFd {
   container: VfioContainer | null = null;
-  readonly devices: VfioDevice[] = [];
+  /** The open device fds. */
+  readonly devices: VfioDeviceFile[] = [];
+  /** The devices they name, each opened once however many fds it has. */
+  private readonly openDevices = new Map<string, VfioDevice>();
   private closedFlag = false;
 
   constructor(
@@ -388,7 +392,7 @@ export class VfioGroup implements GroupFd {
   }
 
   /** VFIO_GROUP_GET_DEVICE_FD("0000:01:00.0"). */
-  getDeviceFd(name: string): VfioDevice {
+  getDeviceFd(name: string): VfioDeviceFile {
     this.kernel.log.push(`GROUP_GET_DEVICE_FD(${name})`);
     const f = this.group.functions.find((x) => x.spec.address === name.toLowerCase().split(' ')[0]);
     if (!f || !isVfioDriver(f.spec.driver))
@@ -403,9 +407,22 @@ export class VfioGroup implements GroupFd {
         'EINVAL',
         `${v.advice} (verify all devices in group ${this.id} are bound to vfio-pci or pci-stub and not already in use)`,
       );
-    const dev = new VfioDevice(this.host, f, this.container, () => this.devices.splice(this.devices.indexOf(dev), 1));
-    this.devices.push(dev);
-    return dev;
+    // group.c:vfio_df_open: the first fd opens the device, later ones share it (open_count).
+    const address = f.spec.address;
+    let dev = this.openDevices.get(address);
+    if (!dev) {
+      dev = new VfioDevice(this.host, f, this.container);
+      this.openDevices.set(address, dev);
+    }
+    const device = dev;
+    const file = new VfioDeviceFile(device, (closed) => {
+      this.devices.splice(this.devices.indexOf(closed), 1);
+      if (this.devices.some((d) => d.device === device)) return;
+      this.openDevices.delete(address); // vfio_df_device_last_close
+      device.close();
+    });
+    this.devices.push(file);
+    return file;
   }
 
   /** close(): detaches from the container; only possible once every device fd is closed. */
