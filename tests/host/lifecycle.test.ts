@@ -158,4 +158,18 @@ test('a second GET_DEVICE_FD names the same open device: both fds share its conf
   assert.ok(again.device !== second.device, 'a later open opens the device afresh');
 });
 
+test('after the last fd closes, GET_DEVICE_FD on the same group fd opens the device afresh, not the closed one ' +
+  '(vfio_df_device_last_close ends the open; open_count starts again at 1)', () => {
+  const k = new VfioKernel(loadHost('x86-4k-ir'));
+  const { g, dev: first } = useGroup(k, '0000:01:00.0');
+  const closed = first.device;
+  first.close();
+  const again = g.getDeviceFd('0000:01:00.0');
+  assert.ok(again.device !== closed, 'a new open of the device');
+  assert.is(errno(() => again.read(U.VFIO_PCI_CONFIG_REGION_INDEX, 0, 4)), 'OK', 'the new fd works');
+  assert.ok(again.hw.irqSink !== null, "the new open has the hardware's interrupt sink");
+  again.close();
+  g.close();
+});
+
 test.run();
