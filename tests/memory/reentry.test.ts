@@ -317,4 +317,30 @@ test('a split access made by a device during a split access leaves the outer byt
   assert.is(as.result, MEMTX_OK);
 });
 
+test('past 2^53 (readAt/writeAt, byte by byte): a RAM-device backing that makes a failed access leaves the outer access Ok', () => {
+  const mem = new MemorySystem();
+  const root = mem.container('system', U64_SPAN);
+  const strict = device(mem, 'strict', 0x1000_0000); // 4-byte accesses only
+  let failing = false;
+  const refuse = () => failing && as.read(0x1_0001, 1);
+  const ramd = mem.ramDevice('ramd', 0x1000, {
+    read: (o, size) => {
+      refuse();
+      return (0x1234 + o) % 2 ** (8 * size);
+    },
+    write: () => void refuse(),
+  });
+  const HIGH = 1n << 60n;
+  mem.transaction(() => {
+    root.addSubregion(0x1_0000, strict);
+    root.addSubregion(HIGH, ramd);
+  });
+  const as = mem.addressSpace('memory', root);
+  failing = true;
+  assert.is(as.readAt(HIGH + 8n, 1), 0x3cn);
+  assert.is(as.result, MEMTX_OK, 'read');
+  assert.is(as.writeAt(HIGH + 8n, 1n, 1), MEMTX_OK, 'write');
+  assert.is(as.result, MEMTX_OK);
+});
+
 test.run();
