@@ -166,7 +166,11 @@ test('after the last fd closes, GET_DEVICE_FD on the same group fd opens the dev
   first.close();
   const again = g.getDeviceFd('0000:01:00.0');
   assert.ok(again.device !== closed, 'a new open of the device');
-  assert.is(errno(() => again.read(U.VFIO_PCI_CONFIG_REGION_INDEX, 0, 4)), 'OK', 'the new fd works');
+  assert.is(
+    errno(() => again.read(U.VFIO_PCI_CONFIG_REGION_INDEX, 0, 4)),
+    'OK',
+    'the new fd works',
+  );
   assert.ok(again.hw.irqSink !== null, "the new open has the hardware's interrupt sink");
   again.close();
   g.close();
