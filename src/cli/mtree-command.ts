@@ -7,7 +7,7 @@ import {
   MtreeImportError,
   type AddressSpace,
 } from '../memory/index.ts';
-import { explainGuestAccess, type Machine } from '../machine/index.ts';
+import { explainGuestAccess } from '../machine/index.ts';
 import { FileError, readInputFile } from '../util/json-reader.ts';
 import { UsageError } from './errors.ts';
 import { bootFromArgs, withVerdict, BOOT_OPTIONS } from './boot-command.ts';
@@ -62,12 +62,10 @@ export function mtreeCommand(argv: string[]): { out: string; err: string; code?:
   const address = values.explain === undefined ? undefined : parseAddress(values.explain);
   let spaces: AddressSpace[];
   let err = '';
-  let machine: Machine | null = null;
   let booted: BootResult | null = null;
   if (file === undefined) {
     booted = bootFromArgs(values);
     const m = booted.machine;
-    machine = m;
     spaces = m.addressSpaceIo ? [m.addressSpaceIo, m.addressSpaceMemory] : [m.addressSpaceMemory];
   } else {
     const text = readInputFile(file, 'QEMU "info mtree" dump', FileError);
@@ -93,8 +91,8 @@ export function mtreeCommand(argv: string[]): { out: string; err: string; code?:
     );
   // On a booted machine the answer also says whether the access exits, what it costs and what fixes it.
   return done(
-    machine
-      ? formatExplanationData(explainGuestAccess(machine, as, address))
+    booted
+      ? formatExplanationData(explainGuestAccess(booted.machine, as, address))
       : formatExplanation(explainAddress(as, address)),
   );
 }

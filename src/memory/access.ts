@@ -1,6 +1,5 @@
 import type { MemoryRegion } from './region.ts';
 import { MEMTX_DECODE_ERROR, MEMTX_OK } from './constants.ts';
-import { bigLow32 } from './dispatch.ts';
 
 /**
  * Side results of the last region access, in one reusable object so the hot path allocates
@@ -100,7 +99,7 @@ function readAdjusted(mr: MemoryRegion, offset: number, size: number): number {
   if (accessSize === size) {
     const v = read(offset, size);
     if (size === 8) return splitBig(v);
-    return ((typeof v === 'number' ? v : bigLow32(v)) & MASK[size]!) >>> 0;
+    return (deviceLow32(v) & MASK[size]!) >>> 0;
   }
   let lo = 0;
   let hi = 0;
@@ -108,7 +107,7 @@ function readAdjusted(mr: MemoryRegion, offset: number, size: number): number {
     const mask = MASK[accessSize]!;
     for (let i = 0; i < size; i += accessSize) {
       const v = read(offset + i, accessSize);
-      const chunk = ((typeof v === 'number' ? v : bigLow32(v)) & mask) >>> 0;
+      const chunk = (deviceLow32(v) & mask) >>> 0;
       const shift = chunkShift(mr, i, size, accessSize);
       if (shift >= 32) hi = (hi | (chunk << (shift - 32))) >>> 0;
       else lo = (lo | (chunk << shift)) >>> 0;
@@ -147,6 +146,16 @@ function writeAdjusted(mr: MemoryRegion, offset: number, lo: number, hi: number,
   const shift = chunkShift(mr, 0, size, accessSize);
   const wide = BigInt.asUintN(accessSize * 8, shift < 0 ? value << BigInt(-shift) : value);
   write(offset, accessSize === 8 ? wide : Number(wide), accessSize);
+}
+
+/**
+ * The low 32 bits of what a device's read returned (callers mask to the access's size): a device
+ * may answer any size with a bigint, and memory.c:access_with_adjusted_size keeps the access's
+ * bytes of whatever it returned; BigInt.asUintN keeps them exact where Number() would round a
+ * value past 2^53. A number passes through untouched (its `& mask` or `>>> 0` takes the low bits).
+ */
+export function deviceLow32(v: number | bigint): number {
+  return typeof v === 'number' ? v : Number(BigInt.asUintN(32, v));
 }
 
 function splitBig(v: number | bigint): number {

@@ -3,18 +3,9 @@ import type { FlatRange, FlatView } from './flat-view.ts';
 import { sectionFromFlatRange } from './flat-view.ts';
 import { topologyEvents, type TopologyEvent } from './view-diff.ts';
 import type { ViewPatch } from './view-patch.ts';
-import {
-  bigLow32,
-  Dispatch,
-  NO_PAGES,
-  Sec,
-  SectionKind,
-  type ClippedViews,
-  type ReadFn,
-  type WriteFn,
-} from './dispatch.ts';
+import { Dispatch, NO_PAGES, Sec, SectionKind, type ClippedViews, type ReadFn, type WriteFn } from './dispatch.ts';
 import { HOST_LITTLE_ENDIAN, type RamBlock } from '../common/ram-block.ts';
-import { lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
+import { deviceLow32, lastAccess, regionRead, regionWrite, joinBig } from './access.ts';
 import { Limit, MemTx } from './constants.ts';
 import { type MemoryListener, insertByPriority } from './listener.ts';
 
@@ -202,7 +193,7 @@ export class AddressSpace {
           if (s !== 0) {
             const v = this.secRead[s]!((a + this.pageDelta[s]!) | 0, 4);
             this.tx = MemTx.Ok; // after the device, which may have made a failed access of its own
-            return typeof v === 'number' ? v >>> 0 : bigLow32(v);
+            return deviceLow32(v) >>> 0;
           }
         }
       }
@@ -211,7 +202,7 @@ export class AddressSpace {
       if (j === off && (j & 3) === 0 && j >= this.ioLo && j + 4 <= this.ioHi) {
         const v = this.ioRead(j, 4);
         this.tx = MemTx.Ok;
-        return typeof v === 'number' ? v >>> 0 : bigLow32(v);
+        return deviceLow32(v) >>> 0;
       }
     }
     this.at = addr;
@@ -333,13 +324,11 @@ export class AddressSpace {
    */
   private readIo(read: ReadFn, off: number, size: number): number {
     if (size !== 8) {
-      const v = read(off, size);
-      return (typeof v === 'number' ? v : bigLow32(v)) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff);
+      return deviceLow32(read(off, size)) & (size === 4 ? -1 : size === 2 ? 0xffff : 0xff);
     }
-    const lo = read(off, 4);
-    const hi = read(off + 4, 4);
-    this.hi = (typeof hi === 'number' ? hi : bigLow32(hi)) >>> 0;
-    return (typeof lo === 'number' ? lo : bigLow32(lo)) | 0;
+    const lo = deviceLow32(read(off, 4)) | 0;
+    this.hi = deviceLow32(read(off + 4, 4)) >>> 0;
+    return lo;
   }
 
   /** The store side of readIo. */
@@ -923,7 +912,9 @@ export class AddressSpace {
     const mr = fr.mr;
     if (mr.isRamDevice) {
       if (this.counting) this.counters.ramDevice++;
-      const v = isWrite ? (mr.ramDeviceBacking!.write(off, byte, 1), 0) : mr.ramDeviceBacking!.read(off, 1);
+      let v = 0;
+      if (isWrite) mr.ramDeviceBacking!.write(off, byte, 1);
+      else v = mr.ramDeviceBacking!.read(off, 1);
       this.result = MemTx.Ok; // after the backing, which may have made an access of its own
       return v;
     }

@@ -21,14 +21,6 @@ export const enum SectionKind {
 /** A region's read callback as the hot path calls it (a bigint only ever comes back for size 8). */
 export type ReadFn = (offset: number, size: number) => number | bigint;
 
-/**
- * The low 32 bits of a bigint a device's read returned, exactly (Number() first would round one
- * past 2^53): a device may answer any size with a bigint, and memory.c:access_with_adjusted_size
- * keeps the access's bytes of whatever it returned. The direct paths call it only for a bigint.
- */
-export function bigLow32(v: bigint): number {
-  return Number(BigInt.asUintN(32, v));
-}
 /** A region's write callback as the hot path calls it (1-, 2- and 4-byte values are numbers). */
 export type WriteFn = (offset: number, value: number, size: number) => void;
 
@@ -386,7 +378,7 @@ export class Dispatch {
     this.pageShift = ids.reduce((shift, s) => Math.min(shift, this.alignment(s)), MAX_PAGE_SHIFT);
     const need = ids.reduce((n, s) => Math.max(n, this.blocks(s)[1]), 0);
     this.pages = need === 0 ? NO_PAGES : new Int32Array(need);
-    for (const s of ids) this.indexPages(s);
+    for (const s of ids) this.fillPages(s);
   }
 
   /**
@@ -427,10 +419,12 @@ export class Dispatch {
   /** Enters section s in the flat page index if it belongs there (afresh at a finer block if it needs one). */
   private indexPages(s: number): void {
     if (!this.indexable(s)) return;
-    if (this.alignment(s) < this.pageShift) {
-      this.reindex();
-      return;
-    }
+    if (this.alignment(s) < this.pageShift) this.reindex();
+    else this.fillPages(s);
+  }
+
+  /** Fills the blocks an indexable section s holds all of, growing the index if it must. */
+  private fillPages(s: number): void {
     const [first, last] = this.blocks(s);
     if (first >= last) return;
     this.pageDelta[s] = this.sec[s * Sec.Stride + Sec.Delta]! | 0;
