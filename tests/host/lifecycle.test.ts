@@ -8,7 +8,7 @@ import { VfioKernel, KernelBug } from '../../src/host/index.ts';
 import { EventFd } from '../../src/common/index.ts';
 import { RamBlock } from '../../src/memory/index.ts';
 import * as U from '../../src/common/vfio-uapi.ts';
-import { errno, hostFrom, hostJson, loadHost } from './helpers.ts';
+import { errno, hostFrom, hostJson, loadHost, triggerMsix } from './helpers.ts';
 
 const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
 
@@ -129,14 +129,7 @@ test('a second GET_DEVICE_FD names the same open device: both fds share its conf
   assert.is(second.read(U.VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 4), first.read(U.VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 4));
   assert.is.not(second.read(U.VFIO_PCI_CONFIG_REGION_INDEX, 0x10, 4), 0x4, 'the sizing answer, not a fresh BAR');
   // MSI-X vector 0 set up through the first fd fires for the device, whoever set it up.
-  const irq = new EventFd('vector 0');
-  first.setIrqs({
-    index: U.VFIO_PCI_MSIX_IRQ_INDEX,
-    start: 0,
-    count: 1,
-    flags: U.VFIO_IRQ_SET_DATA_EVENTFD | U.VFIO_IRQ_SET_ACTION_TRIGGER,
-    data: [irq],
-  });
+  const irq = triggerMsix(first, new EventFd('vector 0'));
   assert.is(second.irqType, U.VFIO_PCI_MSIX_IRQ_INDEX);
   first.close();
   assert.is(
