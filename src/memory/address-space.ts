@@ -39,6 +39,7 @@ let scratchDepth = 0;
 const UNCOMPILED = new Dispatch([]);
 UNCOMPILED.placeholder = true;
 const NO_BYTES = new Uint8Array(0);
+const NO_CALLBACKS: readonly null[] = [];
 const NO_HALVES = new Uint16Array(0);
 const NO_WORDS = new Uint32Array(0);
 const NO_READ = (): number => 0;
@@ -121,8 +122,8 @@ export class AddressSpace {
   private pages: Int32Array = NO_PAGES;
   private pageShift = 0;
   private pageDelta: Int32Array = NO_PAGES;
-  private secRead: readonly (ReadFn | null)[] = [];
-  private secWrite: readonly (WriteFn | null)[] = [];
+  private secRead: readonly (ReadFn | null)[] = NO_CALLBACKS;
+  private secWrite: readonly (WriteFn | null)[] = NO_CALLBACKS;
   // MMIO window (the last MMIO section two misses in a row reached, for what the page index does
   // not serve: sections above 4 GiB, pages shared by several sections, sizes other than 4):
   // addr + ioDelta is the region offset; offsets [ioLo, ioHi) are one section whose
@@ -646,6 +647,7 @@ export class AddressSpace {
     this.closeRam();
     this.pages = NO_PAGES;
     this.pageDelta = NO_PAGES;
+    this.secRead = this.secWrite = NO_CALLBACKS; // no hold on a dispatch the address space left
     this.sectionStart = this.sectionEnd = this.sectionDelta = 0;
     this.sectionWritable = false;
     this.sectionBlock = null;
